@@ -1,0 +1,74 @@
+// Pipeline step 1: ingest one video. Decodes it straight through once and records, for every
+// frame, its position (pts, keyframe), an exact-content hash, whether it duplicates the last
+// kept frame, and for kept frames an analysis thumbnail (area-averaged to a size that only
+// depends on the aspect ratio, so LR and HR thumbnails are directly comparable).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "dedup/dedup.h"
+#include "media/video.h"
+
+namespace framepair {
+
+struct FrameRecord {
+  int64_t index = 0;
+  int64_t pts = 0;
+  bool keyframe = false;
+  uint64_t content_hash = 0;
+  DupKind dup = DupKind::kKept;
+};
+
+// A run of source frames the decoder could not decode (damaged data in the middle).
+struct DamagedRange {
+  int64_t first_index = 0;  // first frame index after the damage
+  int64_t corrupt_frames = 0;
+};
+
+struct FrameTable {
+  VideoInfo video;
+  std::vector<FrameRecord> frames;  // every decoded frame, in decode order
+  // Kept (non-duplicate) frames: their frame indexes and thumbnails, in the same order.
+  std::vector<int64_t> kept;
+  int thumb_width = 0;
+  int thumb_height = 0;
+  std::vector<uint8_t> thumbs;  // kept.size() * thumb_width * thumb_height * 3 bytes, RGB24
+  std::vector<DamagedRange> damaged;
+
+  int64_t exact_duplicates() const;
+  int64_t noise_duplicates() const;
+  const uint8_t* thumb(size_t kept_pos) const {
+    return thumbs.data() + kept_pos * static_cast<size_t>(thumb_width) * thumb_height * 3;
+  }
+  std::vector<FramePosition> positions() const;
+};
+
+struct IngestOptions {
+  DedupOptions dedup;
+  bool dedup_enabled = true;
+  // Analysis thumbnail width in pixels; height follows the aspect ratio (rounded, >= 1).
+  // 64 keeps a 10-minute 60 fps recording's thumbnails near 250 MB while consecutive game
+  // frames still differ measurably.
+  int thumb_width = 64;
+  DecoderOptions decoder;
+};
+
+// Progress callback: frames decoded so far, estimated total (0 if unknown).
+using ProgressFn = std::function<void(int64_t done, int64_t total)>;
+
+// Decodes `path` and builds its frame table. Errors name the file: INVALID_ARGUMENT for
+// undecodable / empty / audio-only input, NOT_FOUND for a missing file, CANCELLED if
+// `cancel` becomes true.
+absl::StatusOr<FrameTable> IngestVideo(const std::string& path, const IngestOptions& options,
+                                       const ProgressFn& progress = nullptr,
+                                       const std::atomic<bool>* cancel = nullptr);
+
+// Thumbnail height for a given frame size and thumbnail width.
+int ThumbHeightFor(int width, int height, int thumb_width);
+
+}  // namespace framepair

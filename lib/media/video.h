@@ -1,0 +1,121 @@
+// Reading video with FFmpeg: probe, straight (threaded) decode, exact random access by decode
+// index, RGB24 conversion with the stream's colour matrix and range, area thumbnails.
+//
+// Frame index = 0-based position of a frame in a straight decode of the file. Every other
+// component names frames this way.
+//
+// Anything FFmpeg can open is accepted: containers (mp4, mkv, avi, ...), codecs (H.264, HEVC,
+// VP9, FFV1, UTVideo, ...) and numbered image sequences given as a printf pattern
+// ("dir/frame%05d.png") or a directory holding *.png files.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "util/image.h"
+
+struct AVFrame;
+
+namespace framepair {
+
+struct VideoInfo {
+  std::string path;
+  std::string container;     // e.g. "mov,mp4,m4a,3gp,3g2,mj2", "image2"
+  std::string codec;         // e.g. "h264"
+  std::string pixel_format;  // e.g. "yuv420p"
+  std::string color_matrix;  // "bt601", "bt709", "bt2020", "rgb" (as used for conversion)
+  bool full_range = false;   // JPEG/full range vs MPEG/limited range (as used for conversion)
+  int width = 0;
+  int height = 0;
+  int time_base_num = 1;  // pts unit, in seconds = num/den
+  int time_base_den = 1;
+  double fps = 0;  // average frame rate if known, else 0
+  int64_t frame_count_estimate = 0;  // from the container; 0 if unknown. Not authoritative.
+};
+
+// Opens the file and reads its stream parameters. INVALID_ARGUMENT (with the path and the
+// reason) if it is not a video FFmpeg can decode; NOT_FOUND if it does not exist.
+absl::StatusOr<VideoInfo> ProbeVideo(const std::string& path);
+
+struct DecoderOptions {
+  int threads = 0;  // decoder threads; 0 = FFmpeg's automatic choice
+};
+
+// What the decoder has done; tests and benchmarks assert efficiency on these.
+struct DecodeCounters {
+  int64_t packets_read = 0;
+  int64_t frames_decoded = 0;  // every frame the codec produced, including discarded ones
+  int64_t seeks = 0;
+  int64_t corrupt_frames = 0;  // frames flagged corrupt / decode errors skipped
+};
+
+// One decoded frame. Owned by the decoder; valid until the next call on it.
+struct DecodedFrame {
+  int64_t index = 0;  // decode index (0-based position in a straight decode)
+  int64_t pts = 0;    // best-effort timestamp in stream time base (index if unknown)
+  bool keyframe = false;
+  const AVFrame* frame = nullptr;
+  // Full-resolution 8-bit luma (the native Y plane for 8-bit YUV, otherwise converted).
+  PlaneView Luma() const;
+};
+
+// Where each frame sits in the stream, recorded by a straight decode (ingest) and used for
+// random access.
+struct FramePosition {
+  int64_t pts = 0;
+  bool keyframe = false;
+};
+
+// Decodes one video stream. Not thread-safe; use one decoder per thread.
+class VideoDecoder {
+ public:
+  static absl::StatusOr<std::unique_ptr<VideoDecoder>> Open(const std::string& path,
+                                                            const DecoderOptions& options = {});
+  virtual ~VideoDecoder() = default;
+
+  const VideoInfo& info() const;
+
+  // Straight decode: the next frame, or nullptr at the end of the stream. A damaged packet
+  // is skipped and counted (counters().corrupt_frames); a fatal read error is an error
+  // status naming the file.
+  virtual absl::StatusOr<const DecodedFrame*> Next() = 0;
+
+  // Random access: returns exactly frame `index` as a straight decode would have produced it.
+  // `positions` is the table recorded by a straight decode of the same file. Seeks to the
+  // keyframe at or before the target (only when that is cheaper than decoding forward from
+  // the current position), decodes forward and identifies frames by pts. Calls with
+  // increasing indexes decode each frame at most once.
+  virtual absl::StatusOr<const DecodedFrame*> DecodeAt(
+      int64_t index, const std::vector<FramePosition>& positions) = 0;
+
+  virtual const DecodeCounters& counters() const = 0;
+
+ protected:
+  VideoDecoder() = default;
+  VideoInfo info_;
+};
+
+// Converts decoded frames to RGB24 with the stream's colour matrix and range (BT.601/709/
+// 2020, limited/full; unspecified matrix: BT.709 for height >= 720, else BT.601, like most
+// players). Caches the swscale context. Not thread-safe.
+class RgbConverter {
+ public:
+  RgbConverter();
+  ~RgbConverter();
+  RgbConverter(const RgbConverter&) = delete;
+  RgbConverter& operator=(const RgbConverter&) = delete;
+
+  // Full-size RGB24 copy of the frame.
+  absl::Status ToRgb(const AVFrame* frame, RgbImage* out);
+  // Area-averaged RGB24 thumbnail of exactly width x height.
+  absl::Status Thumbnail(const AVFrame* frame, int width, int height, RgbImage* out);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace framepair

@@ -1,0 +1,54 @@
+// Pipeline step 4a: choose windows of N consecutive aligned pairs inside segments, seeded,
+// and assign them to shards. Deterministic: same inputs + options => same windows.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "scene/scene.h"
+
+namespace framepair {
+
+enum class OverlapPolicy {
+  kAllow,     // windows may share frames (draws with replacement, duplicates removed)
+  kDisjoint,  // no two windows share a pair
+};
+
+struct SampleOptions {
+  int window = 10;        // N consecutive pairs per window
+  int64_t windows = 0;    // how many windows to draw; 0 = use density
+  double density = 0.1;   // when windows == 0: windows per eligible start position
+  uint64_t seed = 0;
+  OverlapPolicy overlap = OverlapPolicy::kAllow;
+  // Optional static filter: reject windows whose mean consecutive thumbnail distance is
+  // below this (mean absolute difference per byte). <= 0 disables.
+  double min_motion = 0;
+  int shards = 1;
+};
+
+struct Window {
+  int64_t start = 0;  // position of the first pair in the aligned pair list
+  int shard = 0;
+};
+
+struct SampleStats {
+  int64_t eligible_starts = 0;
+  int64_t requested = 0;
+  int64_t drawn = 0;
+  int64_t rejected_static = 0;
+};
+
+struct SampleResult {
+  std::vector<Window> windows;  // sorted by (shard, start)
+  SampleStats stats;
+};
+
+// `motion[i]` is the thumbnail distance between pair i and pair i+1 (size pairs-1), used only
+// by the static filter (may be empty when min_motion <= 0). INVALID_ARGUMENT when no segment
+// is long enough for one window (the message gives the longest segment).
+absl::StatusOr<SampleResult> SampleWindows(const std::vector<Segment>& segments,
+                                           const std::vector<double>& motion,
+                                           const SampleOptions& options);
+
+}  // namespace framepair

@@ -1,0 +1,22 @@
+// tf.train.Example building and parsing for the output contract, over our wire-compatible
+// proto (proto/framepair/v1/example.proto).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "framepair/v1/example.pb.h"
+
+namespace framepair {
+
+// Serializes deterministically (map keys sorted), so equal examples give equal bytes.
+std::string SerializeExampleDeterministic(const framepair::v1::tf::Example& example);
+
+void AddBytesFeature(framepair::v1::tf::Example* example, const std::string& name,
+                     const std::vector<const std::string*>& values);
+void AddInt64Feature(framepair::v1::tf::Example* example, const std::string& name,
+                     const std::vector<int64_t>& values);
+
+}  // namespace framepair

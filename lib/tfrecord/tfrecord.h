@@ -1,0 +1,50 @@
+// TFRecord files: framing (uint64 LE length, masked CRC32C of the length, data, masked
+// CRC32C of the data), optionally GZIP-compressed as a whole stream (as TensorFlow does).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+
+namespace framepair {
+
+enum class TfRecordCompression { kNone, kGzip };
+
+// Appends records to a string buffer or a sink. Not thread-safe.
+class TfRecordWriter {
+ public:
+  explicit TfRecordWriter(TfRecordCompression compression = TfRecordCompression::kNone);
+  ~TfRecordWriter();
+  // Frames one record and appends it to the output.
+  absl::Status Write(std::string_view record);
+  // Finishes the stream (flushes GZIP) and returns all bytes written. Call once.
+  absl::StatusOr<std::string> Finish();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Frames a single record without compression (exposed for tests).
+std::string FrameTfRecord(std::string_view record);
+
+// Reads records from a whole file's bytes. Not thread-safe.
+class TfRecordReader {
+ public:
+  // Detects GZIP by its magic bytes when compression is not given.
+  static absl::StatusOr<TfRecordReader> FromBytes(std::string bytes);
+  // Next record; absl::OutOfRangeError at a clean end; DATA_LOSS with the byte offset for a
+  // truncated record or a CRC mismatch.
+  absl::StatusOr<std::string_view> Next();
+  uint64_t offset() const { return offset_; }
+
+ private:
+  explicit TfRecordReader(std::string bytes) : data_(std::move(bytes)) {}
+  std::string data_;
+  uint64_t offset_ = 0;
+};
+
+}  // namespace framepair

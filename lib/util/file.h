@@ -1,0 +1,46 @@
+// File helpers with the durability rules of the output contract: write to a temporary name in
+// the same directory, fsync, rename, fsync the directory. A reader never sees a partial file.
+#pragma once
+
+#include <cstdio>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace framepair {
+
+// A file being written under a temporary name ("<final>.tmp-<pid>-<n>"). Commit() fsyncs,
+// renames onto the final path and fsyncs the directory; destruction without Commit()
+// removes the temporary file. Not thread-safe.
+class AtomicFile {
+ public:
+  static absl::StatusOr<AtomicFile> Create(const std::string& final_path);
+  AtomicFile(AtomicFile&&) noexcept;
+  AtomicFile& operator=(AtomicFile&&) noexcept;
+  ~AtomicFile();
+
+  absl::Status Append(std::string_view data);
+  absl::Status Commit();
+  const std::string& final_path() const { return final_path_; }
+  const std::string& temp_path() const { return temp_path_; }
+  uint64_t bytes_written() const { return bytes_written_; }
+
+ private:
+  AtomicFile() = default;
+  void Abandon();
+  int fd_ = -1;
+  std::string final_path_;
+  std::string temp_path_;
+  uint64_t bytes_written_ = 0;
+};
+
+// Writes `data` to `path` atomically (AtomicFile in one call).
+absl::Status WriteFileAtomically(const std::string& path, std::string_view data);
+absl::StatusOr<std::string> ReadFile(const std::string& path);
+// Creates the directory (and parents) if needed and checks it is writable; the message names
+// the directory and says what to do.
+absl::Status EnsureWritableDirectory(const std::string& dir);
+
+}  // namespace framepair
