@@ -50,7 +50,11 @@ struct DecodeCounters {
   int64_t frames_decoded = 0;  // every frame the codec produced, including discarded ones
   int64_t seeks = 0;
   int64_t corrupt_frames = 0;  // frames flagged corrupt / decode errors skipped
+  int64_t read_errors = 0;     // packets the demuxer could not read (damaged container data)
+  int64_t reopens = 0;         // DecodeAt fell back to reopening the file (should stay 0)
 };
+
+class LumaScratch;
 
 // One decoded frame. Owned by the decoder; valid until the next call on it.
 struct DecodedFrame {
@@ -58,8 +62,11 @@ struct DecodedFrame {
   int64_t pts = 0;    // best-effort timestamp in stream time base (index if unknown)
   bool keyframe = false;
   const AVFrame* frame = nullptr;
-  // Full-resolution 8-bit luma (the native Y plane for 8-bit YUV, otherwise converted).
+  // Full-resolution 8-bit luma (the native Y plane for 8-bit YUV, otherwise converted with
+  // swscale into a buffer owned by the decoder, or by the calling thread if `scratch` is
+  // null). Valid as long as `frame`.
   PlaneView Luma() const;
+  LumaScratch* scratch = nullptr;  // set by the decoder
 };
 
 // Where each frame sits in the stream, recorded by a straight decode (ingest) and used for

@@ -1,1 +1,252 @@
-// placeholder: implemented later
+#include "pipeline/pack.h"
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <future>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "dataset/dataset.h"
+#include "media/video.h"
+#include "tfrecord/example.h"
+#include "util/status_macros.h"
+
+namespace framepair {
+namespace {
+
+using PngBytes = std::shared_ptr<const std::string>;
+
+// PNGs of the frames that the current and later windows still need, keyed by frame index.
+// Windows arrive sorted by start and frame indexes increase along the aligned pairs, so
+// everything below the current window's first frame can be dropped: memory stays bounded by
+// one window's worth of frames however many windows overlap.
+class PngCache {
+ public:
+  void EvictBelow(int64_t frame) { cache_.erase(cache_.begin(), cache_.lower_bound(frame)); }
+  std::shared_future<PngBytes>* Find(int64_t frame) {
+    auto it = cache_.find(frame);
+    return it == cache_.end() ? nullptr : &it->second;
+  }
+  void Put(int64_t frame, std::shared_future<PngBytes> png) { cache_.emplace(frame, png); }
+
+ private:
+  std::map<int64_t, std::shared_future<PngBytes>> cache_;
+};
+
+// One source video read in increasing frame order.
+class FrameReader {
+ public:
+  static absl::StatusOr<FrameReader> Open(const std::string& path, const FrameTable& table) {
+    FrameReader reader;
+    FP_ASSIGN_OR_RETURN(reader.decoder_, VideoDecoder::Open(path));
+    reader.positions_ = table.positions();
+    reader.converter_ = std::make_unique<RgbConverter>();
+    return reader;
+  }
+
+  absl::StatusOr<RgbImage> ReadRgb(int64_t index) {
+    FP_ASSIGN_OR_RETURN(const DecodedFrame* frame, decoder_->DecodeAt(index, positions_));
+    if (frame == nullptr) {
+      return absl::DataLossError(absl::StrCat(decoder_->info().path, ": frame ", index,
+                                              " could not be decoded again; the file changed "
+                                              "since ingest or is damaged there"));
+    }
+    RgbImage rgb;
+    FP_RETURN_IF_ERROR(converter_->ToRgb(frame->frame, &rgb));
+    return rgb;
+  }
+
+  const DecodeCounters& counters() const { return decoder_->counters(); }
+
+ private:
+  std::unique_ptr<VideoDecoder> decoder_;
+  std::vector<FramePosition> positions_;
+  std::unique_ptr<RgbConverter> converter_;
+};
+
+// Encodes PNGs on a thread pool; results are futures so that a window's record is written
+// only when all of its images are ready, in window order.
+class PngEncoderPool {
+ public:
+  PngEncoderPool(int threads, PngOptions options)
+      : pool_(threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency())),
+        options_(options) {}
+  ~PngEncoderPool() { pool_.join(); }
+
+  std::shared_future<PngBytes> Encode(std::shared_ptr<const RgbImage> image) {
+    auto promise = std::make_shared<std::promise<PngBytes>>();
+    std::shared_future<PngBytes> future = promise->get_future().share();
+    boost::asio::post(pool_, [promise, image = std::move(image), options = options_] {
+      absl::StatusOr<std::string> png = EncodePng(*image, options);
+      if (!png.ok()) {
+        promise->set_exception(
+            std::make_exception_ptr(std::runtime_error(png.status().ToString())));
+        return;
+      }
+      promise->set_value(std::make_shared<const std::string>(*std::move(png)));
+    });
+    ++encoded_;
+    return future;
+  }
+  int64_t encoded() const { return encoded_; }
+
+ private:
+  boost::asio::thread_pool pool_;
+  PngOptions options_;
+  int64_t encoded_ = 0;
+};
+
+absl::Status CheckScale(const RgbImage& lr, const RgbImage& hr, int scale, int64_t lr_frame,
+                        int64_t hr_frame, const PackInput& input) {
+  if (hr.width == lr.width * scale && hr.height == lr.height * scale) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      input.hr_path, " frame ", hr_frame, " is ", hr.width, "x", hr.height, " but ",
+      input.lr_path, " frame ", lr_frame, " is ", lr.width, "x", lr.height,
+      "; with --scale ", scale, " the HR frame must be exactly ", scale, "x the LR frame"));
+}
+
+absl::StatusOr<std::vector<PngBytes>> Collect(
+    const std::vector<std::shared_future<PngBytes>>& futures) {
+  std::vector<PngBytes> out;
+  out.reserve(futures.size());
+  for (const auto& future : futures) {
+    try {
+      out.push_back(future.get());
+    } catch (const std::exception& e) {
+      return absl::InternalError(absl::StrCat("PNG encoding failed: ", e.what()));
+    }
+  }
+  return out;
+}
+
+std::string BuildExample(const std::vector<PngBytes>& lr_png, const std::vector<PngBytes>& hr_png,
+                         const std::vector<int64_t>& lr_frames,
+                         const std::vector<int64_t>& hr_frames, const PackOptions& options) {
+  framepair::v1::tf::Example example;
+  auto pointers = [](const std::vector<PngBytes>& v) {
+    std::vector<const std::string*> p;
+    for (const auto& s : v) p.push_back(s.get());
+    return p;
+  };
+  if (options.format == ExampleFormat::kSingle) {
+    AddBytesFeature(&example, "images", pointers(hr_png));
+    if (options.provenance) AddInt64Feature(&example, "images_frame", hr_frames);
+  } else {
+    AddBytesFeature(&example, "input", pointers(lr_png));
+    AddBytesFeature(&example, "target", pointers(hr_png));
+    if (options.provenance) {
+      AddInt64Feature(&example, "input_frame", lr_frames);
+      AddInt64Feature(&example, "target_frame", hr_frames);
+    }
+  }
+  return SerializeExampleDeterministic(example);
+}
+
+}  // namespace
+
+void PackCounters::Add(const PackCounters& other) {
+  frames_decoded += other.frames_decoded;
+  seeks += other.seeks;
+  distinct_lr_frames += other.distinct_lr_frames;
+  distinct_hr_frames += other.distinct_hr_frames;
+  pngs_encoded += other.pngs_encoded;
+  examples += other.examples;
+  bytes += other.bytes;
+}
+
+absl::StatusOr<PackedShard> PackShard(const PackInput& input, const std::vector<Window>& windows,
+                                      const PackOptions& options, const std::string& dir,
+                                      const std::string& file_name,
+                                      const PackProgressFn& progress,
+                                      const std::atomic<bool>* cancel) {
+  const std::vector<AlignedPair>& pairs = *input.pairs;
+  FP_ASSIGN_OR_RETURN(FrameReader hr_reader, FrameReader::Open(input.hr_path, *input.hr));
+  std::optional<FrameReader> lr_reader;
+  if (!options.hr_only) {
+    FP_ASSIGN_OR_RETURN(lr_reader, FrameReader::Open(input.lr_path, *input.lr));
+  }
+  FP_ASSIGN_OR_RETURN(ShardWriter writer, ShardWriter::Create(dir, file_name, options.gzip));
+
+  PngEncoderPool encoder(options.threads, options.png);
+  PngCache lr_cache, hr_cache;
+  PackCounters counters;
+  bool need_lr_png = options.format == ExampleFormat::kPair;
+
+  for (size_t w = 0; w < windows.size(); ++w) {
+    if (cancel != nullptr && cancel->load()) {
+      return absl::CancelledError(absl::StrCat("packing ", file_name, " cancelled"));
+    }
+    const int64_t start = windows[w].start;
+    if (start < 0 || start + options.window > static_cast<int64_t>(pairs.size())) {
+      return absl::InvalidArgumentError(absl::StrCat("window at pair ", start,
+                                                     " runs past the ", pairs.size(),
+                                                     " aligned pairs"));
+    }
+    lr_cache.EvictBelow(pairs[start].lr_frame);
+    hr_cache.EvictBelow(pairs[start].hr_frame);
+
+    std::vector<std::shared_future<PngBytes>> lr_png, hr_png;
+    std::vector<int64_t> lr_frames, hr_frames;
+    for (int64_t p = start; p < start + options.window; ++p) {
+      const AlignedPair& pair = pairs[p];
+      lr_frames.push_back(pair.lr_frame);
+      hr_frames.push_back(pair.hr_frame);
+      std::shared_future<PngBytes>* lr_cached = lr_cache.Find(pair.lr_frame);
+      std::shared_future<PngBytes>* hr_cached = hr_cache.Find(pair.hr_frame);
+      if (hr_cached == nullptr || (need_lr_png && lr_cached == nullptr)) {
+        // Decode both sides of a pair together so the size check sees both.
+        FP_ASSIGN_OR_RETURN(RgbImage hr_rgb, hr_reader.ReadRgb(pair.hr_frame));
+        if (hr_rgb.width % options.scale != 0 || hr_rgb.height % options.scale != 0) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              input.hr_path, " is ", hr_rgb.width, "x", hr_rgb.height, ", not divisible by --scale ",
+              options.scale));
+        }
+        std::shared_ptr<const RgbImage> lr_image;
+        if (options.hr_only) {
+          lr_image = std::make_shared<RgbImage>(DownscaleNearest(hr_rgb, options.scale));
+        } else {
+          FP_ASSIGN_OR_RETURN(RgbImage lr_rgb, lr_reader->ReadRgb(pair.lr_frame));
+          FP_RETURN_IF_ERROR(
+              CheckScale(lr_rgb, hr_rgb, options.scale, pair.lr_frame, pair.hr_frame, input));
+          lr_image = std::make_shared<RgbImage>(std::move(lr_rgb));
+        }
+        if (hr_cached == nullptr) {
+          hr_cache.Put(pair.hr_frame,
+                       encoder.Encode(std::make_shared<RgbImage>(std::move(hr_rgb))));
+          ++counters.distinct_hr_frames;
+          hr_cached = hr_cache.Find(pair.hr_frame);
+        }
+        if (need_lr_png && lr_cached == nullptr) {
+          lr_cache.Put(pair.lr_frame, encoder.Encode(lr_image));
+          ++counters.distinct_lr_frames;
+          lr_cached = lr_cache.Find(pair.lr_frame);
+        }
+      }
+      hr_png.push_back(*hr_cached);
+      if (need_lr_png) lr_png.push_back(*lr_cached);
+    }
+    FP_ASSIGN_OR_RETURN(std::vector<PngBytes> lr_bytes, Collect(lr_png));
+    FP_ASSIGN_OR_RETURN(std::vector<PngBytes> hr_bytes, Collect(hr_png));
+    FP_RETURN_IF_ERROR(
+        writer.Write(BuildExample(lr_bytes, hr_bytes, lr_frames, hr_frames, options)));
+    ++counters.examples;
+    if (progress) progress(static_cast<int64_t>(w + 1));
+  }
+
+  PackedShard shard;
+  FP_ASSIGN_OR_RETURN(shard.entry, writer.Commit(counters.examples));
+  counters.bytes = shard.entry.bytes();
+  counters.pngs_encoded = encoder.encoded();
+  counters.frames_decoded = hr_reader.counters().frames_decoded +
+                            (lr_reader ? lr_reader->counters().frames_decoded : 0);
+  counters.seeks = hr_reader.counters().seeks + (lr_reader ? lr_reader->counters().seeks : 0);
+  shard.counters = counters;
+  return shard;
+}
+
+}  // namespace framepair

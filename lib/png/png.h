@@ -9,9 +9,13 @@
 
 namespace framepair {
 
+// Row filter applied before zlib. kAdaptive lets libpng pick one per row (all five tried).
+enum class PngFilter { kNone, kSub, kUp, kAverage, kPaeth, kAdaptive };
+
 struct PngOptions {
-  // zlib level 0..9. Default 1: see docs/benchmarks.md for the measurement behind it.
+  // zlib level 0..9. Default 1: see the measurement below.
   int compression_level = 1;
+  PngFilter filter = PngFilter::kAdaptive;
 };
 
 // Deterministic: same image + options => same bytes (no timestamps or text chunks).

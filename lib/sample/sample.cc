@@ -1,1 +1,131 @@
-// placeholder: implemented later
+#include "sample/sample.h"
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace framepair {
+namespace {
+
+// Uniform integer in [0, n) by rejection on full 64-bit draws (the arc4random_uniform
+// scheme). std::uniform_int_distribution would be shorter, but its algorithm is left to the
+// standard library, and shards must be byte-identical whichever library built the binary;
+// std::mt19937_64's output sequence itself is fixed by the standard.
+uint64_t UniformBelow(std::mt19937_64& rng, uint64_t n) {
+  // 2^64 mod n: values below it would make the low residues more likely.
+  const uint64_t threshold = (0 - n) % n;
+  for (;;) {
+    const uint64_t r = rng();
+    if (r >= threshold) return r % n;
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<SampleResult> SampleWindows(const std::vector<Segment>& segments,
+                                           const std::vector<double>& motion,
+                                           const SampleOptions& options) {
+  if (options.window < 1 || options.shards < 1 || options.windows < 0 || !(options.density >= 0) ||
+      !std::isfinite(options.density)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid sample options: window ", options.window, ", shards ", options.shards,
+                     ", windows ", options.windows, ", density ", options.density,
+                     " (need window >= 1, shards >= 1, windows >= 0, finite density >= 0)"));
+  }
+  int64_t prev_end = 0;
+  int64_t longest = 0;
+  for (const Segment& s : segments) {
+    if (s.begin < prev_end || s.end < s.begin) {
+      return absl::InvalidArgumentError(absl::StrCat("segments must be ordered and disjoint; got [",
+                                                     s.begin, ", ", s.end, ") after end ",
+                                                     prev_end));
+    }
+    prev_end = s.end;
+    longest = std::max(longest, s.size());
+  }
+  if (longest < options.window) {
+    return absl::InvalidArgumentError(absl::StrCat("longest usable segment is ", longest,
+                                                   " pairs; a window needs ", options.window));
+  }
+  const bool filter_static = options.min_motion > 0 && options.window > 1;
+  if (filter_static && static_cast<int64_t>(motion.size()) < prev_end - 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "static filter needs ", prev_end - 1, " motion values (pairs - 1); got ", motion.size()));
+  }
+
+  SampleResult result;
+  // Every start whose window [s, s + window) lies inside one segment: the first pair of a
+  // segment may start a window and its last pair may end one.
+  std::vector<int64_t> eligible;
+  for (const Segment& s : segments) {
+    for (int64_t start = s.begin; start + options.window <= s.end; ++start) {
+      eligible.push_back(start);
+    }
+  }
+  const int64_t n = static_cast<int64_t>(eligible.size());
+  result.stats.eligible_starts = n;
+  result.stats.requested =
+      options.windows > 0
+          ? options.windows
+          : static_cast<int64_t>(std::llround(options.density * static_cast<double>(n)));
+
+  // Mean motion of a window from a prefix sum, so the filter costs O(1) per candidate.
+  std::vector<double> motion_prefix;
+  if (filter_static) {
+    motion_prefix.assign(static_cast<size_t>(prev_end), 0.0);
+    for (int64_t i = 0; i + 1 < prev_end; ++i) motion_prefix[i + 1] = motion_prefix[i] + motion[i];
+  }
+  auto is_static = [&](int64_t start) {
+    const int64_t steps = options.window - 1;
+    const double sum = motion_prefix[start + steps] - motion_prefix[start];
+    return sum / static_cast<double>(steps) < options.min_motion;
+  };
+
+  // Drawing with replacement and dropping repeats until k distinct starts are in hand gives
+  // the same distribution as the first k steps of a Fisher-Yates shuffle; the shuffle is
+  // used because it needs exactly one draw per candidate and ends by itself when the
+  // eligible set runs out.
+  std::vector<bool> occupied;
+  if (options.overlap == OverlapPolicy::kDisjoint)
+    occupied.assign(static_cast<size_t>(prev_end), false);
+  std::mt19937_64 rng(options.seed);
+  std::vector<int64_t> accepted;
+  for (int64_t k = 0; k < n && static_cast<int64_t>(accepted.size()) < result.stats.requested;
+       ++k) {
+    const int64_t j = k + static_cast<int64_t>(UniformBelow(rng, static_cast<uint64_t>(n - k)));
+    std::swap(eligible[k], eligible[j]);
+    const int64_t start = eligible[k];
+    ++result.stats.drawn;
+    if (filter_static && is_static(start)) {
+      ++result.stats.rejected_static;
+      continue;
+    }
+    if (options.overlap == OverlapPolicy::kDisjoint) {
+      const auto first = occupied.begin() + start;
+      const auto last = first + options.window;
+      if (std::find(first, last, true) != last) continue;
+      std::fill(first, last, true);
+    }
+    accepted.push_back(start);
+  }
+
+  // Round-robin in start order: neighbouring windows (often overlapping, always the same
+  // scene) go to different shards, so every shard sees every part of the footage and shard
+  // sizes differ by at most one whatever the seed.
+  std::sort(accepted.begin(), accepted.end());
+  result.windows.reserve(accepted.size());
+  for (size_t k = 0; k < accepted.size(); ++k) {
+    result.windows.push_back(
+        {accepted[k], static_cast<int>(k % static_cast<size_t>(options.shards))});
+  }
+  std::stable_sort(result.windows.begin(), result.windows.end(),
+                   [](const Window& a, const Window& b) { return a.shard < b.shard; });
+  return result;
+}
+
+}  // namespace framepair

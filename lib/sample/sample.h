@@ -16,14 +16,17 @@ enum class OverlapPolicy {
 };
 
 struct SampleOptions {
-  int window = 10;        // N consecutive pairs per window
-  int64_t windows = 0;    // how many windows to draw; 0 = use density
-  double density = 0.1;   // when windows == 0: windows per eligible start position
-  uint64_t seed = 0;
+  int window = 10;      // N consecutive pairs per window
+  int64_t windows = 0;  // how many windows to draw; 0 = use density
+  // When windows == 0: round(density * eligible starts) windows (before the static filter).
+  double density = 0.1;
+  uint64_t seed = 0;  // drives a std::mt19937_64; same seed => same windows on any platform
   OverlapPolicy overlap = OverlapPolicy::kAllow;
   // Optional static filter: reject windows whose mean consecutive thumbnail distance is
-  // below this (mean absolute difference per byte). <= 0 disables.
+  // below this (mean absolute difference per byte). <= 0 disables; never applies when
+  // window == 1 (no steps to measure).
   double min_motion = 0;
+  // Windows are assigned round-robin in start order: shard sizes differ by at most one.
   int shards = 1;
 };
 
@@ -33,10 +36,10 @@ struct Window {
 };
 
 struct SampleStats {
-  int64_t eligible_starts = 0;
-  int64_t requested = 0;
-  int64_t drawn = 0;
-  int64_t rejected_static = 0;
+  int64_t eligible_starts = 0;  // starts whose window fits inside one segment
+  int64_t requested = 0;        // windows, or round(density * eligible_starts)
+  int64_t drawn = 0;            // distinct starts drawn (accepted or not)
+  int64_t rejected_static = 0;  // drawn starts refused by the static filter
 };
 
 struct SampleResult {
@@ -45,8 +48,10 @@ struct SampleResult {
 };
 
 // `motion[i]` is the thumbnail distance between pair i and pair i+1 (size pairs-1), used only
-// by the static filter (may be empty when min_motion <= 0). INVALID_ARGUMENT when no segment
-// is long enough for one window (the message gives the longest segment).
+// by the static filter (may be empty when min_motion <= 0). Returns fewer than `requested`
+// windows when the eligible starts run out (or, with kDisjoint, there is no room left).
+// INVALID_ARGUMENT when no segment is long enough for one window (the message gives the
+// longest segment), for unordered segments, or options out of range. Pure; thread-safe.
 absl::StatusOr<SampleResult> SampleWindows(const std::vector<Segment>& segments,
                                            const std::vector<double>& motion,
                                            const SampleOptions& options);

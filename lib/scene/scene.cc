@@ -1,1 +1,210 @@
-// placeholder: implemented later
+#include "scene/scene.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdlib>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace framepair {
+namespace {
+
+// OpenCV's 8-bit RGB->HSV is fixed point (modules/imgproc/src/color_hsv.simd.hpp). The
+// scores must match PySceneDetect's to the last bit for the thresholds to mean the same, so
+// the same tables and rounding are reproduced instead of a floating-point formula, which
+// disagrees with OpenCV by one hue step on some pixels.
+constexpr int kHsvShift = 12;
+
+struct HsvTables {
+  std::array<int, 256> sdiv{};
+  std::array<int, 256> hdiv180{};
+};
+
+// cvRound: round half to even, as saturate_cast<int>(double) does.
+int CvRound(double v) { return static_cast<int>(std::nearbyint(v)); }
+
+const HsvTables& Tables() {
+  static const HsvTables tables = [] {
+    HsvTables t;
+    for (int i = 1; i < 256; ++i) {
+      t.sdiv[i] = CvRound((255 << kHsvShift) / (1.0 * i));
+      t.hdiv180[i] = CvRound((180 << kHsvShift) / (6.0 * i));
+    }
+    return t;
+  }();
+  return tables;
+}
+
+// One thumbnail converted to planar H (0..179), S, V.
+struct HsvImage {
+  std::vector<uint8_t> h, s, v;
+};
+
+void ToHsv(const uint8_t* rgb, size_t pixels, HsvImage* out) {
+  const HsvTables& t = Tables();
+  out->h.resize(pixels);
+  out->s.resize(pixels);
+  out->v.resize(pixels);
+  for (size_t p = 0; p < pixels; ++p) {
+    const int r = rgb[3 * p], g = rgb[3 * p + 1], b = rgb[3 * p + 2];
+    const int v = std::max({r, g, b});
+    const int vmin = std::min({r, g, b});
+    const int diff = v - vmin;
+    const int vr = v == r ? -1 : 0;
+    const int vg = v == g ? -1 : 0;
+    const int s = (diff * t.sdiv[v] + (1 << (kHsvShift - 1))) >> kHsvShift;
+    int h = (vr & (g - b)) + (~vr & ((vg & (b - r + 2 * diff)) + ((~vg) & (r - g + 4 * diff))));
+    h = (h * t.hdiv180[diff] + (1 << (kHsvShift - 1))) >> kHsvShift;
+    h += h < 0 ? 180 : 0;
+    out->h[p] = static_cast<uint8_t>(h);
+    out->s[p] = static_cast<uint8_t>(s);
+    out->v[p] = static_cast<uint8_t>(v);
+  }
+}
+
+double MeanAbsDiff(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
+  if (a.empty()) return 0;
+  int64_t sum = 0;
+  for (size_t i = 0; i < a.size(); ++i) sum += std::abs(int{a[i]} - int{b[i]});
+  return static_cast<double>(sum) / static_cast<double>(a.size());
+}
+
+// Hue is compared linearly, not around the circle: PySceneDetect does the same, and
+// thresholds tuned on it assume it.
+double HsvScore(const HsvImage& a, const HsvImage& b) {
+  return (MeanAbsDiff(a.h, b.h) + MeanAbsDiff(a.s, b.s) + MeanAbsDiff(a.v, b.v)) / 3.0;
+}
+
+bool IsJump(const AlignedPair& prev, const AlignedPair& cur, int max_jump) {
+  if (max_jump < 0) return false;
+  return cur.lr_frame - prev.lr_frame - 1 > max_jump || cur.hr_frame - prev.hr_frame - 1 > max_jump;
+}
+
+// Whether position i passes the detector's threshold, ignoring min_scene_len and flashes.
+bool PassesDetector(const std::vector<double>& score, const std::vector<bool>& jump, size_t i,
+                    const SceneOptions& options) {
+  if (options.detector == SceneDetector::kContent) return score[i] >= options.content_threshold;
+  if (score[i] < options.adaptive_min_content) return false;
+  // PySceneDetect cannot judge the first and last `window` frames (its buffer is not full);
+  // here the window is truncated to the neighbours that exist so that a cut near either end
+  // of a short pair sequence is still found. Position 0 has no score and never cuts; jump
+  // positions are left out of the average because their score compares unrelated frames.
+  const int64_t w = options.adaptive_window;
+  const int64_t n = static_cast<int64_t>(score.size());
+  const int64_t c = static_cast<int64_t>(i);
+  double sum = 0;
+  int count = 0;
+  for (int64_t j = std::max<int64_t>(1, c - w); j <= std::min(n - 1, c + w); ++j) {
+    if (j == c || jump[j]) continue;
+    sum += score[j];
+    ++count;
+  }
+  const double mean = count > 0 ? sum / count : 0;
+  // PySceneDetect's rule for a flat neighbourhood: ratio 255 (always a cut if the score
+  // itself is high enough), and ratios are capped at 255.
+  const double ratio = mean < 1e-5 ? 255.0 : std::min(score[i] / mean, 255.0);
+  return ratio >= options.adaptive_threshold;
+}
+
+}  // namespace
+
+double ContentScore(const uint8_t* a, const uint8_t* b, int width, int height) {
+  const size_t pixels = static_cast<size_t>(width) * static_cast<size_t>(height);
+  HsvImage ha, hb;
+  ToHsv(a, pixels, &ha);
+  ToHsv(b, pixels, &hb);
+  return HsvScore(ha, hb);
+}
+
+absl::StatusOr<SceneResult> DetectScenes(const ThumbSequence& thumbs,
+                                         const std::vector<AlignedPair>& pairs,
+                                         const SceneOptions& options) {
+  if (thumbs.size != pairs.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("scene detection got ", thumbs.size,
+                                                   " thumbnails for ", pairs.size(),
+                                                   " aligned pairs; they must be one per pair"));
+  }
+  if (!pairs.empty() && (thumbs.width <= 0 || thumbs.height <= 0 || thumbs.pixels == nullptr)) {
+    return absl::InvalidArgumentError(absl::StrCat("scene detection got empty thumbnails (",
+                                                   thumbs.width, "x", thumbs.height, ")"));
+  }
+  if (options.min_scene_len < 0 || options.flash_max_len < 0 || options.adaptive_window < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid scene options: min_scene_len ", options.min_scene_len,
+                     ", flash_max_len ", options.flash_max_len, ", adaptive_window ",
+                     options.adaptive_window, " (need >= 0, >= 0, >= 1)"));
+  }
+  for (size_t i = 1; i < pairs.size(); ++i) {
+    if (pairs[i].lr_frame <= pairs[i - 1].lr_frame || pairs[i].hr_frame <= pairs[i - 1].hr_frame) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("aligned pairs are not strictly increasing at position ", i, ": (",
+                       pairs[i - 1].lr_frame, ", ", pairs[i - 1].hr_frame, ") then (",
+                       pairs[i].lr_frame, ", ", pairs[i].hr_frame, ")"));
+    }
+  }
+
+  SceneResult result;
+  const size_t n = pairs.size();
+  if (n == 0) return result;
+
+  const size_t pixels = static_cast<size_t>(thumbs.width) * static_cast<size_t>(thumbs.height);
+  std::vector<HsvImage> hsv(n);
+  for (size_t i = 0; i < n; ++i) ToHsv(thumbs.thumb(i), pixels, &hsv[i]);
+
+  // score[i] compares pair i-1 with pair i; score[0] stays 0 like PySceneDetect's first frame.
+  std::vector<double> score(n, 0.0);
+  std::vector<bool> jump(n, false);
+  for (size_t i = 1; i < n; ++i) {
+    score[i] = HsvScore(hsv[i - 1], hsv[i]);
+    jump[i] = IsJump(pairs[i - 1], pairs[i], options.max_jump);
+  }
+
+  // A flash returns to "the same picture": within a third of the cut threshold, which
+  // leaves room for the motion that happened during the flash frames.
+  const double flash_return = options.content_threshold / 3.0;
+  std::vector<bool> is_cut(n, false);
+  // Counted from the first frame, as PySceneDetect >= 0.6.1 does: no cut in the first
+  // min_scene_len frames.
+  size_t last_cut = 0;
+  size_t skip_until = 0;  // positions inside a suppressed flash are not candidates
+  for (size_t i = 1; i < n; ++i) {
+    // A jump is a segment break already; its score compares frames that were never
+    // adjacent in either recording, so it says nothing about scene content.
+    if (jump[i] || i < skip_until) continue;
+    if (!PassesDetector(score, jump, i, options)) continue;
+    if (i - last_cut < static_cast<size_t>(options.min_scene_len)) continue;
+    bool flash = false;
+    for (int k = 1; k <= options.flash_max_len && i + k < n; ++k) {
+      if (HsvScore(hsv[i - 1], hsv[i + k]) < flash_return) {
+        flash = true;
+        // The return to the old picture scores as high as the flash itself.
+        skip_until = i + k + 1;
+        break;
+      }
+    }
+    if (flash) {
+      ++result.stats.flashes_suppressed;
+      continue;
+    }
+    is_cut[i] = true;
+    last_cut = i;
+    result.cut_positions.push_back(static_cast<int64_t>(i));
+    ++result.stats.cuts;
+  }
+
+  int64_t begin = 0;
+  for (size_t i = 1; i < n; ++i) {
+    if (jump[i]) ++result.stats.jumps;
+    if (jump[i] || is_cut[i]) {
+      result.segments.push_back({begin, static_cast<int64_t>(i)});
+      begin = static_cast<int64_t>(i);
+    }
+  }
+  result.segments.push_back({begin, static_cast<int64_t>(n)});
+  return result;
+}
+
+}  // namespace framepair

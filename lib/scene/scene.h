@@ -25,9 +25,11 @@ struct SceneOptions {
   int min_scene_len = 15;
   // Flash suppression: a score spike that returns to the pre-spike picture within this many
   // frames (the frame after the flash matches the frame before it) is not a cut. 0 disables.
+  // "Matches" means a content score below content_threshold / 3.
   int flash_max_len = 3;
   // Segments also break where alignment skipped more than this many source frames on
-  // either side between consecutive pairs (drops in the recordings, or damaged ranges).
+  // either side between consecutive pairs (drops in the recordings, or damaged ranges):
+  // frame indexes differing by more than max_jump + 1. Negative disables.
   int max_jump = 3;
 };
 
@@ -45,12 +47,15 @@ struct SceneStats {
 };
 
 struct SceneResult {
-  std::vector<Segment> segments;  // ordered, disjoint, covering all pairs
+  std::vector<Segment> segments;       // ordered, disjoint, covering all pairs
   std::vector<int64_t> cut_positions;  // pair positions where a scene cut starts a segment
   SceneStats stats;
 };
 
 // `thumbs` holds one RGB24 thumbnail per aligned pair (the LR frame's), in pair order.
+// Cuts are never placed at a jump (that break exists anyway) nor in the first min_scene_len
+// pairs. INVALID_ARGUMENT when thumbs and pairs differ in count, pairs are not strictly
+// increasing, or options are out of range. Pure function; thread-safe.
 absl::StatusOr<SceneResult> DetectScenes(const ThumbSequence& thumbs,
                                          const std::vector<AlignedPair>& pairs,
                                          const SceneOptions& options);

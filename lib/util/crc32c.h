@@ -20,4 +20,12 @@ inline uint32_t MaskCrc32c(uint32_t c) { return ((c >> 15) | (c << 17)) + 0xa282
 // True when the hardware path is in use (exposed for tests and benchmarks).
 bool Crc32cUsesHardware();
 
+// Both implementations, so tests can cross-check them. ExtendHardware may only be called when
+// HardwareAvailable() is true.
+namespace crc32c_internal {
+uint32_t ExtendPortable(uint32_t crc, const void* data, size_t n);
+uint32_t ExtendHardware(uint32_t crc, const void* data, size_t n);
+bool HardwareAvailable();
+}  // namespace crc32c_internal
+
 }  // namespace framepair

@@ -2,6 +2,7 @@
 // the same directory, fsync, rename, fsync the directory. A reader never sees a partial file.
 #pragma once
 
+#include <cstdint>
 #include <cstdio>
 #include <string>
 #include <string_view>

@@ -1,0 +1,182 @@
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+
+#include "client/commands.h"
+#include "client/terminal_progress.h"
+#include "pipeline/pipeline.h"
+
+namespace framepair::cli {
+namespace po = boost::program_options;
+
+namespace {
+
+std::atomic<bool> g_cancel{false};
+void OnInterrupt(int) { g_cancel.store(true); }
+
+void PrintSummary(const RunOptions& o, const RunSummary& s) {
+  auto mb = [](int64_t b) { return static_cast<double>(b) / (1 << 20); };
+  std::printf("framepair run: dataset written to %s\n", o.out_dir.c_str());
+  if (o.pack.hr_only) {
+    std::printf("  frames decoded      HR %lld\n", static_cast<long long>(s.hr_frames_decoded));
+    std::printf("  duplicates removed  HR %lld\n", static_cast<long long>(s.hr_duplicates));
+  } else {
+    std::printf("  frames decoded      LR %lld, HR %lld\n",
+                static_cast<long long>(s.lr_frames_decoded),
+                static_cast<long long>(s.hr_frames_decoded));
+    std::printf("  duplicates removed  LR %lld, HR %lld\n", static_cast<long long>(s.lr_duplicates),
+                static_cast<long long>(s.hr_duplicates));
+  }
+  if (s.corrupt_frames > 0) {
+    std::printf("  damaged frames      %lld skipped:\n", static_cast<long long>(s.corrupt_frames));
+    for (const std::string& d : s.damaged) std::printf("    %s\n", d.c_str());
+  }
+  std::printf("  pairs aligned       %lld (rejected %lld)\n",
+              static_cast<long long>(s.pairs_aligned), static_cast<long long>(s.pairs_rejected));
+  std::printf("  scenes              %lld\n", static_cast<long long>(s.scenes));
+  std::printf("  windows             %lld in %lld shard(s), %.1f MiB\n",
+              static_cast<long long>(s.windows), static_cast<long long>(s.shards), mb(s.bytes));
+  std::printf("  PNGs encoded        %lld for %lld distinct LR + %lld distinct HR frames\n",
+              static_cast<long long>(s.pack.pngs_encoded),
+              static_cast<long long>(s.pack.distinct_lr_frames),
+              static_cast<long long>(s.pack.distinct_hr_frames));
+  std::printf("  seconds            ");
+  for (const StageTime& t : s.stages) std::printf(" %s %.2f", t.stage.c_str(), t.seconds);
+  std::printf("\n  manifest            %s\n", s.manifest_path.c_str());
+}
+
+}  // namespace
+
+int ExitCodeFor(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kOk:
+      return kExitOk;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kPermissionDenied:
+    case absl::StatusCode::kOutOfRange:
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kDataLoss:
+      return kExitBadInput;
+    case absl::StatusCode::kCancelled:
+      return kExitCancelled;
+    default:
+      return kExitInternal;
+  }
+}
+
+int RunCommand(const std::vector<std::string>& args) {
+  RunOptions o;
+  std::string format = "pair", align = "sequence", scene = "adaptive", overlap = "allow";
+  double scene_threshold = -1;
+  bool hr_only = false, no_provenance = false, no_dedup = false, quiet = false;
+  po::options_description desc(
+      "framepair run: the whole pipeline for one footage pair, in this process.\n"
+      "Reads LR and HR recordings of the same gameplay, removes duplicate frames, aligns\n"
+      "the recordings, detects scenes, samples windows of consecutive frames and writes\n"
+      "TFRecord shards plus manifest.json into --out. Progress goes to stderr, the summary\n"
+      "to stdout.\n\nOptions");
+  // clang-format off
+  desc.add_options()
+    ("help,h", "show this help")
+    ("lr", po::value(&o.lr_path), "LR (native resolution) recording: a video file, a directory of PNGs, or a pattern like dir/%05d.png")
+    ("hr", po::value(&o.hr_path), "HR (scale x) recording of the same gameplay")
+    ("out", po::value(&o.out_dir), "output dataset directory (created; a previous dataset there is replaced only when this run succeeds)")
+    ("windows", po::value(&o.sample.windows)->default_value(0), "number of windows (examples) to draw; 0 = use --density")
+    ("density", po::value(&o.sample.density)->default_value(0.1), "windows per eligible start frame when --windows is 0")
+    ("seed", po::value(&o.sample.seed)->default_value(0), "random seed for window sampling; same inputs + options + seed = identical bytes")
+    ("scale", po::value(&o.scale)->default_value(4), "HR size / LR size")
+    ("window", po::value(&o.sample.window)->default_value(10), "consecutive frames per example")
+    ("shards", po::value(&o.shards)->default_value(1), "number of TFRecord shards")
+    ("png-level", po::value(&o.pack.png.compression_level)->default_value(1), "PNG zlib level 0-9 (1: fastest with good size, see docs/benchmarks.md)")
+    ("hr-only", po::bool_switch(&hr_only), "only --hr is given: LR is made by nearest-neighbour downscale (pixel (s*x, s*y))")
+    ("format", po::value(&format)->default_value("pair"), "pair: features input+target; single: feature images (HR only, training downscales)")
+    ("no-provenance", po::bool_switch(&no_provenance), "omit the input_frame/target_frame source frame indexes")
+    ("gzip", po::bool_switch(&o.gzip), "GZIP-compress the shards (TFRecordDataset(compression_type='GZIP'))")
+    ("align", po::value(&align)->default_value("sequence"), "alignment: sequence (default) or greedy (the seed's FrameSync)")
+    ("max-residual", po::value(&o.align.max_residual)->default_value(o.align.max_residual), "reject pairs whose thumbnail distance exceeds this (0-255; 0 disables)")
+    ("spike-ratio", po::value(&o.align.spike_ratio)->default_value(o.align.spike_ratio), "clean_sync filter: reject pairs with residual / trailing mean above this (0 disables)")
+    ("scene", po::value(&scene)->default_value("adaptive"), "scene detector: adaptive or content")
+    ("scene-threshold", po::value(&scene_threshold), "detector threshold (content default 27, adaptive default 3.0)")
+    ("min-scene-len", po::value(&o.scene.min_scene_len)->default_value(o.scene.min_scene_len), "minimum frames between scene cuts")
+    ("max-jump", po::value(&o.scene.max_jump)->default_value(o.scene.max_jump), "break segments where alignment skipped more than this many source frames")
+    ("overlap", po::value(&overlap)->default_value("allow"), "windows may overlap (allow) or not (disjoint)")
+    ("min-motion", po::value(&o.sample.min_motion)->default_value(0), "skip near-static windows: minimum mean thumbnail change per frame (0 disables)")
+    ("no-dedup", po::bool_switch(&no_dedup), "keep duplicate frames")
+    ("threads", po::value(&o.threads)->default_value(0), "worker threads (0 = all cores)")
+    ("quiet,q", po::bool_switch(&quiet), "no progress output");
+  // clang-format on
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(desc).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::fprintf(stderr, "framepair run: %s\nRun `framepair run --help` for the options.\n",
+                 e.what());
+    return kExitBadInput;
+  }
+  if (vm.count("help")) {
+    std::cout << desc << "\n";
+    return kExitOk;
+  }
+  auto usage_error = [](const std::string& msg) {
+    std::fprintf(stderr, "framepair run: %s\nRun `framepair run --help` for the options.\n",
+                 msg.c_str());
+    return kExitBadInput;
+  };
+  o.pack.hr_only = hr_only;
+  o.pack.provenance = !no_provenance;
+  o.ingest.dedup_enabled = !no_dedup;
+  if (format == "pair") {
+    o.pack.format = ExampleFormat::kPair;
+  } else if (format == "single") {
+    o.pack.format = ExampleFormat::kSingle;
+  } else {
+    return usage_error("--format must be pair or single, not '" + format + "'");
+  }
+  if (align == "sequence") {
+    o.align.mode = AlignMode::kSequence;
+  } else if (align == "greedy") {
+    o.align.mode = AlignMode::kGreedy;
+  } else {
+    return usage_error("--align must be sequence or greedy, not '" + align + "'");
+  }
+  if (scene == "adaptive") {
+    o.scene.detector = SceneDetector::kAdaptive;
+    if (scene_threshold >= 0) o.scene.adaptive_threshold = scene_threshold;
+  } else if (scene == "content") {
+    o.scene.detector = SceneDetector::kContent;
+    if (scene_threshold >= 0) o.scene.content_threshold = scene_threshold;
+  } else {
+    return usage_error("--scene must be adaptive or content, not '" + scene + "'");
+  }
+  if (overlap == "allow") {
+    o.sample.overlap = OverlapPolicy::kAllow;
+  } else if (overlap == "disjoint") {
+    o.sample.overlap = OverlapPolicy::kDisjoint;
+  } else {
+    return usage_error("--overlap must be allow or disjoint, not '" + overlap + "'");
+  }
+  if (o.hr_path.empty()) return usage_error("--hr is required");
+  if (o.lr_path.empty() && !hr_only) return usage_error("--lr is required (or pass --hr-only)");
+  if (!o.lr_path.empty() && hr_only) return usage_error("--hr-only takes no --lr");
+  if (o.out_dir.empty()) return usage_error("--out is required");
+
+  std::signal(SIGINT, OnInterrupt);
+  std::signal(SIGTERM, OnInterrupt);
+  TerminalProgress progress(isatty(STDERR_FILENO) != 0);
+  absl::StatusOr<RunSummary> summary = RunPipeline(o, quiet ? nullptr : &progress, &g_cancel);
+  if (!summary.ok()) {
+    std::fprintf(stderr, "\nframepair run: error: %s\n",
+                 std::string(summary.status().message()).c_str());
+    return ExitCodeFor(summary.status());
+  }
+  PrintSummary(o, *summary);
+  return kExitOk;
+}
+
+}  // namespace framepair::cli

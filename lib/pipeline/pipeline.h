@@ -1,0 +1,77 @@
+// `framepair run`: the whole pipeline for one footage pair, in process. Each step lives in its
+// own library (ingest, align, scene, sample, pack); this file only sequences them, validates
+// what crosses between them, and publishes the dataset directory.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "align/align.h"
+#include "ingest/ingest.h"
+#include "pipeline/pack.h"
+#include "sample/sample.h"
+#include "scene/scene.h"
+
+namespace framepair {
+
+inline constexpr char kFramepairVersion[] = "0.1.0";
+
+struct RunOptions {
+  std::string lr_path;  // ignored when hr_only
+  std::string hr_path;
+  std::string out_dir;
+  int scale = 4;
+  int shards = 1;
+  bool gzip = false;
+  // Worker threads for decoding and PNG encoding; 0 = hardware concurrency.
+  int threads = 0;
+  IngestOptions ingest;
+  AlignOptions align;
+  SceneOptions scene;
+  SampleOptions sample;  // sample.shards is overwritten by `shards`
+  PackOptions pack;      // pack.scale / hr_only / window are filled from the above
+};
+
+// Receives progress from long stages. Called from worker threads; implementations must be
+// thread-safe. `total` is 0 when unknown.
+class ProgressSink {
+ public:
+  virtual ~ProgressSink() = default;
+  virtual void StageStarted(const std::string& stage) = 0;
+  virtual void StageProgress(const std::string& stage, int64_t done, int64_t total) = 0;
+  virtual void StageFinished(const std::string& stage, double seconds) = 0;
+};
+
+struct StageTime {
+  std::string stage;
+  double seconds = 0;
+};
+
+struct RunSummary {
+  int64_t lr_frames_decoded = 0;
+  int64_t hr_frames_decoded = 0;
+  int64_t lr_duplicates = 0;
+  int64_t hr_duplicates = 0;
+  int64_t corrupt_frames = 0;  // both sides; damaged ranges were skipped
+  std::vector<std::string> damaged;  // human-readable description per damaged range
+  int64_t pairs_aligned = 0;
+  int64_t pairs_rejected = 0;
+  int64_t scenes = 0;
+  int64_t windows = 0;
+  int64_t shards = 0;
+  int64_t bytes = 0;
+  PackCounters pack;
+  std::vector<StageTime> stages;
+  std::string manifest_path;
+};
+
+// Runs everything and publishes `out_dir` (see dataset/dataset.h for the atomicity rules).
+// Errors name the offending file: INVALID_ARGUMENT for bad input or options, NOT_FOUND for a
+// missing input, PERMISSION_DENIED/FAILED_PRECONDITION for an unusable output directory.
+absl::StatusOr<RunSummary> RunPipeline(const RunOptions& options, ProgressSink* progress,
+                                       const std::atomic<bool>* cancel = nullptr);
+
+}  // namespace framepair
