@@ -1,3 +1,4 @@
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
@@ -16,6 +17,40 @@ namespace {
 
 std::atomic<bool> g_cancel{false};
 void OnInterrupt(int) { g_cancel.store(true); }
+
+int64_t PeakRssBytes() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<int64_t>(usage.ru_maxrss) * 1024;
+}
+
+// Machine-readable summary for scripts and benchmarks (`--json`).
+void PrintSummaryJson(const RunOptions& o, const RunSummary& s) {
+  std::printf("{\n  \"out\": \"%s\",\n", o.out_dir.c_str());
+  auto field = [](const char* name, long long v) { std::printf("  \"%s\": %lld,\n", name, v); };
+  field("lr_frames_decoded", s.lr_frames_decoded);
+  field("hr_frames_decoded", s.hr_frames_decoded);
+  field("lr_duplicates", s.lr_duplicates);
+  field("hr_duplicates", s.hr_duplicates);
+  field("corrupt_frames", s.corrupt_frames);
+  field("pairs_aligned", s.pairs_aligned);
+  field("pairs_rejected", s.pairs_rejected);
+  field("scenes", s.scenes);
+  field("windows", s.windows);
+  field("shards", s.shards);
+  field("bytes", s.bytes);
+  field("distinct_lr_frames", s.pack.distinct_lr_frames);
+  field("distinct_hr_frames", s.pack.distinct_hr_frames);
+  field("pngs_encoded", s.pack.pngs_encoded);
+  field("pack_frames_decoded", s.pack.frames_decoded);
+  field("pack_seeks", s.pack.seeks);
+  field("peak_rss_bytes", PeakRssBytes());
+  std::printf("  \"seconds\": {");
+  for (size_t i = 0; i < s.stages.size(); ++i) {
+    std::printf("%s\"%s\": %.4f", i ? ", " : "", s.stages[i].stage.c_str(), s.stages[i].seconds);
+  }
+  std::printf("}\n}\n");
+}
 
 void PrintSummary(const RunOptions& o, const RunSummary& s) {
   auto mb = [](int64_t b) { return static_cast<double>(b) / (1 << 20); };
@@ -45,7 +80,8 @@ void PrintSummary(const RunOptions& o, const RunSummary& s) {
               static_cast<long long>(s.pack.distinct_hr_frames));
   std::printf("  seconds            ");
   for (const StageTime& t : s.stages) std::printf(" %s %.2f", t.stage.c_str(), t.seconds);
-  std::printf("\n  manifest            %s\n", s.manifest_path.c_str());
+  std::printf("\n  peak memory         %.0f MiB\n", mb(PeakRssBytes()));
+  std::printf("  manifest            %s\n", s.manifest_path.c_str());
 }
 
 }  // namespace
@@ -73,7 +109,7 @@ int RunCommand(const std::vector<std::string>& args) {
   RunOptions o;
   std::string format = "pair", align = "sequence", scene = "adaptive", overlap = "allow";
   double scene_threshold = -1;
-  bool hr_only = false, no_provenance = false, no_dedup = false, quiet = false;
+  bool hr_only = false, no_provenance = false, no_dedup = false, quiet = false, json = false;
   po::options_description desc(
       "framepair run: the whole pipeline for one footage pair, in this process.\n"
       "Reads LR and HR recordings of the same gameplay, removes duplicate frames, aligns\n"
@@ -108,7 +144,8 @@ int RunCommand(const std::vector<std::string>& args) {
     ("min-motion", po::value(&o.sample.min_motion)->default_value(0), "skip near-static windows: minimum mean thumbnail change per frame (0 disables)")
     ("no-dedup", po::bool_switch(&no_dedup), "keep duplicate frames")
     ("threads", po::value(&o.threads)->default_value(0), "worker threads (0 = all cores)")
-    ("quiet,q", po::bool_switch(&quiet), "no progress output");
+    ("quiet,q", po::bool_switch(&quiet), "no progress output")
+    ("json", po::bool_switch(&json), "print the summary as JSON (for scripts)");
   // clang-format on
   po::variables_map vm;
   try {
@@ -175,7 +212,11 @@ int RunCommand(const std::vector<std::string>& args) {
                  std::string(summary.status().message()).c_str());
     return ExitCodeFor(summary.status());
   }
-  PrintSummary(o, *summary);
+  if (json) {
+    PrintSummaryJson(o, *summary);
+  } else {
+    PrintSummary(o, *summary);
+  }
   return kExitOk;
 }
 

@@ -1,1 +1,742 @@
-// placeholder: implemented later
+#include "align/align.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define FRAMEPAIR_ALIGN_X86 1
+#endif
+
+namespace framepair {
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Sum of absolute differences.
+
+uint64_t SadScalar(const uint8_t* a, const uint8_t* b, size_t n) {
+  uint64_t sum = 0;
+  for (size_t k = 0; k < n; ++k) sum += static_cast<uint64_t>(std::abs(a[k] - b[k]));
+  return sum;
+}
+
+#ifdef FRAMEPAIR_ALIGN_X86
+uint64_t SadSse2(const uint8_t* a, const uint8_t* b, size_t n) {
+  // Two accumulators so consecutive psadbw/paddq do not serialise on one register.
+  __m128i acc0 = _mm_setzero_si128();
+  __m128i acc1 = _mm_setzero_si128();
+  size_t k = 0;
+  for (; k + 32 <= n; k += 32) {
+    const __m128i a0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + k));
+    const __m128i b0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + k));
+    const __m128i a1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + k + 16));
+    const __m128i b1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + k + 16));
+    acc0 = _mm_add_epi64(acc0, _mm_sad_epu8(a0, b0));
+    acc1 = _mm_add_epi64(acc1, _mm_sad_epu8(a1, b1));
+  }
+  if (k + 16 <= n) {
+    const __m128i a0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + k));
+    const __m128i b0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + k));
+    acc0 = _mm_add_epi64(acc0, _mm_sad_epu8(a0, b0));
+    k += 16;
+  }
+  const __m128i acc = _mm_add_epi64(acc0, acc1);
+  uint64_t sum = static_cast<uint64_t>(_mm_cvtsi128_si64(acc)) +
+                 static_cast<uint64_t>(_mm_cvtsi128_si64(_mm_unpackhi_epi64(acc, acc)));
+  return sum + SadScalar(a + k, b + k, n - k);
+}
+
+__attribute__((target("avx2"))) uint64_t SadAvx2(const uint8_t* a, const uint8_t* b, size_t n) {
+  __m256i acc0 = _mm256_setzero_si256();
+  __m256i acc1 = _mm256_setzero_si256();
+  size_t k = 0;
+  for (; k + 64 <= n; k += 64) {
+    const __m256i a0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + k));
+    const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + k));
+    const __m256i a1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + k + 32));
+    const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + k + 32));
+    acc0 = _mm256_add_epi64(acc0, _mm256_sad_epu8(a0, b0));
+    acc1 = _mm256_add_epi64(acc1, _mm256_sad_epu8(a1, b1));
+  }
+  if (k + 32 <= n) {
+    const __m256i a0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + k));
+    const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + k));
+    acc0 = _mm256_add_epi64(acc0, _mm256_sad_epu8(a0, b0));
+    k += 32;
+  }
+  const __m256i acc = _mm256_add_epi64(acc0, acc1);
+  __m128i s = _mm_add_epi64(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+  if (k + 16 <= n) {
+    const __m128i a0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + k));
+    const __m128i b0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + k));
+    s = _mm_add_epi64(s, _mm_sad_epu8(a0, b0));
+    k += 16;
+  }
+  uint64_t sum = static_cast<uint64_t>(_mm_cvtsi128_si64(s)) +
+                 static_cast<uint64_t>(_mm_cvtsi128_si64(_mm_unpackhi_epi64(s, s)));
+  return sum + SadScalar(a + k, b + k, n - k);
+}
+#endif
+
+using SadFn = uint64_t (*)(const uint8_t*, const uint8_t*, size_t);
+
+SadFn ResolveSad() {
+#ifdef FRAMEPAIR_ALIGN_X86
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2")) return SadAvx2;
+  return SadSse2;
+#else
+  return SadScalar;
+#endif
+}
+
+uint64_t Sad(const uint8_t* a, const uint8_t* b, size_t n) {
+  static const SadFn fn = ResolveSad();
+  return fn(a, b, n);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Block-average signatures.
+
+// Reduces an RGB24 thumbnail to a grid of block averages. Columns and rows that do not fill a
+// whole block are ignored: the signature only has to be comparable between the two sides.
+class Downsampler {
+ public:
+  Downsampler(int width, int height, int out_w, int out_h)
+      : width_(width),
+        out_w_(std::max(1, std::min(out_w, width))),
+        out_h_(std::max(1, std::min(out_h, height))),
+        block_w_(width / out_w_),
+        block_h_(height / out_h_),
+        sums_(static_cast<size_t>(out_w_) * 3) {}
+
+  size_t bytes() const { return static_cast<size_t>(out_w_) * out_h_ * 3; }
+
+  void Apply(const uint8_t* src, uint8_t* dst) const {
+    const size_t stride = static_cast<size_t>(width_) * 3;
+    const uint32_t n = static_cast<uint32_t>(block_w_) * block_h_;
+    for (int by = 0; by < out_h_; ++by) {
+      std::fill(sums_.begin(), sums_.end(), 0u);
+      for (int y = by * block_h_; y < (by + 1) * block_h_; ++y) {
+        const uint8_t* row = src + static_cast<size_t>(y) * stride;
+        for (int bx = 0; bx < out_w_; ++bx) {
+          const uint8_t* p = row + static_cast<size_t>(bx) * block_w_ * 3;
+          uint32_t* s = &sums_[static_cast<size_t>(bx) * 3];
+          for (int x = 0; x < block_w_; ++x, p += 3) {
+            s[0] += p[0];
+            s[1] += p[1];
+            s[2] += p[2];
+          }
+        }
+      }
+      uint8_t* out = dst + static_cast<size_t>(by) * out_w_ * 3;
+      for (size_t c = 0; c < sums_.size(); ++c)
+        out[c] = static_cast<uint8_t>((sums_[c] + n / 2) / n);
+    }
+  }
+
+ private:
+  int width_;
+  int out_w_;
+  int out_h_;
+  int block_w_;
+  int block_h_;
+  mutable std::vector<uint32_t> sums_;  // scratch, hence not thread-safe: one per Align call
+};
+
+// The coarse search only has to tell a few thousand candidate offsets apart.
+constexpr int kCoarseW = 8;
+constexpr int kCoarseH = 4;
+// The DP signature: ~32x18 keeps small moving objects while averaging out per-pixel noise.
+constexpr int kFineW = 32;
+constexpr int kFineH = 18;
+
+Downsampler FineDownsampler(int width, int height) {
+  const int factor = std::max(1, std::min(width / kFineW, height / kFineH));
+  return Downsampler(width, height, width / factor, height / factor);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Coarse offset search.
+
+// LR frames (every kCoarseStep-th of the first kCoarseWindow of the overlap) per offset.
+constexpr int64_t kCoarseWindow = 800;
+constexpr int64_t kCoarseStep = 2;
+// Percentile of the per-offset distances that scores it. Drop runs inside the window shift
+// the true offset for part of it; a low percentile still sees the part that matches.
+constexpr double kCoarseQuantile = 0.25;
+constexpr int kRandomPairs = 2048;
+// Related only if the best offset scores below this fraction of random pairs.
+constexpr double kRelatedRatio = 0.5;
+
+uint64_t Quantile(std::vector<uint64_t>& v, double q) {
+  const size_t k = static_cast<size_t>(q * static_cast<double>(v.size() - 1));
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+  return v[k];
+}
+
+struct CoarseResult {
+  int64_t offset = 0;
+  double offset_distance = 0;    // per byte
+  double random_distance = 0;    // per byte
+  std::vector<int64_t> samples;  // LR frames scored at the chosen offset
+};
+
+CoarseResult CoarseOffset(const ThumbSequence& a, const ThumbSequence& b, int max_offset) {
+  const int64_t n = static_cast<int64_t>(a.size);
+  const int64_t m = static_cast<int64_t>(b.size);
+  const Downsampler ds(a.width, a.height, kCoarseW, kCoarseH);
+  const size_t bytes = ds.bytes();
+  const int64_t lo_off = -std::min<int64_t>(max_offset, n - 1);
+  const int64_t hi_off = std::min<int64_t>(max_offset, m - 1);
+  // Both sides only need the frames any offset's window can reach.
+  const int64_t reach = std::max<int64_t>(max_offset, 0) + kCoarseWindow;
+  const int64_t na = std::min(n, reach);
+  const int64_t nb = std::min(m, reach);
+  std::vector<uint8_t> sa(static_cast<size_t>(na) * bytes);
+  std::vector<uint8_t> sb(static_cast<size_t>(nb) * bytes);
+  for (int64_t i = 0; i < na; ++i) ds.Apply(a.thumb(static_cast<size_t>(i)), &sa[i * bytes]);
+  for (int64_t j = 0; j < nb; ++j) ds.Apply(b.thumb(static_cast<size_t>(j)), &sb[j * bytes]);
+
+  auto samples_for = [&](int64_t o, std::vector<int64_t>* out) {
+    out->clear();
+    const int64_t i0 = std::max<int64_t>(0, -o);
+    for (int64_t i = i0; i < i0 + kCoarseWindow && i < na && i + o < nb; i += kCoarseStep) {
+      out->push_back(i);
+    }
+  };
+  // Offsets whose overlap is much shorter than the best possible one give noisy scores.
+  size_t max_count = 0;
+  std::vector<int64_t> idx;
+  for (int64_t o = lo_off; o <= hi_off; ++o) {
+    samples_for(o, &idx);
+    max_count = std::max(max_count, idx.size());
+  }
+  const size_t min_count = std::max<size_t>(1, max_count / 2);
+
+  CoarseResult result;
+  uint64_t best = std::numeric_limits<uint64_t>::max();
+  std::vector<uint64_t> d;
+  for (int64_t o = lo_off; o <= hi_off; ++o) {
+    samples_for(o, &idx);
+    if (idx.size() < min_count) continue;
+    d.clear();
+    for (int64_t i : idx) d.push_back(Sad(&sa[i * bytes], &sb[(i + o) * bytes], bytes));
+    const uint64_t score = Quantile(d, kCoarseQuantile);
+    // Ties go to the offset closest to zero, the least surprising start.
+    if (score < best || (score == best && std::abs(o) < std::abs(result.offset))) {
+      best = score;
+      result.offset = o;
+    }
+  }
+  samples_for(result.offset, &result.samples);
+  result.offset_distance = static_cast<double>(best) / static_cast<double>(bytes);
+
+  // Pseudo-random pairs over the whole recordings (fixed LCG: results are reproducible).
+  std::vector<uint8_t> ta(bytes), tb(bytes);
+  uint64_t state = 0x9e3779b97f4a7c15ull;
+  auto next = [&state](int64_t bound) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<int64_t>((state >> 33) % static_cast<uint64_t>(bound));
+  };
+  d.clear();
+  for (int k = 0; k < kRandomPairs; ++k) {
+    ds.Apply(a.thumb(static_cast<size_t>(next(n))), ta.data());
+    ds.Apply(b.thumb(static_cast<size_t>(next(m))), tb.data());
+    d.push_back(Sad(ta.data(), tb.data(), bytes));
+  }
+  result.random_distance =
+      static_cast<double>(Quantile(d, kCoarseQuantile)) / static_cast<double>(bytes);
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Match threshold.
+
+// Search radius around the coarse offset when measuring true-match distances.
+constexpr int64_t kThresholdRadius = 24;
+constexpr int kThresholdSamples = 128;
+constexpr double kMinThreshold = 1.0;  // per byte; identical sources still need T > 0
+
+double MedianOf(std::vector<double> v) {
+  if (v.empty()) return 0;
+  const size_t k = v.size() / 2;
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+  return v[k];
+}
+
+double MatchThreshold(const ThumbSequence& a, const ThumbSequence& b, const Downsampler& ds,
+                      const CoarseResult& coarse) {
+  const size_t bytes = ds.bytes();
+  const double scale = 1.0 / static_cast<double>(bytes);
+  std::vector<uint8_t> sa(bytes), sb(bytes);
+  const int64_t m = static_cast<int64_t>(b.size);
+
+  std::vector<double> match;
+  const size_t stride = std::max<size_t>(1, coarse.samples.size() / kThresholdSamples);
+  for (size_t s = 0; s < coarse.samples.size(); s += stride) {
+    const int64_t i = coarse.samples[s];
+    ds.Apply(a.thumb(static_cast<size_t>(i)), sa.data());
+    uint64_t best = std::numeric_limits<uint64_t>::max();
+    const int64_t c = i + coarse.offset;
+    for (int64_t j = std::max<int64_t>(0, c - kThresholdRadius);
+         j <= std::min(m - 1, c + kThresholdRadius); ++j) {
+      ds.Apply(b.thumb(static_cast<size_t>(j)), sb.data());
+      best = std::min(best, Sad(sa.data(), sb.data(), bytes));
+    }
+    if (best != std::numeric_limits<uint64_t>::max()) match.push_back(best * scale);
+  }
+
+  std::vector<double> neighbour;
+  for (const ThumbSequence* seq : {&a, &b}) {
+    const size_t count = seq->size;
+    if (count < 2) continue;
+    const size_t step = std::max<size_t>(1, (count - 1) / kThresholdSamples);
+    for (size_t k = 0; k + 1 < count; k += step) {
+      ds.Apply(seq->thumb(k), sa.data());
+      ds.Apply(seq->thumb(k + 1), sb.data());
+      neighbour.push_back(Sad(sa.data(), sb.data(), bytes) * scale);
+    }
+  }
+  const double mt = MedianOf(std::move(match));
+  const double nb = MedianOf(std::move(neighbour));
+  return std::max({kMinThreshold, 2 * mt, (mt + nb) / 2});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Banded monotone alignment.
+
+using IndexPairs = std::vector<std::pair<int64_t, int64_t>>;
+
+enum : uint8_t { kUp = 0, kLeft = 1, kDiag = 2 };
+
+// S[i][j] = best total gain aligning LR[0..i] with HR[0..j] (inclusive prefixes), free skips.
+// Rows are added in order, each with the band [lo, hi] of columns it scores; both bounds must
+// be non-decreasing. That gives every other cell an exact value: right of the band
+// S[i][j] = S[i][hi] (skipping HR is free), left of it S[i][j] = S[k][j] for the last row k that
+// scored column j, or that row's plateau if the band jumped over j (skipping LR is free).
+// `col_` holds, per column, the value of the last row that wrote it.
+class BandedDp {
+ public:
+  BandedDp(int64_t rows, int64_t cols) : cols_(cols), col_(static_cast<size_t>(cols), 0) {
+    row_lo_.reserve(static_cast<size_t>(rows));
+    row_hi_.reserve(static_cast<size_t>(rows));
+    row_dirs_.reserve(static_cast<size_t>(rows));
+  }
+
+  // Adds the next row; gain[k] is the gain of matching column lo + k. Returns the column of
+  // the best-scoring positive-gain match in the row, or -1.
+  int64_t AddRow(int64_t lo, int64_t hi, const int64_t* gain) {
+    lo = std::max<int64_t>(lo, 0);
+    hi = std::min(hi, cols_ - 1);
+    row_lo_.push_back(lo);
+    row_hi_.push_back(hi);
+    row_dirs_.push_back(dirs_.size());
+    int64_t best_j = -1;
+    if (lo <= hi) {
+      // Columns the band jumped over keep the previous row's plateau from now on.
+      for (int64_t j = prev_hi_ + 1; j < lo; ++j) col_[static_cast<size_t>(j)] = prev_plateau_;
+      // S[i-1][lo-1], which is also S[i][lo-1] since that column is left of this band.
+      int64_t diag = lo == 0 ? 0 : col_[static_cast<size_t>(lo - 1)];
+      int64_t left = diag;
+      int64_t best_match = std::numeric_limits<int64_t>::min();
+      for (int64_t j = lo; j <= hi; ++j) {
+        const int64_t up = j > prev_hi_ ? prev_plateau_ : col_[static_cast<size_t>(j)];
+        const int64_t g = gain[j - lo];
+        const int64_t match = diag + g;
+        int64_t v = up;
+        uint8_t dir = kUp;
+        if (left > v) {
+          v = left;
+          dir = kLeft;
+        }
+        if (match > v) {
+          v = match;
+          dir = kDiag;
+        }
+        if (g > 0 && match > best_match) {
+          best_match = match;
+          best_j = j;
+        }
+        diag = up;
+        col_[static_cast<size_t>(j)] = v;
+        left = v;
+        dirs_.push_back(dir);
+      }
+      prev_hi_ = hi;
+    }
+    if (prev_hi_ >= 0) prev_plateau_ = col_[static_cast<size_t>(prev_hi_)];
+    return best_j;
+  }
+
+  const std::vector<int64_t>& row_lo() const { return row_lo_; }
+  const std::vector<int64_t>& row_hi() const { return row_hi_; }
+
+  // The matches of the best alignment, in order.
+  IndexPairs Traceback() const {
+    IndexPairs pairs;
+    int64_t i = static_cast<int64_t>(row_lo_.size()) - 1;
+    int64_t j = cols_ - 1;
+    while (i >= 0 && j >= 0) {
+      const int64_t lo = row_lo_[static_cast<size_t>(i)];
+      const int64_t hi = row_hi_[static_cast<size_t>(i)];
+      if (lo > hi || j < lo) {
+        // Bounds are non-decreasing: the last earlier row starting at or before j holds
+        // column j, or j lies right of it (plateau).
+        const auto it = std::upper_bound(row_lo_.begin(), row_lo_.begin() + i, j);
+        int64_t k = (it - row_lo_.begin()) - 1;
+        while (k >= 0 && row_lo_[static_cast<size_t>(k)] > row_hi_[static_cast<size_t>(k)]) --k;
+        if (k < 0) break;
+        i = k;
+        continue;
+      }
+      if (j > hi) {
+        j = hi;
+        continue;
+      }
+      switch (dirs_[row_dirs_[static_cast<size_t>(i)] + static_cast<size_t>(j - lo)]) {
+        case kDiag:
+          pairs.emplace_back(i, j);
+          --i;
+          --j;
+          break;
+        case kUp:
+          --i;
+          break;
+        default:
+          --j;
+          break;
+      }
+    }
+    std::reverse(pairs.begin(), pairs.end());
+    return pairs;
+  }
+
+ private:
+  int64_t cols_;
+  std::vector<int64_t> col_;
+  std::vector<int64_t> row_lo_, row_hi_;
+  std::vector<size_t> row_dirs_;
+  std::vector<uint8_t> dirs_;
+  int64_t prev_hi_ = -1;      // last column written by any row
+  int64_t prev_plateau_ = 0;  // S[i-1][j] for j > prev_hi_
+};
+
+// HR signatures of a band that only moves right, in a ring indexed by column.
+class SignatureRing {
+ public:
+  SignatureRing(const ThumbSequence& seq, const Downsampler& ds, size_t capacity)
+      : seq_(seq), ds_(ds), capacity_(capacity), data_(capacity * ds.bytes()) {}
+
+  // Makes columns [lo, hi] available; hi - lo < capacity, lo and hi non-decreasing over calls.
+  void Cover(int64_t lo, int64_t hi) {
+    for (int64_t j = std::max(hi_ + 1, lo); j <= hi; ++j) {
+      ds_.Apply(seq_.thumb(static_cast<size_t>(j)), slot(j));
+    }
+    hi_ = std::max(hi_, hi);
+  }
+  const uint8_t* get(int64_t j) const {
+    return &data_[(static_cast<size_t>(j) % capacity_) * ds_.bytes()];
+  }
+
+ private:
+  uint8_t* slot(int64_t j) { return &data_[(static_cast<size_t>(j) % capacity_) * ds_.bytes()]; }
+
+  const ThumbSequence& seq_;
+  const Downsampler& ds_;
+  size_t capacity_;
+  std::vector<uint8_t> data_;
+  int64_t hi_ = -1;
+};
+
+// Matches of this many recent LR frames vote (median) for the band centre: one stray match
+// cannot drag the band, a drop run moves it after a few rows.
+constexpr size_t kCentreHistory = 5;
+
+struct Band {
+  std::vector<int64_t> lo, hi;  // per LR frame, clipped to the HR range
+};
+
+// Pass 1: finds the path with a global threshold and a band that follows it. Returns the
+// matches and the band it scored.
+IndexPairs TrackPath(const ThumbSequence& a, const ThumbSequence& b, const Downsampler& ds,
+                     int64_t start_offset, int half_width, double threshold, Band* band) {
+  const int64_t n = static_cast<int64_t>(a.size);
+  const int64_t m = static_cast<int64_t>(b.size);
+  const int64_t w = std::max(1, half_width);
+  const int64_t width = 2 * w + 1;
+  const size_t bytes = ds.bytes();
+  const int64_t t = static_cast<int64_t>(threshold * static_cast<double>(bytes) + 0.5);
+
+  BandedDp dp(n, m);
+  SignatureRing ring(b, ds, static_cast<size_t>(width));
+  std::vector<uint8_t> asig(bytes);
+  std::vector<int64_t> gain(static_cast<size_t>(width));
+  std::vector<int64_t> history, sorted;
+  int64_t centre = start_offset;
+  int64_t lo = start_offset - w;
+  for (int64_t i = 0; i < n; ++i) {
+    // Never left (keeps the recurrence exact), never past the previous band (no gaps).
+    if (i > 0) lo = std::clamp(i + centre - w, lo, lo + width);
+    const int64_t elo = std::max<int64_t>(lo, 0);
+    const int64_t ehi = std::min(lo + width - 1, m - 1);
+    if (elo <= ehi) {
+      ds.Apply(a.thumb(static_cast<size_t>(i)), asig.data());
+      ring.Cover(elo, ehi);
+      for (int64_t j = elo; j <= ehi; ++j) {
+        gain[static_cast<size_t>(j - elo)] =
+            t - static_cast<int64_t>(Sad(asig.data(), ring.get(j), bytes));
+      }
+    }
+    const int64_t best_j = dp.AddRow(lo, lo + width - 1, gain.data());
+    if (best_j >= 0) {
+      history.push_back(best_j - i);
+      if (history.size() > kCentreHistory) history.erase(history.begin());
+      sorted = history;
+      const auto mid = sorted.begin() + static_cast<std::ptrdiff_t>(sorted.size() / 2);
+      std::nth_element(sorted.begin(), mid, sorted.end());
+      centre = *mid;
+    }
+  }
+  band->lo = dp.row_lo();
+  band->hi = dp.row_hi();
+  return dp.Traceback();
+}
+
+// Pass 2 scores only this far around the pass-1 path.
+constexpr int64_t kRefineRadius = 16;
+// Rows on each side whose best distance sets the local match level.
+constexpr int64_t kLevelWindow = 15;
+// Local threshold T_i = level * (1 + kLevelSlack) + kLevelMargin, capped by the global one.
+// See align.h for why the threshold must sit just above the local true-match level.
+constexpr double kLevelSlack = 0.25;
+constexpr double kLevelMargin = 0.15;
+
+// Pass 2: re-aligns inside a narrow band around the pass-1 path with a threshold that follows
+// the local true-match level.
+IndexPairs RefinePath(const ThumbSequence& a, const ThumbSequence& b, const Downsampler& ds,
+                      const IndexPairs& path, const Band& wide, double threshold) {
+  const int64_t n = static_cast<int64_t>(a.size);
+  const int64_t m = static_cast<int64_t>(b.size);
+  const size_t bytes = ds.bytes();
+  const double scale = static_cast<double>(bytes);
+
+  // Band: between the pass-1 matches around each row, widened by the radius, inside pass 1's.
+  Band band;
+  band.lo.resize(static_cast<size_t>(n));
+  band.hi.resize(static_cast<size_t>(n));
+  size_t next = 0;  // first path entry with row >= i
+  int64_t last_j = -1;
+  for (int64_t i = 0; i < n; ++i) {
+    while (next < path.size() && path[next].first < i) last_j = path[next++].second;
+    const int64_t next_j = next < path.size() ? path[next].second : m;
+    band.lo[static_cast<size_t>(i)] =
+        std::max(wide.lo[static_cast<size_t>(i)], last_j - kRefineRadius);
+    band.hi[static_cast<size_t>(i)] =
+        std::min(wide.hi[static_cast<size_t>(i)], next_j + kRefineRadius);
+  }
+
+  // Distances of every band cell, and each row's best one.
+  std::vector<size_t> offset(static_cast<size_t>(n) + 1, 0);
+  size_t width_max = 1;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t w =
+        std::max<int64_t>(0, band.hi[static_cast<size_t>(i)] - band.lo[static_cast<size_t>(i)] + 1);
+    offset[static_cast<size_t>(i) + 1] = offset[static_cast<size_t>(i)] + static_cast<size_t>(w);
+    width_max = std::max(width_max, static_cast<size_t>(w));
+  }
+  std::vector<uint32_t> dist(offset.back());
+  std::vector<double> row_best(static_cast<size_t>(n), -1);
+  SignatureRing ring(b, ds, width_max);
+  std::vector<uint8_t> asig(bytes);
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t lo = band.lo[static_cast<size_t>(i)];
+    const int64_t hi = band.hi[static_cast<size_t>(i)];
+    if (lo > hi) continue;
+    ds.Apply(a.thumb(static_cast<size_t>(i)), asig.data());
+    ring.Cover(lo, hi);
+    uint32_t best = std::numeric_limits<uint32_t>::max();
+    for (int64_t j = lo; j <= hi; ++j) {
+      const auto d = static_cast<uint32_t>(Sad(asig.data(), ring.get(j), bytes));
+      dist[offset[static_cast<size_t>(i)] + static_cast<size_t>(j - lo)] = d;
+      best = std::min(best, d);
+    }
+    row_best[static_cast<size_t>(i)] = best / scale;
+  }
+
+  BandedDp dp(n, m);
+  std::vector<int64_t> gain(width_max);
+  std::vector<double> window;
+  const int64_t cap = static_cast<int64_t>(threshold * scale + 0.5);
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t lo = band.lo[static_cast<size_t>(i)];
+    const int64_t hi = band.hi[static_cast<size_t>(i)];
+    if (lo <= hi) {
+      window.clear();
+      for (int64_t k = std::max<int64_t>(0, i - kLevelWindow);
+           k <= std::min(n - 1, i + kLevelWindow); ++k) {
+        if (row_best[static_cast<size_t>(k)] >= 0)
+          window.push_back(row_best[static_cast<size_t>(k)]);
+      }
+      const double level = MedianOf(window);
+      const int64_t t = std::min(
+          cap, static_cast<int64_t>((level * (1 + kLevelSlack) + kLevelMargin) * scale + 0.5));
+      for (int64_t j = lo; j <= hi; ++j) {
+        gain[static_cast<size_t>(j - lo)] =
+            t - dist[offset[static_cast<size_t>(i)] + static_cast<size_t>(j - lo)];
+      }
+    }
+    dp.AddRow(lo, hi, gain.data());
+  }
+  return dp.Traceback();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The seed's FrameSync.
+
+IndexPairs GreedyFrameSync(const ThumbSequence& a, const ThumbSequence& b) {
+  const size_t bytes = static_cast<size_t>(a.width) * a.height * 3;
+  IndexPairs pairs;
+  size_t i = 0, j = 0;
+  while (i < a.size && j < b.size) {
+    // Raw sums order exactly as FrameSync's sum / 3 (up to its integer truncation).
+    enum { kEmit, kDropA, kDropE } action = kEmit;
+    uint64_t best = Sad(a.thumb(i), b.thumb(j), bytes);
+    if (i + 1 < a.size) {
+      const uint64_t be = Sad(a.thumb(i + 1), b.thumb(j), bytes);
+      if (be < best) {
+        best = be;
+        action = kDropA;
+      }
+    }
+    if (j + 1 < b.size) {
+      const uint64_t af = Sad(a.thumb(i), b.thumb(j + 1), bytes);
+      if (af < best) action = kDropE;
+    }
+    switch (action) {
+      case kDropA:
+        ++i;
+        break;
+      case kDropE:
+        ++j;
+        break;
+      case kEmit:
+        pairs.emplace_back(static_cast<int64_t>(i), static_cast<int64_t>(j));
+        ++i;
+        ++j;
+        break;
+    }
+  }
+  return pairs;
+}
+
+absl::Status Validate(const ThumbSequence& lr, const ThumbSequence& hr) {
+  if (lr.width <= 0 || lr.height <= 0 || hr.width <= 0 || hr.height <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("align: thumbnail sizes must be positive (LR %dx%d, HR %dx%d)", lr.width,
+                        lr.height, hr.width, hr.height));
+  }
+  if (lr.width != hr.width || lr.height != hr.height) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "align: LR thumbnails are %dx%d but HR thumbnails are %dx%d; ingest both videos with the "
+        "same analysis size",
+        lr.width, lr.height, hr.width, hr.height));
+  }
+  if (lr.size == 0 || hr.size == 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "align: nothing to align (LR has %d kept frames, HR has %d)", lr.size, hr.size));
+  }
+  if (lr.pixels == nullptr || hr.pixels == nullptr) {
+    return absl::InvalidArgumentError("align: thumbnail pixels missing");
+  }
+  return absl::OkStatus();
+}
+
+int64_t FrameIndex(const ThumbSequence& s, int64_t i) {
+  return s.frame_index != nullptr ? s.frame_index[i] : i;
+}
+
+}  // namespace
+
+double ThumbDistance(const uint8_t* a, const uint8_t* b, size_t bytes) {
+  if (bytes == 0) return 0;
+  return static_cast<double>(Sad(a, b, bytes)) / static_cast<double>(bytes);
+}
+
+std::vector<bool> SpikeFilter(const std::vector<double>& residuals, double ratio) {
+  std::vector<bool> keep(residuals.size(), true);
+  if (ratio <= 0) return keep;
+  auto v = [&](size_t k) { return residuals[k] == 0 ? 1.0 : residuals[k]; };
+  for (size_t k = 2; k < residuals.size(); ++k) {
+    const double mean = (v(k - 2) + v(k - 1) + v(k)) / 3;
+    if (v(k) / mean > ratio) keep[k] = false;
+  }
+  return keep;
+}
+
+absl::StatusOr<AlignResult> Align(const ThumbSequence& lr, const ThumbSequence& hr,
+                                  const AlignOptions& options) {
+  if (absl::Status s = Validate(lr, hr); !s.ok()) return s;
+  AlignResult result;
+  AlignStats& stats = result.stats;
+  stats.lr_frames = static_cast<int64_t>(lr.size);
+  stats.hr_frames = static_cast<int64_t>(hr.size);
+
+  const CoarseResult coarse = CoarseOffset(lr, hr, std::max(0, options.max_offset));
+  stats.offset_distance = coarse.offset_distance;
+  stats.random_distance = coarse.random_distance;
+  if (!(coarse.offset_distance < kRelatedRatio * coarse.random_distance)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "align: the LR and HR recordings look unrelated: at the best start offset (%d frames, "
+        "searched up to +-%d) thumbnails differ by %.2f per byte, random frame pairs by %.2f; "
+        "check that both videos show the same gameplay, or raise max_offset",
+        coarse.offset, options.max_offset, coarse.offset_distance, coarse.random_distance));
+  }
+
+  IndexPairs matched;
+  if (options.mode == AlignMode::kGreedy) {
+    matched = GreedyFrameSync(lr, hr);
+  } else {
+    stats.start_offset = coarse.offset;
+    const Downsampler fine = FineDownsampler(lr.width, lr.height);
+    stats.match_threshold = MatchThreshold(lr, hr, fine, coarse);
+    matched =
+        BandedAlign(lr, hr, fine, coarse.offset, options.band_half_width, stats.match_threshold);
+  }
+  stats.matched = static_cast<int64_t>(matched.size());
+
+  const size_t bytes = static_cast<size_t>(lr.width) * lr.height * 3;
+  std::vector<double> residuals;
+  residuals.reserve(matched.size());
+  for (const auto& [i, j] : matched) {
+    residuals.push_back(
+        ThumbDistance(lr.thumb(static_cast<size_t>(i)), hr.thumb(static_cast<size_t>(j)), bytes));
+  }
+  const std::vector<bool> keep = SpikeFilter(residuals, options.spike_ratio);
+  double sum = 0;
+  for (size_t k = 0; k < matched.size(); ++k) {
+    if (!keep[k]) {
+      ++stats.rejected_spike;
+      continue;
+    }
+    if (options.max_residual > 0 && residuals[k] > options.max_residual) {
+      ++stats.rejected_residual;
+      continue;
+    }
+    result.pairs.push_back(AlignedPair{FrameIndex(lr, matched[k].first),
+                                       FrameIndex(hr, matched[k].second), residuals[k]});
+    sum += residuals[k];
+  }
+  stats.pairs = static_cast<int64_t>(result.pairs.size());
+  stats.mean_residual = result.pairs.empty() ? 0 : sum / static_cast<double>(result.pairs.size());
+  return result;
+}
+
+}  // namespace framepair

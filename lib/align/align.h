@@ -1,6 +1,40 @@
 // Pipeline step 2: synchronise two deduplicated sequences (LR and HR) of analysis thumbnails.
 // Frames that exist in only one of them are dropped; the result is an ordered list of
 // matching pairs with the distance between their thumbnails.
+//
+// Default algorithm (AlignMode::kSequence):
+//  1. Coarse start offset. Every thumbnail near the start of both sequences is reduced to an
+//     8x4 block-average signature (96 bytes for RGB). For each offset o in
+//     [-max_offset, max_offset] (o = HR position - LR position), the first 800 overlapping LR
+//     frames (every 2nd one) are compared with HR frame i + o; the offset whose 25th
+//     percentile distance is lowest wins. A low percentile rather than the median keeps the
+//     true offset on top when drop runs early in the window shift part of it.
+//  2. Relatedness. The winning score is compared with the same percentile over pseudo-random
+//     (LR, HR) frame pairs; unless it is below half of that, the recordings are reported as
+//     unrelated (INVALID_ARGUMENT).
+//  3. Match threshold T (per byte, on the DP signature below): m = median distance of a
+//     start-window LR frame to its best HR frame near the offset (true matches), n = median
+//     distance between consecutive frames of one sequence (a wrong neighbour costs about as
+//     much), T = max(1, 2m, (m + n) / 2).
+//  4. Banded monotone alignment. Thumbnails are reduced to about 32x18 block averages (2x2
+//     for the default 64x36: noise halves, motion survives). The alignment maximises
+//     sum over matched pairs of (T - distance) with free skips on both sides, each frame
+//     matched at most once, strictly increasing on both sides; this is Needleman-Wunsch with
+//     skip cost T/2, so a pair is only kept when matching beats dropping both frames, and
+//     leading/trailing frames of either side cost nothing. Only 2 * band_half_width + 1 HR
+//     frames per LR frame are scored. The band starts on the coarse offset and follows the
+//     path: it is re-centred on the median offset of the best-scoring match of the last 5
+//     LR frames that had a match below T; it only moves towards later HR frames (at most
+//     one diagonal left per row), which keeps the banded recurrence exact and lets drop runs
+//     shorter than the half-width on either side be followed. Time O(N * band * signature),
+//     memory O(N * band) bytes of traceback.
+//  5. Filters (both modes): the clean_sync spike filter (SpikeFilter) and the absolute
+//     residual gate, on full-resolution residuals (ThumbDistance).
+//
+// AlignMode::kGreedy is the seed's FrameSync walk (see DESIGN.md "Reference semantics"),
+// kept as a baseline: it cannot recover a start offset longer than one frame.
+//
+// Thread-safety: all functions are pure and reentrant.
 #pragma once
 
 #include <cstdint>
@@ -15,7 +49,7 @@ namespace framepair {
 struct ThumbSequence {
   int width = 0;
   int height = 0;
-  const int64_t* frame_index = nullptr;  // source frame index of each thumbnail
+  const int64_t* frame_index = nullptr;  // source frame index of each thumbnail; null = 0..size-1
   const uint8_t* pixels = nullptr;       // size * width * height * 3 bytes
   size_t size = 0;
 
@@ -25,7 +59,7 @@ struct ThumbSequence {
 };
 
 // FrameSync's norm scaled to be size independent: mean absolute difference per byte
-// (sum |a - b| / number of bytes), in 0..255.
+// (sum |a - b| / number of bytes), in 0..255. Uses AVX2 when the CPU has it, else SSE2.
 double ThumbDistance(const uint8_t* a, const uint8_t* b, size_t bytes);
 
 struct AlignedPair {
@@ -44,22 +78,31 @@ struct AlignOptions {
   // Largest start offset (in kept frames, either direction) the coarse search considers.
   int max_offset = 1500;
   // clean_sync spike filter: drop a pair whose residual / mean(residual of it and the 2
-  // before it) exceeds this (zeros treated as 1). <= 0 disables.
+  // before it) exceeds this (zeros treated as 1). <= 0 disables. Measured on the synthetic
+  // scenarios of align_test.cc, see kSpikeFilterMeasurement in align_test.cc.
   double spike_ratio = 1.2;
   // Absolute residual gate: pairs whose residual exceeds this are rejected (mean absolute
   // difference per byte, 0..255). <= 0 disables.
   double max_residual = 12.0;
+  // kSequence: HR frames scored per LR frame on each side of the band centre. Drop runs
+  // shorter than this (on either side) are followed; cost grows linearly with it.
+  int band_half_width = 96;
 };
 
 struct AlignStats {
   int64_t lr_frames = 0;  // input sizes
   int64_t hr_frames = 0;
-  int64_t matched = 0;          // pairs produced by the matcher before filtering
-  int64_t rejected_spike = 0;   // removed by the spike filter
+  int64_t matched = 0;            // pairs produced by the matcher before filtering
+  int64_t rejected_spike = 0;     // removed by the spike filter
   int64_t rejected_residual = 0;  // removed by the absolute gate
-  int64_t pairs = 0;            // final pairs
-  int64_t start_offset = 0;     // coarse offset found (hr position - lr position), kSequence only
-  double mean_residual = 0;     // over final pairs
+  int64_t pairs = 0;              // final pairs
+  int64_t start_offset = 0;       // coarse offset found (hr position - lr position), kSequence only
+  double mean_residual = 0;       // over final pairs
+  // Diagnostics of the coarse search (8x4 signatures, per byte): 25th percentile distance at
+  // the chosen offset and over random frame pairs. Unrelated if not below half the latter.
+  double offset_distance = 0;
+  double random_distance = 0;
+  double match_threshold = 0;  // T of the banded alignment (per byte), kSequence only
 };
 
 struct AlignResult {
@@ -67,12 +110,15 @@ struct AlignResult {
   AlignStats stats;
 };
 
-// INVALID_ARGUMENT if thumbnail sizes differ, or if the two sequences have nothing in common
-// (no plausible match; the message says so: likely unrelated recordings).
+// INVALID_ARGUMENT if thumbnail sizes differ, a sequence is empty, or the two sequences have
+// nothing in common (no plausible match; the message says so: likely unrelated recordings).
 absl::StatusOr<AlignResult> Align(const ThumbSequence& lr, const ThumbSequence& hr,
                                   const AlignOptions& options);
 
 // The seed's clean_sync.py filter on its own (exposed for tests): returns keep flags.
+// r[k] = v[k] / mean(v[k-2], v[k-1], v[k]) with v = residual, 0 replaced by 1; pair k is
+// dropped when r[k] > ratio. The first two pairs have no full window (pandas gives NaN) and
+// are kept. The window always uses the unfiltered neighbours. ratio <= 0 keeps everything.
 std::vector<bool> SpikeFilter(const std::vector<double>& residuals, double ratio);
 
 }  // namespace framepair

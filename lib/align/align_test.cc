@@ -1,1 +1,459 @@
+#include "align/align.h"
+
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace framepair {
+namespace {
+
+constexpr int kW = 64;
+constexpr int kH = 36;
+constexpr size_t kBytes = static_cast<size_t>(kW) * kH * 3;
+
+// ---------------------------------------------------------------------------------------------
+// A synthetic "world": scenes of smoothly moving patterns. Each scene has its own pattern
+// family and parameters, so a scene change is a discontinuity like a cut in a game. A frame
+// is a pure function of (scene, scene time), so both recordings can render any world frame.
+
+struct Blob {
+  float x, y, vx, vy, radius, r, g, b;
+};
+
+struct Scene {
+  int family = 0;  // 0 blobs on a gradient, 1 moving stripes, 2 rings around a moving centre
+  float bg0[3], bg1[3];
+  Blob blobs[4];
+  float angle, freq, phase_speed, angle2, freq2, phase_speed2;
+};
+
+class World {
+ public:
+  // `frames` world frames, scenes of [min_scene, max_scene] frames.
+  World(int64_t frames, uint64_t seed, int min_scene = 300, int max_scene = 900) {
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<float> u(0, 1);
+    std::uniform_int_distribution<int> scene_len(min_scene, max_scene);
+    scene_of_.resize(static_cast<size_t>(frames));
+    time_of_.resize(static_cast<size_t>(frames));
+    int64_t w = 0;
+    while (w < frames) {
+      Scene s;
+      s.family = static_cast<int>(scenes_.size() % 3 == 0 ? rng() % 3 : (scenes_.size() % 3));
+      for (int c = 0; c < 3; ++c) {
+        s.bg0[c] = 20 + 200 * u(rng);
+        s.bg1[c] = 20 + 200 * u(rng);
+      }
+      for (Blob& b : s.blobs) {
+        b = Blob{
+            kW * u(rng),    kH * u(rng),           0.6f * (u(rng) - 0.5f), 0.6f * (u(rng) - 0.5f),
+            4 + 8 * u(rng), 200 * (u(rng) - 0.5f), 200 * (u(rng) - 0.5f),  200 * (u(rng) - 0.5f)};
+      }
+      s.angle = 3.14159f * u(rng);
+      s.freq = 0.15f + 0.25f * u(rng);
+      s.phase_speed = 0.04f + 0.05f * u(rng);
+      s.angle2 = 3.14159f * u(rng);
+      s.freq2 = 0.1f + 0.2f * u(rng);
+      s.phase_speed2 = 0.02f + 0.04f * u(rng);
+      scenes_.push_back(s);
+      const int64_t len = std::min<int64_t>(scene_len(rng), frames - w);
+      // Motion speed varies; about a fifth of the time the picture is nearly static.
+      float t = 0;
+      float speed = 1;
+      for (int64_t k = 0; k < len; ++k, ++w) {
+        if (k % 40 == 0) speed = u(rng) < 0.2f ? 0.07f + 0.06f * u(rng) : 0.2f + 0.55f * u(rng);
+        scene_of_[static_cast<size_t>(w)] = static_cast<int>(scenes_.size() - 1);
+        time_of_[static_cast<size_t>(w)] = t;
+        t += speed;
+      }
+    }
+  }
+
+  int64_t size() const { return static_cast<int64_t>(scene_of_.size()); }
+  int scene_of(int64_t w) const { return scene_of_[static_cast<size_t>(w)]; }
+
+  void Render(int64_t w, uint8_t* out) const {
+    const Scene& s = scenes_[static_cast<size_t>(scene_of_[static_cast<size_t>(w)])];
+    const float t = time_of_[static_cast<size_t>(w)];
+    float bx[4], by[4];
+    for (int k = 0; k < 4; ++k) {
+      // Bounce inside the frame so blobs stay visible.
+      bx[k] = Bounce(s.blobs[k].x + s.blobs[k].vx * t, kW);
+      by[k] = Bounce(s.blobs[k].y + s.blobs[k].vy * t, kH);
+    }
+    const float ca = std::cos(s.angle), sa = std::sin(s.angle);
+    const float ca2 = std::cos(s.angle2), sa2 = std::sin(s.angle2);
+    for (int y = 0; y < kH; ++y) {
+      for (int x = 0; x < kW; ++x) {
+        float v[3];
+        const float gx = static_cast<float>(x) / kW;
+        for (int c = 0; c < 3; ++c) v[c] = s.bg0[c] * (1 - gx) + s.bg1[c] * gx;
+        if (s.family == 1) {
+          const float p = std::sin((x * ca + y * sa) * s.freq + t * s.phase_speed * 6);
+          const float q = std::sin((x * ca2 + y * sa2) * s.freq2 - t * s.phase_speed2 * 6);
+          v[0] += 60 * p;
+          v[1] += 50 * q;
+          v[2] += 40 * p * q;
+        } else if (s.family == 2) {
+          const float dx = x - bx[0], dy = y - by[0];
+          const float r = std::sqrt(dx * dx + dy * dy);
+          const float p = std::sin(r * s.freq * 2 - t * s.phase_speed * 5);
+          for (int c = 0; c < 3; ++c) v[c] += 55 * p * (c == 1 ? -1.0f : 1.0f);
+        }
+        const int blobs = s.family == 0 ? 4 : 1;
+        for (int k = 4 - blobs; k < 4; ++k) {
+          const float dx = x - bx[k], dy = y - by[k];
+          const float f = 1 / (1 + (dx * dx + dy * dy) / (s.blobs[k].radius * s.blobs[k].radius));
+          v[0] += s.blobs[k].r * f;
+          v[1] += s.blobs[k].g * f;
+          v[2] += s.blobs[k].b * f;
+        }
+        uint8_t* p = out + (static_cast<size_t>(y) * kW + x) * 3;
+        for (int c = 0; c < 3; ++c) p[c] = static_cast<uint8_t>(std::clamp(v[c], 0.0f, 255.0f));
+      }
+    }
+  }
+
+ private:
+  static float Bounce(float v, int size) {
+    const float period = 2.0f * static_cast<float>(size);
+    float m = std::fmod(v, period);
+    if (m < 0) m += period;
+    return m < static_cast<float>(size) ? m : period - m;
+  }
+
+  std::vector<Scene> scenes_;
+  std::vector<int> scene_of_;
+  std::vector<float> time_of_;
+};
+
+// One recording of the world: which world frames it kept, their thumbnails with independent
+// noise, and made-up source frame indexes (the recording also had duplicates, removed earlier).
+struct Recording {
+  std::vector<int64_t> world;  // world frame of each kept frame
+  std::vector<int64_t> frame_index;
+  std::vector<uint8_t> pixels;
+  int64_t index_scale = 1;
+  int64_t index_base = 0;
+
+  ThumbSequence Thumbs() const {
+    return ThumbSequence{kW, kH, frame_index.data(), pixels.data(), world.size()};
+  }
+  int64_t WorldOf(int64_t frame) const {
+    return world[static_cast<size_t>((frame - index_base) / index_scale)];
+  }
+};
+
+struct SideSpec {
+  int64_t start = 0;     // world frames before this are missing (start offset)
+  int64_t end_trim = 0;  // world frames missing at the end
+  int runs = 0;          // drop runs of 1..max_run frames
+  int max_run = 40;
+  double singles = 0;  // fraction of scattered single drops
+  int noise = 2;       // +-noise per byte
+};
+
+Recording Record(const World& world, const SideSpec& spec, uint64_t seed, int64_t index_scale,
+                 int64_t index_base) {
+  std::mt19937_64 rng(seed);
+  const int64_t k = world.size();
+  std::vector<bool> present(static_cast<size_t>(k), false);
+  for (int64_t w = spec.start; w < k - spec.end_trim; ++w) present[static_cast<size_t>(w)] = true;
+  std::uniform_int_distribution<int64_t> pos(spec.start, k - spec.end_trim - 1);
+  std::uniform_int_distribution<int> run(1, spec.max_run);
+  for (int r = 0; r < spec.runs; ++r) {
+    const int64_t at = pos(rng);
+    const int len = run(rng);
+    for (int64_t w = at; w < std::min(k, at + len); ++w) present[static_cast<size_t>(w)] = false;
+  }
+  std::bernoulli_distribution single(spec.singles);
+  for (int64_t w = 0; w < k; ++w) {
+    if (single(rng)) present[static_cast<size_t>(w)] = false;
+  }
+  Recording rec;
+  rec.index_scale = index_scale;
+  rec.index_base = index_base;
+  for (int64_t w = 0; w < k; ++w) {
+    if (present[static_cast<size_t>(w)]) rec.world.push_back(w);
+  }
+  rec.pixels.resize(rec.world.size() * kBytes);
+  const int span = 2 * spec.noise + 1;
+  for (size_t i = 0; i < rec.world.size(); ++i) {
+    rec.frame_index.push_back(index_base + static_cast<int64_t>(i) * index_scale);
+    uint8_t* out = &rec.pixels[i * kBytes];
+    world.Render(rec.world[i], out);
+    for (size_t b = 0; b < kBytes; ++b) {
+      const int v = out[b] + static_cast<int>(rng() % static_cast<uint64_t>(span)) - spec.noise;
+      out[b] = static_cast<uint8_t>(std::clamp(v, 0, 255));
+    }
+  }
+  return rec;
+}
+
+struct Score {
+  double precision = 0;
+  double recall = 0;
+  int64_t correct = 0;
+  int64_t output = 0;
+  int64_t matchable = 0;
+};
+
+Score Evaluate(const AlignResult& result, const Recording& lr, const Recording& hr) {
+  Score s;
+  std::vector<int64_t> both;
+  std::set_intersection(lr.world.begin(), lr.world.end(), hr.world.begin(), hr.world.end(),
+                        std::back_inserter(both));
+  s.matchable = static_cast<int64_t>(both.size());
+  s.output = static_cast<int64_t>(result.pairs.size());
+  for (const AlignedPair& p : result.pairs) {
+    if (lr.WorldOf(p.lr_frame) == hr.WorldOf(p.hr_frame))
+      ++s.correct;
+    else if (getenv("ALIGN_DEBUG"))
+      std::printf("wrong lr %lld (w %lld) hr %lld (w %lld) res %.2f\n",
+                  (long long)((p.lr_frame - lr.index_base) / lr.index_scale),
+                  (long long)lr.WorldOf(p.lr_frame),
+                  (long long)((p.hr_frame - hr.index_base) / hr.index_scale),
+                  (long long)hr.WorldOf(p.hr_frame), p.residual);
+  }
+  s.precision = s.output ? static_cast<double>(s.correct) / static_cast<double>(s.output) : 0;
+  s.recall = s.matchable ? static_cast<double>(s.correct) / static_cast<double>(s.matchable) : 0;
+  return s;
+}
+
+void ExpectStrictlyIncreasing(const AlignResult& result) {
+  for (size_t k = 1; k < result.pairs.size(); ++k) {
+    ASSERT_LT(result.pairs[k - 1].lr_frame, result.pairs[k].lr_frame) << "pair " << k;
+    ASSERT_LT(result.pairs[k - 1].hr_frame, result.pairs[k].hr_frame) << "pair " << k;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+TEST(ThumbDistanceTest, MatchesScalarSumForAllLengths) {
+  std::mt19937 rng(7);
+  std::vector<uint8_t> a(kBytes + 64), b(kBytes + 64);
+  for (auto& v : a) v = static_cast<uint8_t>(rng());
+  for (auto& v : b) v = static_cast<uint8_t>(rng());
+  std::vector<size_t> lengths;
+  for (size_t n = 1; n <= 130; ++n) lengths.push_back(n);
+  lengths.push_back(kBytes);
+  lengths.push_back(kBytes + 63);
+  for (size_t n : lengths) {
+    // Unaligned starts too: thumbnails are not guaranteed to be 16-byte aligned.
+    for (size_t shift : {0, 1}) {
+      uint64_t sum = 0;
+      for (size_t k = 0; k < n; ++k) sum += static_cast<uint64_t>(std::abs(a[k + shift] - b[k]));
+      EXPECT_DOUBLE_EQ(ThumbDistance(a.data() + shift, b.data(), n),
+                       static_cast<double>(sum) / static_cast<double>(n))
+          << "n=" << n << " shift=" << shift;
+    }
+  }
+  EXPECT_EQ(ThumbDistance(a.data(), b.data(), 0), 0);
+  std::vector<uint8_t> zeros(100, 0), full(100, 255);
+  EXPECT_DOUBLE_EQ(ThumbDistance(zeros.data(), full.data(), 100), 255.0);
+}
+
+TEST(SpikeFilterTest, KnownAnswer) {
+  // k = 0, 1 have no full window and are kept however large. 4: 2 / mean(1, 1, 2) = 1.5 ->
+  // drop. 6: the zero counts as 1: 1 / mean(2, 1, 1) = 0.75. 8: 1.3 / mean(1, 1, 1.3) = 1.18
+  // -> keep. 9: 3 / mean(1, 1.3, 3) = 1.70 -> drop. 10: the window still holds the dropped 3:
+  // 1.4 / mean(1.3, 3, 1.4) = 0.74 -> keep.
+  const std::vector<double> r = {5, 5, 1, 1, 2, 1, 0, 0, 1.3, 3, 1.4};
+  const std::vector<bool> expected = {true, true, true, true,  true, true,
+                                      true, true, true, false, true};
+  std::vector<bool> want = expected;
+  want[4] = false;
+  EXPECT_EQ(SpikeFilter(r, 1.2), want);
+  // 1.698 < 1.7 and 1.5 < 1.7: nothing dropped.
+  EXPECT_EQ(SpikeFilter(r, 1.7), std::vector<bool>(r.size(), true));
+  EXPECT_EQ(SpikeFilter(r, 1.6), expected);
+  EXPECT_EQ(SpikeFilter(r, 0), std::vector<bool>(r.size(), true));
+  EXPECT_TRUE(SpikeFilter({}, 1.2).empty());
+  // Without the zero rule 1 / mean(0, 0, 1) = 3 would be dropped.
+  EXPECT_EQ(SpikeFilter({0, 0, 1}, 1.2), std::vector<bool>({true, true, true}));
+}
+
+TEST(AlignTest, RejectsBadInput) {
+  const World world(50, 1);
+  const Recording lr = Record(world, {}, 2, 1, 0);
+  ThumbSequence a = lr.Thumbs();
+  ThumbSequence b = lr.Thumbs();
+  b.width = 32;
+  auto result = Align(a, b, {});
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  b = lr.Thumbs();
+  b.size = 0;
+  result = Align(a, b, {});
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(AlignTest, UnrelatedRecordingsAreRejected) {
+  const World world_a(3000, 11);
+  const World world_b(3000, 12);
+  const Recording lr = Record(world_a, {}, 1, 1, 0);
+  const Recording hr = Record(world_b, {}, 2, 1, 0);
+  for (AlignMode mode : {AlignMode::kSequence, AlignMode::kGreedy}) {
+    AlignOptions options;
+    options.mode = mode;
+    const auto result = Align(lr.Thumbs(), hr.Thumbs(), options);
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(result.status().message().find("unrelated"), std::string::npos)
+        << result.status().message();
+  }
+  // The same world with a different noise draw is related.
+  const Recording again = Record(world_a, {}, 3, 1, 0);
+  const auto related = Align(lr.Thumbs(), again.Thumbs(), {});
+  ASSERT_TRUE(related.ok()) << related.status();
+  std::printf("unrelated check: related best %.2f vs random %.2f per byte\n",
+              related->stats.offset_distance, related->stats.random_distance);
+}
+
+TEST(AlignTest, IdenticalWorldWithoutDropsIsAlignedOneToOne) {
+  const World world(2000, 5);
+  const Recording lr = Record(world, {}, 1, 3, 10);
+  const Recording hr = Record(world, {}, 2, 2, 7);
+  const auto result = Align(lr.Thumbs(), hr.Thumbs(), {});
+  ASSERT_TRUE(result.ok()) << result.status();
+  const Score s = Evaluate(*result, lr, hr);
+  EXPECT_EQ(result->stats.start_offset, 0);
+  EXPECT_GE(s.precision, 0.999);
+  EXPECT_GE(s.recall, 0.99);
+  ExpectStrictlyIncreasing(*result);
+}
+
+TEST(AlignTest, WorldHasVideoLikeMotion) {
+  // The scenarios below are only meaningful if consecutive frames differ like real video.
+  const World world(6000, 21);
+  std::vector<uint8_t> f0(kBytes), f1(kBytes);
+  std::vector<double> diffs;
+  for (int64_t w = 0; w + 1 < world.size(); ++w) {
+    if (world.scene_of(w) != world.scene_of(w + 1)) continue;
+    world.Render(w, f0.data());
+    world.Render(w + 1, f1.data());
+    diffs.push_back(ThumbDistance(f0.data(), f1.data(), kBytes));
+  }
+  std::sort(diffs.begin(), diffs.end());
+  const auto pct = [&](double q) { return diffs[static_cast<size_t>(q * (diffs.size() - 1))]; };
+  std::printf("world consecutive-frame distance: p5 %.2f p20 %.2f p50 %.2f p95 %.2f\n", pct(0.05),
+              pct(0.2), pct(0.5), pct(0.95));
+  EXPECT_GE(pct(0.5), 1.0);
+  EXPECT_LE(pct(0.5), 6.0);
+  EXPECT_LE(pct(0.1), 1.0);  // near-static stretches exist
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ground-truth scenarios.
+
+struct Scenario {
+  const char* name;
+  int64_t world_frames;
+  SideSpec lr, hr;
+  int min_scene = 300;
+  int max_scene = 900;
+};
+
+const Scenario kScenarios[] = {
+    {"lr_starts_300_early", 6000, {.runs = 4, .singles = 0.01}, {.start = 300, .runs = 4}},
+    {"hr_starts_450_early", 6000, {.start = 450, .runs = 4}, {.runs = 4, .singles = 0.01}},
+    {"drop_runs_both_sides", 6000, {.runs = 12}, {.runs = 12}},
+    {"scattered_singles_3pct", 6000, {.singles = 0.03}, {.singles = 0.03}},
+    {"different_ends", 6000, {.runs = 3, .singles = 0.02}, {.end_trim = 200, .runs = 3}},
+    {"short_scenes", 6000, {.runs = 6, .singles = 0.02}, {.runs = 6, .singles = 0.02}, 40, 200},
+    {"everything",
+     8000,
+     {.start = 300, .runs = 10, .singles = 0.03},
+     {.end_trim = 200, .runs = 10, .singles = 0.03}},
+    {"everything_hr_early",
+     8000,
+     {.end_trim = 250, .runs = 10, .singles = 0.04},
+     {.start = 450, .runs = 10, .singles = 0.02}},
+};
+
+struct ScenarioRun {
+  Score sequence, greedy, sequence_no_spike;
+  AlignStats stats;
+};
+
+ScenarioRun RunScenario(const Scenario& sc, uint64_t seed) {
+  const World world(sc.world_frames, seed, sc.min_scene, sc.max_scene);
+  const Recording lr = Record(world, sc.lr, seed * 3 + 1, 3, 100);
+  const Recording hr = Record(world, sc.hr, seed * 3 + 2, 2, 7);
+  ScenarioRun run;
+  AlignOptions options;
+  auto seq = Align(lr.Thumbs(), hr.Thumbs(), options);
+  EXPECT_TRUE(seq.ok()) << seq.status();
+  if (!seq.ok()) return run;
+  ExpectStrictlyIncreasing(*seq);
+  run.sequence = Evaluate(*seq, lr, hr);
+  run.stats = seq->stats;
+  options.spike_ratio = 0;
+  auto raw = Align(lr.Thumbs(), hr.Thumbs(), options);
+  EXPECT_TRUE(raw.ok()) << raw.status();
+  if (raw.ok()) run.sequence_no_spike = Evaluate(*raw, lr, hr);
+  options = AlignOptions{};
+  options.mode = AlignMode::kGreedy;
+  auto greedy = Align(lr.Thumbs(), hr.Thumbs(), options);
+  EXPECT_TRUE(greedy.ok()) << greedy.status();
+  if (greedy.ok()) {
+    ExpectStrictlyIncreasing(*greedy);
+    run.greedy = Evaluate(*greedy, lr, hr);
+  }
+  return run;
+}
+
+double F1(const Score& s) {
+  return s.precision + s.recall > 0 ? 2 * s.precision * s.recall / (s.precision + s.recall) : 0;
+}
+
+class ScenarioTest : public ::testing::TestWithParam<Scenario> {};
+
+TEST_P(ScenarioTest, SequenceIsAccurateAndBeatsGreedy) {
+  const Scenario& sc = GetParam();
+  for (uint64_t seed : {1, 2}) {
+    const ScenarioRun run = RunScenario(sc, seed);
+    std::printf(
+        "%-24s seed %d | sequence P %.4f R %.4f (no spike filter P %.4f R %.4f) | greedy P %.4f "
+        "R %.4f | matchable %lld offset %lld T %.2f\n",
+        sc.name, static_cast<int>(seed), run.sequence.precision, run.sequence.recall,
+        run.sequence_no_spike.precision, run.sequence_no_spike.recall, run.greedy.precision,
+        run.greedy.recall, static_cast<long long>(run.sequence.matchable),
+        static_cast<long long>(run.stats.start_offset), run.stats.match_threshold);
+    EXPECT_GE(run.sequence.precision, 0.995) << sc.name << " seed " << seed;
+    EXPECT_GE(run.sequence.recall, 0.98) << sc.name << " seed " << seed;
+    EXPECT_GT(F1(run.sequence), F1(run.greedy)) << sc.name << " seed " << seed;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Synthetic, ScenarioTest, ::testing::ValuesIn(kScenarios),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+TEST(AlignTest, TwentyThousandFramesComplete) {
+  const Scenario sc{"large",
+                    21000,
+                    {.start = 300, .runs = 25, .singles = 0.03},
+                    {.end_trim = 200, .runs = 25, .singles = 0.03}};
+  const World world(sc.world_frames, 99);
+  const Recording lr = Record(world, sc.lr, 1, 1, 0);
+  const Recording hr = Record(world, sc.hr, 2, 1, 0);
+  const auto start = std::chrono::steady_clock::now();
+  const auto result = Align(lr.Thumbs(), hr.Thumbs(), {});
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_TRUE(result.ok()) << result.status();
+  const Score s = Evaluate(*result, lr, hr);
+  std::printf("large: %zu x %zu frames aligned in %.3f s, P %.4f R %.4f\n", lr.world.size(),
+              hr.world.size(), seconds, s.precision, s.recall);
+  EXPECT_GE(s.precision, 0.995);
+  EXPECT_GE(s.recall, 0.98);
+}
+
+}  // namespace
+}  // namespace framepair

@@ -17,9 +17,8 @@ std::string ShardFileName(const std::string& split, int index, int count, bool g
 // Writes one complete shard file atomically and fills in its manifest entry (name, bytes,
 // sha256, examples).
 absl::StatusOr<framepair::v1::ShardEntry> WriteShard(const std::string& dir,
-                                                    const std::string& file_name,
-                                                    const std::string& bytes,
-                                                    int64_t examples);
+                                                     const std::string& file_name,
+                                                     const std::string& bytes, int64_t examples);
 
 // Writes manifest.json (JSON of the Manifest proto, stable field order) atomically.
 absl::Status WriteManifest(const std::string& dir, const framepair::v1::Manifest& manifest);

@@ -6,6 +6,25 @@
 // differences exceeds `hi`, or more than `frac` of the blocks exceed `lo`. Because one block
 // over `hi` is enough, a small moving sprite (one 8x8 block changing by 12 levels on average)
 // always counts as a change.
+//
+// How the thresholds were chosen. They are mpdecimate's defaults (hi=64*12, lo=64*5,
+// frac=0.33), which ffmpeg users have tuned against real codec noise for years:
+//  - Codec noise is small and spread out: a re-encoded duplicate differs by ~1-3 levels per
+//    pixel, i.e. a block SAD of ~64-200, below `lo`, so it never reaches either rule.
+//  - A sprite is large and local: a 6x6 sprite moving by 3 px changes ~36 pixels by the
+//    sprite/background contrast (typically > 50 levels), a block SAD in the thousands. One
+//    such block exceeds `hi`, so no amount of static background can outvote it (a global
+//    average or PSNR test would: 36 pixels of 640x360 is 0.016% of the frame).
+//  - A global change that is weak everywhere (a fade step, a brightness shift of 6 levels
+//    or more) stays below `hi` in every block but pushes most blocks over `lo`: the `frac`
+//    rule keeps it.
+// Blocks are the non-overlapping 8x8 tiles of the frame, plus partial tiles along the right
+// and bottom edges when the size is not a multiple of 8 (so a sprite in the last columns is
+// seen). A partial tile of n pixels is judged against the thresholds scaled by n/64, i.e. by
+// the same mean difference per pixel.
+//
+// Differences from mpdecimate: only luma is compared (a chroma-only change is reported as
+// kNoise), and tiles do not overlap (mpdecimate steps by 4 and skips the first column).
 #pragma once
 
 #include <cstdint>
@@ -40,6 +59,9 @@ class DuplicateDetector {
   int64_t blocks_compared() const { return blocks_compared_; }
 
  private:
+  bool IsDistinct(const PlaneView& luma);
+  void Keep(const PlaneView& luma, uint64_t content_hash);
+
   DedupOptions options_;
   std::vector<uint8_t> kept_;  // tightly packed copy of the last kept luma plane
   int width_ = 0;
@@ -49,7 +71,8 @@ class DuplicateDetector {
   int64_t blocks_compared_ = 0;
 };
 
-// Sum of absolute differences of an 8x8 block (exposed for tests and benchmarks).
+// Sum of absolute differences of an 8x8 block (exposed for tests and benchmarks). Uses SSE2
+// when the target has it.
 int BlockSad8x8(const uint8_t* a, int a_stride, const uint8_t* b, int b_stride);
 
 }  // namespace framepair

@@ -1,1 +1,430 @@
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "media/ffmpeg_compat.h"
+#include "media/video.h"
+
+namespace framepair {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Clips are generated with the ffmpeg CLI once per test binary, into one temp directory.
+class Clips {
+ public:
+  static Clips& Get() {
+    static Clips* clips = new Clips();
+    return *clips;
+  }
+  const std::string& dir() const { return dir_; }
+
+  // Runs `ffmpeg <args> <dir>/<name>` unless the file exists; returns the path.
+  std::string Make(const std::string& name, const std::string& args) {
+    std::string path = dir_ + "/" + name;
+    if (!fs::exists(path)) {
+      std::string cmd =
+          absl::StrCat("ffmpeg -v error -nostdin -y ", args, " '", path, "' > /dev/null 2>&1");
+      EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    }
+    return path;
+  }
+
+ private:
+  Clips() {
+    std::string tmpl = ::testing::TempDir() + "/media_test_XXXXXX";
+    char* d = mkdtemp(tmpl.data());
+    dir_ = d != nullptr ? d : ::testing::TempDir();
+    std::atexit([] { fs::remove_all(Get().dir_); });
+  }
+  std::string dir_;
+};
+
+struct ClipSpec {
+  std::string name;  // output file (or "<dir>/%05d.png" pattern)
+  std::string args;  // ffmpeg input and encoder arguments
+  int frames;        // frames encoded
+  int width;
+  int height;
+};
+
+std::ostream& operator<<(std::ostream& os, const ClipSpec& c) { return os << c.name; }
+
+const char kTestSrc[] = "-f lavfi -i testsrc2=size=160x96:rate=30 ";
+
+std::vector<ClipSpec> AllClips() {
+  return {
+      {"h264_bframes.mp4",
+       absl::StrCat(kTestSrc, "-frames:v 90 -c:v libx264 -g 12 -bf 2 -pix_fmt yuv420p"), 90, 160,
+       96},
+      {"h264_opengop.mkv",
+       absl::StrCat(kTestSrc,
+                    "-frames:v 60 -c:v libx264 -bf 3 -pix_fmt yuv420p "
+                    "-x264-params keyint=12:min-keyint=12:open-gop=1"),
+       60, 160, 96},
+      {"hevc.mkv",
+       absl::StrCat(kTestSrc,
+                    "-frames:v 48 -c:v libx265 -pix_fmt yuv420p "
+                    "-x265-params keyint=12:min-keyint=12:log-level=error"),
+       48, 160, 96},
+      {"vp9.webm",
+       absl::StrCat(kTestSrc,
+                    "-frames:v 48 -c:v libvpx-vp9 -g 12 -deadline realtime -cpu-used 8 "
+                    "-b:v 300k"),
+       48, 160, 96},
+      {"ffv1_10bit.mkv", absl::StrCat(kTestSrc, "-frames:v 30 -c:v ffv1 -g 8 -pix_fmt yuv420p10le"),
+       30, 160, 96},
+      {"utvideo_rgb.avi", absl::StrCat(kTestSrc, "-frames:v 30 -c:v utvideo -pix_fmt gbrp"), 30,
+       160, 96},
+      {"png/%05d.png", absl::StrCat(kTestSrc, "-frames:v 24"), 24, 160, 96},
+  };
+}
+
+std::string MakeClip(const ClipSpec& spec) {
+  if (spec.name.find('/') != std::string::npos) {
+    fs::create_directories(Clips::Get().dir() + "/" + spec.name.substr(0, spec.name.find('/')));
+  }
+  return Clips::Get().Make(spec.name, spec.args);
+}
+
+struct Straight {
+  std::vector<RgbImage> rgb;
+  std::vector<FramePosition> positions;
+  DecodeCounters counters;
+};
+
+Straight DecodeStraight(const std::string& path) {
+  Straight s;
+  auto decoder = VideoDecoder::Open(path);
+  EXPECT_TRUE(decoder.ok()) << decoder.status();
+  if (!decoder.ok()) return s;
+  RgbConverter converter;
+  while (true) {
+    auto frame = (*decoder)->Next();
+    EXPECT_TRUE(frame.ok()) << frame.status();
+    if (!frame.ok() || *frame == nullptr) break;
+    EXPECT_EQ((*frame)->index, static_cast<int64_t>(s.rgb.size()));
+    s.positions.push_back({(*frame)->pts, (*frame)->keyframe});
+    RgbImage rgb;
+    EXPECT_TRUE(converter.ToRgb((*frame)->frame, &rgb).ok());
+    s.rgb.push_back(std::move(rgb));
+  }
+  s.counters = (*decoder)->counters();
+  return s;
+}
+
+class CodecTest : public ::testing::TestWithParam<ClipSpec> {};
+
+TEST_P(CodecTest, ProbeReportsSize) {
+  const std::string path = MakeClip(GetParam());
+  auto info = ProbeVideo(path);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->width, GetParam().width);
+  EXPECT_EQ(info->height, GetParam().height);
+  EXPECT_EQ(info->path, path);
+  EXPECT_FALSE(info->codec.empty());
+  EXPECT_GT(info->fps, 0);
+}
+
+TEST_P(CodecTest, StraightDecodeCountsEveryEncodedFrame) {
+  Straight s = DecodeStraight(MakeClip(GetParam()));
+  EXPECT_EQ(static_cast<int>(s.rgb.size()), GetParam().frames);
+  EXPECT_EQ(s.counters.corrupt_frames, 0);
+  EXPECT_EQ(s.counters.seeks, 0);
+  std::set<int64_t> pts;
+  for (const FramePosition& p : s.positions) pts.insert(p.pts);
+  EXPECT_EQ(pts.size(), s.positions.size()) << "pts must identify frames";
+  ASSERT_FALSE(s.positions.empty());
+  EXPECT_TRUE(s.positions[0].keyframe);
+  // Distinct content per frame, so a wrong frame cannot pass the comparisons below.
+  for (size_t i = 1; i < s.rgb.size(); ++i) EXPECT_NE(s.rgb[i], s.rgb[i - 1]) << i;
+}
+
+// The key property: random access returns exactly the frames of a straight decode.
+TEST_P(CodecTest, DecodeAtRandomOrderMatchesStraightDecode) {
+  const std::string path = MakeClip(GetParam());
+  Straight s = DecodeStraight(path);
+  ASSERT_EQ(static_cast<int>(s.rgb.size()), GetParam().frames);
+  const int n = GetParam().frames;
+  std::vector<int64_t> order;
+  for (int i = 0; i < n; ++i) order.push_back(i);
+  std::mt19937 rng(1234);
+  std::shuffle(order.begin(), order.end(), rng);
+  order.resize(std::min(n, 20));
+  order.push_back(n - 1);
+  order.push_back(0);
+  order.push_back(0);  // repeat: served from the current frame
+
+  auto decoder = VideoDecoder::Open(path);
+  ASSERT_TRUE(decoder.ok()) << decoder.status();
+  RgbConverter converter;
+  for (int64_t index : order) {
+    auto frame = (*decoder)->DecodeAt(index, s.positions);
+    ASSERT_TRUE(frame.ok()) << frame.status();
+    ASSERT_NE(*frame, nullptr);
+    EXPECT_EQ((*frame)->index, index);
+    EXPECT_EQ((*frame)->pts, s.positions[index].pts);
+    RgbImage rgb;
+    ASSERT_TRUE(converter.ToRgb((*frame)->frame, &rgb).ok());
+    EXPECT_TRUE(rgb == s.rgb[index]) << "frame " << index << " differs from straight decode";
+  }
+  const DecodeCounters& c = (*decoder)->counters();
+  EXPECT_GT(c.seeks, 0);
+  EXPECT_EQ(c.reopens, 0) << "seeking failed and fell back to decoding from the start";
+}
+
+TEST_P(CodecTest, DecodeAtSortedDecodesEachFrameAtMostOnce) {
+  const std::string path = MakeClip(GetParam());
+  Straight s = DecodeStraight(path);
+  const int n = GetParam().frames;
+  ASSERT_EQ(static_cast<int>(s.rgb.size()), n);
+  // Sparse windows: runs of 3 frames every 10, as the packer asks for them.
+  std::vector<int64_t> wanted;
+  for (int start = 1; start + 3 <= n; start += 10) {
+    for (int k = 0; k < 3; ++k) wanted.push_back(start + k);
+  }
+  auto decoder = VideoDecoder::Open(path);
+  ASSERT_TRUE(decoder.ok()) << decoder.status();
+  RgbConverter converter;
+  for (int64_t index : wanted) {
+    auto frame = (*decoder)->DecodeAt(index, s.positions);
+    ASSERT_TRUE(frame.ok()) << frame.status();
+    RgbImage rgb;
+    ASSERT_TRUE(converter.ToRgb((*frame)->frame, &rgb).ok());
+    EXPECT_TRUE(rgb == s.rgb[index]) << "frame " << index;
+  }
+  const DecodeCounters& c = (*decoder)->counters();
+  EXPECT_LE(c.frames_decoded, n) << "a frame was decoded twice";
+  EXPECT_LT(c.seeks, static_cast<int64_t>(wanted.size()));
+  EXPECT_EQ(c.reopens, 0);
+}
+
+TEST_P(CodecTest, DecodeAtSequentialNeverSeeks) {
+  const std::string path = MakeClip(GetParam());
+  Straight s = DecodeStraight(path);
+  const int n = GetParam().frames;
+  ASSERT_EQ(static_cast<int>(s.rgb.size()), n);
+  auto decoder = VideoDecoder::Open(path);
+  ASSERT_TRUE(decoder.ok()) << decoder.status();
+  for (int i = 0; i < n; ++i) {
+    auto frame = (*decoder)->DecodeAt(i, s.positions);
+    ASSERT_TRUE(frame.ok()) << frame.status();
+    EXPECT_EQ((*frame)->index, i);
+  }
+  EXPECT_EQ((*decoder)->counters().seeks, 0);
+  EXPECT_EQ((*decoder)->counters().frames_decoded, n);
+}
+
+TEST_P(CodecTest, LumaIsFullSizeAndFollowsContent) {
+  auto decoder = VideoDecoder::Open(MakeClip(GetParam()));
+  ASSERT_TRUE(decoder.ok()) << decoder.status();
+  auto frame = (*decoder)->Next();
+  ASSERT_TRUE(frame.ok() && *frame != nullptr);
+  PlaneView luma = (*frame)->Luma();
+  ASSERT_NE(luma.data, nullptr);
+  EXPECT_EQ(luma.width, GetParam().width);
+  EXPECT_EQ(luma.height, GetParam().height);
+  EXPECT_GE(luma.stride, luma.width);
+  // testsrc2 has bright and dark areas; a wrong plane or an unconverted format would not.
+  int lo = 255, hi = 0;
+  for (int y = 0; y < luma.height; ++y) {
+    for (int x = 0; x < luma.width; ++x) {
+      lo = std::min<int>(lo, luma.data[y * luma.stride + x]);
+      hi = std::max<int>(hi, luma.data[y * luma.stride + x]);
+    }
+  }
+  EXPECT_LT(lo, 40);
+  EXPECT_GT(hi, 200);
+}
+
+INSTANTIATE_TEST_SUITE_P(Codecs, CodecTest, ::testing::ValuesIn(AllClips()),
+                         [](const ::testing::TestParamInfo<ClipSpec>& info) {
+                           std::string name = info.param.name;
+                           name = name.substr(0, name.find_first_of("./"));
+                           return name;
+                         });
+
+TEST(ImageSequence, DirectoryOfPngsEqualsPattern) {
+  const ClipSpec png = AllClips().back();
+  const std::string pattern = MakeClip(png);
+  Straight a = DecodeStraight(pattern);
+  Straight b = DecodeStraight(Clips::Get().dir() + "/png");
+  ASSERT_EQ(static_cast<int>(a.rgb.size()), png.frames);
+  ASSERT_EQ(a.rgb.size(), b.rgb.size());
+  for (size_t i = 0; i < a.rgb.size(); ++i) EXPECT_TRUE(a.rgb[i] == b.rgb[i]) << i;
+  auto info = ProbeVideo(pattern);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->container, "image2");
+  EXPECT_EQ(info->color_matrix, "rgb");
+}
+
+// A known solid colour, encoded with each matrix and range, must come back within +-3.
+struct ColorCase {
+  std::string matrix;  // scale filter name
+  std::string space;   // stream tag
+  std::string range;   // "full" / "limited"
+};
+
+std::ostream& operator<<(std::ostream& os, const ColorCase& c) {
+  return os << c.matrix << "/" << c.range;
+}
+
+class ColorTest : public ::testing::TestWithParam<ColorCase> {};
+
+TEST_P(ColorTest, SolidColourRoundTrips) {
+  const ColorCase& c = GetParam();
+  const std::string name = absl::StrCat("colour_", c.matrix, "_", c.range, ".mp4");
+  const std::string path = Clips::Get().Make(
+      name,
+      absl::StrCat("-f lavfi -i color=c=0x3080C0:size=64x48:rate=10,format=rgb24 "
+                   "-frames:v 2 -vf scale=out_color_matrix=",
+                   c.matrix, ":out_range=", c.range, ",format=yuv420p -colorspace ", c.space,
+                   " -color_range ", c.range == "full" ? "pc" : "tv", " -c:v libx264 -crf 10"));
+  auto decoder = VideoDecoder::Open(path);
+  ASSERT_TRUE(decoder.ok()) << decoder.status();
+  EXPECT_EQ((*decoder)->info().color_matrix, c.matrix);
+  EXPECT_EQ((*decoder)->info().full_range, c.range == "full");
+  auto frame = (*decoder)->Next();
+  ASSERT_TRUE(frame.ok() && *frame != nullptr);
+  RgbConverter converter;
+  RgbImage rgb;
+  ASSERT_TRUE(converter.ToRgb((*frame)->frame, &rgb).ok());
+  ASSERT_EQ(rgb.width, 64);
+  ASSERT_EQ(rgb.height, 48);
+  const int expected[3] = {0x30, 0x80, 0xC0};
+  for (int y = 0; y < rgb.height; y += 7) {
+    for (int x = 0; x < rgb.width; x += 5) {
+      for (int ch = 0; ch < 3; ++ch) {
+        EXPECT_NEAR(rgb.row(y)[3 * x + ch], expected[ch], 3)
+            << "pixel " << x << "," << y << " channel " << ch;
+      }
+    }
+  }
+  RgbImage thumb;
+  ASSERT_TRUE(converter.Thumbnail((*frame)->frame, 16, 12, &thumb).ok());
+  ASSERT_EQ(thumb.pixels.size(), 16u * 12u * 3u);
+  for (int ch = 0; ch < 3; ++ch) EXPECT_NEAR(thumb.row(5)[3 * 7 + ch], expected[ch], 3);
+}
+
+INSTANTIATE_TEST_SUITE_P(Matrices, ColorTest,
+                         ::testing::Values(ColorCase{"bt709", "bt709", "full"},
+                                           ColorCase{"bt709", "bt709", "limited"},
+                                           ColorCase{"bt601", "smpte170m", "full"},
+                                           ColorCase{"bt601", "smpte170m", "limited"}),
+                         [](const ::testing::TestParamInfo<ColorCase>& info) {
+                           return info.param.matrix + "_" + info.param.range;
+                         });
+
+// Untagged streams: BT.601 below 720 lines, BT.709 from 720 up.
+TEST(ColorDefaults, UntaggedMatrixDependsOnHeight) {
+  const std::string sd = Clips::Get().Make(
+      "untagged_sd.mkv", "-f lavfi -i color=c=0x3080C0:size=64x48 -frames:v 1 -c:v ffv1");
+  const std::string hd = Clips::Get().Make(
+      "untagged_hd.mkv", "-f lavfi -i color=c=0x3080C0:size=64x720 -frames:v 1 -c:v ffv1");
+  auto a = ProbeVideo(sd);
+  auto b = ProbeVideo(hd);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->color_matrix, "bt601");
+  EXPECT_EQ(b->color_matrix, "bt709");
+  EXPECT_FALSE(a->full_range);
+}
+
+// --- errors ---------------------------------------------------------------------------
+
+void ExpectErrorNamingPath(const std::string& path, absl::StatusCode code) {
+  auto probe = ProbeVideo(path);
+  ASSERT_FALSE(probe.ok()) << path;
+  EXPECT_EQ(probe.status().code(), code) << probe.status();
+  EXPECT_NE(probe.status().message().find(path), std::string::npos) << probe.status();
+  auto decoder = VideoDecoder::Open(path);
+  ASSERT_FALSE(decoder.ok());
+  EXPECT_EQ(decoder.status().code(), code);
+}
+
+TEST(Errors, MissingFileIsNotFound) {
+  ExpectErrorNamingPath(Clips::Get().dir() + "/does_not_exist.mp4", absl::StatusCode::kNotFound);
+  ExpectErrorNamingPath(Clips::Get().dir() + "/nodir/%05d.png", absl::StatusCode::kNotFound);
+}
+
+TEST(Errors, ZeroByteFile) {
+  const std::string path = Clips::Get().dir() + "/empty.mp4";
+  std::ofstream(path).close();
+  ExpectErrorNamingPath(path, absl::StatusCode::kInvalidArgument);
+}
+
+TEST(Errors, TextFile) {
+  for (const char* name : {"notes.txt", "notes.mp4"}) {
+    const std::string path = Clips::Get().dir() + "/" + name;
+    std::ofstream(path) << "This is not a video.\nJust some text.\n";
+    ExpectErrorNamingPath(path, absl::StatusCode::kInvalidArgument);
+  }
+}
+
+TEST(Errors, AudioOnlyFile) {
+  const std::string path =
+      Clips::Get().Make("audio.m4a", "-f lavfi -i sine=frequency=440:duration=1 -c:a aac");
+  ExpectErrorNamingPath(path, absl::StatusCode::kInvalidArgument);
+  auto probe = ProbeVideo(path);
+  EXPECT_NE(probe.status().message().find("audio"), std::string::npos) << probe.status();
+}
+
+TEST(Errors, DirectoryWithoutPngs) {
+  const std::string dir = Clips::Get().dir() + "/nopng";
+  fs::create_directories(dir);
+  ExpectErrorNamingPath(dir, absl::StatusCode::kInvalidArgument);
+}
+
+TEST(Errors, TruncatedMp4) {
+  // Without +faststart the index (moov) is at the end: cutting the file loses it.
+  const std::string full = MakeClip(AllClips()[0]);
+  const std::string path = Clips::Get().dir() + "/truncated.mp4";
+  const auto size = fs::file_size(full);
+  fs::copy_file(full, path, fs::copy_options::overwrite_existing);
+  fs::resize_file(path, size / 2);
+  ExpectErrorNamingPath(path, absl::StatusCode::kInvalidArgument);
+}
+
+TEST(Errors, TruncatedFaststartMp4DecodesWhatIsThere) {
+  const std::string full = Clips::Get().Make(
+      "faststart.mp4",
+      absl::StrCat(kTestSrc, "-frames:v 60 -c:v libx264 -g 12 -movflags +faststart"));
+  const std::string path = Clips::Get().dir() + "/faststart_cut.mp4";
+  const auto size = fs::file_size(full);
+  fs::copy_file(full, path, fs::copy_options::overwrite_existing);
+  fs::resize_file(path, size * 6 / 10);
+  auto decoder = VideoDecoder::Open(path);
+  ASSERT_TRUE(decoder.ok()) << decoder.status();
+  int frames = 0;
+  while (true) {
+    auto frame = (*decoder)->Next();
+    if (!frame.ok()) {
+      EXPECT_NE(frame.status().message().find(path), std::string::npos);
+      break;
+    }
+    if (*frame == nullptr) break;
+    ++frames;
+  }
+  EXPECT_GT(frames, 0);
+  EXPECT_LT(frames, 60);
+}
+
+TEST(Errors, DecodeAtOutsideTable) {
+  const std::string path = MakeClip(AllClips()[0]);
+  auto decoder = VideoDecoder::Open(path);
+  ASSERT_TRUE(decoder.ok());
+  std::vector<FramePosition> positions(3);
+  auto frame = (*decoder)->DecodeAt(5, positions);
+  ASSERT_FALSE(frame.ok());
+  EXPECT_NE(frame.status().message().find(path), std::string::npos);
+}
+
+}  // namespace
+}  // namespace framepair

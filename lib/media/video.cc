@@ -1,1 +1,759 @@
-// placeholder: implemented later
+#include "media/video.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <tuple>
+#include <unordered_map>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "media/ffmpeg_compat.h"
+#include "util/crc32c.h"
+#include "util/status_macros.h"
+
+namespace framepair {
+namespace {
+
+namespace ff = ::framepair::ffmpeg;
+
+// Give up on a stream whose decoder or demuxer fails this many times in a row without
+// producing anything: it is not going to recover, and looping forever is worse.
+constexpr int kMaxConsecutiveErrors = 256;
+// After a seek, frames whose pts is not in the table (leading pictures the decoder invents or
+// drops differently) are skipped; this bounds how many before the seek counts as failed.
+constexpr int kMaxUnidentifiedAfterSeek = 64;
+// Attempts at seeking further back before reopening the file and decoding straight.
+constexpr int kMaxSeekAttempts = 4;
+
+// Swscale wants 16-byte aligned rows for its SIMD paths (and warns otherwise).
+int AlignedStride(int bytes) { return (bytes + 31) & ~31; }
+
+bool IsImagePattern(const std::string& path) {
+  for (size_t i = path.find('%'); i != std::string::npos; i = path.find('%', i + 1)) {
+    size_t j = i + 1;
+    while (j < path.size() && std::isdigit(static_cast<unsigned char>(path[j]))) ++j;
+    if (j < path.size() && path[j] == 'd') return true;
+  }
+  return false;
+}
+
+std::string EscapeGlob(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (std::strchr("*?[]{}\\", c) != nullptr) out.push_back('\\');
+    out.push_back(c);
+  }
+  return out;
+}
+
+// The decoder's pixel format, without the deprecated "J" aliases (same layout, full range),
+// so swscale does not warn and the range travels through sws_setColorspaceDetails instead.
+AVPixelFormat DejpegFormat(AVPixelFormat f, bool* full_range) {
+  switch (f) {
+    case AV_PIX_FMT_YUVJ420P:
+      *full_range = true;
+      return AV_PIX_FMT_YUV420P;
+    case AV_PIX_FMT_YUVJ422P:
+      *full_range = true;
+      return AV_PIX_FMT_YUV422P;
+    case AV_PIX_FMT_YUVJ444P:
+      *full_range = true;
+      return AV_PIX_FMT_YUV444P;
+    case AV_PIX_FMT_YUVJ440P:
+      *full_range = true;
+      return AV_PIX_FMT_YUV440P;
+    case AV_PIX_FMT_YUVJ411P:
+      *full_range = true;
+      return AV_PIX_FMT_YUV411P;
+    default:
+      return f;
+  }
+}
+
+struct ColorChoice {
+  AVPixelFormat format = AV_PIX_FMT_NONE;  // de-J'd source format
+  int sws_matrix = SWS_CS_ITU601;
+  const char* name = "bt601";
+  bool full_range = false;
+  bool yuv = true;  // false: RGB or gray input, no matrix applies
+};
+
+ColorChoice ChooseColor(AVPixelFormat format, AVColorSpace space, AVColorRange range, int height) {
+  ColorChoice c;
+  bool jpeg = false;
+  c.format = DejpegFormat(format, &jpeg);
+  const AVPixFmtDescriptor* d = av_pix_fmt_desc_get(c.format);
+  if (d != nullptr && (d->flags & AV_PIX_FMT_FLAG_RGB) != 0) {
+    c.yuv = false;
+    c.name = "rgb";
+    c.full_range = true;
+    return c;
+  }
+  if (d != nullptr && d->nb_components <= 2) {
+    // Grey images (PNG, ffv1 gray) are full range unless the stream says otherwise.
+    c.yuv = false;
+    c.name = "gray";
+    c.full_range = range != AVCOL_RANGE_MPEG;
+    return c;
+  }
+  c.full_range = jpeg || range == AVCOL_RANGE_JPEG;
+  switch (space) {
+    case AVCOL_SPC_BT709:
+      c.sws_matrix = SWS_CS_ITU709;
+      c.name = "bt709";
+      break;
+    case AVCOL_SPC_BT470BG:
+    case AVCOL_SPC_SMPTE170M:
+      c.sws_matrix = SWS_CS_ITU601;
+      c.name = "bt601";
+      break;
+    case AVCOL_SPC_BT2020_NCL:
+    case AVCOL_SPC_BT2020_CL:
+      c.sws_matrix = SWS_CS_BT2020;
+      c.name = "bt2020";
+      break;
+    case AVCOL_SPC_SMPTE240M:
+      c.sws_matrix = SWS_CS_SMPTE240M;
+      c.name = "smpte240m";
+      break;
+    case AVCOL_SPC_FCC:
+      c.sws_matrix = SWS_CS_FCC;
+      c.name = "fcc";
+      break;
+    default:
+      // Untagged: what players assume (HD material is BT.709, SD is BT.601).
+      if (height >= 720) {
+        c.sws_matrix = SWS_CS_ITU709;
+        c.name = "bt709";
+      } else {
+        c.sws_matrix = SWS_CS_ITU601;
+        c.name = "bt601";
+      }
+      break;
+  }
+  return c;
+}
+
+// True when plane 0 already is the 8-bit luma, one byte per pixel.
+bool HasNativeLuma(AVPixelFormat format) {
+  const AVPixFmtDescriptor* d = av_pix_fmt_desc_get(format);
+  if (d == nullptr) return false;
+  constexpr uint64_t kNotLuma = AV_PIX_FMT_FLAG_RGB | AV_PIX_FMT_FLAG_PAL |
+                                AV_PIX_FMT_FLAG_BITSTREAM | AV_PIX_FMT_FLAG_HWACCEL |
+                                AV_PIX_FMT_FLAG_FLOAT | AV_PIX_FMT_FLAG_BE;
+  if ((d->flags & kNotLuma) != 0) return false;
+  const AVComponentDescriptor& y = d->comp[0];
+  return y.plane == 0 && y.depth == 8 && y.step == 1 && y.shift == 0 && y.offset == 0;
+}
+
+}  // namespace
+
+// Converts frames without a native 8-bit luma plane to GRAY8. One per decoder.
+class LumaScratch {
+ public:
+  PlaneView Convert(const AVFrame* f) {
+    const auto format = static_cast<AVPixelFormat>(f->format);
+    if (!sws_ || format != format_ || f->width != width_ || f->height != height_) {
+      sws_.reset(sws_getContext(f->width, f->height, format, f->width, f->height, AV_PIX_FMT_GRAY8,
+                                SWS_BICUBIC | SWS_ACCURATE_RND | SWS_BITEXACT, nullptr, nullptr,
+                                nullptr));
+      format_ = format;
+      width_ = f->width;
+      height_ = f->height;
+      stride_ = AlignedStride(f->width);
+      buffer_.assign(static_cast<size_t>(stride_) * f->height, 0);
+    }
+    if (!sws_) return {};
+    uint8_t* dst[4] = {buffer_.data(), nullptr, nullptr, nullptr};
+    int dst_stride[4] = {stride_, 0, 0, 0};
+    sws_scale(sws_.get(), f->data, f->linesize, 0, f->height, dst, dst_stride);
+    return PlaneView{buffer_.data(), stride_, width_, height_};
+  }
+
+ private:
+  ff::SwsContextPtr sws_;
+  AVPixelFormat format_ = AV_PIX_FMT_NONE;
+  int width_ = 0;
+  int height_ = 0;
+  int stride_ = 0;
+  std::vector<uint8_t> buffer_;
+};
+
+PlaneView DecodedFrame::Luma() const {
+  if (frame == nullptr) return {};
+  if (HasNativeLuma(static_cast<AVPixelFormat>(frame->format))) {
+    return PlaneView{frame->data[0], frame->linesize[0], frame->width, frame->height};
+  }
+  if (scratch != nullptr) return scratch->Convert(frame);
+  thread_local LumaScratch fallback;
+  return fallback.Convert(frame);
+}
+
+uint64_t DecodedFrame::ContentHash() const {
+  if (frame == nullptr) return 0;
+  const auto format = static_cast<AVPixelFormat>(frame->format);
+  const AVPixFmtDescriptor* desc = av_pix_fmt_desc_get(format);
+  // Visible bytes per row and rows per plane, as if the planes were tightly packed.
+  int linesizes[4] = {};
+  if (desc == nullptr || av_image_fill_linesizes(linesizes, format, frame->width) < 0) return 0;
+  const ptrdiff_t packed[4] = {linesizes[0], linesizes[1], linesizes[2], linesizes[3]};
+  size_t sizes[4] = {};
+  if (av_image_fill_plane_sizes(sizes, format, frame->height, packed) < 0) return 0;
+  uint32_t rest = 0;
+  const int32_t shape[3] = {frame->format, frame->width, frame->height};
+  rest = Crc32cExtend(rest, shape, sizeof(shape));
+  uint32_t luma = 0;
+  for (int p = 0; p < 4 && frame->data[p] != nullptr; ++p) {
+    if (p == 1 && (desc->flags & AV_PIX_FMT_FLAG_PAL) != 0) {
+      rest = Crc32cExtend(rest, frame->data[1], 256 * 4);
+      break;
+    }
+    if (linesizes[p] <= 0) break;
+    const int rows = static_cast<int>(sizes[p] / static_cast<size_t>(linesizes[p]));
+    uint32_t& crc = p == 0 ? luma : rest;
+    for (int y = 0; y < rows; ++y) {
+      crc = Crc32cExtend(crc, frame->data[p] + static_cast<ptrdiff_t>(y) * frame->linesize[p],
+                         linesizes[p]);
+    }
+  }
+  return (uint64_t{luma} << 32) | rest;
+}
+
+namespace {
+
+class FfmpegDecoder final : public VideoDecoder {
+ public:
+  static absl::StatusOr<std::unique_ptr<FfmpegDecoder>> Create(const std::string& path,
+                                                               const DecoderOptions& options) {
+    std::unique_ptr<FfmpegDecoder> d(new FfmpegDecoder(path, options));
+    FP_RETURN_IF_ERROR(d->OpenInput());
+    return d;
+  }
+
+  absl::StatusOr<const DecodedFrame*> Next() override {
+    if (!index_known_) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(path_, ": decoder position lost after a failed random access"));
+    }
+    FP_ASSIGN_OR_RETURN(bool got, ReceiveFrame());
+    if (!got) {
+      if (next_index_ == 0) return NoFramesError();
+      return nullptr;
+    }
+    Publish(next_index_++);
+    return &current_;
+  }
+
+  absl::StatusOr<const DecodedFrame*> DecodeAt(
+      int64_t index, const std::vector<FramePosition>& positions) override {
+    if (index < 0 || index >= static_cast<int64_t>(positions.size())) {
+      return absl::OutOfRangeError(absl::StrCat(
+          path_, ": frame ", index, " is outside the frame table (0..", positions.size(), ")"));
+    }
+    BuildPtsMap(positions);
+    if (have_current_ && index_known_ && current_.index == index) return &current_;
+
+    int64_t keyframe = LastKeyframeAtOrBefore(positions, index);
+    if (index_known_ && next_index_ <= index && keyframe <= next_index_) {
+      // No keyframe between here and the target: decoding forward is the cheapest way.
+      FP_ASSIGN_OR_RETURN(bool ok, DecodeForwardTo(index, /*verify=*/true));
+      if (ok) return &current_;
+    }
+    for (int attempt = 0; attempt < kMaxSeekAttempts; ++attempt) {
+      FP_ASSIGN_OR_RETURN(int64_t first, SeekAndIdentify(keyframe, positions));
+      if (first >= 0 && first <= index) {
+        if (first == index) return &current_;
+        FP_ASSIGN_OR_RETURN(bool ok, DecodeForwardTo(index, /*verify=*/true));
+        if (ok) return &current_;
+      }
+      // Landed past the target (leading pictures of an open GOP, a coarse index) or could not
+      // tell where: start from the keyframe before.
+      if (keyframe == 0) break;
+      keyframe = LastKeyframeAtOrBefore(positions, keyframe - 1);
+    }
+    return ReopenAndDecodeTo(index, positions);
+  }
+
+  const DecodeCounters& counters() const override { return counters_; }
+
+ private:
+  FfmpegDecoder(std::string path, DecoderOptions options)
+      : path_(std::move(path)), options_(options) {}
+
+  absl::Status NoFramesError() const {
+    std::string damage;
+    if (counters_.corrupt_frames + counters_.read_errors > 0) {
+      damage = absl::StrCat(" (", counters_.corrupt_frames, " damaged frames/packets, ",
+                            counters_.read_errors, " unreadable packets)");
+    }
+    return absl::InvalidArgumentError(absl::StrCat(path_, ": no decodable video frames", damage));
+  }
+
+  absl::Status OpenInput() {
+    fmt_.reset();
+    codec_.reset();
+    std::string url = path_;
+    AVDictionary* raw_opts = nullptr;
+    const AVInputFormat* input_format = nullptr;
+    struct stat st {};
+    if (stat(path_.c_str(), &st) != 0) {
+      if (!IsImagePattern(path_)) {
+        return absl::NotFoundError(absl::StrCat(path_, ": no such file"));
+      }
+      image2_ = true;
+      input_format = av_find_input_format("image2");
+      av_dict_set(&raw_opts, "pattern_type", "sequence", 0);
+    } else if (S_ISDIR(st.st_mode)) {
+      bool any_png = false;
+      std::error_code ec;
+      for (const auto& e : std::filesystem::directory_iterator(path_, ec)) {
+        if (e.path().extension() == ".png") {
+          any_png = true;
+          break;
+        }
+      }
+      if (!any_png) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(path_,
+                         ": directory holds no *.png files; give a video file, a directory of PNG "
+                         "frames or a printf pattern such as dir/%05d.png"));
+      }
+      image2_ = true;
+      input_format = av_find_input_format("image2");
+      // glob() sorts the names, which is the frame order.
+      url = EscapeGlob(path_) + "/*.png";
+      av_dict_set(&raw_opts, "pattern_type", "glob", 0);
+    } else if (st.st_size == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(path_, ": empty file (0 bytes), not a video"));
+    }
+    std::unique_ptr<AVDictionary, ff::DictionaryDeleter> opts(raw_opts);
+
+    AVFormatContext* raw_fmt = nullptr;
+    AVDictionary* open_opts = opts.release();
+    int r = avformat_open_input(&raw_fmt, url.c_str(), input_format, &open_opts);
+    opts.reset(open_opts);
+    fmt_.reset(raw_fmt);
+    if (r < 0) {
+      if (r == AVERROR(ENOENT)) {
+        return absl::NotFoundError(absl::StrCat(path_, ": no such file"));
+      }
+      return absl::InvalidArgumentError(
+          absl::StrCat(path_, ": not a video FFmpeg can read (", ff::ErrorString(r), ")"));
+    }
+    // The tty demuxer claims any *.txt as ANSI art; nobody means that by "video".
+    if (std::strcmp(fmt_->iformat->name, "tty") == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(path_, ": a text file, not a video"));
+    }
+    r = avformat_find_stream_info(fmt_.get(), nullptr);
+    if (r < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path_, ": cannot read the stream parameters (", ff::ErrorString(r), ")"));
+    }
+
+    const AVCodec* decoder = nullptr;
+    int best = av_find_best_stream(fmt_.get(), AVMEDIA_TYPE_VIDEO, -1, -1, &decoder, 0);
+    if (best >= 0 && (fmt_->streams[best]->disposition & AV_DISPOSITION_ATTACHED_PIC) != 0) {
+      best = AVERROR_STREAM_NOT_FOUND;
+      for (unsigned i = 0; i < fmt_->nb_streams; ++i) {
+        const AVStream* s = fmt_->streams[i];
+        if (s->codecpar->codec_type != AVMEDIA_TYPE_VIDEO ||
+            (s->disposition & AV_DISPOSITION_ATTACHED_PIC) != 0) {
+          continue;
+        }
+        decoder = avcodec_find_decoder(s->codecpar->codec_id);
+        best = decoder != nullptr ? static_cast<int>(i) : AVERROR_DECODER_NOT_FOUND;
+        if (decoder != nullptr) break;
+      }
+    }
+    if (best == AVERROR_DECODER_NOT_FOUND) {
+      std::string codec = "unknown";
+      for (unsigned i = 0; i < fmt_->nb_streams; ++i) {
+        if (fmt_->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_VIDEO) {
+          codec = avcodec_get_name(fmt_->streams[i]->codecpar->codec_id);
+        }
+      }
+      return absl::InvalidArgumentError(absl::StrCat(path_, ": no decoder for its video codec '",
+                                                     codec, "' in this FFmpeg build"));
+    }
+    if (best < 0) {
+      bool audio = false;
+      for (unsigned i = 0; i < fmt_->nb_streams; ++i) {
+        audio |= fmt_->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_AUDIO;
+      }
+      return absl::InvalidArgumentError(
+          absl::StrCat(path_, audio ? ": audio only, no video stream" : ": no video stream"));
+    }
+    stream_index_ = best;
+    stream_ = fmt_->streams[best];
+    for (unsigned i = 0; i < fmt_->nb_streams; ++i) {
+      if (static_cast<int>(i) != best) fmt_->streams[i]->discard = AVDISCARD_ALL;
+    }
+
+    codec_.reset(avcodec_alloc_context3(decoder));
+    if (!codec_) return absl::ResourceExhaustedError("avcodec_alloc_context3 failed");
+    r = avcodec_parameters_to_context(codec_.get(), stream_->codecpar);
+    if (r < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path_, ": bad codec parameters (", ff::ErrorString(r), ")"));
+    }
+    codec_->thread_count = options_.threads;
+    codec_->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
+    codec_->pkt_timebase = stream_->time_base;
+    r = avcodec_open2(codec_.get(), decoder, nullptr);
+    if (r < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(path_, ": cannot open the ", decoder->name,
+                                                     " decoder (", ff::ErrorString(r), ")"));
+    }
+    if (!packet_) packet_.reset(av_packet_alloc());
+    if (!frame_) frame_.reset(av_frame_alloc());
+    if (!packet_ || !frame_) return absl::ResourceExhaustedError("av_*_alloc failed");
+    flushing_ = false;
+    pending_packet_ = false;
+    consecutive_read_errors_ = 0;
+    have_current_ = false;
+    index_known_ = true;
+    next_index_ = 0;
+    FillInfo();
+    return absl::OkStatus();
+  }
+
+  void FillInfo() {
+    const AVCodecParameters* par = stream_->codecpar;
+    info_.path = path_;
+    info_.container = fmt_->iformat->name;
+    info_.codec = avcodec_get_name(par->codec_id);
+    const auto pix = static_cast<AVPixelFormat>(par->format);
+    const char* pix_name = av_get_pix_fmt_name(pix);
+    info_.pixel_format = pix_name != nullptr ? pix_name : "unknown";
+    ColorChoice color = ChooseColor(pix, par->color_space, par->color_range, par->height);
+    info_.color_matrix = color.name;
+    info_.full_range = color.full_range;
+    info_.width = par->width;
+    info_.height = par->height;
+    info_.time_base_num = stream_->time_base.num;
+    info_.time_base_den = stream_->time_base.den;
+    const AVRational rate = stream_->avg_frame_rate;
+    info_.fps = rate.num > 0 && rate.den > 0 ? av_q2d(rate) : 0.0;
+    info_.frame_count_estimate = 0;
+    if (stream_->nb_frames > 0) {
+      info_.frame_count_estimate = stream_->nb_frames;
+    } else if (info_.fps > 0 && stream_->duration != AV_NOPTS_VALUE) {
+      info_.frame_count_estimate = std::llround(static_cast<double>(stream_->duration) *
+                                                av_q2d(stream_->time_base) * info_.fps);
+    } else if (info_.fps > 0 && fmt_->duration != AV_NOPTS_VALUE) {
+      info_.frame_count_estimate =
+          std::llround(static_cast<double>(fmt_->duration) / AV_TIME_BASE * info_.fps);
+    }
+  }
+
+  // Sends packets until the decoder has output or input is exhausted.
+  absl::Status FeedPacket() {
+    while (true) {
+      if (!pending_packet_) {
+        int r = av_read_frame(fmt_.get(), packet_.get());
+        if (r == AVERROR_EOF || (r < 0 && fmt_->pb != nullptr && avio_feof(fmt_->pb))) {
+          avcodec_send_packet(codec_.get(), nullptr);
+          flushing_ = true;
+          return absl::OkStatus();
+        }
+        if (r < 0) {
+          ++counters_.read_errors;
+          if (++consecutive_read_errors_ < kMaxConsecutiveErrors &&
+              (r == AVERROR_INVALIDDATA || r == AVERROR(EAGAIN))) {
+            continue;
+          }
+          if (r == AVERROR_INVALIDDATA) {
+            // Damaged beyond recovery from here on: keep what decoded so far.
+            avcodec_send_packet(codec_.get(), nullptr);
+            flushing_ = true;
+            return absl::OkStatus();
+          }
+          return absl::UnavailableError(
+              absl::StrCat(path_, ": read error (", ff::ErrorString(r), ")"));
+        }
+        consecutive_read_errors_ = 0;
+        if (packet_->stream_index != stream_index_) {
+          av_packet_unref(packet_.get());
+          continue;
+        }
+        ++counters_.packets_read;
+      }
+      int r = avcodec_send_packet(codec_.get(), packet_.get());
+      if (r == AVERROR(EAGAIN)) {
+        // The decoder wants its output read first; keep the packet for the next call.
+        pending_packet_ = true;
+        return absl::OkStatus();
+      }
+      pending_packet_ = false;
+      av_packet_unref(packet_.get());
+      if (r < 0 && r != AVERROR_EOF) ++counters_.corrupt_frames;
+      return absl::OkStatus();
+    }
+  }
+
+  // Decodes the next intact frame into frame_. False at the end of the stream.
+  absl::StatusOr<bool> ReceiveFrame() {
+    have_current_ = false;
+    av_frame_unref(frame_.get());
+    int errors = 0;
+    while (true) {
+      int r = avcodec_receive_frame(codec_.get(), frame_.get());
+      if (r >= 0) {
+        ++counters_.frames_decoded;
+        if (ff::IsCorrupt(frame_.get())) {
+          ++counters_.corrupt_frames;
+          av_frame_unref(frame_.get());
+          continue;
+        }
+        return true;
+      }
+      if (r == AVERROR_EOF) return false;
+      if (r != AVERROR(EAGAIN)) {
+        ++counters_.corrupt_frames;
+        if (++errors > kMaxConsecutiveErrors) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(path_, ": the decoder keeps failing (", ff::ErrorString(r), ")"));
+        }
+        continue;
+      }
+      if (flushing_) return false;
+      FP_RETURN_IF_ERROR(FeedPacket());
+    }
+  }
+
+  void Publish(int64_t index) {
+    current_.index = index;
+    current_.pts =
+        frame_->best_effort_timestamp != AV_NOPTS_VALUE ? frame_->best_effort_timestamp : index;
+    current_.keyframe = ff::IsKeyFrame(frame_.get());
+    current_.frame = frame_.get();
+    current_.scratch = &scratch_;
+    have_current_ = true;
+  }
+
+  void BuildPtsMap(const std::vector<FramePosition>& positions) {
+    if (map_source_ == &positions && map_size_ == positions.size()) return;
+    pts_to_index_.clear();
+    pts_to_index_.reserve(positions.size());
+    for (size_t i = 0; i < positions.size(); ++i) {
+      auto [it, inserted] = pts_to_index_.emplace(positions[i].pts, static_cast<int64_t>(i));
+      if (!inserted) it->second = -1;  // ambiguous: cannot identify a frame by this pts
+    }
+    map_source_ = &positions;
+    map_size_ = positions.size();
+  }
+
+  int64_t IndexForPts(int64_t pts) const {
+    auto it = pts_to_index_.find(pts);
+    return it == pts_to_index_.end() ? -1 : it->second;
+  }
+
+  static int64_t LastKeyframeAtOrBefore(const std::vector<FramePosition>& positions,
+                                        int64_t index) {
+    for (int64_t i = index; i > 0; --i) {
+      if (positions[i].keyframe) return i;
+    }
+    return 0;
+  }
+
+  // Decodes forward from the current position until frame `index`. False if the stream
+  // disagrees with the table (a frame's pts belongs to another index) or ends first; the
+  // position is then unknown.
+  absl::StatusOr<bool> DecodeForwardTo(int64_t index, bool verify) {
+    while (next_index_ <= index) {
+      FP_ASSIGN_OR_RETURN(bool got, ReceiveFrame());
+      if (!got) {
+        index_known_ = false;
+        return false;
+      }
+      if (verify && frame_->best_effort_timestamp != AV_NOPTS_VALUE) {
+        int64_t expected = IndexForPts(frame_->best_effort_timestamp);
+        if (expected >= 0 && expected != next_index_) {
+          index_known_ = false;
+          return false;
+        }
+      }
+      Publish(next_index_++);
+    }
+    return current_.index == index;
+  }
+
+  // Seeks to the keyframe `keyframe` (or before it) and decodes until a frame can be
+  // identified by its pts. Returns its index, or -1 if that failed.
+  absl::StatusOr<int64_t> SeekAndIdentify(int64_t keyframe,
+                                          const std::vector<FramePosition>& positions) {
+    ++counters_.seeks;
+    index_known_ = false;
+    have_current_ = false;
+    // image2 timestamps are frame numbers; seeking by the index is exact there.
+    const int64_t target = image2_ ? keyframe : positions[keyframe].pts;
+    int r = av_seek_frame(fmt_.get(), stream_index_, target, AVSEEK_FLAG_BACKWARD);
+    avcodec_flush_buffers(codec_.get());
+    av_packet_unref(packet_.get());
+    pending_packet_ = false;
+    flushing_ = false;
+    consecutive_read_errors_ = 0;
+    if (r < 0) return -1;
+    for (int n = 0; n < kMaxUnidentifiedAfterSeek; ++n) {
+      FP_ASSIGN_OR_RETURN(bool got, ReceiveFrame());
+      if (!got) return -1;
+      if (frame_->best_effort_timestamp == AV_NOPTS_VALUE) continue;
+      int64_t index = IndexForPts(frame_->best_effort_timestamp);
+      if (index < 0) continue;
+      Publish(index);
+      next_index_ = index + 1;
+      index_known_ = true;
+      return index;
+    }
+    return -1;
+  }
+
+  // Last resort: what a straight decode produces is the definition of the frame index.
+  absl::StatusOr<const DecodedFrame*> ReopenAndDecodeTo(
+      int64_t index, const std::vector<FramePosition>& positions) {
+    ++counters_.reopens;
+    FP_RETURN_IF_ERROR(OpenInput());
+    FP_ASSIGN_OR_RETURN(bool ok, DecodeForwardTo(index, /*verify=*/false));
+    if (!ok) {
+      return absl::DataLossError(
+          absl::StrCat(path_, ": frame ", index, " of ", positions.size(),
+                       " cannot be decoded (the stream ends at frame ", next_index_,
+                       "); the file changed since it was ingested or is damaged there"));
+    }
+    return &current_;
+  }
+
+  std::string path_;
+  DecoderOptions options_;
+  bool image2_ = false;
+  ff::FormatContextPtr fmt_;
+  ff::CodecContextPtr codec_;
+  ff::PacketPtr packet_;
+  ff::FramePtr frame_;
+  int stream_index_ = -1;
+  AVStream* stream_ = nullptr;
+  bool flushing_ = false;        // the end-of-stream (null) packet has been sent
+  bool pending_packet_ = false;  // packet_ holds a packet the decoder refused (EAGAIN)
+  int consecutive_read_errors_ = 0;
+
+  bool index_known_ = true;  // next_index_ is valid (false after a failed seek)
+  int64_t next_index_ = 0;   // index of the next frame the decoder will output
+  bool have_current_ = false;
+  DecodedFrame current_;
+  DecodeCounters counters_;
+  LumaScratch scratch_;
+
+  const std::vector<FramePosition>* map_source_ = nullptr;
+  size_t map_size_ = 0;
+  std::unordered_map<int64_t, int64_t> pts_to_index_;  // -1 = pts shared by several frames
+};
+
+}  // namespace
+
+const VideoInfo& VideoDecoder::info() const { return info_; }
+
+absl::StatusOr<std::unique_ptr<VideoDecoder>> VideoDecoder::Open(const std::string& path,
+                                                                 const DecoderOptions& options) {
+  FP_ASSIGN_OR_RETURN(std::unique_ptr<FfmpegDecoder> d, FfmpegDecoder::Create(path, options));
+  return std::unique_ptr<VideoDecoder>(std::move(d));
+}
+
+absl::StatusOr<VideoInfo> ProbeVideo(const std::string& path) {
+  DecoderOptions options;
+  options.threads = 1;  // no frames are decoded; do not start a thread pool
+  FP_ASSIGN_OR_RETURN(std::unique_ptr<VideoDecoder> d, VideoDecoder::Open(path, options));
+  return d->info();
+}
+
+// ---------------------------------------------------------------------------------------
+
+struct RgbConverter::Impl {
+  using Key = std::tuple<int, int, int, int, int, int, bool, int>;
+  std::map<Key, ff::SwsContextPtr> contexts;
+  std::vector<uint8_t> scratch;
+
+  absl::Status Convert(const AVFrame* frame, int width, int height, int flags, RgbImage* out) {
+    if (frame == nullptr || frame->width <= 0 || frame->height <= 0) {
+      return absl::InvalidArgumentError("RgbConverter: no frame data");
+    }
+    if (width <= 0 || height <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("RgbConverter: bad output size ", width, "x", height));
+    }
+    ColorChoice color = ChooseColor(static_cast<AVPixelFormat>(frame->format), frame->colorspace,
+                                    frame->color_range, frame->height);
+    Key key{color.format, frame->width,     frame->height,    width,
+            height,       color.sws_matrix, color.full_range, flags};
+    auto it = contexts.find(key);
+    if (it == contexts.end()) {
+      ff::SwsContextPtr ctx(sws_getContext(frame->width, frame->height, color.format, width, height,
+                                           AV_PIX_FMT_RGB24, flags, nullptr, nullptr, nullptr));
+      if (!ctx) {
+        const char* name = av_get_pix_fmt_name(color.format);
+        return absl::InvalidArgumentError(absl::StrCat(
+            "RgbConverter: swscale cannot convert ", name != nullptr ? name : "unknown", " ",
+            frame->width, "x", frame->height, " to RGB24 ", width, "x", height));
+      }
+      if (color.yuv || !color.full_range) {
+        const int* coefficients = sws_getCoefficients(color.sws_matrix);
+        sws_setColorspaceDetails(ctx.get(), coefficients, color.full_range ? 1 : 0,
+                                 sws_getCoefficients(SWS_CS_DEFAULT), /*dstRange=*/1,
+                                 /*brightness=*/0, /*contrast=*/1 << 16,
+                                 /*saturation=*/1 << 16);
+      }
+      it = contexts.emplace(key, std::move(ctx)).first;
+    }
+    out->width = width;
+    out->height = height;
+    out->pixels.resize(out->stride() * height);
+    const int row_bytes = static_cast<int>(out->stride());
+    const bool aligned =
+        row_bytes % 16 == 0 && reinterpret_cast<uintptr_t>(out->pixels.data()) % 16 == 0;
+    const int dst_stride_bytes = aligned ? row_bytes : AlignedStride(row_bytes);
+    uint8_t* dst_data = out->pixels.data();
+    if (!aligned) {
+      scratch.resize(static_cast<size_t>(dst_stride_bytes) * height + 32);
+      dst_data = scratch.data();
+    }
+    uint8_t* dst[4] = {dst_data, nullptr, nullptr, nullptr};
+    int dst_stride[4] = {dst_stride_bytes, 0, 0, 0};
+    int rows = sws_scale(it->second.get(), frame->data, frame->linesize, 0, frame->height, dst,
+                         dst_stride);
+    if (rows != height) {
+      return absl::InternalError(
+          absl::StrCat("RgbConverter: swscale produced ", rows, " rows instead of ", height));
+    }
+    if (!aligned) {
+      for (int y = 0; y < height; ++y) {
+        std::memcpy(out->row(y), dst_data + static_cast<size_t>(y) * dst_stride_bytes, row_bytes);
+      }
+    }
+    return absl::OkStatus();
+  }
+};
+
+RgbConverter::RgbConverter() : impl_(std::make_unique<Impl>()) {}
+RgbConverter::~RgbConverter() = default;
+
+absl::Status RgbConverter::ToRgb(const AVFrame* frame, RgbImage* out) {
+  if (frame == nullptr) return absl::InvalidArgumentError("RgbConverter: null frame");
+  // Same size, so the scaler only upsamples chroma; bit-exact, accurately rounded C code
+  // keeps the output identical across CPUs and runs (the shards must be reproducible).
+  constexpr int kFlags = SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT | SWS_BITEXACT;
+  return impl_->Convert(frame, frame->width, frame->height, kFlags, out);
+}
+
+absl::Status RgbConverter::Thumbnail(const AVFrame* frame, int width, int height, RgbImage* out) {
+  // Area averaging makes thumbnails of the same picture at different resolutions agree.
+  constexpr int kFlags = SWS_AREA | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT | SWS_BITEXACT;
+  return impl_->Convert(frame, width, height, kFlags, out);
+}
+
+}  // namespace framepair

@@ -32,7 +32,7 @@ struct VideoInfo {
   int height = 0;
   int time_base_num = 1;  // pts unit, in seconds = num/den
   int time_base_den = 1;
-  double fps = 0;  // average frame rate if known, else 0
+  double fps = 0;                    // average frame rate if known, else 0
   int64_t frame_count_estimate = 0;  // from the container; 0 if unknown. Not authoritative.
 };
 
@@ -66,6 +66,10 @@ struct DecodedFrame {
   // swscale into a buffer owned by the decoder, or by the calling thread if `scratch` is
   // null). Valid as long as `frame`.
   PlaneView Luma() const;
+  // Exact-content hash: CRC32C of plane 0's visible bytes (high 32 bits) and of the other
+  // planes plus format and size (low 32 bits). Padding is excluded, so equal pictures hash
+  // equal whatever the decoder's line sizes.
+  uint64_t ContentHash() const;
   LumaScratch* scratch = nullptr;  // set by the decoder
 };
 

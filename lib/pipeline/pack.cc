@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "dataset/dataset.h"
+#include "dataset/shard_writer.h"
 #include "media/video.h"
 #include "tfrecord/example.h"
 #include "util/status_macros.h"

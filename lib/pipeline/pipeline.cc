@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <future>
 #include <map>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "dataset/dataset.h"
@@ -254,7 +255,7 @@ absl::StatusOr<RunSummary> RunPipeline(const RunOptions& options_in, ProgressSin
     summary.lr_frames_decoded = static_cast<int64_t>(lr->table.frames.size());
     summary.lr_duplicates = lr->table.exact_duplicates() + lr->table.noise_duplicates();
   }
-  for (const FrameTable* t : {lr_table, &hr.table}) {
+  for (const FrameTable* t : std::initializer_list<const FrameTable*>{lr_table, &hr.table}) {
     if (t == nullptr) continue;
     for (const DamagedRange& d : t->damaged) {
       summary.corrupt_frames += d.corrupt_frames;

@@ -158,9 +158,9 @@ std::vector<png_bytep> RowPointers(uint8_t* pixels, int height, size_t stride) {
 absl::StatusOr<std::string> EncodePng(const RgbImage& image, const PngOptions& options) {
   if (image.width <= 0 || image.height <= 0 ||
       image.pixels.size() != image.stride() * static_cast<size_t>(image.height)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot encode a ", image.width, "x", image.height, " RGB image from ",
-                     image.pixels.size(), " bytes"));
+    return absl::InvalidArgumentError(absl::StrCat("cannot encode a ", image.width, "x",
+                                                   image.height, " RGB image from ",
+                                                   image.pixels.size(), " bytes"));
   }
   if (options.compression_level < 0 || options.compression_level > 9) {
     return absl::InvalidArgumentError(
@@ -180,8 +180,7 @@ absl::StatusOr<std::string> EncodePng(const RgbImage& image, const PngOptions& o
 }
 
 absl::StatusOr<RgbImage> DecodePng(std::string_view bytes) {
-  if (bytes.size() < 8 ||
-      png_sig_cmp(reinterpret_cast<png_const_bytep>(bytes.data()), 0, 8) != 0) {
+  if (bytes.size() < 8 || png_sig_cmp(reinterpret_cast<png_const_bytep>(bytes.data()), 0, 8) != 0) {
     return absl::InvalidArgumentError("not a PNG (bad signature)");
   }
   ReadHandle handle;
@@ -192,10 +191,10 @@ absl::StatusOr<RgbImage> DecodePng(std::string_view bytes) {
     return absl::InvalidArgumentError(absl::StrCat("invalid PNG: ", handle.error()));
   }
   if (header.bit_depth != 8 || header.color_type != PNG_COLOR_TYPE_RGB || header.transparency) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "PNG is not 8-bit RGB (bit depth ", header.bit_depth, ", colour type ",
-        header.color_type, header.transparency ? ", with transparency" : "",
-        "); training needs 3-channel 8-bit images"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("PNG is not 8-bit RGB (bit depth ", header.bit_depth, ", colour type ",
+                     header.color_type, header.transparency ? ", with transparency" : "",
+                     "); training needs 3-channel 8-bit images"));
   }
   // A corrupt or hostile header must not make us allocate gigabytes before the data runs out.
   constexpr uint64_t kMaxPixelBytes = uint64_t{1} << 30;

@@ -114,17 +114,17 @@ absl::StatusOr<SampleResult> SampleWindows(const std::vector<Segment>& segments,
     accepted.push_back(start);
   }
 
-  // Round-robin in start order: neighbouring windows (often overlapping, always the same
-  // scene) go to different shards, so every shard sees every part of the footage and shard
-  // sizes differ by at most one whatever the seed.
+  // Contiguous blocks in start order: shard k takes windows [k*n/K, (k+1)*n/K). Overlapping
+  // windows then share a shard, so each distinct frame is decoded and PNG-encoded once, and a
+  // packer decodes one stretch of each video instead of seeking across all of it. Training
+  // interleaves shards and shuffles records, which restores the mixing. Sizes differ by <= 1.
   std::sort(accepted.begin(), accepted.end());
   result.windows.reserve(accepted.size());
-  for (size_t k = 0; k < accepted.size(); ++k) {
-    result.windows.push_back(
-        {accepted[k], static_cast<int>(k % static_cast<size_t>(options.shards))});
+  const size_t count = accepted.size();
+  const size_t shards = static_cast<size_t>(options.shards);
+  for (size_t k = 0; k < count; ++k) {
+    result.windows.push_back({accepted[k], static_cast<int>(k * shards / count)});
   }
-  std::stable_sort(result.windows.begin(), result.windows.end(),
-                   [](const Window& a, const Window& b) { return a.shard < b.shard; });
   return result;
 }
 

@@ -26,7 +26,8 @@ struct SampleOptions {
   // below this (mean absolute difference per byte). <= 0 disables; never applies when
   // window == 1 (no steps to measure).
   double min_motion = 0;
-  // Windows are assigned round-robin in start order: shard sizes differ by at most one.
+  // Windows are assigned to shards in contiguous blocks of start order (sizes differ by at
+  // most one), so windows that share frames share a shard.
   int shards = 1;
 };
 

@@ -84,7 +84,7 @@ struct Footage {
     pixels.resize(pixels.size() + kThumbBytes);
     const int64_t next = pairs.empty() ? 0 : pairs.back().lr_frame + 1;
     frames.push_back(next);
-    pairs.push_back({next, 10 + 2 * next, 0});
+    pairs.push_back({next, 10 + next, 0});
     return pixels.data() + pixels.size() - kThumbBytes;
   }
   void AddScene(int family, int length) {
@@ -117,7 +117,9 @@ void ExpectTiling(const SceneResult& r, size_t n) {
   EXPECT_EQ(r.segments.back().end, static_cast<int64_t>(n));
   for (size_t i = 0; i < r.segments.size(); ++i) {
     EXPECT_GT(r.segments[i].size(), 0);
-    if (i > 0) EXPECT_EQ(r.segments[i].begin, r.segments[i - 1].end);
+    if (i > 0) {
+      EXPECT_EQ(r.segments[i].begin, r.segments[i - 1].end);
+    }
   }
 }
 

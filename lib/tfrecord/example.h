@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -14,6 +15,10 @@ namespace framepair {
 // Serializes deterministically (map keys sorted), so equal examples give equal bytes.
 std::string SerializeExampleDeterministic(const framepair::v1::tf::Example& example);
 
+// DATA_LOSS when the bytes do not parse (a record from some other TFRecord producer).
+absl::StatusOr<framepair::v1::tf::Example> ParseExample(std::string_view bytes);
+
+// Both replace any feature of the same name.
 void AddBytesFeature(framepair::v1::tf::Example* example, const std::string& name,
                      const std::vector<const std::string*>& values);
 void AddInt64Feature(framepair::v1::tf::Example* example, const std::string& name,

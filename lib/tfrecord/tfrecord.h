@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "absl/status/statusor.h"
 
@@ -16,7 +17,10 @@ enum class TfRecordCompression { kNone, kGzip };
 // Appends records to a string buffer or a sink. Not thread-safe.
 class TfRecordWriter {
  public:
-  explicit TfRecordWriter(TfRecordCompression compression = TfRecordCompression::kNone);
+  // gzip_level is zlib's 0..9 (default 6, TensorFlow's). The records are mostly PNG bytes,
+  // which deflate barely shrinks.
+  explicit TfRecordWriter(TfRecordCompression compression = TfRecordCompression::kNone,
+                          int gzip_level = 6);
   ~TfRecordWriter();
   // Frames one record and appends it to the output.
   absl::Status Write(std::string_view record);
@@ -34,17 +38,22 @@ std::string FrameTfRecord(std::string_view record);
 // Reads records from a whole file's bytes. Not thread-safe.
 class TfRecordReader {
  public:
-  // Detects GZIP by its magic bytes when compression is not given.
+  // Detects GZIP by its magic bytes (1f 8b) and inflates the whole stream up front; DATA_LOSS
+  // for a damaged or truncated GZIP stream.
   static absl::StatusOr<TfRecordReader> FromBytes(std::string bytes);
-  // Next record; absl::OutOfRangeError at a clean end; DATA_LOSS with the byte offset for a
+  // Next record, valid until the reader is destroyed or moved; absl::OutOfRangeError at a
+  // clean end; DATA_LOSS with the byte offset (of the uncompressed stream for GZIP) for a
   // truncated record or a CRC mismatch.
   absl::StatusOr<std::string_view> Next();
+  // Offset of the next record in the uncompressed stream.
   uint64_t offset() const { return offset_; }
+  bool gzip() const { return gzip_; }
 
  private:
   explicit TfRecordReader(std::string bytes) : data_(std::move(bytes)) {}
   std::string data_;
   uint64_t offset_ = 0;
+  bool gzip_ = false;
 };
 
 }  // namespace framepair

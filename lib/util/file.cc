@@ -51,7 +51,7 @@ absl::StatusOr<AtomicFile> AtomicFile::Create(const std::string& final_path) {
   if (file.fd_ < 0) {
     const int err = errno;
     file.temp_path_.clear();  // nothing to remove
-    return ErrnoError(err, absl::StrCat("cannot create a file next to ", final_path),
+    return ErrnoError(err, absl::StrCat("cannot create ", final_path),
                       "check that the directory exists and is writable");
   }
   return file;

@@ -51,9 +51,9 @@ absl::StatusOr<std::string> Sha256File(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     const int err = errno;
-    return absl::Status(err == ENOENT ? absl::StatusCode::kNotFound
-                                      : absl::StatusCode::kInvalidArgument,
-                        absl::StrCat("cannot open ", path, " to hash it: ", std::strerror(err)));
+    return absl::Status(
+        err == ENOENT ? absl::StatusCode::kNotFound : absl::StatusCode::kInvalidArgument,
+        absl::StrCat("cannot open ", path, " to hash it: ", std::strerror(err)));
   }
   Sha256 hasher;
   std::vector<char> buffer(1 << 20);

@@ -1,0 +1,189 @@
+// Bad input through the real `framepair` binary: every case must end with exit code 2 and a
+// message that names the offending file and the problem — never a crash, a hang, or a
+// partial shard — and a previous complete dataset in the output directory must survive.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "support/process.h"
+
+namespace framepair::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::AnyOf;
+using ::testing::HasSubstr;
+
+constexpr int kBadInput = 2;
+
+class BadInputTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new fs::path(fs::temp_directory_path() /
+                        ("framepair-bad-input-" + std::to_string(getpid())));
+    fs::create_directories(*dir_);
+    // A good pair: the same moving test pattern rendered at 640x384 (lossless) and at 160x96.
+    Ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=640x384:rate=30", "-frames:v", "90", "-c:v",
+            "ffv1", Path("hr.mkv")});
+    Ffmpeg({"-i", Path("hr.mkv"), "-vf", "scale=160:96:flags=area", "-c:v", "libx264", "-crf",
+            "18", "-pix_fmt", "yuv420p", Path("lr.mp4")});
+    // Unrelated content at the right size.
+    Ffmpeg({"-f", "lavfi", "-i", "mandelbrot=size=640x384:rate=30", "-frames:v", "90", "-c:v",
+            "ffv1", Path("unrelated_hr.mkv")});
+    // HR at the wrong size (3x).
+    Ffmpeg({"-i", Path("hr.mkv"), "-vf", "scale=480:288", "-c:v", "ffv1", Path("hr_3x.mkv")});
+    // Too short for one window: 6 frames.
+    Ffmpeg({"-i", Path("hr.mkv"), "-frames:v", "6", "-c:v", "ffv1", Path("short_hr.mkv")});
+    Ffmpeg({"-i", Path("lr.mp4"), "-frames:v", "6", "-c:v", "ffv1", Path("short_lr.mkv")});
+    // Odd dimensions, HR not divisible by 4 (for --hr-only).
+    Ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=642x362:rate=30", "-frames:v", "30", "-c:v",
+            "ffv1", Path("odd_hr.mkv")});
+    Ffmpeg({"-f", "lavfi", "-i", "sine=frequency=440:duration=2", Path("audio.m4a")});
+    std::ofstream(Path("text.mp4")) << "this is not a video\n";
+    std::ofstream(Path("empty.mp4"));
+    std::string lr = Slurp(Path("lr.mp4"));
+    std::ofstream(Path("truncated.mp4"), std::ios::binary) << lr.substr(0, lr.size() / 3);
+    std::ofstream(Path("a_file"));
+  }
+  static void TearDownTestSuite() {
+    fs::remove_all(*dir_);
+    delete dir_;
+  }
+
+  static std::string Path(const std::string& name) { return (*dir_ / name).string(); }
+  static std::string Slurp(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  static void Ffmpeg(std::vector<std::string> args) {
+    args.insert(args.begin(), {"ffmpeg", "-nostdin", "-y", "-loglevel", "error"});
+    ProcessResult r = RunProcess(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  static ProcessResult Framepair(std::vector<std::string> args) {
+    args.insert(args.begin(), BuiltBinary("client/framepair"));
+    return RunProcess(args, 120);
+  }
+  static ProcessResult Run(const std::string& lr, const std::string& hr, const std::string& out,
+                           std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"run", "--quiet", "--lr", lr, "--hr", hr, "--out", out,
+                                     "--windows", "5"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return Framepair(args);
+  }
+  // No shard files and no staging leftovers in `out`.
+  static void ExpectNoPartialOutput(const std::string& out) {
+    if (!fs::exists(out)) return;
+    for (const auto& e : fs::recursive_directory_iterator(out)) {
+      EXPECT_THAT(e.path().filename().string(), ::testing::Not(HasSubstr("tfrecord")))
+          << e.path();
+      EXPECT_THAT(e.path().filename().string(), ::testing::Not(HasSubstr("staging")))
+          << e.path();
+    }
+  }
+  void ExpectBadInput(const ProcessResult& r, const std::string& names,
+                      const std::string& problem) {
+    EXPECT_EQ(r.signal, 0) << r.err;
+    EXPECT_EQ(r.exit_code, kBadInput) << r.out << r.err;
+    EXPECT_THAT(r.err, HasSubstr(names));
+    EXPECT_THAT(r.err, HasSubstr(problem));
+  }
+
+  static fs::path* dir_;
+};
+fs::path* BadInputTest::dir_ = nullptr;
+
+TEST_F(BadInputTest, GoodPairWorks) {
+  ProcessResult r = Run(Path("lr.mp4"), Path("hr.mkv"), Path("out_good"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Framepair({"verify", Path("out_good")}).exit_code, 0);
+}
+
+TEST_F(BadInputTest, NotAVideo) {
+  ExpectBadInput(Run(Path("text.mp4"), Path("hr.mkv"), Path("out1")), "text.mp4", "");
+  ExpectNoPartialOutput(Path("out1"));
+}
+
+TEST_F(BadInputTest, ZeroBytes) {
+  ExpectBadInput(Run(Path("empty.mp4"), Path("hr.mkv"), Path("out2")), "empty.mp4", "");
+  ExpectNoPartialOutput(Path("out2"));
+}
+
+TEST_F(BadInputTest, AudioOnly) {
+  ExpectBadInput(Run(Path("lr.mp4"), Path("audio.m4a"), Path("out3")), "audio.m4a", "video");
+  ExpectNoPartialOutput(Path("out3"));
+}
+
+TEST_F(BadInputTest, Missing) {
+  ExpectBadInput(Run(Path("nope.mp4"), Path("hr.mkv"), Path("out4")), "nope.mp4", "");
+  ExpectNoPartialOutput(Path("out4"));
+}
+
+TEST_F(BadInputTest, Truncated) {
+  // The mp4 index (moov) sits at the end, so a truncated file cannot be read at all.
+  ProcessResult r = Run(Path("truncated.mp4"), Path("hr.mkv"), Path("out5"));
+  EXPECT_EQ(r.signal, 0);
+  EXPECT_EQ(r.exit_code, kBadInput) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("truncated.mp4"));
+  ExpectNoPartialOutput(Path("out5"));
+}
+
+TEST_F(BadInputTest, HrNotScaleTimesLr) {
+  ExpectBadInput(Run(Path("lr.mp4"), Path("hr_3x.mkv"), Path("out6")), "hr_3x.mkv",
+                 "must be exactly");
+  ExpectNoPartialOutput(Path("out6"));
+}
+
+TEST_F(BadInputTest, UnrelatedRecordings) {
+  ExpectBadInput(Run(Path("lr.mp4"), Path("unrelated_hr.mkv"), Path("out7")),
+                 "unrelated_hr.mkv", "unrelated");
+  ExpectNoPartialOutput(Path("out7"));
+}
+
+TEST_F(BadInputTest, TooShortForOneWindow) {
+  ExpectBadInput(Run(Path("short_lr.mkv"), Path("short_hr.mkv"), Path("out8")), "short_hr.mkv",
+                 "window");
+  ExpectNoPartialOutput(Path("out8"));
+}
+
+TEST_F(BadInputTest, OddDimensionsNotDivisibleByScale) {
+  ProcessResult r = Framepair({"run", "--quiet", "--hr-only", "--hr", Path("odd_hr.mkv"),
+                               "--out", Path("out9"), "--windows", "2"});
+  ExpectBadInput(r, "odd_hr.mkv", "divisible");
+  ExpectNoPartialOutput(Path("out9"));
+}
+
+TEST_F(BadInputTest, UnwritableOutputDirectory) {
+  // A path under a regular file can never be created, even as root.
+  ExpectBadInput(Run(Path("lr.mp4"), Path("hr.mkv"), Path("a_file") + "/out"), "a_file", "");
+}
+
+TEST_F(BadInputTest, PreviousCompleteRunSurvivesAFailedRun) {
+  const std::string out = Path("out_keep");
+  ASSERT_EQ(Run(Path("lr.mp4"), Path("hr.mkv"), out).exit_code, 0);
+  const std::string manifest = Slurp(out + "/manifest.json");
+  const std::string shard = Slurp(out + "/train-00000-of-00001.tfrecord");
+  ProcessResult bad = Run(Path("lr.mp4"), Path("unrelated_hr.mkv"), out);
+  EXPECT_EQ(bad.exit_code, kBadInput);
+  EXPECT_EQ(Slurp(out + "/manifest.json"), manifest);
+  EXPECT_EQ(Slurp(out + "/train-00000-of-00001.tfrecord"), shard);
+  EXPECT_EQ(Framepair({"verify", out}).exit_code, 0);
+  for (const auto& e : fs::directory_iterator(out)) {
+    EXPECT_THAT(e.path().filename().string(), ::testing::Not(HasSubstr("staging")));
+  }
+}
+
+TEST_F(BadInputTest, UsageErrors) {
+  EXPECT_EQ(Framepair({"run", "--lr", Path("lr.mp4")}).exit_code, kBadInput);
+  EXPECT_EQ(Framepair({"run", "--bogus"}).exit_code, kBadInput);
+  EXPECT_EQ(Framepair({"frobnicate"}).exit_code, kBadInput);
+  EXPECT_EQ(Framepair({"run", "--help"}).exit_code, 0);
+  ProcessResult r = Framepair({"verify", Path("does-not-exist")});
+  EXPECT_EQ(r.exit_code, kBadInput);
+  EXPECT_THAT(r.err, HasSubstr("does-not-exist"));
+}
+
+}  // namespace
+}  // namespace framepair::testing
