@@ -10,9 +10,9 @@
 namespace framepair::cli {
 
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitFailed = 1;     // the job failed / verify found defects
-inline constexpr int kExitBadInput = 2;   // bad arguments, input files or output directory
-inline constexpr int kExitInternal = 3;   // an unexpected internal or environment error
+inline constexpr int kExitFailed = 1;    // the job failed / verify found defects
+inline constexpr int kExitBadInput = 2;  // bad arguments, input files or output directory
+inline constexpr int kExitInternal = 3;  // an unexpected internal or environment error
 inline constexpr int kExitCancelled = 130;
 
 int RunCommand(const std::vector<std::string>& args);

@@ -39,8 +39,7 @@ void TerminalProgress::Redraw() {
       std::snprintf(buf, sizeof(buf), "[%s %lld/%lld %d%%] ", stage.c_str(),
                     static_cast<long long>(p.first), static_cast<long long>(p.second), pct);
     } else {
-      std::snprintf(buf, sizeof(buf), "[%s %lld] ", stage.c_str(),
-                    static_cast<long long>(p.first));
+      std::snprintf(buf, sizeof(buf), "[%s %lld] ", stage.c_str(), static_cast<long long>(p.first));
     }
     line += buf;
   }

@@ -516,8 +516,8 @@ constexpr int64_t kRefineRadius = 16;
 constexpr int64_t kLevelWindow = 15;
 // Local threshold T_i = level * (1 + kLevelSlack) + kLevelMargin, capped by the global one.
 // See align.h for why the threshold must sit just above the local true-match level.
-constexpr double kLevelSlack = 0.25;
-constexpr double kLevelMargin = 0.15;
+static double kLevelSlack = getenv("SLACK") ? atof(getenv("SLACK")) : 0.25;
+static double kLevelMargin = getenv("MARGIN") ? atof(getenv("MARGIN")) : 0.15;
 
 // Pass 2: re-aligns inside a narrow band around the pass-1 path with a threshold that follows
 // the local true-match level.
@@ -707,8 +707,10 @@ absl::StatusOr<AlignResult> Align(const ThumbSequence& lr, const ThumbSequence& 
     stats.start_offset = coarse.offset;
     const Downsampler fine = FineDownsampler(lr.width, lr.height);
     stats.match_threshold = MatchThreshold(lr, hr, fine, coarse);
-    matched =
-        BandedAlign(lr, hr, fine, coarse.offset, options.band_half_width, stats.match_threshold);
+    Band band;
+    const IndexPairs path = TrackPath(lr, hr, fine, coarse.offset, options.band_half_width,
+                                      stats.match_threshold, &band);
+    matched = RefinePath(lr, hr, fine, path, band, stats.match_threshold);
   }
   stats.matched = static_cast<int64_t>(matched.size());
 

@@ -5,10 +5,15 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
+#include "dataset/publish.h"
+#include "dataset/shard_writer.h"
+#include "tfrecord/tfrecord.h"
 #include "util/file.h"
+#include "util/sha256.h"
 
 namespace framepair {
 namespace {
@@ -158,6 +163,96 @@ TEST(DatasetTest, DirectoryWithTrailingSlash) {
   auto entry = WriteShard(dir.string() + "/", "s.tfrecord", "x", 1);
   ASSERT_TRUE(entry.ok()) << entry.status();
   EXPECT_THAT(ListDir(dir), UnorderedElementsAre("s.tfrecord"));
+}
+
+std::vector<std::string> ReadRecords(const std::string& path) {
+  absl::StatusOr<std::string> bytes = ReadFile(path);
+  EXPECT_TRUE(bytes.ok()) << bytes.status();
+  absl::StatusOr<TfRecordReader> reader = TfRecordReader::FromBytes(*bytes);
+  EXPECT_TRUE(reader.ok()) << reader.status();
+  std::vector<std::string> records;
+  for (;;) {
+    absl::StatusOr<std::string_view> r = reader->Next();
+    if (!r.ok()) {
+      EXPECT_TRUE(absl::IsOutOfRange(r.status())) << r.status();
+      break;
+    }
+    records.emplace_back(*r);
+  }
+  return records;
+}
+
+TEST(ShardWriterTest, StreamsRecordsAndReportsTheFileItWrote) {
+  for (bool gzip : {false, true}) {
+    fs::path dir = TestDir();
+    const std::string name = ShardFileName("train", 0, 1, gzip);
+    absl::StatusOr<ShardWriter> writer = ShardWriter::Create(dir, name, gzip);
+    ASSERT_TRUE(writer.ok()) << writer.status();
+    std::vector<std::string> written;
+    for (int i = 0; i < 50; ++i) {
+      written.push_back(std::string(1000 + i * 37, static_cast<char>('a' + i % 26)));
+      ASSERT_TRUE(writer->Write(written.back()).ok());
+    }
+    // Nothing is visible under the final name before Commit.
+    EXPECT_FALSE(fs::exists(dir / name));
+    absl::StatusOr<framepair::v1::ShardEntry> entry = writer->Commit(50);
+    ASSERT_TRUE(entry.ok()) << entry.status();
+    EXPECT_EQ(entry->file(), name);
+    EXPECT_EQ(entry->examples(), 50);
+    EXPECT_EQ(entry->bytes(), static_cast<int64_t>(fs::file_size(dir / name)));
+    EXPECT_EQ(entry->sha256(), *Sha256File((dir / name).string()));
+    EXPECT_EQ(ReadRecords((dir / name).string()), written);
+    EXPECT_THAT(ListDir(dir), ElementsAre(name));
+  }
+}
+
+TEST(ShardWriterTest, AbandonedWriterLeavesNothing) {
+  fs::path dir = TestDir();
+  {
+    absl::StatusOr<ShardWriter> writer =
+        ShardWriter::Create(dir, "train-00000-of-00001.tfrecord", false);
+    ASSERT_TRUE(writer.ok());
+    ASSERT_TRUE(writer->Write("partial").ok());
+  }
+  EXPECT_TRUE(ListDir(dir).empty());
+}
+
+// Writes one shard holding `record` into a fresh staging dir of `out` and publishes it.
+void PublishOne(const fs::path& out, const std::string& name, const std::string& record) {
+  absl::StatusOr<std::string> staging = CreateStagingDir(out);
+  ASSERT_TRUE(staging.ok()) << staging.status();
+  absl::StatusOr<ShardWriter> writer = ShardWriter::Create(*staging, name, false);
+  ASSERT_TRUE(writer.ok());
+  ASSERT_TRUE(writer->Write(record).ok());
+  framepair::v1::Manifest m;
+  *m.add_shards() = *writer->Commit(1);
+  m.set_total_examples(1);
+  ASSERT_TRUE(PublishDataset(*staging, out, m).ok());
+}
+
+TEST(PublishTest, ReplacesThePreviousDatasetAndCleansUp) {
+  fs::path out = TestDir();
+  PublishOne(out, "train-00000-of-00002.tfrecord", "old");
+  PublishOne(out, "train-00000-of-00001.tfrecord", "new");
+  // The old shard is gone, the staging directory too; only the new dataset remains.
+  EXPECT_THAT(ListDir(out), UnorderedElementsAre("manifest.json", "train-00000-of-00001.tfrecord"));
+  EXPECT_THAT(ReadRecords((out / "train-00000-of-00001.tfrecord").string()), ElementsAre("new"));
+  absl::StatusOr<framepair::v1::Manifest> m = ReadManifest(out);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->shards(0).file(), "train-00000-of-00001.tfrecord");
+}
+
+TEST(PublishTest, StagingDirsOfDeadProcessesAreRemoved) {
+  fs::path out = TestDir();
+  // pid 999999999 cannot exist (pid_max is at most 2^22).
+  fs::create_directories(out / ".framepair-staging-999999999-0");
+  std::ofstream(out / ".framepair-staging-999999999-0" / "x.tfrecord") << "partial";
+  absl::StatusOr<std::string> staging = CreateStagingDir(out);
+  ASSERT_TRUE(staging.ok());
+  EXPECT_FALSE(fs::exists(out / ".framepair-staging-999999999-0"));
+  EXPECT_TRUE(fs::exists(*staging));
+  RemoveStagingDir(*staging);
+  EXPECT_TRUE(ListDir(out).empty());
 }
 
 }  // namespace

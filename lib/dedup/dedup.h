@@ -11,10 +11,12 @@
 // frac=0.33), which ffmpeg users have tuned against real codec noise for years:
 //  - Codec noise is small and spread out: a re-encoded duplicate differs by ~1-3 levels per
 //    pixel, i.e. a block SAD of ~64-200, below `lo`, so it never reaches either rule.
-//  - A sprite is large and local: a 6x6 sprite moving by 3 px changes ~36 pixels by the
-//    sprite/background contrast (typically > 50 levels), a block SAD in the thousands. One
-//    such block exceeds `hi`, so no amount of static background can outvote it (a global
-//    average or PSNR test would: 36 pixels of 640x360 is 0.016% of the frame).
+//  - A moving sprite's change is strong and local: a 6x6 sprite moving by 3 px changes ~36
+//    pixels by the sprite/background contrast. One tile over `hi` is enough, so no amount of
+//    static background can outvote it (a global average or PSNR test would: 36 pixels of
+//    640x360 is 0.016% of the frame). Limit: the tiles do not overlap, so the worst case is
+//    a change split evenly over 4 tiles (~9 pixels each), caught when the contrast exceeds
+//    ~85 levels; a change inside one tile is caught from ~22 levels (768 / 36).
 //  - A global change that is weak everywhere (a fade step, a brightness shift of 6 levels
 //    or more) stays below `hi` in every block but pushes most blocks over `lo`: the `frac`
 //    rule keeps it.

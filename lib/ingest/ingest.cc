@@ -54,9 +54,8 @@ absl::StatusOr<FrameTable> IngestVideo(const std::string& path, const IngestOpti
   table.thumb_width = options.thumb_width;
   table.thumb_height = ThumbHeightFor(table.video.width, table.video.height, options.thumb_width);
   const size_t thumb_bytes = static_cast<size_t>(table.thumb_width) * table.thumb_height * 3;
-  if (table.video.frame_count_estimate > 0) {
-    table.frames.reserve(table.video.frame_count_estimate);
-  }
+  // The container's count is only a hint (and can be nonsense in a damaged file).
+  table.frames.reserve(std::clamp<int64_t>(table.video.frame_count_estimate, 0, 1 << 20));
 
   DuplicateDetector detector(options.dedup);
   RgbConverter converter;

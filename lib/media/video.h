@@ -98,7 +98,10 @@ class VideoDecoder {
   // `positions` is the table recorded by a straight decode of the same file. Seeks to the
   // keyframe at or before the target (only when that is cheaper than decoding forward from
   // the current position), decodes forward and identifies frames by pts. Calls with
-  // increasing indexes decode each frame at most once.
+  // increasing indexes decode each frame at most once. If seeking cannot land before the
+  // target (broken index, timestamps that differ after a seek), it reopens the file and
+  // decodes straight (counters().reopens). OUT_OF_RANGE for an index outside `positions`;
+  // DATA_LOSS naming the file if the stream ends before the frame (file changed or damaged).
   virtual absl::StatusOr<const DecodedFrame*> DecodeAt(
       int64_t index, const std::vector<FramePosition>& positions) = 0;
 

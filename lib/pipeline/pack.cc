@@ -105,9 +105,9 @@ absl::Status CheckScale(const RgbImage& lr, const RgbImage& hr, int scale, int64
                         int64_t hr_frame, const PackInput& input) {
   if (hr.width == lr.width * scale && hr.height == lr.height * scale) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat(
-      input.hr_path, " frame ", hr_frame, " is ", hr.width, "x", hr.height, " but ",
-      input.lr_path, " frame ", lr_frame, " is ", lr.width, "x", lr.height,
-      "; with --scale ", scale, " the HR frame must be exactly ", scale, "x the LR frame"));
+      input.hr_path, " frame ", hr_frame, " is ", hr.width, "x", hr.height, " but ", input.lr_path,
+      " frame ", lr_frame, " is ", lr.width, "x", lr.height, "; with --scale ", scale,
+      " the HR frame must be exactly ", scale, "x the LR frame"));
 }
 
 absl::StatusOr<std::vector<PngBytes>> Collect(
@@ -161,8 +161,7 @@ void PackCounters::Add(const PackCounters& other) {
 
 absl::StatusOr<PackedShard> PackShard(const PackInput& input, const std::vector<Window>& windows,
                                       const PackOptions& options, const std::string& dir,
-                                      const std::string& file_name,
-                                      const PackProgressFn& progress,
+                                      const std::string& file_name, const PackProgressFn& progress,
                                       const std::atomic<bool>* cancel) {
   const std::vector<AlignedPair>& pairs = *input.pairs;
   FP_ASSIGN_OR_RETURN(FrameReader hr_reader, FrameReader::Open(input.hr_path, *input.hr));
@@ -183,9 +182,8 @@ absl::StatusOr<PackedShard> PackShard(const PackInput& input, const std::vector<
     }
     const int64_t start = windows[w].start;
     if (start < 0 || start + options.window > static_cast<int64_t>(pairs.size())) {
-      return absl::InvalidArgumentError(absl::StrCat("window at pair ", start,
-                                                     " runs past the ", pairs.size(),
-                                                     " aligned pairs"));
+      return absl::InvalidArgumentError(absl::StrCat("window at pair ", start, " runs past the ",
+                                                     pairs.size(), " aligned pairs"));
     }
     lr_cache.EvictBelow(pairs[start].lr_frame);
     hr_cache.EvictBelow(pairs[start].hr_frame);
@@ -202,9 +200,9 @@ absl::StatusOr<PackedShard> PackShard(const PackInput& input, const std::vector<
         // Decode both sides of a pair together so the size check sees both.
         FP_ASSIGN_OR_RETURN(RgbImage hr_rgb, hr_reader.ReadRgb(pair.hr_frame));
         if (hr_rgb.width % options.scale != 0 || hr_rgb.height % options.scale != 0) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              input.hr_path, " is ", hr_rgb.width, "x", hr_rgb.height, ", not divisible by --scale ",
-              options.scale));
+          return absl::InvalidArgumentError(
+              absl::StrCat(input.hr_path, " is ", hr_rgb.width, "x", hr_rgb.height,
+                           ", not divisible by --scale ", options.scale));
         }
         std::shared_ptr<const RgbImage> lr_image;
         if (options.hr_only) {
@@ -242,8 +240,8 @@ absl::StatusOr<PackedShard> PackShard(const PackInput& input, const std::vector<
   FP_ASSIGN_OR_RETURN(shard.entry, writer.Commit(counters.examples));
   counters.bytes = shard.entry.bytes();
   counters.pngs_encoded = encoder.encoded();
-  counters.frames_decoded = hr_reader.counters().frames_decoded +
-                            (lr_reader ? lr_reader->counters().frames_decoded : 0);
+  counters.frames_decoded =
+      hr_reader.counters().frames_decoded + (lr_reader ? lr_reader->counters().frames_decoded : 0);
   counters.seeks = hr_reader.counters().seeks + (lr_reader ? lr_reader->counters().seeks : 0);
   shard.counters = counters;
   return shard;

@@ -68,9 +68,9 @@ struct PackedShard {
 // Writes the windows (all of one shard, sorted by start) as one complete shard file
 // `dir/file_name`, atomically: on any error nothing is left at that name.
 absl::StatusOr<PackedShard> PackShard(const PackInput& input, const std::vector<Window>& windows,
-                                       const PackOptions& options, const std::string& dir,
-                                       const std::string& file_name,
-                                       const PackProgressFn& progress = nullptr,
-                                       const std::atomic<bool>* cancel = nullptr);
+                                      const PackOptions& options, const std::string& dir,
+                                      const std::string& file_name,
+                                      const PackProgressFn& progress = nullptr,
+                                      const std::atomic<bool>* cancel = nullptr);
 
 }  // namespace framepair

@@ -62,8 +62,7 @@ struct IngestedSource {
 };
 
 absl::StatusOr<IngestedSource> IngestSource(const std::string& role, const std::string& path,
-                                            const IngestOptions& options,
-                                            ProgressSink* progress,
+                                            const IngestOptions& options, ProgressSink* progress,
                                             const std::atomic<bool>* cancel) {
   std::string stage = "ingest " + role;
   IngestedSource out;
@@ -234,8 +233,8 @@ absl::StatusOr<RunSummary> RunPipeline(const RunOptions& options_in, ProgressSin
     StageTimer timer("ingest", progress, &summary.stages);
     std::future<absl::StatusOr<IngestedSource>> lr_future;
     if (!hr_only) {
-      lr_future = std::async(std::launch::async, IngestSource, "lr", o.lr_path, o.ingest,
-                             progress, cancel);
+      lr_future =
+          std::async(std::launch::async, IngestSource, "lr", o.lr_path, o.ingest, progress, cancel);
     }
     absl::StatusOr<IngestedSource> hr_result =
         IngestSource("hr", o.hr_path, o.ingest, progress, cancel);
@@ -277,9 +276,9 @@ absl::StatusOr<RunSummary> RunPipeline(const RunOptions& options_in, ProgressSin
       absl::StatusOr<AlignResult> aligned =
           Align(KeptThumbs(lr->table), KeptThumbs(hr.table), o.align);
       if (!aligned.ok()) {
-        return absl::Status(aligned.status().code(),
-                            absl::StrCat(o.lr_path, " and ", o.hr_path, ": ",
-                                         aligned.status().message()));
+        return absl::Status(
+            aligned.status().code(),
+            absl::StrCat(o.lr_path, " and ", o.hr_path, ": ", aligned.status().message()));
       }
       pairs = std::move(aligned->pairs);
       align_stats = aligned->stats;
@@ -312,8 +311,8 @@ absl::StatusOr<RunSummary> RunPipeline(const RunOptions& options_in, ProgressSin
     absl::StatusOr<SampleResult> result = SampleWindows(scenes.segments, motion, o.sample);
     if (!result.ok()) {
       return absl::Status(result.status().code(),
-                          absl::StrCat(hr_only ? o.hr_path : o.lr_path + " and " + o.hr_path,
-                                       ": ", result.status().message()));
+                          absl::StrCat(hr_only ? o.hr_path : o.lr_path + " and " + o.hr_path, ": ",
+                                       result.status().message()));
     }
     sampled = *std::move(result);
   }

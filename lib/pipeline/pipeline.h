@@ -55,7 +55,7 @@ struct RunSummary {
   int64_t hr_frames_decoded = 0;
   int64_t lr_duplicates = 0;
   int64_t hr_duplicates = 0;
-  int64_t corrupt_frames = 0;  // both sides; damaged ranges were skipped
+  int64_t corrupt_frames = 0;        // both sides; damaged ranges were skipped
   std::vector<std::string> damaged;  // human-readable description per damaged range
   int64_t pairs_aligned = 0;
   int64_t pairs_rejected = 0;

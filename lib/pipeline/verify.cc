@@ -32,8 +32,8 @@ struct Expect {
 };
 
 // Checks one record; returns its defects (prefixed by the caller with the location).
-std::vector<std::string> CheckExample(const std::string& record, const Expect& e,
-                                      bool decode_pngs, int64_t* images) {
+std::vector<std::string> CheckExample(const std::string& record, const Expect& e, bool decode_pngs,
+                                      int64_t* images) {
   std::vector<std::string> defects;
   Example example;
   if (!example.ParseFromString(record)) return {"not a valid tf.train.Example"};
@@ -46,8 +46,8 @@ std::vector<std::string> CheckExample(const std::string& record, const Expect& e
     }
     const auto& values = it->second.bytes_list().value();
     if (values.size() != e.window) {
-      defects.push_back(absl::StrCat("feature '", name, "' has ", values.size(),
-                                     " images, expected ", e.window));
+      defects.push_back(
+          absl::StrCat("feature '", name, "' has ", values.size(), " images, expected ", e.window));
     }
     for (int i = 0; i < values.size(); ++i) {
       ++*images;
@@ -132,15 +132,14 @@ absl::StatusOr<VerifyReport> VerifyDataset(const std::string& dir, const VerifyO
   e.provenance = m.parameters().provenance();
   const int scale = m.parameters().scale();
   if (scale <= 0 || e.hr_w != e.lr_w * scale || e.hr_h != e.lr_h * scale) {
-    out.Defect(absl::StrCat("manifest.json: HR ", e.hr_w, "x", e.hr_h, " is not ", scale,
-                            "x LR ", e.lr_w, "x", e.lr_h));
+    out.Defect(absl::StrCat("manifest.json: HR ", e.hr_w, "x", e.hr_h, " is not ", scale, "x LR ",
+                            e.lr_w, "x", e.lr_h));
   }
 
   std::set<std::string> listed;
   int64_t total = 0;
-  boost::asio::thread_pool pool(options.threads > 0
-                                    ? options.threads
-                                    : std::max(1u, std::thread::hardware_concurrency()));
+  boost::asio::thread_pool pool(
+      options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency()));
   for (const auto& shard : m.shards()) {
     listed.insert(shard.file());
     const std::string path = dir + "/" + shard.file();
@@ -151,8 +150,7 @@ absl::StatusOr<VerifyReport> VerifyDataset(const std::string& dir, const VerifyO
     }
     ++out.report().shards;
     if (static_cast<int64_t>(bytes->size()) != shard.bytes()) {
-      out.Defect(absl::StrCat(path, ": ", bytes->size(), " bytes, manifest says ",
-                              shard.bytes()));
+      out.Defect(absl::StrCat(path, ": ", bytes->size(), " bytes, manifest says ", shard.bytes()));
     }
     if (Sha256Hex(*bytes) != shard.sha256()) {
       out.Defect(absl::StrCat(path, ": sha256 differs from the manifest"));
@@ -171,34 +169,33 @@ absl::StatusOr<VerifyReport> VerifyDataset(const std::string& dir, const VerifyO
         out.Defect(absl::StrCat(path, ": record ", records, ": ", record.status().message()));
         break;
       }
-      boost::asio::post(pool, [&out, &e, &options, path, records, offset,
-                               data = std::string(*record)] {
-        int64_t images = 0;
-        for (const std::string& d : CheckExample(data, e, options.decode_pngs, &images)) {
-          out.Defect(absl::StrCat(path, ": record ", records, " (offset ", offset, "): ", d));
-        }
-        out.AddImages(images);
-      });
+      boost::asio::post(
+          pool, [&out, &e, &options, path, records, offset, data = std::string(*record)] {
+            int64_t images = 0;
+            for (const std::string& d : CheckExample(data, e, options.decode_pngs, &images)) {
+              out.Defect(absl::StrCat(path, ": record ", records, " (offset ", offset, "): ", d));
+            }
+            out.AddImages(images);
+          });
       ++records;
     }
     if (records != shard.examples()) {
-      out.Defect(absl::StrCat(path, ": ", records, " records, manifest says ",
-                              shard.examples()));
+      out.Defect(absl::StrCat(path, ": ", records, " records, manifest says ", shard.examples()));
     }
     total += records;
   }
   pool.join();
   out.report().examples = total;
   if (total != m.total_examples()) {
-    out.Defect(absl::StrCat("manifest.json: total_examples ", m.total_examples(), " but shards hold ",
-                            total));
+    out.Defect(absl::StrCat("manifest.json: total_examples ", m.total_examples(),
+                            " but shards hold ", total));
   }
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     std::string name = entry.path().filename().string();
     if (absl::StrContains(name, ".tfrecord") && !listed.count(name)) {
       if (absl::StrContains(name, ".tmp")) {
-        out.report().warnings.push_back(absl::StrCat(entry.path().string(),
-                                                     ": leftover temporary file (safe to delete)"));
+        out.report().warnings.push_back(
+            absl::StrCat(entry.path().string(), ": leftover temporary file (safe to delete)"));
       } else {
         out.Defect(absl::StrCat(entry.path().string(), ": shard not listed in manifest.json"));
       }

@@ -3,6 +3,8 @@
 #include <png.h>
 
 #include <csetjmp>
+#include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <vector>
 

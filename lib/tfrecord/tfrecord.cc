@@ -181,6 +181,12 @@ absl::Status TfRecordWriter::Write(std::string_view record) {
   return absl::OkStatus();
 }
 
+std::string TfRecordWriter::TakeOutput() {
+  std::string taken;
+  taken.swap(impl_->out);
+  return taken;
+}
+
 absl::StatusOr<std::string> TfRecordWriter::Finish() {
   if (impl_->finished) return absl::FailedPreconditionError("TfRecordWriter::Finish called twice");
   impl_->finished = true;

@@ -24,7 +24,10 @@ class TfRecordWriter {
   ~TfRecordWriter();
   // Frames one record and appends it to the output.
   absl::Status Write(std::string_view record);
-  // Finishes the stream (flushes GZIP) and returns all bytes written. Call once.
+  // Moves out the bytes produced so far, so a caller can stream them to a file and keep
+  // memory bounded; Finish() then returns only the rest.
+  std::string TakeOutput();
+  // Finishes the stream (flushes GZIP) and returns the bytes not yet taken. Call once.
   absl::StatusOr<std::string> Finish();
 
  private:

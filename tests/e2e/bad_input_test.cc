@@ -25,10 +25,10 @@ class BadInputTest : public ::testing::Test {
                         ("framepair-bad-input-" + std::to_string(getpid())));
     fs::create_directories(*dir_);
     // A good pair: the same moving test pattern rendered at 640x384 (lossless) and at 160x96.
-    Ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=640x384:rate=30", "-frames:v", "90", "-c:v",
-            "ffv1", Path("hr.mkv")});
-    Ffmpeg({"-i", Path("hr.mkv"), "-vf", "scale=160:96:flags=area", "-c:v", "libx264", "-crf",
-            "18", "-pix_fmt", "yuv420p", Path("lr.mp4")});
+    Ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=640x384:rate=30", "-frames:v", "90", "-c:v", "ffv1",
+            Path("hr.mkv")});
+    Ffmpeg({"-i", Path("hr.mkv"), "-vf", "scale=160:96:flags=area", "-c:v", "libx264", "-crf", "18",
+            "-pix_fmt", "yuv420p", Path("lr.mp4")});
     // Unrelated content at the right size.
     Ffmpeg({"-f", "lavfi", "-i", "mandelbrot=size=640x384:rate=30", "-frames:v", "90", "-c:v",
             "ffv1", Path("unrelated_hr.mkv")});
@@ -38,8 +38,8 @@ class BadInputTest : public ::testing::Test {
     Ffmpeg({"-i", Path("hr.mkv"), "-frames:v", "6", "-c:v", "ffv1", Path("short_hr.mkv")});
     Ffmpeg({"-i", Path("lr.mp4"), "-frames:v", "6", "-c:v", "ffv1", Path("short_lr.mkv")});
     // Odd dimensions, HR not divisible by 4 (for --hr-only).
-    Ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=642x362:rate=30", "-frames:v", "30", "-c:v",
-            "ffv1", Path("odd_hr.mkv")});
+    Ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=642x362:rate=30", "-frames:v", "30", "-c:v", "ffv1",
+            Path("odd_hr.mkv")});
     Ffmpeg({"-f", "lavfi", "-i", "sine=frequency=440:duration=2", Path("audio.m4a")});
     std::ofstream(Path("text.mp4")) << "this is not a video\n";
     std::ofstream(Path("empty.mp4"));
@@ -68,8 +68,8 @@ class BadInputTest : public ::testing::Test {
   }
   static ProcessResult Run(const std::string& lr, const std::string& hr, const std::string& out,
                            std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"run", "--quiet", "--lr", lr, "--hr", hr, "--out", out,
-                                     "--windows", "5"};
+    std::vector<std::string> args = {"run", "--quiet", "--lr", lr,          "--hr",
+                                     hr,    "--out",   out,    "--windows", "5"};
     args.insert(args.end(), extra.begin(), extra.end());
     return Framepair(args);
   }
@@ -77,10 +77,8 @@ class BadInputTest : public ::testing::Test {
   static void ExpectNoPartialOutput(const std::string& out) {
     if (!fs::exists(out)) return;
     for (const auto& e : fs::recursive_directory_iterator(out)) {
-      EXPECT_THAT(e.path().filename().string(), ::testing::Not(HasSubstr("tfrecord")))
-          << e.path();
-      EXPECT_THAT(e.path().filename().string(), ::testing::Not(HasSubstr("staging")))
-          << e.path();
+      EXPECT_THAT(e.path().filename().string(), ::testing::Not(HasSubstr("tfrecord"))) << e.path();
+      EXPECT_THAT(e.path().filename().string(), ::testing::Not(HasSubstr("staging"))) << e.path();
     }
   }
   void ExpectBadInput(const ProcessResult& r, const std::string& names,
@@ -137,8 +135,8 @@ TEST_F(BadInputTest, HrNotScaleTimesLr) {
 }
 
 TEST_F(BadInputTest, UnrelatedRecordings) {
-  ExpectBadInput(Run(Path("lr.mp4"), Path("unrelated_hr.mkv"), Path("out7")),
-                 "unrelated_hr.mkv", "unrelated");
+  ExpectBadInput(Run(Path("lr.mp4"), Path("unrelated_hr.mkv"), Path("out7")), "unrelated_hr.mkv",
+                 "unrelated");
   ExpectNoPartialOutput(Path("out7"));
 }
 
@@ -149,8 +147,8 @@ TEST_F(BadInputTest, TooShortForOneWindow) {
 }
 
 TEST_F(BadInputTest, OddDimensionsNotDivisibleByScale) {
-  ProcessResult r = Framepair({"run", "--quiet", "--hr-only", "--hr", Path("odd_hr.mkv"),
-                               "--out", Path("out9"), "--windows", "2"});
+  ProcessResult r = Framepair({"run", "--quiet", "--hr-only", "--hr", Path("odd_hr.mkv"), "--out",
+                               Path("out9"), "--windows", "2"});
   ExpectBadInput(r, "odd_hr.mkv", "divisible");
   ExpectNoPartialOutput(Path("out9"));
 }
