@@ -514,10 +514,15 @@ IndexPairs TrackPath(const ThumbSequence& a, const ThumbSequence& b, const Downs
 constexpr int64_t kRefineRadius = 16;
 // Rows on each side whose best distance sets the local match level.
 constexpr int64_t kLevelWindow = 15;
-// Local threshold T_i = level * (1 + kLevelSlack) + kLevelMargin, capped by the global one.
-// See align.h for why the threshold must sit just above the local true-match level.
-static double kLevelSlack = getenv("SLACK") ? atof(getenv("SLACK")) : 0.25;
-static double kLevelMargin = getenv("MARGIN") ? atof(getenv("MARGIN")) : 0.15;
+// Local threshold T_i = L (1 + kLevelSlack) + kLevelMargin + kLevelSpread * sigma, where L is
+// the median and sigma the robust spread (1.4826 MAD) of the best distances of the rows in the
+// window, capped by the global threshold. It sits just above the local true-match level: a
+// pass-1-style generous T rewards matching an unpartnered frame with its nearly identical
+// neighbour so much that shifting a whole near-static stretch by one frame pays off. sigma
+// widens it where the true-match distance fluctuates (e.g. codec quality varying per frame).
+constexpr double kLevelSlack = 0.1;
+constexpr double kLevelMargin = 0.05;
+constexpr double kLevelSpread = 3;
 
 // Pass 2: re-aligns inside a narrow band around the pass-1 path with a threshold that follows
 // the local true-match level.
@@ -586,8 +591,10 @@ IndexPairs RefinePath(const ThumbSequence& a, const ThumbSequence& b, const Down
           window.push_back(row_best[static_cast<size_t>(k)]);
       }
       const double level = MedianOf(window);
-      const int64_t t = std::min(
-          cap, static_cast<int64_t>((level * (1 + kLevelSlack) + kLevelMargin) * scale + 0.5));
+      for (double& v : window) v = std::abs(v - level);
+      const double sigma = 1.4826 * MedianOf(window);
+      const double local = level * (1 + kLevelSlack) + kLevelMargin + kLevelSpread * sigma;
+      const int64_t t = std::min(cap, static_cast<int64_t>(local * scale + 0.5));
       for (int64_t j = lo; j <= hi; ++j) {
         gain[static_cast<size_t>(j - lo)] =
             t - dist[offset[static_cast<size_t>(i)] + static_cast<size_t>(j - lo)];

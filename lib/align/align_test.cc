@@ -202,13 +202,16 @@ Recording Record(const World& world, const SideSpec& spec, uint64_t seed, int64_
     if (present[static_cast<size_t>(w)]) rec.world.push_back(w);
   }
   rec.pixels.resize(rec.world.size() * kBytes);
-  const int span = 2 * spec.noise + 1;
   for (size_t i = 0; i < rec.world.size(); ++i) {
+    const int noise = spec.noise_varies
+                          ? 1 + static_cast<int>(rng() % static_cast<uint64_t>(2 * spec.noise - 1))
+                          : spec.noise;
+    const int span = 2 * noise + 1;
     rec.frame_index.push_back(index_base + static_cast<int64_t>(i) * index_scale);
     uint8_t* out = &rec.pixels[i * kBytes];
     world.Render(rec.world[i], out);
     for (size_t b = 0; b < kBytes; ++b) {
-      const int v = out[b] + static_cast<int>(rng() % static_cast<uint64_t>(span)) - spec.noise;
+      const int v = out[b] + static_cast<int>(rng() % static_cast<uint64_t>(span)) - noise;
       out[b] = static_cast<uint8_t>(std::clamp(v, 0, 255));
     }
   }
