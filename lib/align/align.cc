@@ -522,7 +522,7 @@ constexpr int64_t kLevelWindow = 15;
 // widens it where the true-match distance fluctuates (e.g. codec quality varying per frame).
 constexpr double kLevelSlack = 0.1;
 constexpr double kLevelMargin = 0.05;
-constexpr double kLevelSpread = 3;
+constexpr double kLevelSpread = 2;
 
 // Pass 2: re-aligns inside a narrow band around the pass-1 path with a threshold that follows
 // the local true-match level.

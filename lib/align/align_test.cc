@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <iterator>
+#include <ostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -176,6 +178,9 @@ struct SideSpec {
   int max_run = 40;
   double singles = 0;  // fraction of scattered single drops
   int noise = 2;       // +-noise per byte
+  // Each frame's noise amplitude drawn from 1..2*noise-1 instead, like a codec whose quality
+  // varies from frame to frame.
+  bool noise_varies = false;
 };
 
 Recording Record(const World& world, const SideSpec& spec, uint64_t seed, int64_t index_scale,
@@ -234,14 +239,7 @@ Score Evaluate(const AlignResult& result, const Recording& lr, const Recording& 
   s.matchable = static_cast<int64_t>(both.size());
   s.output = static_cast<int64_t>(result.pairs.size());
   for (const AlignedPair& p : result.pairs) {
-    if (lr.WorldOf(p.lr_frame) == hr.WorldOf(p.hr_frame))
-      ++s.correct;
-    else if (getenv("ALIGN_DEBUG"))
-      std::printf("wrong lr %lld (w %lld) hr %lld (w %lld) res %.2f\n",
-                  (long long)((p.lr_frame - lr.index_base) / lr.index_scale),
-                  (long long)lr.WorldOf(p.lr_frame),
-                  (long long)((p.hr_frame - hr.index_base) / hr.index_scale),
-                  (long long)hr.WorldOf(p.hr_frame), p.residual);
+    if (lr.WorldOf(p.lr_frame) == hr.WorldOf(p.hr_frame)) ++s.correct;
   }
   s.precision = s.output ? static_cast<double>(s.correct) / static_cast<double>(s.output) : 0;
   s.recall = s.matchable ? static_cast<double>(s.correct) / static_cast<double>(s.matchable) : 0;
@@ -394,6 +392,10 @@ const Scenario kScenarios[] = {
      8000,
      {.start = 300, .runs = 10, .singles = 0.03},
      {.end_trim = 200, .runs = 10, .singles = 0.03}},
+    {"noise_varies_per_frame",
+     6000,
+     {.runs = 6, .singles = 0.02, .noise_varies = true},
+     {.start = 200, .runs = 6, .singles = 0.02, .noise_varies = true}},
     {"everything_hr_early",
      8000,
      {.end_trim = 250, .runs = 10, .singles = 0.04},
@@ -436,6 +438,8 @@ double F1(const Score& s) {
   return s.precision + s.recall > 0 ? 2 * s.precision * s.recall / (s.precision + s.recall) : 0;
 }
 
+void PrintTo(const Scenario& sc, std::ostream* os) { *os << sc.name; }
+
 class ScenarioTest : public ::testing::TestWithParam<Scenario> {};
 
 TEST_P(ScenarioTest, SequenceIsAccurateAndBeatsGreedy) {
@@ -451,7 +455,11 @@ TEST_P(ScenarioTest, SequenceIsAccurateAndBeatsGreedy) {
         static_cast<long long>(run.stats.start_offset), run.stats.match_threshold);
     EXPECT_GE(run.sequence.precision, 0.995) << sc.name << " seed " << seed;
     EXPECT_GE(run.sequence.recall, 0.98) << sc.name << " seed " << seed;
-    EXPECT_GT(F1(run.sequence), F1(run.greedy)) << sc.name << " seed " << seed;
+    // Without a start offset greedy can be near perfect too; it must never be clearly better.
+    EXPECT_GE(F1(run.sequence), F1(run.greedy) - 0.001) << sc.name << " seed " << seed;
+    if (sc.lr.start > 0 || sc.hr.start > 0) {
+      EXPECT_GT(F1(run.sequence), F1(run.greedy)) << sc.name << " seed " << seed;
+    }
   }
 }
 

@@ -248,6 +248,13 @@ absl::StatusOr<RunSummary> RunPipeline(const RunOptions& options_in, ProgressSin
   }
   const FrameTable* lr_table = lr ? &lr->table : nullptr;
   FP_RETURN_IF_ERROR(CheckDimensions(o, lr_table, hr.table));
+  for (const FrameTable* t : std::initializer_list<const FrameTable*>{lr_table, &hr.table}) {
+    if (t != nullptr && static_cast<int64_t>(t->kept.size()) < o.sample.window) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          t->video.path, " has only ", t->kept.size(), " distinct frames; a window needs ",
+          o.sample.window, " (use longer footage or a smaller --window)"));
+    }
+  }
   summary.hr_frames_decoded = static_cast<int64_t>(hr.table.frames.size());
   summary.hr_duplicates = hr.table.exact_duplicates() + hr.table.noise_duplicates();
   if (lr) {

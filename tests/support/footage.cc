@@ -1,15 +1,10 @@
 #include "support/footage.h"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
-#include <cstring>
+#include <cmath>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -19,6 +14,7 @@
 #include <thread>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -27,11 +23,10 @@
 #include "absl/strings/str_split.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "support/process.h"
 #include "util/file.h"
 #include "util/sha256.h"
 #include "util/status_macros.h"
-
-extern char** environ;
 
 namespace framepair::footage {
 namespace {
@@ -40,7 +35,7 @@ namespace fs = std::filesystem;
 
 // Bump when rendering changes in a way the parameters do not capture, so stale caches are
 // not reused.
-constexpr int kWorldFormatVersion = 1;
+constexpr int kWorldFormatVersion = 2;
 
 // --- Deterministic randomness. std::uniform_*_distribution differ between standard
 // libraries, so the draws are our own and the truth is the same everywhere. ---
@@ -55,7 +50,8 @@ uint64_t SplitMix64(uint64_t x) {
 int UniformInt(std::mt19937_64& rng, int lo, int hi) {
   if (hi <= lo) return lo;
   const uint64_t range = static_cast<uint64_t>(hi - lo) + 1;
-  return lo + static_cast<int>((static_cast<unsigned __int128>(rng()) * range) >> 64);
+  // Modulo bias is below 2^-40 for the ranges used here.
+  return lo + static_cast<int>(rng() % range);
 }
 
 bool Chance(std::mt19937_64& rng, double p) {
@@ -120,18 +116,21 @@ std::string SceneSource(const SceneSpec& scene, const WorldSpec& world) {
                                               {0.001643721971153, -0.822467633298876},
                                               {-1.25066, 0.02012}};
       const auto& p = kPoints[seed % 4];
+      // The zoom is exponential in time; 4% per frame keeps every frame visibly new without
+      // the frame-to-frame change reaching a scene detector's cut threshold.
       return absl::StrFormat(
           "mandelbrot=s=%dx%d:r=%d:maxiter=96:start_x=%.15g:start_y=%.15g:start_scale=3:"
-          "end_scale=0.005:end_pts=%d",
-          w, h, r, p[0], p[1], std::max(1, scene.frames));
+          "end_scale=%.9g:end_pts=%d",
+          w, h, r, p[0], p[1], 3 * std::pow(0.96, scene.frames), std::max(1, scene.frames));
     }
     case SceneKind::kLife: {
-      // Cells of 4x4 LR pixels, so a cell flip survives downscaling and codec noise.
+      // Cells of 4x4 LR pixels, so a cell flip survives downscaling and codec noise. One hue
+      // for live, dying and mouldy cells: the soup churning is not a scene cut.
       const int gw = std::max(3, (world.lr_size.width + 3) / 4);
       const int gh = std::max(3, (world.lr_size.height + 3) / 4);
       return absl::StrFormat(
-          "life=s=%dx%d:r=%d:mold=10:ratio=0.35:seed=%d:life_color=0x40ff60:"
-          "death_color=0x402010:mold_color=0x3050ff,scale=%d:%d:flags=neighbor%s",
+          "life=s=%dx%d:r=%d:mold=10:ratio=0.2:seed=%d:life_color=0xf0e040:"
+          "death_color=0x706020:mold_color=0x302810,scale=%d:%d:flags=neighbor%s",
           gw, gh, r, seed + 1, w, h, Mover(world, seed, w, h));
     }
     case SceneKind::kCellauto: {
@@ -145,18 +144,27 @@ std::string SceneSource(const SceneSpec& scene, const WorldSpec& world) {
           "colorchannelmixer=rr=0.9:rb=0.3:gg=0.6:bb=1.0%s",
           gw, gh, r, kRules[seed % 4], seed + 1, w, h, Mover(world, seed, w, h));
     }
-    case SceneKind::kGradients:
-      return absl::StrFormat("gradients=s=%dx%d:r=%d:speed=0.1:seed=%d%s", w, h, r, seed + 1,
-                             Mover(world, seed, w, h));
+    case SceneKind::kGradients: {
+      // Colours and end points are explicit: left "random", gradients draws them from an
+      // unseeded generator even when given a seed, and the world would differ per render.
+      static constexpr const char* kPalettes[][3] = {{"0x203080", "0xe08020", "0x20a040"},
+                                                     {"0x802040", "0x40c0e0", "0xf0f060"},
+                                                     {"0x105010", "0xd040d0", "0x4060ff"}};
+      const auto& c = kPalettes[seed % 3];
+      return absl::StrFormat(
+          "gradients=s=%dx%d:r=%d:speed=0.1:type=%d:nb_colors=3:c0=%s:c1=%s:c2=%s:x0=0:y0=0:"
+          "x1=%d:y1=%d:seed=%d%s",
+          w, h, r, seed % 4, c[0], c[1], c[2], w - 1, h - 1, seed + 1, Mover(world, seed, w, h));
+    }
     case SceneKind::kBars: {
       static constexpr const char* kBars[] = {"smptebars", "smptehdbars", "rgbtestsrc"};
       return absl::StrFormat("%s=s=%dx%d:r=%d%s", kBars[seed % 3], w, h, r,
                              Mover(world, seed, w, h));
     }
     case SceneKind::kCustom:
-      return absl::StrReplaceAll(scene.custom_source, {{"{W}", absl::StrCat(w)},
-                                                       {"{H}", absl::StrCat(h)},
-                                                       {"{R}", absl::StrCat(r)}});
+      return absl::StrReplaceAll(
+          scene.custom_source,
+          {{"{W}", absl::StrCat(w)}, {"{H}", absl::StrCat(h)}, {"{R}", absl::StrCat(r)}});
   }
   return "";
 }
@@ -177,17 +185,17 @@ namespace {
 absl::Status RenderScene(const WorldSpec& spec, const std::string& source, int start, int frames,
                          const std::string& dir) {
   const std::string n = absl::StrCat(frames);
-  const std::string lr_scale =
-      absl::StrFormat("[0:v]format=rgb24,split[h][l0];[l0]format=gbrp,scale=%d:%d:flags=area,"
-                      "format=rgb24[l]",
-                      spec.lr_size.width, spec.lr_size.height);
+  const std::string lr_scale = absl::StrFormat(
+      "[0:v]format=rgb24,split[h][l0];[l0]format=gbrp,scale=%d:%d:flags=area,"
+      "format=rgb24[l]",
+      spec.lr_size.width, spec.lr_size.height);
   // Every output needs its own frame limit: the lavfi sources are endless.
   std::vector<std::string> argv = {
       Ffmpeg(), "-nostdin", "-v", "error", "-y", "-threads", "1", "-f", "lavfi", "-i", source,
       "-filter_complex", lr_scale, "-filter_complex_threads", "1",
       // HR: PNG level 1 is several times faster than the default and the files are a cache.
-      "-map", "[h]", "-frames:v", n, "-c:v", "png", "-compression_level", "1", "-pix_fmt",
-      "rgb24", "-start_number", absl::StrCat(start), dir + "/hr/%06d.png",
+      "-map", "[h]", "-frames:v", n, "-c:v", "png", "-compression_level", "1", "-pix_fmt", "rgb24",
+      "-start_number", absl::StrCat(start), dir + "/hr/%06d.png",
       // LR
       "-map", "[l]", "-frames:v", n, "-c:v", "png", "-pix_fmt", "rgb24", "-start_number",
       absl::StrCat(start), dir + "/lr/%06d.png"};
@@ -205,8 +213,7 @@ absl::Status RenderScene(const WorldSpec& spec, const std::string& source, int s
 absl::Status CheckDistinct(const std::string& dir, int frames, const World& world) {
   std::map<std::string, int> seen;
   for (int i = 0; i < frames; ++i) {
-    FP_ASSIGN_OR_RETURN(std::string digest,
-                        Sha256File(absl::StrFormat("%s/lr/%06d.png", dir, i)));
+    FP_ASSIGN_OR_RETURN(std::string digest, Sha256File(absl::StrFormat("%s/lr/%06d.png", dir, i)));
     auto [it, inserted] = seen.emplace(digest, i);
     if (!inserted) {
       return absl::FailedPreconditionError(absl::StrFormat(
@@ -221,7 +228,7 @@ absl::Status CheckDistinct(const std::string& dir, int frames, const World& worl
 
 }  // namespace
 
-absl::StatusOr<World> RenderWorld(const WorldSpec& spec, const std::string& cache_dir) {
+absl::StatusOr<World> RenderWorld(const WorldSpec& spec, const std::string& cache_dir, int jobs) {
   if (spec.scenes.empty()) return absl::InvalidArgumentError("world has no scenes");
   if (spec.lr_size.width < 8 || spec.lr_size.height < 8 || spec.scale < 1 || spec.fps < 1) {
     return absl::InvalidArgumentError(absl::StrFormat(
@@ -232,9 +239,9 @@ absl::StatusOr<World> RenderWorld(const WorldSpec& spec, const std::string& cach
   world.lr_size = spec.lr_size;
   world.hr_size = {spec.lr_size.width * spec.scale, spec.lr_size.height * spec.scale};
   world.fps = spec.fps;
-  std::string description = absl::StrFormat("v%d %dx%d x%d %dfps\n", kWorldFormatVersion,
-                                            spec.lr_size.width, spec.lr_size.height, spec.scale,
-                                            spec.fps);
+  std::string description =
+      absl::StrFormat("v%d %dx%d x%d %dfps\n", kWorldFormatVersion, spec.lr_size.width,
+                      spec.lr_size.height, spec.scale, spec.fps);
   for (const SceneSpec& scene : spec.scenes) {
     if (scene.frames < 1) return absl::InvalidArgumentError("a scene has no frames");
     world.scene_starts.push_back(world.frames);
@@ -259,11 +266,10 @@ absl::StatusOr<World> RenderWorld(const WorldSpec& spec, const std::string& cach
   std::vector<std::function<absl::Status()>> tasks;
   for (size_t i = 0; i < spec.scenes.size(); ++i) {
     tasks.push_back([&, i] {
-      return RenderScene(spec, world.sources[i], world.scene_starts[i], spec.scenes[i].frames,
-                         tmp);
+      return RenderScene(spec, world.sources[i], world.scene_starts[i], spec.scenes[i].frames, tmp);
     });
   }
-  absl::Status status = RunAll(std::move(tasks), 2);
+  absl::Status status = RunAll(std::move(tasks), jobs);
   if (status.ok()) status = CheckDistinct(tmp, world.frames, world);
   if (status.ok()) status = WriteFileAtomically(tmp + "/world.txt", description);
   if (!status.ok()) {
@@ -340,9 +346,19 @@ absl::Status EncodeSide(const World& world, const std::vector<int>& world_ids, b
       return absl::InternalError(absl::StrCat("cannot link into ", seq, ": ", ec.message()));
     }
   }
-  std::vector<std::string> argv = {Ffmpeg(), "-nostdin", "-v", "error", "-y", "-threads", "1",
-                                   "-framerate", absl::StrCat(world.fps), "-start_number", "0",
-                                   "-i", seq + "/%06d.png"};
+  std::vector<std::string> argv = {Ffmpeg(),
+                                   "-nostdin",
+                                   "-v",
+                                   "error",
+                                   "-y",
+                                   "-threads",
+                                   "1",
+                                   "-framerate",
+                                   absl::StrCat(world.fps),
+                                   "-start_number",
+                                   "0",
+                                   "-i",
+                                   seq + "/%06d.png"};
   const bool yuv = !IsRgb(pix_fmt);
   if (yuv && codec.bt709) {
     argv.insert(argv.end(),
@@ -353,20 +369,30 @@ absl::Status EncodeSide(const World& world, const std::vector<int>& world_ids, b
     argv.insert(argv.end(), {"-pix_fmt", pix_fmt});
   }
   if (codec.codec == Codec::kX264) {
-    argv.insert(argv.end(), {"-c:v", "libx264", "-preset", "fast", "-crf",
-                             absl::StrCat(codec.crf), "-threads", "1"});
+    argv.insert(argv.end(), {"-c:v", "libx264", "-preset", "fast", "-crf", absl::StrCat(codec.crf),
+                             "-threads", "1"});
   } else {
-    argv.insert(argv.end(), {"-c:v", "ffv1", "-level", "3", "-threads", "1"});
+    argv.insert(argv.end(), {"-c:v", "ffv1", "-level", "3", "-coder", "0", "-threads", "1"});
   }
   // No version strings or creation times: same inputs give the same bytes.
+  // Written under a temporary name (keeping the extension, which picks the muxer) and
+  // renamed: a concurrent reuse of the same output directory never sees a partial file.
+  const fs::path final_path(out_path);
+  const std::string tmp_path =
+      (final_path.parent_path() / absl::StrFormat(".%s.%s-%d%s", final_path.stem().string(), "tmp",
+                                                  getpid(), final_path.extension().string()))
+          .string();
   argv.insert(argv.end(),
-              {"-fflags", "+bitexact", "-flags:v", "+bitexact", "-map_metadata", "-1", out_path});
+              {"-fflags", "+bitexact", "-flags:v", "+bitexact", "-map_metadata", "-1", tmp_path});
   absl::StatusOr<std::string> out = RunCommand(argv);
   fs::remove_all(seq, ec);
-  if (!out.ok()) {
-    fs::remove(out_path, ec);
-    return absl::Status(out.status().code(),
-                        absl::StrCat("encoding ", out_path, ": ", out.status().message()));
+  if (out.ok()) fs::rename(tmp_path, final_path, ec);
+  if (!out.ok() || ec) {
+    fs::remove(tmp_path, ec);
+    return absl::Status(
+        out.ok() ? absl::StatusCode::kInternal : out.status().code(),
+        absl::StrCat("encoding ", out_path, ": ",
+                     out.ok() ? "cannot rename the output" : out.status().message()));
   }
   return absl::OkStatus();
 }
@@ -376,15 +402,61 @@ const char* Extension(Codec codec) { return codec == Codec::kX264 ? ".mp4" : ".m
 
 }  // namespace
 
+namespace {
+
+// Everything the encoded output depends on besides the world (whose directory name is
+// already a key of its parameters).
+std::string OutputKey(const FootageSpec& spec, const World& world) {
+  std::string text = absl::StrCat(world.dir, " seed=", spec.seed, " hr_only=", spec.hr_only);
+  for (const SideSpec* side : {&spec.lr, &spec.hr}) {
+    const EditSpec& e = side->edits;
+    const CodecSpec& c = side->codec;
+    absl::StrAppendFormat(&text, "|%d %d %d %d %.17g %d %d %.17g %.17g %d %d|%d %d %s %d",
+                          e.start_offset_min, e.start_offset_max, e.end_trim_min, e.end_trim_max,
+                          e.drop_run_rate, e.drop_run_min, e.drop_run_max, e.drop_rate, e.dup_rate,
+                          e.dup_min, e.dup_max, static_cast<int>(c.codec), c.crf, c.pix_fmt,
+                          c.bt709);
+  }
+  return Sha256Hex(text).substr(0, 16);
+}
+
+absl::StatusOr<Footage> ReuseFootage(const std::string& out_dir, const std::string& key) {
+  const std::string truth_path = out_dir + "/truth.json";
+  std::error_code ec;
+  if (!fs::exists(truth_path, ec)) return absl::NotFoundError("no previous output");
+  absl::StatusOr<std::string> json = ReadFile(truth_path);
+  if (!json.ok() || !absl::StrContains(*json, absl::StrCat("\"key\": \"", key, "\""))) {
+    return absl::NotFoundError("previous output is for other parameters");
+  }
+  FP_ASSIGN_OR_RETURN(Truth truth, TruthFromJson(*json));
+  Footage footage;
+  footage.lr_path = truth.lr.path;
+  footage.hr_path = truth.hr.path;
+  footage.truth_path = truth_path;
+  footage.truth = std::move(truth);
+  for (const std::string& path : {footage.lr_path, footage.hr_path}) {
+    if (!path.empty() && !fs::exists(path, ec)) return absl::NotFoundError("output missing");
+  }
+  return footage;
+}
+
+}  // namespace
+
 absl::StatusOr<Footage> GenerateFootage(const FootageSpec& spec, const GenerateOptions& options) {
   if (options.out_dir.empty()) return absl::InvalidArgumentError("GenerateOptions.out_dir unset");
   FP_RETURN_IF_ERROR(EnsureWritableDirectory(options.out_dir));
-  FP_ASSIGN_OR_RETURN(World world, RenderWorld(spec.world, options.cache_dir));
+  FP_ASSIGN_OR_RETURN(World world, RenderWorld(spec.world, options.cache_dir, options.jobs));
   const std::string out_dir = fs::absolute(options.out_dir).lexically_normal().string();
+  const std::string key = OutputKey(spec, world);
+  if (options.reuse_existing) {
+    absl::StatusOr<Footage> previous = ReuseFootage(out_dir, key);
+    if (previous.ok()) return previous;
+  }
 
   Footage footage;
   Truth& truth = footage.truth;
   truth.seed = spec.seed;
+  truth.key = key;
   truth.world = world;
 
   struct Job {
@@ -408,8 +480,7 @@ absl::StatusOr<Footage> GenerateFootage(const FootageSpec& spec, const GenerateO
     side.size = job.hr ? world.hr_size : world.lr_size;
     side.codec = CodecName(job.spec->codec.codec);
     side.pix_fmt = DefaultPixFmt(job.spec->codec, side.size);
-    side.path =
-        absl::StrCat(out_dir, job.hr ? "/hr" : "/lr", Extension(job.spec->codec.codec));
+    side.path = absl::StrCat(out_dir, job.hr ? "/hr" : "/lr", Extension(job.spec->codec.codec));
     side.world_ids = std::move(list.world_ids);
     side.duplicates = std::move(list.duplicates);
     side.start_offset = list.start_offset;
@@ -475,7 +546,7 @@ FootageSpec DefaultSpec() {
 
 FootageSpec HardSpec() {
   FootageSpec spec = DefaultSpec();
-  spec.world.scenes = Scenes(12);
+  spec.world.scenes = Scenes(13);
   EditSpec& lr = spec.lr.edits;
   lr.start_offset_min = lr.start_offset_max = 300;
   lr.end_trim_min = 0;
@@ -524,15 +595,12 @@ std::string JsonInts(const std::vector<int>& v) { return "[" + absl::StrJoin(v, 
 std::string JsonSize(Size s) { return absl::StrFormat("[%d,%d]", s.width, s.height); }
 
 std::string SideJson(const SideTruth& side) {
-  return absl::StrCat("{\n    \"path\": ", JsonString(side.path),
-                      ",\n    \"codec\": ", JsonString(side.codec),
-                      ",\n    \"pix_fmt\": ", JsonString(side.pix_fmt),
-                      ",\n    \"size\": ", JsonSize(side.size),
-                      ",\n    \"frames\": ", side.world_ids.size(),
-                      ",\n    \"start_offset\": ", side.start_offset,
-                      ",\n    \"end_trim\": ", side.end_trim,
-                      ",\n    \"duplicates\": ", JsonInts(side.duplicates),
-                      ",\n    \"world_ids\": ", JsonInts(side.world_ids), "\n  }");
+  return absl::StrCat(
+      "{\n    \"path\": ", JsonString(side.path), ",\n    \"codec\": ", JsonString(side.codec),
+      ",\n    \"pix_fmt\": ", JsonString(side.pix_fmt), ",\n    \"size\": ", JsonSize(side.size),
+      ",\n    \"frames\": ", side.world_ids.size(), ",\n    \"start_offset\": ", side.start_offset,
+      ",\n    \"end_trim\": ", side.end_trim, ",\n    \"duplicates\": ", JsonInts(side.duplicates),
+      ",\n    \"world_ids\": ", JsonInts(side.world_ids), "\n  }");
 }
 
 }  // namespace
@@ -542,12 +610,13 @@ std::string TruthToJson(const Truth& truth) {
   std::vector<std::string> sources;
   for (const std::string& s : w.sources) sources.push_back(JsonString(s));
   std::string json = absl::StrCat(
-      "{\n  \"version\": 1,\n  \"seed\": ", truth.seed, ",\n  \"world\": {\n    \"dir\": ",
-      JsonString(w.dir), ",\n    \"frames\": ", w.frames, ",\n    \"fps\": ", w.fps,
-      ",\n    \"lr_size\": ", JsonSize(w.lr_size), ",\n    \"hr_size\": ", JsonSize(w.hr_size),
+      "{\n  \"version\": 1,\n  \"key\": ", JsonString(truth.key), ",\n  \"seed\": ", truth.seed,
+      ",\n  \"world\": {\n    \"dir\": ", JsonString(w.dir), ",\n    \"frames\": ", w.frames,
+      ",\n    \"fps\": ", w.fps, ",\n    \"lr_size\": ", JsonSize(w.lr_size),
+      ",\n    \"hr_size\": ", JsonSize(w.hr_size),
       ",\n    \"scene_starts\": ", JsonInts(w.scene_starts), ",\n    \"sources\": [\n      ",
-      absl::StrJoin(sources, ",\n      "), "\n    ]\n  },\n  \"matchable\": ",
-      MatchablePairs(truth).size());
+      absl::StrJoin(sources, ",\n      "),
+      "\n    ]\n  },\n  \"matchable\": ", MatchablePairs(truth).size());
   if (!truth.lr.path.empty()) absl::StrAppend(&json, ",\n  \"lr\": ", SideJson(truth.lr));
   absl::StrAppend(&json, ",\n  \"hr\": ", SideJson(truth.hr), "\n}\n");
   return json;
@@ -613,6 +682,7 @@ absl::StatusOr<Truth> TruthFromJson(const std::string& json) {
   Truth truth;
   FP_ASSIGN_OR_RETURN(const Value* seed, Field(root, "seed"));
   truth.seed = static_cast<uint64_t>(seed->number_value());
+  if (root.fields().contains("key")) truth.key = root.fields().at("key").string_value();
   FP_ASSIGN_OR_RETURN(const Value* world_value, Field(root, "world"));
   const Struct& w = world_value->struct_value();
   World& world = truth.world;
@@ -636,8 +706,7 @@ absl::StatusOr<Truth> ReadTruth(const std::string& path) {
   FP_ASSIGN_OR_RETURN(std::string json, ReadFile(path));
   absl::StatusOr<Truth> truth = TruthFromJson(json);
   if (!truth.ok()) {
-    return absl::Status(truth.status().code(),
-                        absl::StrCat(path, ": ", truth.status().message()));
+    return absl::Status(truth.status().code(), absl::StrCat(path, ": ", truth.status().message()));
   }
   return truth;
 }
@@ -718,8 +787,8 @@ PrecisionRecall EvaluateCutsByWorldId(const Truth& truth, const std::vector<int>
   const std::vector<int> matchable = MatchablePairs(truth);
   std::vector<int> predicted;
   for (int id : cut_world_ids) {
-    predicted.push_back(static_cast<int>(
-        std::lower_bound(matchable.begin(), matchable.end(), id) - matchable.begin()));
+    predicted.push_back(static_cast<int>(std::lower_bound(matchable.begin(), matchable.end(), id) -
+                                         matchable.begin()));
   }
   return MatchPositions(std::move(predicted), CutPositions(truth.world, matchable), tolerance);
 }
@@ -731,81 +800,33 @@ PrecisionRecall EvaluateCutsByLrFrame(const Truth& truth, const std::vector<int>
 
 // --- Running tools ---
 
-absl::StatusOr<std::string> RunCommand(const std::vector<std::string>& argv) {
+absl::StatusOr<std::string> RunCommand(const std::vector<std::string>& argv, int timeout_seconds) {
   if (argv.empty()) return absl::InvalidArgumentError("RunCommand: empty argv");
-  int out_pipe[2];
-  int err_pipe[2];
-  if (pipe2(out_pipe, O_CLOEXEC) != 0) return absl::InternalError("pipe2 failed");
-  if (pipe2(err_pipe, O_CLOEXEC) != 0) {
-    close(out_pipe[0]);
-    close(out_pipe[1]);
-    return absl::InternalError("pipe2 failed");
+  testing::ProcessResult result = testing::RunProcess(argv, timeout_seconds);
+  if (result.exit_code == 0) return std::move(result.out);
+  if (result.exit_code < 0 && result.signal == 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot run '", argv[0], "'; is it installed and on PATH?"));
   }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
-  std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = 0;
-  const int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  close(out_pipe[1]);
-  close(err_pipe[1]);
-  const std::string command = absl::StrJoin(argv, " ");
-  if (rc != 0) {
-    close(out_pipe[0]);
-    close(err_pipe[0]);
-    return absl::FailedPreconditionError(absl::StrCat("cannot run '", argv[0], "' (",
-                                                      std::strerror(rc), "); is it installed?"));
-  }
-  // Both pipes are drained together: a child blocked on a full stderr pipe would never
-  // close stdout.
-  std::string out, err;
-  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-  std::string* sinks[2] = {&out, &err};
-  int open_fds = 2;
-  char buf[65536];
-  while (open_fds > 0) {
-    if (poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-      const ssize_t n = read(fds[i].fd, buf, sizeof(buf));
-      if (n > 0) {
-        sinks[i]->append(buf, static_cast<size_t>(n));
-      } else if (n == 0 || errno != EINTR) {
-        close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_fds;
-      }
-    }
-  }
-  int wstatus = 0;
-  while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) return out;
-  const std::string how = WIFEXITED(wstatus)
-                              ? absl::StrCat("exited with status ", WEXITSTATUS(wstatus))
-                              : absl::StrCat("killed by signal ", WTERMSIG(wstatus));
+  const std::string how = result.exit_code >= 0
+                              ? absl::StrCat("exited with status ", result.exit_code)
+                              : absl::StrCat("killed by signal ", result.signal,
+                                             result.signal == 9 ? " (timeout?)" : "");
+  std::string err = result.err;
   if (err.size() > 2000) err = "..." + err.substr(err.size() - 2000);
-  return absl::InternalError(absl::StrCat("'", command, "' ", how, ": ",
+  return absl::InternalError(absl::StrCat("'", absl::StrJoin(argv, " "), "' ", how, ": ",
                                           absl::StripAsciiWhitespace(err)));
 }
 
 absl::StatusOr<std::vector<std::string>> FrameMd5s(const std::string& path,
                                                    const std::string& pix_fmt) {
-  FP_ASSIGN_OR_RETURN(std::string out,
-                      RunCommand({Ffmpeg(), "-nostdin", "-v", "error", "-threads", "1", "-i",
-                                  path, "-map", "0:v:0", "-fps_mode", "passthrough", "-pix_fmt",
-                                  pix_fmt, "-f", "framemd5", "-"}));
+  FP_ASSIGN_OR_RETURN(
+      std::string out,
+      RunCommand({Ffmpeg(), "-nostdin", "-v", "error", "-threads", "1", "-i", path, "-map", "0:v:0",
+                  "-fps_mode", "passthrough", "-pix_fmt", pix_fmt, "-f", "framemd5", "-"}));
   std::vector<std::string> md5s;
   for (absl::string_view line : absl::StrSplit(out, '\n', absl::SkipEmpty())) {
-    if (line.starts_with('#')) continue;
+    if (absl::StartsWith(line, "#")) continue;
     std::vector<absl::string_view> fields = absl::StrSplit(line, ',');
     md5s.emplace_back(absl::StripAsciiWhitespace(fields.back()));
   }
@@ -815,12 +836,12 @@ absl::StatusOr<std::vector<std::string>> FrameMd5s(const std::string& path,
 absl::StatusOr<int> CountFrames(const std::string& path) {
   FP_ASSIGN_OR_RETURN(std::string out,
                       RunCommand({"ffprobe", "-v", "error", "-threads", "1", "-select_streams",
-                                  "v:0", "-count_frames", "-show_entries",
-                                  "stream=nb_read_frames", "-of", "csv=p=0", path}));
+                                  "v:0", "-count_frames", "-show_entries", "stream=nb_read_frames",
+                                  "-of", "csv=p=0", path}));
   int frames = 0;
   if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(out), &frames)) {
-    return absl::InternalError(absl::StrCat("ffprobe gave '", out, "' as the frame count of ",
-                                            path));
+    return absl::InternalError(
+        absl::StrCat("ffprobe gave '", out, "' as the frame count of ", path));
   }
   return frames;
 }

@@ -102,7 +102,7 @@ struct FootageSpec {
 // ~6 scenes of 60-120 frames (540 world frames); offsets of tens of frames, short drop runs,
 // single drops and duplicates on both sides; LR libx264 crf 18, HR ffv1.
 FootageSpec DefaultSpec();
-// 1260 world frames in 10 scenes; LR starts 300 frames in, drop runs of up to 40 frames on
+// 1220 world frames in 13 scenes; LR starts 300 frames in, drop runs of up to 40 frames on
 // both sides, the HR side ends ~100 frames earlier than LR.
 FootageSpec HardSpec();
 // DefaultSpec's world as HR only (ffv1), with duplicates and drops.
@@ -113,6 +113,10 @@ struct GenerateOptions {
   // Where worlds are cached, shared by tests and processes. Default: a fixed /tmp path.
   std::string cache_dir = "/tmp/framepair-footage-cache";
   int jobs = 2;  // ffmpeg processes run at once (each single-threaded)
+  // When out_dir already holds footage generated from the same spec (truth.json's key
+  // matches and the videos exist), return it without encoding. Lets every test process of
+  // a suite share one encode.
+  bool reuse_existing = false;
 };
 
 // A rendered world: frame ids 0..frames-1, PNGs at dir/hr/%06d.png and dir/lr/%06d.png.
@@ -122,7 +126,7 @@ struct World {
   Size hr_size;
   int fps = 30;
   int frames = 0;
-  std::vector<int> scene_starts;  // world id of each scene's first frame, ascending
+  std::vector<int> scene_starts;     // world id of each scene's first frame, ascending
   std::vector<std::string> sources;  // the lavfi graph of each scene
 
   std::string HrFramePath(int world_id) const;
@@ -132,7 +136,7 @@ struct World {
 };
 
 struct SideTruth {
-  std::string path;  // the encoded video; empty when the side does not exist
+  std::string path;   // the encoded video; empty when the side does not exist
   std::string codec;  // "libx264" or "ffv1"
   std::string pix_fmt;
   Size size;
@@ -143,6 +147,7 @@ struct SideTruth {
 };
 
 struct Truth {
+  std::string key;  // hash of the spec and world that produced this footage
   uint64_t seed = 0;
   World world;
   SideTruth lr;  // empty world_ids for HR-only footage
@@ -159,8 +164,9 @@ struct Footage {
 // Renders (or reuses) the world, cuts and encodes both sides, writes truth.json.
 absl::StatusOr<Footage> GenerateFootage(const FootageSpec& spec, const GenerateOptions& options);
 
-// Renders the world into the cache (or finds it there).
-absl::StatusOr<World> RenderWorld(const WorldSpec& spec, const std::string& cache_dir);
+// Renders the world into the cache (or finds it there), `jobs` scenes at a time.
+absl::StatusOr<World> RenderWorld(const WorldSpec& spec, const std::string& cache_dir,
+                                  int jobs = 2);
 
 // The lavfi graph for a scene at the given sizes (exposed for tests and debugging).
 std::string SceneSource(const SceneSpec& scene, const WorldSpec& world);
@@ -195,7 +201,8 @@ std::vector<int> MatchablePairs(const Truth& truth);
 
 // pairs = (lr frame index, hr frame index). A pair is correct when both frames show the same
 // world id; recall counts distinct matchable world ids covered by a correct pair.
-PrecisionRecall EvaluateAlignment(const Truth& truth, const std::vector<std::pair<int, int>>& pairs);
+PrecisionRecall EvaluateAlignment(const Truth& truth,
+                                  const std::vector<std::pair<int, int>>& pairs);
 
 // Cuts as world ids where a new scene starts, on the aligned (matchable) sequence. A true cut
 // is a matchable frame whose scene differs from the previous matchable frame's. Prediction
@@ -208,9 +215,11 @@ PrecisionRecall EvaluateCutsByLrFrame(const Truth& truth, const std::vector<int>
 
 // --- Running tools ---
 
-// Runs argv[0] (looked up on PATH) without a shell and returns its stdout. A non-zero exit
-// or a signal is an error carrying the command and the tail of its stderr.
-absl::StatusOr<std::string> RunCommand(const std::vector<std::string>& argv);
+// Runs argv[0] (looked up on PATH) without a shell and returns its stdout. A non-zero exit,
+// a signal or the timeout (the child is killed) is an error carrying the command and the tail
+// of its stderr; FAILED_PRECONDITION when the program cannot be started.
+absl::StatusOr<std::string> RunCommand(const std::vector<std::string>& argv,
+                                       int timeout_seconds = 600);
 
 // MD5 of every decoded frame of `path` (which may be an image pattern like dir/%06d.png)
 // after conversion to pix_fmt, via ffmpeg's framemd5 muxer.
