@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <deque>
 #include <future>
 #include <map>
 #include <memory>
@@ -176,11 +177,33 @@ absl::StatusOr<PackedShard> PackShard(const PackInput& input, const std::vector<
   PackCounters counters;
   bool need_lr_png = options.format == ExampleFormat::kPair;
 
-  for (size_t w = 0; w < windows.size(); ++w) {
+  // Windows whose PNGs are being encoded, oldest first. Decoding runs ahead of the encoder
+  // pool by kLookahead windows so the decoder thread and every encoder thread stay busy;
+  // records are still written strictly in window order.
+  constexpr size_t kLookahead = 4;
+  struct PendingWindow {
+    std::vector<std::shared_future<PngBytes>> lr_png, hr_png;
+    std::vector<int64_t> lr_frames, hr_frames;
+  };
+  std::deque<PendingWindow> pending;
+  int64_t written = 0;
+  auto write_oldest = [&]() -> absl::Status {
+    PendingWindow& oldest = pending.front();
+    FP_ASSIGN_OR_RETURN(std::vector<PngBytes> lr_bytes, Collect(oldest.lr_png));
+    FP_ASSIGN_OR_RETURN(std::vector<PngBytes> hr_bytes, Collect(oldest.hr_png));
+    FP_RETURN_IF_ERROR(writer.Write(
+        BuildExample(lr_bytes, hr_bytes, oldest.lr_frames, oldest.hr_frames, options)));
+    pending.pop_front();
+    ++counters.examples;
+    if (progress) progress(++written);
+    return absl::OkStatus();
+  };
+
+  for (const Window& window : windows) {
     if (cancel != nullptr && cancel->load()) {
       return absl::CancelledError(absl::StrCat("packing ", file_name, " cancelled"));
     }
-    const int64_t start = windows[w].start;
+    const int64_t start = window.start;
     if (start < 0 || start + options.window > static_cast<int64_t>(pairs.size())) {
       return absl::InvalidArgumentError(absl::StrCat("window at pair ", start, " runs past the ",
                                                      pairs.size(), " aligned pairs"));
@@ -188,12 +211,11 @@ absl::StatusOr<PackedShard> PackShard(const PackInput& input, const std::vector<
     lr_cache.EvictBelow(pairs[start].lr_frame);
     hr_cache.EvictBelow(pairs[start].hr_frame);
 
-    std::vector<std::shared_future<PngBytes>> lr_png, hr_png;
-    std::vector<int64_t> lr_frames, hr_frames;
+    PendingWindow& next = pending.emplace_back();
     for (int64_t p = start; p < start + options.window; ++p) {
       const AlignedPair& pair = pairs[p];
-      lr_frames.push_back(pair.lr_frame);
-      hr_frames.push_back(pair.hr_frame);
+      next.lr_frames.push_back(pair.lr_frame);
+      next.hr_frames.push_back(pair.hr_frame);
       std::shared_future<PngBytes>* lr_cached = lr_cache.Find(pair.lr_frame);
       std::shared_future<PngBytes>* hr_cached = hr_cache.Find(pair.hr_frame);
       if (hr_cached == nullptr || (need_lr_png && lr_cached == nullptr)) {
@@ -225,16 +247,12 @@ absl::StatusOr<PackedShard> PackShard(const PackInput& input, const std::vector<
           lr_cached = lr_cache.Find(pair.lr_frame);
         }
       }
-      hr_png.push_back(*hr_cached);
-      if (need_lr_png) lr_png.push_back(*lr_cached);
+      next.hr_png.push_back(*hr_cached);
+      if (need_lr_png) next.lr_png.push_back(*lr_cached);
     }
-    FP_ASSIGN_OR_RETURN(std::vector<PngBytes> lr_bytes, Collect(lr_png));
-    FP_ASSIGN_OR_RETURN(std::vector<PngBytes> hr_bytes, Collect(hr_png));
-    FP_RETURN_IF_ERROR(
-        writer.Write(BuildExample(lr_bytes, hr_bytes, lr_frames, hr_frames, options)));
-    ++counters.examples;
-    if (progress) progress(static_cast<int64_t>(w + 1));
+    if (pending.size() > kLookahead) FP_RETURN_IF_ERROR(write_oldest());
   }
+  while (!pending.empty()) FP_RETURN_IF_ERROR(write_oldest());
 
   PackedShard shard;
   FP_ASSIGN_OR_RETURN(shard.entry, writer.Commit(counters.examples));

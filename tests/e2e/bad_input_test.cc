@@ -141,8 +141,7 @@ TEST_F(BadInputTest, UnrelatedRecordings) {
 }
 
 TEST_F(BadInputTest, TooShortForOneWindow) {
-  ExpectBadInput(Run(Path("short_lr.mkv"), Path("short_hr.mkv"), Path("out8")), "short_",
-                 "window");
+  ExpectBadInput(Run(Path("short_lr.mkv"), Path("short_hr.mkv"), Path("out8")), "short_", "window");
   ExpectNoPartialOutput(Path("out8"));
 }
 

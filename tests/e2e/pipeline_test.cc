@@ -2,6 +2,8 @@
 // alignment precision/recall (with the greedy FrameSync baseline beside it), scene cuts,
 // what ends up in the shards (no duplicates, no window across a cut or a jump, each PNG equal
 // to its source frame decoded straight, target = scale x input), verify, determinism.
+#include "pipeline/pipeline.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -13,7 +15,6 @@
 #include "align/align.h"
 #include "ingest/ingest.h"
 #include "media/video.h"
-#include "pipeline/pipeline.h"
 #include "pipeline/verify.h"
 #include "png/png.h"
 #include "scene/scene.h"
@@ -31,8 +32,8 @@ using footage::PrecisionRecall;
 using footage::Truth;
 
 fs::path TempDir(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() /
-                 ("framepair-pipeline-" + std::to_string(getpid())) / name;
+  fs::path dir =
+      fs::temp_directory_path() / ("framepair-pipeline-" + std::to_string(getpid())) / name;
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
@@ -162,8 +163,7 @@ class PipelineTest : public ::testing::Test {
   }
   static void TearDownTestSuite() {
     delete default_;
-    fs::remove_all(fs::temp_directory_path() /
-                   ("framepair-pipeline-" + std::to_string(getpid())));
+    fs::remove_all(fs::temp_directory_path() / ("framepair-pipeline-" + std::to_string(getpid())));
   }
   static Footage* default_;
 };
@@ -185,8 +185,8 @@ TEST_F(PipelineTest, SceneCutsMatchTheTruth) {
   const size_t bytes = static_cast<size_t>(a.lr.thumb_width) * a.lr.thumb_height * 3;
   std::vector<uint8_t> thumbs(pairs.size() * bytes);
   for (size_t i = 0; i < pairs.size(); ++i) {
-    size_t pos = std::lower_bound(a.lr.kept.begin(), a.lr.kept.end(), pairs[i].lr_frame) -
-                 a.lr.kept.begin();
+    size_t pos =
+        std::lower_bound(a.lr.kept.begin(), a.lr.kept.end(), pairs[i].lr_frame) - a.lr.kept.begin();
     std::copy_n(a.lr.thumb(pos), bytes, thumbs.begin() + i * bytes);
   }
   ThumbSequence seq{a.lr.thumb_width, a.lr.thumb_height, nullptr, thumbs.data(), pairs.size()};
@@ -270,6 +270,24 @@ TEST_F(PipelineTest, TwoRunsAreByteIdentical) {
     const std::string name = e.path().filename().string();
     EXPECT_EQ(*ReadFile(e.path().string()), *ReadFile((b / name).string())) << name;
   }
+}
+
+TEST_F(PipelineTest, GzipShardsHoldTheSameRecords) {
+  const Footage& f = *default_;
+  fs::path plain = TempDir("plain"), gzip = TempDir("gzip");
+  RunOptions o = BaseOptions(f, plain);
+  o.shards = 1;
+  ASSERT_TRUE(RunPipeline(o, nullptr).ok());
+  o.out_dir = gzip.string();
+  o.gzip = true;
+  ASSERT_TRUE(RunPipeline(o, nullptr).ok());
+  ASSERT_TRUE(fs::exists(gzip / "train-00000-of-00001.tfrecord.gz"));
+  EXPECT_TRUE(VerifyDataset(gzip.string(), VerifyOptions{})->ok());
+  // TensorFlow's GZIP option compresses the whole stream: decompressed, it is the plain file.
+  absl::StatusOr<std::string> unzipped =
+      footage::RunCommand({"gzip", "-dc", (gzip / "train-00000-of-00001.tfrecord.gz").string()});
+  ASSERT_TRUE(unzipped.ok()) << unzipped.status();
+  EXPECT_TRUE(*unzipped == *ReadFile((plain / "train-00000-of-00001.tfrecord").string()));
 }
 
 TEST_F(PipelineTest, VerifyCatchesCorruptedShards) {
