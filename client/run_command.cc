@@ -8,6 +8,7 @@
 
 #include "client/commands.h"
 #include "client/terminal_progress.h"
+#include "media/video.h"
 #include "pipeline/pipeline.h"
 
 namespace framepair::cli {
@@ -109,7 +110,8 @@ int RunCommand(const std::vector<std::string>& args) {
   RunOptions o;
   std::string format = "pair", align = "sequence", scene = "adaptive", overlap = "allow";
   double scene_threshold = -1;
-  bool hr_only = false, no_provenance = false, no_dedup = false, quiet = false, json = false;
+  bool hr_only = false, no_provenance = false, no_dedup = false, quiet = false, json = false,
+       verbose = false;
   po::options_description desc(
       "framepair run: the whole pipeline for one footage pair, in this process.\n"
       "Reads LR and HR recordings of the same gameplay, removes duplicate frames, aligns\n"
@@ -145,7 +147,8 @@ int RunCommand(const std::vector<std::string>& args) {
     ("no-dedup", po::bool_switch(&no_dedup), "keep duplicate frames")
     ("threads", po::value(&o.threads)->default_value(0), "worker threads (0 = all cores)")
     ("quiet,q", po::bool_switch(&quiet), "no progress output")
-    ("json", po::bool_switch(&json), "print the summary as JSON (for scripts)");
+    ("json", po::bool_switch(&json), "print the summary as JSON (for scripts)")
+    ("verbose,v", po::bool_switch(&verbose), "also show FFmpeg's warnings about the inputs");
   // clang-format on
   po::variables_map vm;
   try {
@@ -203,6 +206,7 @@ int RunCommand(const std::vector<std::string>& args) {
   if (!o.lr_path.empty() && hr_only) return usage_error("--hr-only takes no --lr");
   if (o.out_dir.empty()) return usage_error("--out is required");
 
+  SetFfmpegLogQuiet(!verbose);
   std::signal(SIGINT, OnInterrupt);
   std::signal(SIGTERM, OnInterrupt);
   TerminalProgress progress(isatty(STDERR_FILENO) != 0);

@@ -665,6 +665,8 @@ absl::StatusOr<std::unique_ptr<VideoDecoder>> VideoDecoder::Open(const std::stri
   return std::unique_ptr<VideoDecoder>(std::move(d));
 }
 
+void SetFfmpegLogQuiet(bool quiet) { av_log_set_level(quiet ? AV_LOG_ERROR : AV_LOG_INFO); }
+
 absl::StatusOr<VideoInfo> ProbeVideo(const std::string& path) {
   DecoderOptions options;
   options.threads = 1;  // no frames are decoded; do not start a thread pool

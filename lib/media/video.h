@@ -36,6 +36,10 @@ struct VideoInfo {
   int64_t frame_count_estimate = 0;  // from the container; 0 if unknown. Not authoritative.
 };
 
+// FFmpeg logs its own findings about streams to stderr. Quiet (the CLI default) keeps only
+// errors, such as damaged data, and drops warnings that seeking and probing routinely cause.
+void SetFfmpegLogQuiet(bool quiet);
+
 // Opens the file and reads its stream parameters. INVALID_ARGUMENT (with the path and the
 // reason) if it is not a video FFmpeg can decode; NOT_FOUND if it does not exist.
 absl::StatusOr<VideoInfo> ProbeVideo(const std::string& path);
