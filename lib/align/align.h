@@ -13,9 +13,11 @@
 //     (LR, HR) frame pairs; unless it is below half of that, the recordings are reported as
 //     unrelated (INVALID_ARGUMENT).
 //  3. Match threshold T (per byte, on the DP signature below): m = median distance of a
-//     start-window LR frame to its best HR frame near the offset (true matches), n = median
-//     distance between consecutive frames of one sequence (a wrong neighbour costs about as
-//     much), T = max(1, 2m, (m + n) / 2).
+//     start-window LR frame to its best HR frame within band_half_width of the offset line
+//     (true matches; the offset drifts through the window with drop runs, so a narrower
+//     search measures unrelated frames there), n = median distance between consecutive
+//     frames of one sequence (a wrong neighbour costs about as much), T = max(1, 2m,
+//     (m + n) / 2).
 //  4. Banded monotone alignment, pass 1 (path tracking). Thumbnails are reduced to about
 //     32x18 block averages (2x2 for the default 64x36: noise halves, motion survives). The
 //     alignment maximises sum over matched pairs of (T - distance) with free skips on both

@@ -45,7 +45,8 @@ int BlockSad8x8(const uint8_t* a, int a_stride, const uint8_t* b, int b_stride) 
 
 DuplicateDetector::DuplicateDetector(const DedupOptions& options) : options_(options) {}
 
-DupKind DuplicateDetector::Classify(const PlaneView& luma, uint64_t content_hash) {
+DupKind DuplicateDetector::Classify(const PlaneView& luma, uint64_t content_hash,
+                                    std::span<const uint8_t> thumb) {
   const bool comparable =
       have_kept_ && luma.width == width_ && luma.height == height_ && luma.data != nullptr;
   if (comparable) {
@@ -57,9 +58,9 @@ DupKind DuplicateDetector::Classify(const PlaneView& luma, uint64_t content_hash
       }
       if (equal) return DupKind::kExact;
     }
-    if (!IsDistinct(luma)) return DupKind::kNoise;
+    if (!IsDistinct(luma) && !ColourDiffers(thumb)) return DupKind::kNoise;
   }
-  Keep(luma, content_hash);
+  Keep(luma, content_hash, thumb);
   return DupKind::kKept;
 }
 
@@ -91,7 +92,19 @@ bool DuplicateDetector::IsDistinct(const PlaneView& luma) {
   return false;
 }
 
-void DuplicateDetector::Keep(const PlaneView& luma, uint64_t content_hash) {
+bool DuplicateDetector::ColourDiffers(std::span<const uint8_t> thumb) const {
+  if (options_.colour_hi <= 0 || thumb.empty() || thumb.size() != kept_thumb_.size()) {
+    return false;
+  }
+  for (size_t k = 0; k < thumb.size(); ++k) {
+    if (std::abs(int{thumb[k]} - int{kept_thumb_[k]}) > options_.colour_hi) return true;
+  }
+  return false;
+}
+
+void DuplicateDetector::Keep(const PlaneView& luma, uint64_t content_hash,
+                             std::span<const uint8_t> thumb) {
+  kept_thumb_.assign(thumb.begin(), thumb.end());
   have_kept_ = luma.data != nullptr && luma.width > 0 && luma.height > 0;
   if (!have_kept_) return;
   width_ = luma.width;

@@ -25,11 +25,22 @@
 // seen). A partial tile of n pixels is judged against the thresholds scaled by n/64, i.e. by
 // the same mean difference per pixel.
 //
-// Differences from mpdecimate: only luma is compared (a chroma-only change is reported as
-// kNoise), and tiles do not overlap (mpdecimate steps by 4 and skips the first column).
+// Colour. Luma alone misses changes that are mostly chroma: measured on encoded footage
+// (tests/support/footage.h), a coloured box moving over colour bars or a gradient of similar
+// luma peaks at a block SAD of 377-765, just under `hi`, and 14-17 real frames per recording
+// were dropped as noise (a third of them in a row in one scene), which the alignment can
+// never match. So when the caller also passes the frame's small RGB analysis thumbnail
+// (ingest's area-averaged one), a frame is distinct as well when some thumbnail byte differs
+// from the last kept frame's by more than `colour_hi`. Averaging over whole thumbnail pixels
+// removes most codec noise: re-encoded duplicates peaked at 12-14 levels (libx264 crf 18 to
+// 35, including ingest_test's static noisy clip), the chroma-only moving boxes at 43-255.
+//
+// Differences from mpdecimate: tiles do not overlap (mpdecimate steps by 4 and skips the
+// first column), and chroma is only seen through the optional thumbnail.
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "util/image.h"
@@ -44,6 +55,9 @@ struct DedupOptions {
   int lo = 64 * 5;
   // Fraction of blocks over `lo` that makes the frame distinct. Default 0.33.
   double frac = 0.33;
+  // Largest difference of one RGB thumbnail byte from the last kept frame's that is still
+  // codec noise (only used when thumbnails are passed to Classify). <= 0 disables.
+  int colour_hi = 32;
 };
 
 enum class DupKind { kKept, kExact, kNoise };
@@ -55,17 +69,21 @@ class DuplicateDetector {
 
   // Classifies `luma` against the last kept frame (the first frame is always kept) and, if
   // kept, remembers it. `content_hash` identifies exact content (equal hashes and equal planes
-  // -> kExact).
-  DupKind Classify(const PlaneView& luma, uint64_t content_hash);
+  // -> kExact). `thumb` (optional) is the frame's RGB24 analysis thumbnail, always of the same
+  // size for one stream; it lets colour changes that luma misses keep the frame.
+  DupKind Classify(const PlaneView& luma, uint64_t content_hash,
+                   std::span<const uint8_t> thumb = {});
 
   int64_t blocks_compared() const { return blocks_compared_; }
 
  private:
   bool IsDistinct(const PlaneView& luma);
-  void Keep(const PlaneView& luma, uint64_t content_hash);
+  bool ColourDiffers(std::span<const uint8_t> thumb) const;
+  void Keep(const PlaneView& luma, uint64_t content_hash, std::span<const uint8_t> thumb);
 
   DedupOptions options_;
-  std::vector<uint8_t> kept_;  // tightly packed copy of the last kept luma plane
+  std::vector<uint8_t> kept_;        // tightly packed copy of the last kept luma plane
+  std::vector<uint8_t> kept_thumb_;  // its thumbnail, empty if none was passed
   int width_ = 0;
   int height_ = 0;
   uint64_t kept_hash_ = 0;

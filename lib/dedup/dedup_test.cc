@@ -159,6 +159,33 @@ TEST(DuplicateDetector, FewChangedBlocksBelowFractionAreNoise) {
   }
 }
 
+TEST(DuplicateDetector, ColourChangeInThumbnailKeepsFrameLumaCallsNoise) {
+  // Identical luma (a chroma-only change): the RGB thumbnail decides. Codec noise of up to 14
+  // levels in the thumbnail (the worst measured on re-encoded duplicates) stays a duplicate;
+  // one thumbnail byte moving by more than colour_hi (32) keeps the frame.
+  const Plane luma = Textured(160, 96);
+  std::vector<uint8_t> thumb(64 * 38 * 3, 100);
+  DuplicateDetector d;
+  ASSERT_EQ(d.Classify(luma.view(), 1, thumb), DupKind::kKept);
+  std::mt19937 rng(5);
+  std::vector<uint8_t> noisy = thumb;
+  for (auto& v : noisy) v = static_cast<uint8_t>(100 + static_cast<int>(rng() % 29) - 14);
+  EXPECT_EQ(d.Classify(luma.view(), 2, noisy), DupKind::kNoise);
+  std::vector<uint8_t> moved = thumb;
+  moved[1234] = 100 + 33;
+  EXPECT_EQ(d.Classify(luma.view(), 3, moved), DupKind::kKept);
+  // The kept thumbnail is now `moved`: going back is a change too, repeating it is not.
+  EXPECT_EQ(d.Classify(luma.view(), 4, moved), DupKind::kNoise);
+  EXPECT_EQ(d.Classify(luma.view(), 5, thumb), DupKind::kKept);
+  // Without thumbnails (or with the rule disabled) only luma counts.
+  EXPECT_EQ(d.Classify(luma.view(), 6), DupKind::kNoise);
+  DedupOptions off;
+  off.colour_hi = 0;
+  DuplicateDetector luma_only(off);
+  ASSERT_EQ(luma_only.Classify(luma.view(), 1, thumb), DupKind::kKept);
+  EXPECT_EQ(luma_only.Classify(luma.view(), 2, moved), DupKind::kNoise);
+}
+
 TEST(DuplicateDetector, StopsAtFirstBlockOverHi) {
   DuplicateDetector d;
   Plane a = Textured(640, 360);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <span>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -80,10 +81,15 @@ absl::StatusOr<FrameTable> IngestVideo(const std::string& path, const IngestOpti
     record.pts = frame->pts;
     record.keyframe = frame->keyframe;
     record.content_hash = frame->ContentHash();
-    if (options.dedup_enabled) record.dup = detector.Classify(frame->Luma(), record.content_hash);
+    // The thumbnail is made before dedup because the detector also compares colour on it
+    // (luma alone misses chroma-only motion); duplicates are a minority, so this costs little.
+    FP_RETURN_IF_ERROR(
+        converter.Thumbnail(frame->frame, table.thumb_width, table.thumb_height, &thumb));
+    if (options.dedup_enabled) {
+      record.dup = detector.Classify(frame->Luma(), record.content_hash,
+                                     std::span<const uint8_t>(thumb.pixels.data(), thumb_bytes));
+    }
     if (record.dup == DupKind::kKept) {
-      FP_RETURN_IF_ERROR(
-          converter.Thumbnail(frame->frame, table.thumb_width, table.thumb_height, &thumb));
       table.kept.push_back(record.index);
       table.thumbs.insert(table.thumbs.end(), thumb.pixels.begin(),
                           thumb.pixels.begin() + thumb_bytes);

@@ -149,6 +149,20 @@ TEST_F(IngestTest, StaticNoisyImageThroughLossyCodecIsNoiseDuplicates) {
   EXPECT_EQ(all->kept.size(), 60u);
 }
 
+TEST_F(IngestTest, ChromaOnlyMotionIsKept) {
+  // A magenta box moving 2 px per frame over grey of nearly the same luma: luma alone sees
+  // (almost) nothing, the analysis thumbnail sees the colour move. Every frame is distinct.
+  const std::string path =
+      Ffmpeg("chroma_motion.mp4",
+             "-f lavfi -i color=c=0x808080:s=160x96:r=30 -f lavfi -i color=c=0xC864C8:s=16x12:r=30 "
+             "-filter_complex \"[0][1]overlay=x=n*2+10:y=40,trim=end_frame=30\" "
+             "-c:v libx264 -crf 18 -pix_fmt yuv420p");
+  auto table = IngestVideo(path, IngestOptions{});
+  ASSERT_TRUE(table.ok()) << table.status();
+  ASSERT_EQ(table->frames.size(), 30u);
+  EXPECT_EQ(table->kept.size(), 30u) << "noise duplicates " << table->noise_duplicates();
+}
+
 TEST_F(IngestTest, ThumbnailsOfDifferentResolutionsAgree) {
   const std::string hr =
       Ffmpeg("thumb_hr.mkv", "-f lavfi -i testsrc2=size=640x360:rate=30 -frames:v 6 -c:v ffv1");
