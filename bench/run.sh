@@ -3,7 +3,9 @@
 # same run. Prints a Markdown table (docs/benchmarks.md quotes it).
 #   bench/run.sh [MINUTES...]        default: 1 10  (one footage pair per length)
 # Footage: 1280x720 HR (libx264 crf 18) and 320x180 LR (area downscale, libx264 crf 18), 30 fps
-# testsrc2 + mandelbrot scenes; LR starts 45 frames late and drops every 97th frame.
+# two testsrc2 scenes (the second hue-shifted and negated); LR starts 45 frames late and drops
+# every 97th frame. Every run draws 300 windows (--windows 300), so pack work is the same
+# for both lengths and peak memory shows what grows with footage length.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 minutes=("$@")
@@ -23,7 +25,7 @@ make_pair() {  # $1 minutes -> $work/m$1/{hr.mp4,lr.mp4}
   mkdir -p "$d"
   [ -f "$d/lr.mp4" ] && return
   local half=$(( frames / 2 ))
-  $ff -f lavfi -i "testsrc2=size=1280x720:rate=30" -f lavfi -i "mandelbrot=size=1280x720:rate=30" \
+  $ff -f lavfi -i "testsrc2=size=1280x720:rate=30" -f lavfi -i "testsrc2=size=1280x720:rate=30,hue=h=120,negate" \
     -filter_complex "[0:v]trim=end_frame=$half[a];[1:v]trim=end_frame=$(( frames - half )),setpts=PTS-STARTPTS[b];[a][b]concat=n=2:v=1[v]" \
     -map "[v]" -c:v libx264 -preset veryfast -crf 18 -pix_fmt yuv420p "$d/hr.mp4"
   $ff -i "$d/hr.mp4" -vf "trim=start_frame=45,setpts=PTS-STARTPTS,select='not(eq(mod(n\,97)\,0))',setpts=N/30/TB,scale=320:180:flags=area" \
@@ -43,7 +45,7 @@ for m in "${minutes[@]}"; do
   t_decode=$(elapsed "$t0")
   # framepair run: analysis = ingest + align + scene; pack per distinct frame.
   rm -rf "$d/out"
-  $fp run --quiet --json --lr "$d/lr.mp4" --hr "$d/hr.mp4" --out "$d/out" --seed 1 > "$d/run.json"
+  $fp run --quiet --json --lr "$d/lr.mp4" --hr "$d/hr.mp4" --out "$d/out" --seed 1 --windows 300 > "$d/run.json"
   t_analysis=$(python3 -c "import json; s=json.load(open('$d/run.json'))['seconds']; print(s['ingest']+s['align']+s['scene'])")
   t_pack=$(json "$d/run.json" "['seconds']['pack']")
   n_lr=$(json "$d/run.json" "['distinct_lr_frames']")
@@ -56,7 +58,7 @@ for m in "${minutes[@]}"; do
   $ff -i "$d/hr.mp4" -frames:v "$n_hr" -compression_level 1 "$d/png/hr/%06d.png"
   $ff -i "$d/lr.mp4" -frames:v "$n_lr" -compression_level 1 "$d/png/lr/%06d.png"
   t_export=$(elapsed "$t0")
-  rm -rf "$d/png"
+  rm -rf "$d/png" "$d/out"
   per_fp=$(echo "$t_pack / ($n_lr + $n_hr)" | bc -l)
   per_ff=$(echo "$t_export / ($n_lr + $n_hr)" | bc -l)
   printf "| %d min 1280x720 + 320x180 | %.2f | %.2f | %.2fx | %.4f | %.4f | %.2fx | %.3f | %.0f |\n" \
