@@ -169,11 +169,17 @@ Downsampler FineDownsampler(int width, int height) {
 // LR frames (every kCoarseStep-th of the first kCoarseWindow of the overlap) per offset.
 constexpr int64_t kCoarseWindow = 800;
 constexpr int64_t kCoarseStep = 2;
-// Percentile of the per-offset distances that scores it. Drop runs inside the window shift
-// the true offset for part of it; a low percentile still sees the part that matches.
+// Drops inside the window move the true offset as it goes (a recording that drops every 97th
+// frame drifts by 8 over 800 frames). Each sample therefore scores its best match within
+// +-kCoarseSlack of the candidate offset, so the true offset keeps its low score across the
+// whole window; the banded DP recovers the exact path from the approximate start.
+constexpr int64_t kCoarseSlack = 12;
+// Percentile of the per-offset distances that scores it. Drop runs longer than the slack
+// still shift the offset for part of the window; a low percentile sees the part that matches.
 constexpr double kCoarseQuantile = 0.25;
 constexpr int kRandomPairs = 2048;
-// Related only if the best offset scores below this fraction of random pairs.
+// Related only if the best offset scores below this fraction of random pairs (scored the same
+// way: best of a run of 2*kCoarseSlack+1 consecutive frames, so the slack favours neither).
 constexpr double kRelatedRatio = 0.5;
 
 uint64_t Quantile(std::vector<uint64_t>& v, double q) {
@@ -197,7 +203,7 @@ CoarseResult CoarseOffset(const ThumbSequence& a, const ThumbSequence& b, int ma
   const int64_t lo_off = -std::min<int64_t>(max_offset, n - 1);
   const int64_t hi_off = std::min<int64_t>(max_offset, m - 1);
   // Both sides only need the frames any offset's window can reach.
-  const int64_t reach = std::max<int64_t>(max_offset, 0) + kCoarseWindow;
+  const int64_t reach = std::max<int64_t>(max_offset, 0) + kCoarseWindow + kCoarseSlack;
   const int64_t na = std::min(n, reach);
   const int64_t nb = std::min(m, reach);
   std::vector<uint8_t> sa(static_cast<size_t>(na) * bytes);
@@ -205,10 +211,31 @@ CoarseResult CoarseOffset(const ThumbSequence& a, const ThumbSequence& b, int ma
   for (int64_t i = 0; i < na; ++i) ds.Apply(a.thumb(static_cast<size_t>(i)), &sa[i * bytes]);
   for (int64_t j = 0; j < nb; ++j) ds.Apply(b.thumb(static_cast<size_t>(j)), &sb[j * bytes]);
 
+  // Every (LR i, HR j) distance the search can ask for, once: even rows only (kCoarseStep).
+  // At most ~1150 x 2300 entries for the default max_offset.
+  const int64_t rows = (na + kCoarseStep - 1) / kCoarseStep;
+  std::vector<uint32_t> dist(static_cast<size_t>(rows * nb));
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t j = 0; j < nb; ++j) {
+      dist[r * nb + j] =
+          static_cast<uint32_t>(Sad(&sa[r * kCoarseStep * bytes], &sb[j * bytes], bytes));
+    }
+  }
+  auto best_near = [&](int64_t i, int64_t j) {
+    const uint32_t* row = &dist[(i / kCoarseStep) * nb];
+    uint32_t best = std::numeric_limits<uint32_t>::max();
+    for (int64_t k = std::max<int64_t>(0, j - kCoarseSlack);
+         k <= std::min(nb - 1, j + kCoarseSlack); ++k) {
+      best = std::min(best, row[k]);
+    }
+    return best;
+  };
+
   auto samples_for = [&](int64_t o, std::vector<int64_t>* out) {
     out->clear();
     const int64_t i0 = std::max<int64_t>(0, -o);
-    for (int64_t i = i0; i < i0 + kCoarseWindow && i < na && i + o < nb; i += kCoarseStep) {
+    const int64_t first = (i0 + kCoarseStep - 1) / kCoarseStep * kCoarseStep;
+    for (int64_t i = first; i < i0 + kCoarseWindow && i < na && i + o < nb; i += kCoarseStep) {
       out->push_back(i);
     }
   };
@@ -228,7 +255,7 @@ CoarseResult CoarseOffset(const ThumbSequence& a, const ThumbSequence& b, int ma
     samples_for(o, &idx);
     if (idx.size() < min_count) continue;
     d.clear();
-    for (int64_t i : idx) d.push_back(Sad(&sa[i * bytes], &sb[(i + o) * bytes], bytes));
+    for (int64_t i : idx) d.push_back(best_near(i, i + o));
     const uint64_t score = Quantile(d, kCoarseQuantile);
     // Ties go to the offset closest to zero, the least surprising start.
     if (score < best || (score == best && std::abs(o) < std::abs(result.offset))) {
@@ -239,7 +266,8 @@ CoarseResult CoarseOffset(const ThumbSequence& a, const ThumbSequence& b, int ma
   samples_for(result.offset, &result.samples);
   result.offset_distance = static_cast<double>(best) / static_cast<double>(bytes);
 
-  // Pseudo-random pairs over the whole recordings (fixed LCG: results are reproducible).
+  // Pseudo-random LR frames against runs of consecutive HR frames anywhere in the recordings
+  // (fixed LCG: results are reproducible).
   std::vector<uint8_t> ta(bytes), tb(bytes);
   uint64_t state = 0x9e3779b97f4a7c15ull;
   auto next = [&state](int64_t bound) {
@@ -247,10 +275,16 @@ CoarseResult CoarseOffset(const ThumbSequence& a, const ThumbSequence& b, int ma
     return static_cast<int64_t>((state >> 33) % static_cast<uint64_t>(bound));
   };
   d.clear();
+  const int64_t run = std::min<int64_t>(m, 2 * kCoarseSlack + 1);
   for (int k = 0; k < kRandomPairs; ++k) {
     ds.Apply(a.thumb(static_cast<size_t>(next(n))), ta.data());
-    ds.Apply(b.thumb(static_cast<size_t>(next(m))), tb.data());
-    d.push_back(Sad(ta.data(), tb.data(), bytes));
+    const int64_t j0 = next(m - run + 1);
+    uint64_t nearest = std::numeric_limits<uint64_t>::max();
+    for (int64_t j = j0; j < j0 + run; ++j) {
+      ds.Apply(b.thumb(static_cast<size_t>(j)), tb.data());
+      nearest = std::min(nearest, Sad(ta.data(), tb.data(), bytes));
+    }
+    d.push_back(nearest);
   }
   result.random_distance =
       static_cast<double>(Quantile(d, kCoarseQuantile)) / static_cast<double>(bytes);

@@ -326,18 +326,28 @@ INSTANTIATE_TEST_SUITE_P(Matrices, ColorTest,
                            return info.param.matrix + "_" + info.param.range;
                          });
 
-// Untagged streams: BT.601 below 720 lines, BT.709 from 720 up.
-TEST(ColorDefaults, UntaggedMatrixDependsOnHeight) {
-  const std::string sd = Clips::Get().Make(
-      "untagged_sd.mkv", "-f lavfi -i color=c=0x3080C0:size=64x48 -frames:v 1 -c:v ffv1");
-  const std::string hd = Clips::Get().Make(
-      "untagged_hd.mkv", "-f lavfi -i color=c=0x3080C0:size=64x720 -frames:v 1 -c:v ffv1");
-  auto a = ProbeVideo(sd);
-  auto b = ProbeVideo(hd);
-  ASSERT_TRUE(a.ok() && b.ok());
-  EXPECT_EQ(a->color_matrix, "bt601");
-  EXPECT_EQ(b->color_matrix, "bt709");
-  EXPECT_FALSE(a->full_range);
+// Untagged streams are BT.601 at every size (what ffmpeg writes), so an untagged LR/HR pair is
+// converted consistently and ffmpeg's own untagged encodes round-trip.
+TEST(ColorDefaults, UntaggedIsBt601AtEverySize) {
+  for (const char* size : {"64x48", "64x720"}) {
+    const std::string path = Clips::Get().Make(
+        absl::StrCat("untagged_", size, ".mp4"),
+        absl::StrCat("-f lavfi -i color=c=0x3080C0:size=", size,
+                     ":rate=10,format=rgb24 -frames:v 1 -pix_fmt yuv420p -c:v libx264 -crf 10"));
+    auto decoder = VideoDecoder::Open(path);
+    ASSERT_TRUE(decoder.ok()) << decoder.status();
+    EXPECT_EQ((*decoder)->info().color_matrix, "bt601") << size;
+    EXPECT_FALSE((*decoder)->info().full_range);
+    auto frame = (*decoder)->Next();
+    ASSERT_TRUE(frame.ok() && *frame != nullptr);
+    RgbConverter converter;
+    RgbImage rgb;
+    ASSERT_TRUE(converter.ToRgb((*frame)->frame, &rgb).ok());
+    const int expected[3] = {0x30, 0x80, 0xC0};
+    for (int ch = 0; ch < 3; ++ch) {
+      EXPECT_NEAR(rgb.row(rgb.height / 2)[3 * 32 + ch], expected[ch], 3) << size << " ch " << ch;
+    }
+  }
 }
 
 // --- errors ---------------------------------------------------------------------------

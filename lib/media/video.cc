@@ -85,7 +85,7 @@ struct ColorChoice {
   bool yuv = true;  // false: RGB or gray input, no matrix applies
 };
 
-ColorChoice ChooseColor(AVPixelFormat format, AVColorSpace space, AVColorRange range, int height) {
+ColorChoice ChooseColor(AVPixelFormat format, AVColorSpace space, AVColorRange range) {
   ColorChoice c;
   bool jpeg = false;
   c.format = DejpegFormat(format, &jpeg);
@@ -128,14 +128,12 @@ ColorChoice ChooseColor(AVPixelFormat format, AVColorSpace space, AVColorRange r
       c.name = "fcc";
       break;
     default:
-      // Untagged: what players assume (HD material is BT.709, SD is BT.601).
-      if (height >= 720) {
-        c.sws_matrix = SWS_CS_ITU709;
-        c.name = "bt709";
-      } else {
-        c.sws_matrix = SWS_CS_ITU601;
-        c.name = "bt601";
-      }
+      // Untagged: BT.601 at every size, which is what ffmpeg/libswscale use when they write
+      // an untagged stream. Players guess BT.709 for HD, but a size-dependent guess would
+      // convert the LR and HR recordings of one pair with different matrices: the colours of
+      // input and target would disagree, and so would the thumbnails alignment compares.
+      c.sws_matrix = SWS_CS_ITU601;
+      c.name = "bt601";
       break;
   }
   return c;
@@ -432,7 +430,7 @@ class FfmpegDecoder final : public VideoDecoder {
     const auto pix = static_cast<AVPixelFormat>(par->format);
     const char* pix_name = av_get_pix_fmt_name(pix);
     info_.pixel_format = pix_name != nullptr ? pix_name : "unknown";
-    ColorChoice color = ChooseColor(pix, par->color_space, par->color_range, par->height);
+    ColorChoice color = ChooseColor(pix, par->color_space, par->color_range);
     info_.color_matrix = color.name;
     info_.full_range = color.full_range;
     info_.width = par->width;
@@ -690,7 +688,7 @@ struct RgbConverter::Impl {
           absl::StrCat("RgbConverter: bad output size ", width, "x", height));
     }
     ColorChoice color = ChooseColor(static_cast<AVPixelFormat>(frame->format), frame->colorspace,
-                                    frame->color_range, frame->height);
+                                    frame->color_range);
     Key key{color.format, frame->width,     frame->height,    width,
             height,       color.sws_matrix, color.full_range, flags};
     auto it = contexts.find(key);

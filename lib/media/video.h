@@ -117,8 +117,9 @@ class VideoDecoder {
 };
 
 // Converts decoded frames to RGB24 with the stream's colour matrix and range (BT.601/709/
-// 2020, limited/full; unspecified matrix: BT.709 for height >= 720, else BT.601, like most
-// players). Caches the swscale context. Not thread-safe.
+// 2020, limited/full; an untagged stream is BT.601 at every size, as ffmpeg writes it, so both
+// recordings of a pair always get the same conversion). Caches the swscale context. Not
+// thread-safe.
 class RgbConverter {
  public:
   RgbConverter();

@@ -159,6 +159,8 @@ framepair::v1::SourceEntry SourceEntryFor(const std::string& role, const std::st
   e.set_codec(s.table.video.codec);
   e.set_width(s.table.video.width);
   e.set_height(s.table.video.height);
+  e.set_color_matrix(s.table.video.color_matrix);
+  e.set_full_range(s.table.video.full_range);
   e.set_frames_decoded(static_cast<int64_t>(s.table.frames.size()));
   e.set_exact_duplicates(s.table.exact_duplicates());
   e.set_noise_duplicates(s.table.noise_duplicates());
