@@ -266,8 +266,9 @@ CoarseResult CoarseOffset(const ThumbSequence& a, const ThumbSequence& b, int ma
   samples_for(result.offset, &result.samples);
   result.offset_distance = static_cast<double>(best) / static_cast<double>(bytes);
 
-  // Pseudo-random LR frames against runs of consecutive HR frames anywhere in the recordings
-  // (fixed LCG: results are reproducible).
+  // Pseudo-random LR frames against runs of consecutive HR frames away from where the chosen
+  // offset puts their match (fixed LCG: results are reproducible). Runs that could contain
+  // the true match would make any pair look unrelated on a short clip.
   std::vector<uint8_t> ta(bytes), tb(bytes);
   uint64_t state = 0x9e3779b97f4a7c15ull;
   auto next = [&state](int64_t bound) {
@@ -275,10 +276,14 @@ CoarseResult CoarseOffset(const ThumbSequence& a, const ThumbSequence& b, int ma
     return static_cast<int64_t>((state >> 33) % static_cast<uint64_t>(bound));
   };
   d.clear();
-  const int64_t run = std::min<int64_t>(m, 2 * kCoarseSlack + 1);
+  int64_t run = std::min<int64_t>(m, 2 * kCoarseSlack + 1);
+  if (m < 4 * run) run = 1;  // too short for runs: plain random pairs
   for (int k = 0; k < kRandomPairs; ++k) {
-    ds.Apply(a.thumb(static_cast<size_t>(next(n))), ta.data());
+    const int64_t i = next(n);
     const int64_t j0 = next(m - run + 1);
+    const int64_t match = i + result.offset;
+    if (run > 1 && j0 < match + run && match - run < j0 + run) continue;
+    ds.Apply(a.thumb(static_cast<size_t>(i)), ta.data());
     uint64_t nearest = std::numeric_limits<uint64_t>::max();
     for (int64_t j = j0; j < j0 + run; ++j) {
       ds.Apply(b.thumb(static_cast<size_t>(j)), tb.data());
@@ -286,6 +291,7 @@ CoarseResult CoarseOffset(const ThumbSequence& a, const ThumbSequence& b, int ma
     }
     d.push_back(nearest);
   }
+  if (d.empty()) d.push_back(std::numeric_limits<uint32_t>::max());
   result.random_distance =
       static_cast<double>(Quantile(d, kCoarseQuantile)) / static_cast<double>(bytes);
   return result;

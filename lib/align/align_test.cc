@@ -177,6 +177,7 @@ struct SideSpec {
   int runs = 0;          // drop runs of 1..max_run frames
   int max_run = 40;
   double singles = 0;  // fraction of scattered single drops
+  int every = 0;       // drop every n-th world frame (a recorder whose clock runs slow)
   int noise = 2;       // +-noise per byte
   // Each frame's noise amplitude drawn from 1..2*noise-1 instead, like a codec whose quality
   // varies from frame to frame.
@@ -199,6 +200,7 @@ Recording Record(const World& world, const SideSpec& spec, uint64_t seed, int64_
   std::bernoulli_distribution single(spec.singles);
   for (int64_t w = 0; w < k; ++w) {
     if (single(rng)) present[static_cast<size_t>(w)] = false;
+    if (spec.every > 0 && w % spec.every == spec.every - 1) present[static_cast<size_t>(w)] = false;
   }
   Recording rec;
   rec.index_scale = index_scale;
@@ -396,6 +398,9 @@ const Scenario kScenarios[] = {
      6000,
      {.runs = 6, .singles = 0.02, .noise_varies = true},
      {.start = 200, .runs = 6, .singles = 0.02, .noise_varies = true}},
+    // A drop every 97 frames moves the offset by 8 within the coarse search's 800-frame window:
+    // the start must still be found (a fixed-offset score sees the true offset for 1/8 of it).
+    {"periodic_drops_lr_late", 6000, {.start = 45, .every = 97}, {.runs = 2}},
     {"everything_hr_early",
      8000,
      {.end_trim = 250, .runs = 10, .singles = 0.04},

@@ -297,12 +297,17 @@ absl::StatusOr<RunSummary> RunPipeline(const RunOptions& options_in, ProgressSin
   summary.pairs_rejected = align_stats.rejected_spike + align_stats.rejected_residual;
 
   // 3. Scenes (on the LR side: that is what training sees as input).
-  const FrameTable& scene_table = hr_only ? hr.table : lr->table;
-  const size_t thumb_bytes =
-      static_cast<size_t>(scene_table.thumb_width) * scene_table.thumb_height * 3;
+  // Thumbnails are the bulk of the analysis memory (~7 KB per frame and side): keep only the
+  // per-pair copy that scene detection and sampling read, so peak memory stays at what
+  // alignment needed.
+  FrameTable& scene_table = hr_only ? hr.table : lr->table;
+  const int thumb_width = scene_table.thumb_width;
+  const int thumb_height = scene_table.thumb_height;
+  const size_t thumb_bytes = static_cast<size_t>(thumb_width) * thumb_height * 3;
+  if (!hr_only) std::vector<uint8_t>().swap(hr.table.thumbs);
   std::vector<uint8_t> pair_thumbs = PairThumbs(scene_table, pairs, hr_only);
-  ThumbSequence scene_input{scene_table.thumb_width, scene_table.thumb_height, nullptr,
-                            pair_thumbs.data(), pairs.size()};
+  std::vector<uint8_t>().swap(scene_table.thumbs);
+  ThumbSequence scene_input{thumb_width, thumb_height, nullptr, pair_thumbs.data(), pairs.size()};
   SceneResult scenes;
   {
     StageTimer timer("scene", progress, &summary.stages);
