@@ -3,10 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
 #include "util/sha256.h"
 
 namespace framepair {
@@ -43,17 +41,10 @@ std::vector<std::string> SequenceFiles(const std::string& path) {
 absl::StatusOr<SourceHash> HashSource(const std::string& path) {
   Sha256 sha;
   SourceHash out;
-  std::vector<char> buffer(1 << 20);
   for (const std::string& file : SequenceFiles(path)) {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) return absl::NotFoundError(absl::StrCat(file, ": cannot open for hashing"));
-    while (in) {
-      in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-      std::streamsize n = in.gcount();
-      if (n <= 0) break;
-      sha.Update(buffer.data(), static_cast<size_t>(n));
-      out.bytes += n;
-    }
+    absl::StatusOr<int64_t> bytes = sha.UpdateFromFile(file);
+    if (!bytes.ok()) return bytes.status();
+    out.bytes += *bytes;
   }
   out.sha256 = sha.HexDigest();
   return out;

@@ -48,7 +48,7 @@ std::string Sha256Hex(std::string_view data) {
   return hasher.HexDigest();
 }
 
-absl::StatusOr<std::string> Sha256File(const std::string& path) {
+absl::StatusOr<int64_t> Sha256::UpdateFromFile(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     const int err = errno;
@@ -56,8 +56,8 @@ absl::StatusOr<std::string> Sha256File(const std::string& path) {
         err == ENOENT ? absl::StatusCode::kNotFound : absl::StatusCode::kInvalidArgument,
         absl::StrCat("cannot open ", path, " to hash it: ", std::strerror(err)));
   }
-  Sha256 hasher;
   std::vector<char> buffer(1 << 20);
+  int64_t total = 0;
   absl::Status status;
   for (;;) {
     const ssize_t n = ::read(fd, buffer.data(), buffer.size());
@@ -68,10 +68,18 @@ absl::StatusOr<std::string> Sha256File(const std::string& path) {
           absl::StrCat("cannot read ", path, " to hash it: ", std::strerror(errno)));
       break;
     }
-    hasher.Update(buffer.data(), static_cast<size_t>(n));
+    Update(buffer.data(), static_cast<size_t>(n));
+    total += n;
   }
   ::close(fd);
   if (!status.ok()) return status;
+  return total;
+}
+
+absl::StatusOr<std::string> Sha256File(const std::string& path) {
+  Sha256 hasher;
+  absl::StatusOr<int64_t> bytes = hasher.UpdateFromFile(path);
+  if (!bytes.ok()) return bytes.status();
   return hasher.HexDigest();
 }
 

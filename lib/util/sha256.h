@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -19,6 +20,9 @@ class Sha256 {
   Sha256& operator=(const Sha256&) = delete;
   void Update(const void* data, size_t n);
   void Update(std::string_view s) { Update(s.data(), s.size()); }
+  // Streams a whole file into the hash; returns its size. NOT_FOUND / INVALID_ARGUMENT with
+  // the path on failure.
+  absl::StatusOr<int64_t> UpdateFromFile(const std::string& path);
   std::string HexDigest();  // finishes the hash; lowercase hex, 64 characters
 
  private:
