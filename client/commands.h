@@ -10,13 +10,30 @@
 namespace framepair::cli {
 
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitFailed = 1;    // the job failed / verify found defects
-inline constexpr int kExitBadInput = 2;  // bad arguments, input files or output directory
-inline constexpr int kExitInternal = 3;  // an unexpected internal or environment error
+inline constexpr int kExitFailed = 1;       // the job failed / verify found defects
+inline constexpr int kExitBadInput = 2;     // bad arguments, input files or output directory
+inline constexpr int kExitInternal = 3;     // an unexpected internal or environment error
+inline constexpr int kExitUnavailable = 4;  // the coordinator could not be reached
 inline constexpr int kExitCancelled = 130;
+
+// How the remote commands reach the coordinator. Defaults from the environment:
+// FRAMEPAIR_SERVER (127.0.0.1:50051), FRAMEPAIR_TOKEN, FRAMEPAIR_TLS_CA.
+struct RemoteOptions {
+  std::string server;
+  std::string token;
+  std::string tls_ca;           // CA bundle (PEM) = TLS; empty = plaintext
+  std::string output = "text";  // text or json
+};
+RemoteOptions DefaultRemoteOptions();
 
 int RunCommand(const std::vector<std::string>& args);
 int VerifyCommand(const std::vector<std::string>& args);
+int SubmitCommand(const std::vector<std::string>& args, RemoteOptions remote);
+int WatchCommand(const std::vector<std::string>& args, RemoteOptions remote);
+int StatusCommand(const std::vector<std::string>& args, RemoteOptions remote);
+int ListCommand(const std::vector<std::string>& args, RemoteOptions remote);
+int CancelCommand(const std::vector<std::string>& args, RemoteOptions remote);
+int HealthCommand(const std::vector<std::string>& args, RemoteOptions remote);
 
 // Maps a status to the documented exit code.
 int ExitCodeFor(const absl::Status& status);

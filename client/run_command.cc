@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "client/commands.h"
+#include "client/run_flags.h"
 #include "client/terminal_progress.h"
 #include "media/video.h"
 #include "pipeline/pipeline.h"
@@ -107,11 +108,9 @@ int ExitCodeFor(const absl::Status& status) {
 }
 
 int RunCommand(const std::vector<std::string>& args) {
-  RunOptions o;
-  std::string format = "pair", align = "sequence", scene = "adaptive", overlap = "allow";
-  double scene_threshold = -1;
-  bool hr_only = false, no_provenance = false, no_dedup = false, quiet = false, json = false,
-       verbose = false;
+  RunFlags flags;
+  RunOptions& o = flags.options;
+  bool quiet = false, json = false, verbose = false;
   po::options_description desc(
       "framepair run: the whole pipeline for one footage pair, in this process.\n"
       "Reads LR and HR recordings of the same gameplay, removes duplicate frames, aligns\n"
@@ -123,28 +122,9 @@ int RunCommand(const std::vector<std::string>& args) {
     ("help,h", "show this help")
     ("lr", po::value(&o.lr_path), "LR (native resolution) recording: a video file, a directory of PNGs, or a pattern like dir/%05d.png")
     ("hr", po::value(&o.hr_path), "HR (scale x) recording of the same gameplay")
-    ("out", po::value(&o.out_dir), "output dataset directory (created; a previous dataset there is replaced only when this run succeeds)")
-    ("windows", po::value(&o.sample.windows)->default_value(0), "number of windows (examples) to draw; 0 = use --density")
-    ("density", po::value(&o.sample.density)->default_value(0.1), "windows per eligible start frame when --windows is 0")
-    ("seed", po::value(&o.sample.seed)->default_value(0), "random seed for window sampling; same inputs + options + seed = identical bytes")
-    ("scale", po::value(&o.scale)->default_value(4), "HR size / LR size")
-    ("window", po::value(&o.sample.window)->default_value(10), "consecutive frames per example")
-    ("shards", po::value(&o.shards)->default_value(1), "number of TFRecord shards")
-    ("png-level", po::value(&o.pack.png.compression_level)->default_value(1), "PNG zlib level 0-9 (1: fastest with good size, see docs/benchmarks.md)")
-    ("hr-only", po::bool_switch(&hr_only), "only --hr is given: LR is made by nearest-neighbour downscale (pixel (s*x, s*y))")
-    ("format", po::value(&format)->default_value("pair"), "pair: features input+target; single: feature images (HR only, training downscales)")
-    ("no-provenance", po::bool_switch(&no_provenance), "omit the input_frame/target_frame source frame indexes")
-    ("gzip", po::bool_switch(&o.gzip), "GZIP-compress the shards (TFRecordDataset(compression_type='GZIP'))")
-    ("align", po::value(&align)->default_value("sequence"), "alignment: sequence (default) or greedy (the seed's FrameSync)")
-    ("max-residual", po::value(&o.align.max_residual)->default_value(o.align.max_residual), "reject pairs whose thumbnail distance exceeds this (0-255; 0 disables)")
-    ("spike-ratio", po::value(&o.align.spike_ratio)->default_value(o.align.spike_ratio), "clean_sync filter: reject pairs with residual / trailing mean above this (0 disables)")
-    ("scene", po::value(&scene)->default_value("adaptive"), "scene detector: adaptive or content")
-    ("scene-threshold", po::value(&scene_threshold), "detector threshold (content default 27, adaptive default 3.0)")
-    ("min-scene-len", po::value(&o.scene.min_scene_len)->default_value(o.scene.min_scene_len), "minimum frames between scene cuts")
-    ("max-jump", po::value(&o.scene.max_jump)->default_value(o.scene.max_jump), "break segments where alignment skipped more than this many source frames")
-    ("overlap", po::value(&overlap)->default_value("allow"), "windows may overlap (allow) or not (disjoint)")
-    ("min-motion", po::value(&o.sample.min_motion)->default_value(0), "skip near-static windows: minimum mean thumbnail change per frame (0 disables)")
-    ("no-dedup", po::bool_switch(&no_dedup), "keep duplicate frames")
+    ("out", po::value(&o.out_dir), "output dataset directory (created; a previous dataset there is replaced only when this run succeeds)");
+  AddDatasetFlags(desc, &flags);
+  desc.add_options()
     ("threads", po::value(&o.threads)->default_value(0), "worker threads (0 = all cores)")
     ("quiet,q", po::bool_switch(&quiet), "no progress output")
     ("json", po::bool_switch(&json), "print the summary as JSON (for scripts)")
@@ -168,39 +148,10 @@ int RunCommand(const std::vector<std::string>& args) {
                  msg.c_str());
     return kExitBadInput;
   };
-  o.pack.hr_only = hr_only;
-  o.pack.provenance = !no_provenance;
-  o.ingest.dedup_enabled = !no_dedup;
-  if (format == "pair") {
-    o.pack.format = ExampleFormat::kPair;
-  } else if (format == "single") {
-    o.pack.format = ExampleFormat::kSingle;
-  } else {
-    return usage_error("--format must be pair or single, not '" + format + "'");
+  if (absl::Status s = ApplyDatasetFlags(&flags); !s.ok()) {
+    return usage_error(std::string(s.message()));
   }
-  if (align == "sequence") {
-    o.align.mode = AlignMode::kSequence;
-  } else if (align == "greedy") {
-    o.align.mode = AlignMode::kGreedy;
-  } else {
-    return usage_error("--align must be sequence or greedy, not '" + align + "'");
-  }
-  if (scene == "adaptive") {
-    o.scene.detector = SceneDetector::kAdaptive;
-    if (scene_threshold >= 0) o.scene.adaptive_threshold = scene_threshold;
-  } else if (scene == "content") {
-    o.scene.detector = SceneDetector::kContent;
-    if (scene_threshold >= 0) o.scene.content_threshold = scene_threshold;
-  } else {
-    return usage_error("--scene must be adaptive or content, not '" + scene + "'");
-  }
-  if (overlap == "allow") {
-    o.sample.overlap = OverlapPolicy::kAllow;
-  } else if (overlap == "disjoint") {
-    o.sample.overlap = OverlapPolicy::kDisjoint;
-  } else {
-    return usage_error("--overlap must be allow or disjoint, not '" + overlap + "'");
-  }
+  const bool hr_only = flags.hr_only;
   if (o.hr_path.empty()) return usage_error("--hr is required");
   if (o.lr_path.empty() && !hr_only) return usage_error("--lr is required (or pass --hr-only)");
   if (!o.lr_path.empty() && hr_only) return usage_error("--hr-only takes no --lr");

@@ -1,0 +1,601 @@
+// The remote commands: submit, watch, status, list, cancel, against framepair-coordinator.
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <random>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "client/commands.h"
+#include "client/run_flags.h"
+#include "framepair/v1/coordinator.grpc.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "pipeline/parameters.h"
+#include "services/common/channel.h"
+#include "services/common/grpc_status.h"
+#include "util/sha256.h"
+
+namespace framepair::cli {
+namespace po = boost::program_options;
+using framepair::v1::Job;
+using framepair::v1::JobEvent;
+
+namespace {
+
+constexpr int64_t kChunkBytes = 1 << 20;  // the API's chunk limit
+
+std::string Env(const char* name, const std::string& fallback = "") {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? v : fallback;
+}
+
+struct Remote {
+  explicit Remote(const RemoteOptions& o) : options(o) {
+    ChannelOptions c;
+    c.tls_ca_file = o.tls_ca;
+    c.auth_token = o.token;
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> made = MakeChannel(o.server, c);
+    if (!made.ok()) {
+      error = made.status();
+      return;
+    }
+    channel = *std::move(made);
+    stub = framepair::v1::Coordinator::NewStub(channel);
+  }
+  // A context with a deadline (0 = none); the channel adds the token.
+  std::unique_ptr<grpc::ClientContext> Context(std::chrono::seconds deadline) const {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    if (deadline.count() > 0) ctx->set_deadline(std::chrono::system_clock::now() + deadline);
+    return ctx;
+  }
+  absl::Status error;  // a TLS file could not be read
+  RemoteOptions options;
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<framepair::v1::Coordinator::Stub> stub;
+};
+
+int Fail(const std::string& command, const RemoteOptions& o, const grpc::Status& s) {
+  absl::Status status = FromGrpcStatus(s);
+  std::string hint;
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    hint =
+        absl::StrCat("\n(is framepair-coordinator running at ", o.server,
+                     "? Set --server or FRAMEPAIR_SERVER; scripts/local-stack.sh up starts one)");
+  } else if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
+    hint = "\n(set FRAMEPAIR_TOKEN to the coordinator's token)";
+  }
+  std::fprintf(stderr, "framepair %s: %s%s\n", command.c_str(), s.error_message().c_str(),
+               hint.c_str());
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+      s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    return kExitUnavailable;
+  }
+  return ExitCodeFor(status);
+}
+
+int ChannelError(const std::string& command, const absl::Status& s) {
+  std::fprintf(stderr, "framepair %s: %s\n", command.c_str(), std::string(s.message()).c_str());
+  return ExitCodeFor(s);
+}
+
+std::string Json(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, options);
+  return out;
+}
+
+std::string StateName(framepair::v1::JobState s) {
+  switch (s) {
+    case framepair::v1::JOB_QUEUED:
+      return "queued";
+    case framepair::v1::JOB_RUNNING:
+      return "running";
+    case framepair::v1::JOB_SUCCEEDED:
+      return "succeeded";
+    case framepair::v1::JOB_FAILED:
+      return "failed";
+    case framepair::v1::JOB_CANCELLED:
+      return "cancelled";
+    default:
+      return "unknown";
+  }
+}
+
+bool Terminal(framepair::v1::JobState s) {
+  return s == framepair::v1::JOB_SUCCEEDED || s == framepair::v1::JOB_FAILED ||
+         s == framepair::v1::JOB_CANCELLED;
+}
+
+void PrintJob(const Job& job) {
+  std::printf("job %s  dataset %s  %s\n", job.id().c_str(), job.spec().dataset().c_str(),
+              StateName(job.state()).c_str());
+  if (!job.error().empty()) std::printf("  error: %s\n", job.error().c_str());
+  for (const auto& t : job.tasks()) {
+    std::string progress = t.total() > 0 ? absl::StrFormat("  %d/%d", t.done(), t.total()) : "";
+    std::printf("  %-12s %-9s attempt %d%s%s%s\n", t.name().c_str(), t.state().c_str(),
+                static_cast<int>(t.attempt()),
+                t.worker().empty() ? "" : (" on " + t.worker()).c_str(), progress.c_str(),
+                t.error().empty() ? "" : ("  last error: " + t.error()).c_str());
+  }
+  if (job.state() == framepair::v1::JOB_SUCCEEDED) {
+    const auto& r = job.result();
+    std::printf("  %lld examples in %d shard(s), %.1f MiB, in <storage-root>/%s\n",
+                static_cast<long long>(r.examples()), r.shards_size(),
+                static_cast<double>(r.bytes()) / (1 << 20), r.dataset_dir().c_str());
+  }
+}
+
+// Per-stage progress while watching: redrawn lines on a terminal, plain lines otherwise.
+class WatchDisplay {
+ public:
+  explicit WatchDisplay(bool interactive) : interactive_(interactive) {}
+
+  void Snapshot(const Job& job) {
+    for (const auto& t : job.tasks()) tasks_[t.name()] = t;
+    Draw(true);
+  }
+  void Task(const framepair::v1::TaskStatus& t) {
+    auto& known = tasks_[t.name()];
+    const bool changed = known.state() != t.state() || known.attempt() != t.attempt();
+    known = t;
+    if (!interactive_ && changed) {
+      std::fprintf(stderr, "%s %s%s%s\n", t.name().c_str(), t.state().c_str(),
+                   t.worker().empty() ? "" : (" on " + t.worker()).c_str(),
+                   t.error().empty() ? "" : (" (" + t.error() + ")").c_str());
+    }
+    Draw(false);
+  }
+  void Done() {
+    if (interactive_ && lines_ > 0) std::fprintf(stderr, "\n");
+  }
+
+ private:
+  // Stages: ingest-lr, ingest-hr, align, scene, and all pack-* shards as one "pack" line.
+  void Draw(bool force) {
+    if (!interactive_) return;
+    auto now = std::chrono::steady_clock::now();
+    if (!force && now - last_ < std::chrono::milliseconds(100)) return;
+    last_ = now;
+    std::map<std::string, std::string> lines;
+    int packs = 0, packs_done = 0;
+    for (const auto& [name, t] : tasks_) {
+      if (name.rfind("pack-", 0) == 0) {
+        packs++;
+        packs_done += t.state() == "done";
+        continue;
+      }
+      std::string bar;
+      if (t.state() == "done") {
+        bar = "done";
+      } else if (t.total() > 0) {
+        const int width = 30;
+        int filled = static_cast<int>(width * t.done() / std::max<int64_t>(1, t.total()));
+        bar = absl::StrCat("[", std::string(filled, '#'), std::string(width - filled, '.'), "] ",
+                           t.done(), "/", t.total());
+      } else {
+        bar = t.state();
+      }
+      lines[name] = bar;
+    }
+    if (lines_ > 0) std::fprintf(stderr, "\033[%dA", lines_);
+    lines_ = 0;
+    for (const auto& [name, bar] : lines) {
+      std::fprintf(stderr, "\r\033[K%-10s %s\n", name.c_str(), bar.c_str());
+      lines_++;
+    }
+    if (packs > 0) {
+      std::fprintf(stderr, "\r\033[K%-10s %d/%d shards\n", "pack", packs_done, packs);
+      lines_++;
+    }
+  }
+
+  bool interactive_;
+  std::map<std::string, framepair::v1::TaskStatus> tasks_;
+  int lines_ = 0;
+  std::chrono::steady_clock::time_point last_{};
+};
+
+// Follows a job to its end, resuming after the last seen event when the stream breaks.
+int Watch(Remote& remote, const std::string& job_id) {
+  const bool json = remote.options.output == "json";
+  WatchDisplay display(!json && isatty(STDERR_FILENO) != 0);
+  int64_t last_seq = 0;
+  int failures = 0;
+  std::optional<framepair::v1::JobStateChange> final_state;
+  while (!final_state) {
+    auto ctx = remote.Context(std::chrono::seconds(0));
+    framepair::v1::WatchJobRequest request;
+    request.set_job_id(job_id);
+    request.set_after_seq(last_seq);
+    auto reader = remote.stub->WatchJob(ctx.get(), request);
+    JobEvent event;
+    while (reader->Read(&event)) {
+      failures = 0;
+      last_seq = std::max(last_seq, event.seq());
+      if (json) std::printf("%s\n", Json(event).c_str());
+      if (event.has_snapshot()) {
+        display.Snapshot(event.snapshot());
+        if (Terminal(event.snapshot().state())) {
+          final_state.emplace();
+          final_state->set_state(event.snapshot().state());
+          final_state->set_error(event.snapshot().error());
+          *final_state->mutable_result() = event.snapshot().result();
+        }
+      } else if (event.has_task()) {
+        display.Task(event.task());
+      } else if (event.has_state() && Terminal(event.state().state())) {
+        final_state = event.state();
+      }
+    }
+    grpc::Status status = reader->Finish();
+    if (final_state) break;
+    if (status.ok() || status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+      if (++failures > 30) return Fail("watch", remote.options, status);
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::min(5000, 200 * failures)));
+      continue;  // resume after last_seq
+    }
+    return Fail("watch", remote.options, status);
+  }
+  display.Done();
+  if (!json) {
+    auto ctx = remote.Context(std::chrono::seconds(30));
+    framepair::v1::GetJobRequest get;
+    get.set_job_id(job_id);
+    Job job;
+    if (remote.stub->GetJob(ctx.get(), get, &job).ok()) PrintJob(job);
+  }
+  return final_state->state() == framepair::v1::JOB_SUCCEEDED ? kExitOk : kExitFailed;
+}
+
+// Uploads a local file (or names a stored one: "storage:REL") and returns its reference.
+absl::StatusOr<framepair::v1::FootageRef> Footage(Remote& remote, const std::string& arg,
+                                                  bool quiet) {
+  framepair::v1::FootageRef ref;
+  if (arg.rfind("storage:", 0) == 0) {
+    ref.set_storage_path(arg.substr(8));
+    ref.set_display_name(arg);
+    return ref;
+  }
+  ref.set_display_name(arg);
+  Sha256 hash;
+  absl::StatusOr<int64_t> size = hash.UpdateFromFile(arg);
+  if (!size.ok()) return size.status();
+  const std::string sha = hash.HexDigest();
+  std::ifstream in(arg, std::ios::binary);
+  if (!in) return absl::NotFoundError(arg + ": cannot open");
+  auto ctx = remote.Context(std::chrono::seconds(0));
+  framepair::v1::UploadFootageResponse response;
+  auto writer = remote.stub->UploadFootage(ctx.get(), &response);
+  framepair::v1::UploadFootageRequest header;
+  header.mutable_header()->set_sha256(sha);
+  header.mutable_header()->set_size(*size);
+  header.mutable_header()->set_file_name(arg);
+  bool ok = writer->Write(header);
+  std::string chunk(kChunkBytes, '\0');
+  int64_t sent = 0;
+  auto last = std::chrono::steady_clock::now();
+  while (ok && in) {
+    in.read(chunk.data(), kChunkBytes);
+    const std::streamsize n = in.gcount();
+    if (n <= 0) break;
+    framepair::v1::UploadFootageRequest part;
+    part.set_chunk(chunk.data(), static_cast<size_t>(n));
+    ok = writer->Write(part);
+    sent += n;
+    if (!quiet && std::chrono::steady_clock::now() - last > std::chrono::milliseconds(500)) {
+      last = std::chrono::steady_clock::now();
+      std::fprintf(
+          stderr, "uploading %s: %.0f%%\n", arg.c_str(),
+          100.0 * static_cast<double>(sent) / static_cast<double>(std::max<int64_t>(1, *size)));
+    }
+  }
+  writer->WritesDone();
+  grpc::Status status = writer->Finish();
+  if (!status.ok()) {
+    absl::Status s = FromGrpcStatus(status);
+    return absl::Status(s.code(), absl::StrCat("uploading ", arg, ": ", s.message()));
+  }
+  ref.set_storage_path(response.storage_path());
+  return ref;
+}
+
+std::string RandomRequestId() {
+  std::random_device rd;
+  return absl::StrFormat("%08x%08x%08x%08x", rd(), rd(), rd(), rd());
+}
+
+// Parses command flags plus --server / -o / --token, which may also come after the command.
+bool Parse(const std::string& command, const std::vector<std::string>& args,
+           po::options_description& desc, po::positional_options_description* positional,
+           RemoteOptions* remote, int* exit_code) {
+  desc.add_options()("help,h", "show this help")(
+      "server", po::value(&remote->server),
+      "coordinator address (default $FRAMEPAIR_SERVER or 127.0.0.1:50051)")(
+      "output,o", po::value(&remote->output), "text (default) or json");
+  po::variables_map vm;
+  try {
+    auto parser = po::command_line_parser(args).options(desc);
+    if (positional) parser.positional(*positional);
+    po::store(parser.run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::fprintf(stderr, "framepair %s: %s\nRun `framepair %s --help` for the options.\n",
+                 command.c_str(), e.what(), command.c_str());
+    *exit_code = kExitBadInput;
+    return false;
+  }
+  if (vm.count("help")) {
+    std::cout << desc << "\n";
+    *exit_code = kExitOk;
+    return false;
+  }
+  if (remote->output != "text" && remote->output != "json") {
+    std::fprintf(stderr, "framepair %s: -o must be text or json, not '%s'\n", command.c_str(),
+                 remote->output.c_str());
+    *exit_code = kExitBadInput;
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+RemoteOptions DefaultRemoteOptions() {
+  RemoteOptions o;
+  o.server = Env("FRAMEPAIR_SERVER", "127.0.0.1:50051");
+  o.token = Env("FRAMEPAIR_TOKEN");
+  o.tls_ca = Env("FRAMEPAIR_TLS_CA");
+  return o;
+}
+
+int SubmitCommand(const std::vector<std::string>& args, RemoteOptions remote_options) {
+  RunFlags flags;
+  std::string lr, hr, dataset, request_id;
+  bool watch = false, quiet = false;
+  po::options_description desc(
+      "framepair submit: submit one footage pair as a job to framepair-coordinator.\n"
+      "Local files are uploaded (content-addressed: a file the server already has is stored\n"
+      "once); a path written storage:REL names a file already under the server's storage\n"
+      "root. Prints the job id; --watch then follows it like `framepair watch`.\n"
+      "The job's shards land in <storage-root>/datasets/<dataset>/.\n\nOptions");
+  // clang-format off
+  desc.add_options()
+    ("lr", po::value(&lr), "LR recording (local path or storage:REL)")
+    ("hr", po::value(&hr), "HR recording (local path or storage:REL)")
+    ("dataset", po::value(&dataset), "dataset name ([A-Za-z0-9][A-Za-z0-9._-]*)")
+    ("request-id", po::value(&request_id), "idempotency key: resubmitting with the same id returns the same job (default: random)")
+    ("watch", po::bool_switch(&watch), "follow the job until it ends; exit 0 on success, 1 on failure")
+    ("quiet,q", po::bool_switch(&quiet), "no upload progress");
+  // clang-format on
+  AddDatasetFlags(desc, &flags);
+  int code = 0;
+  if (!Parse("submit", args, desc, nullptr, &remote_options, &code)) return code;
+  auto usage = [](const std::string& msg) {
+    std::fprintf(stderr, "framepair submit: %s\nRun `framepair submit --help` for the options.\n",
+                 msg.c_str());
+    return kExitBadInput;
+  };
+  if (absl::Status s = ApplyDatasetFlags(&flags); !s.ok()) return usage(std::string(s.message()));
+  if (hr.empty()) return usage("--hr is required");
+  if (lr.empty() && !flags.hr_only) return usage("--lr is required (or pass --hr-only)");
+  if (!lr.empty() && flags.hr_only) return usage("--hr-only takes no --lr");
+  if (dataset.empty()) return usage("--dataset is required");
+  RunOptions checked = flags.options;
+  if (absl::Status s = NormalizeRunOptions(&checked); !s.ok()) {
+    return usage(std::string(s.message()));
+  }
+
+  Remote remote(remote_options);
+  if (!remote.error.ok()) return ChannelError("submit", remote.error);
+  framepair::v1::SubmitJobRequest request;
+  request.set_request_id(request_id.empty() ? RandomRequestId() : request_id);
+  auto* spec = request.mutable_spec();
+  spec->set_dataset(dataset);
+  *spec->mutable_parameters() = ParametersFor(flags.options);
+  for (auto [arg, ref] : {std::pair{&lr, spec->mutable_lr()}, std::pair{&hr, spec->mutable_hr()}}) {
+    if (arg->empty()) continue;
+    absl::StatusOr<framepair::v1::FootageRef> footage = Footage(remote, *arg, quiet);
+    if (!footage.ok()) {
+      std::fprintf(stderr, "framepair submit: %s\n",
+                   std::string(footage.status().message()).c_str());
+      return footage.status().code() == absl::StatusCode::kUnavailable
+                 ? kExitUnavailable
+                 : ExitCodeFor(footage.status());
+    }
+    *ref = *footage;
+  }
+  if (flags.hr_only) spec->clear_lr();
+  framepair::v1::SubmitJobResponse response;
+  // Retried on UNAVAILABLE with the same request id: the server creates the job once.
+  grpc::Status status;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    auto ctx = remote.Context(std::chrono::seconds(30));
+    status = remote.stub->SubmitJob(ctx.get(), request, &response);
+    if (status.error_code() != grpc::StatusCode::UNAVAILABLE) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500 << attempt));
+  }
+  if (!status.ok()) return Fail("submit", remote.options, status);
+  if (remote.options.output == "json") {
+    std::printf("%s\n", Json(response.job()).c_str());
+  } else {
+    std::printf("%s\n", response.job().id().c_str());
+  }
+  std::fflush(stdout);
+  if (!watch) return kExitOk;
+  return Watch(remote, response.job().id());
+}
+
+namespace {
+
+// Commands that take one JOB argument.
+int JobCommand(const std::string& command, const std::string& help,
+               const std::vector<std::string>& args, RemoteOptions remote_options,
+               const std::function<int(Remote&, const std::string&)>& body) {
+  std::string job_id;
+  po::options_description desc(help + "\n\nOptions");
+  desc.add_options()("job", po::value(&job_id), "job id (positional)");
+  po::positional_options_description positional;
+  positional.add("job", 1);
+  int code = 0;
+  if (!Parse(command, args, desc, &positional, &remote_options, &code)) return code;
+  if (job_id.empty()) {
+    std::fprintf(stderr, "framepair %s: a job id is required: framepair %s JOB\n", command.c_str(),
+                 command.c_str());
+    return kExitBadInput;
+  }
+  Remote remote(remote_options);
+  if (!remote.error.ok()) return ChannelError(command, remote.error);
+  return body(remote, job_id);
+}
+
+}  // namespace
+
+int WatchCommand(const std::vector<std::string>& args, RemoteOptions remote_options) {
+  return JobCommand("watch",
+                    "framepair watch JOB: follow a job until it ends (progress per stage).\n"
+                    "Exit 0 when it succeeded, 1 when it failed or was cancelled.",
+                    args, remote_options,
+                    [](Remote& remote, const std::string& id) { return Watch(remote, id); });
+}
+
+int StatusCommand(const std::vector<std::string>& args, RemoteOptions remote_options) {
+  return JobCommand("status", "framepair status JOB: a job's state, tasks and result.", args,
+                    remote_options, [](Remote& remote, const std::string& id) {
+                      auto ctx = remote.Context(std::chrono::seconds(30));
+                      framepair::v1::GetJobRequest request;
+                      request.set_job_id(id);
+                      Job job;
+                      grpc::Status s = remote.stub->GetJob(ctx.get(), request, &job);
+                      if (!s.ok()) return Fail("status", remote.options, s);
+                      if (remote.options.output == "json") {
+                        std::printf("%s\n", Json(job).c_str());
+                      } else {
+                        PrintJob(job);
+                      }
+                      return kExitOk;
+                    });
+}
+
+int CancelCommand(const std::vector<std::string>& args, RemoteOptions remote_options) {
+  return JobCommand("cancel", "framepair cancel JOB: stop a job; its work in flight is cancelled.",
+                    args, remote_options, [](Remote& remote, const std::string& id) {
+                      auto ctx = remote.Context(std::chrono::seconds(30));
+                      framepair::v1::CancelJobRequest request;
+                      request.set_job_id(id);
+                      Job job;
+                      grpc::Status s = remote.stub->CancelJob(ctx.get(), request, &job);
+                      if (!s.ok()) return Fail("cancel", remote.options, s);
+                      if (remote.options.output == "json") {
+                        std::printf("%s\n", Json(job).c_str());
+                      } else {
+                        std::printf("job %s: %s\n", job.id().c_str(),
+                                    StateName(job.state()).c_str());
+                      }
+                      return kExitOk;
+                    });
+}
+
+int ListCommand(const std::vector<std::string>& args, RemoteOptions remote_options) {
+  std::string dataset, state;
+  int limit = 50;
+  po::options_description desc("framepair list: jobs, newest first.\n\nOptions");
+  // clang-format off
+  desc.add_options()
+    ("dataset", po::value(&dataset), "only jobs of this dataset")
+    ("state", po::value(&state), "only jobs in this state: queued, running, succeeded, failed, cancelled")
+    ("limit", po::value(&limit)->default_value(50), "at most this many jobs");
+  // clang-format on
+  int code = 0;
+  if (!Parse("list", args, desc, nullptr, &remote_options, &code)) return code;
+  framepair::v1::ListJobsRequest request;
+  request.set_dataset(dataset);
+  request.set_page_size(limit);
+  if (!state.empty()) {
+    framepair::v1::JobState s;
+    std::string upper = "JOB_";
+    for (char c : state) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    if (!framepair::v1::JobState_Parse(upper, &s)) {
+      std::fprintf(stderr, "framepair list: unknown --state '%s'\n", state.c_str());
+      return kExitBadInput;
+    }
+    request.set_state(s);
+  }
+  Remote remote(remote_options);
+  if (!remote.error.ok()) return ChannelError("list", remote.error);
+  auto ctx = remote.Context(std::chrono::seconds(30));
+  framepair::v1::ListJobsResponse response;
+  grpc::Status s = remote.stub->ListJobs(ctx.get(), request, &response);
+  if (!s.ok()) return Fail("list", remote.options, s);
+  if (remote.options.output == "json") {
+    std::printf("%s\n", Json(response).c_str());
+    return kExitOk;
+  }
+  std::printf("%-14s %-20s %-10s %s\n", "JOB", "DATASET", "STATE", "EXAMPLES / ERROR");
+  for (const Job& job : response.jobs()) {
+    std::string detail = job.state() == framepair::v1::JOB_SUCCEEDED
+                             ? std::to_string(job.result().examples())
+                             : job.error();
+    std::printf("%-14s %-20s %-10s %s\n", job.id().c_str(), job.spec().dataset().c_str(),
+                StateName(job.state()).c_str(), detail.c_str());
+  }
+  return kExitOk;
+}
+
+int HealthCommand(const std::vector<std::string>& args, RemoteOptions remote_options) {
+  std::string service;
+  int timeout_ms = 2000;
+  po::options_description desc(
+      "framepair health: ask any framepair server for its gRPC health (grpc.health.v1).\n"
+      "Exit 0 when SERVING, 1 when NOT_SERVING (e.g. draining), 4 when unreachable.\n\nOptions");
+  desc.add_options()("service", po::value(&service), "service name (default: the whole server)")(
+      "timeout-ms", po::value(&timeout_ms)->default_value(2000), "deadline of the check");
+  int code = 0;
+  if (!Parse("health", args, desc, nullptr, &remote_options, &code)) return code;
+  Remote remote(remote_options);
+  if (!remote.error.ok()) return ChannelError("health", remote.error);
+  // No generated stub for grpc.health.v1 ships with Debian's gRPC; the messages are one field
+  // each: HealthCheckRequest{string service = 1}, HealthCheckResponse{enum status = 1}.
+  std::string request;
+  if (!service.empty()) {
+    request.push_back(0x0a);
+    request.push_back(static_cast<char>(service.size()));
+    request += service;
+  }
+  grpc::Slice slice(request);
+  grpc::ByteBuffer request_buffer(&slice, 1);
+  grpc::GenericStub stub(remote.channel);
+  grpc::CompletionQueue cq;
+  auto ctx = remote.Context(std::chrono::seconds(0));
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
+  auto call = stub.PrepareUnaryCall(ctx.get(), "/grpc.health.v1.Health/Check", request_buffer, &cq);
+  call->StartCall();
+  grpc::ByteBuffer response;
+  grpc::Status status;
+  call->Finish(&response, &status, reinterpret_cast<void*>(1));
+  void* tag = nullptr;
+  bool ok = false;
+  cq.Next(&tag, &ok);
+  if (!status.ok()) return Fail("health", remote.options, status);
+  std::vector<grpc::Slice> slices;
+  (void)response.Dump(&slices);
+  std::string bytes;
+  for (const grpc::Slice& s : slices)
+    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  const int serving = bytes.size() >= 2 && bytes[0] == 0x08 ? bytes[1] : 0;  // 1 = SERVING
+  std::printf("%s\n", serving == 1 ? "SERVING" : "NOT_SERVING");
+  return serving == 1 ? kExitOk : kExitFailed;
+}
+
+}  // namespace framepair::cli

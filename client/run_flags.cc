@@ -1,0 +1,73 @@
+#include "client/run_flags.h"
+
+namespace framepair::cli {
+namespace po = boost::program_options;
+
+void AddDatasetFlags(po::options_description& desc, RunFlags* f) {
+  RunOptions& o = f->options;
+  // clang-format off
+  desc.add_options()
+    ("windows", po::value(&o.sample.windows)->default_value(0), "number of windows (examples) to draw; 0 = use --density")
+    ("density", po::value(&o.sample.density)->default_value(0.1), "windows per eligible start frame when --windows is 0")
+    ("seed", po::value(&o.sample.seed)->default_value(0), "random seed for window sampling; same inputs + options + seed = identical bytes")
+    ("scale", po::value(&o.scale)->default_value(4), "HR size / LR size")
+    ("window", po::value(&o.sample.window)->default_value(10), "consecutive frames per example")
+    ("shards", po::value(&o.shards)->default_value(1), "number of TFRecord shards")
+    ("png-level", po::value(&o.pack.png.compression_level)->default_value(1), "PNG zlib level 0-9 (1: fastest with good size, see docs/benchmarks.md)")
+    ("hr-only", po::bool_switch(&f->hr_only), "only --hr is given: LR is made by nearest-neighbour downscale (pixel (s*x, s*y))")
+    ("format", po::value(&f->format)->default_value("pair"), "pair: features input+target; single: feature images (HR only, training downscales)")
+    ("no-provenance", po::bool_switch(&f->no_provenance), "omit the input_frame/target_frame source frame indexes")
+    ("gzip", po::bool_switch(&o.gzip), "GZIP-compress the shards (TFRecordDataset(compression_type='GZIP'))")
+    ("align", po::value(&f->align)->default_value("sequence"), "alignment: sequence (default) or greedy (the seed's FrameSync)")
+    ("max-residual", po::value(&o.align.max_residual)->default_value(o.align.max_residual), "reject pairs whose thumbnail distance exceeds this (0-255; 0 disables)")
+    ("spike-ratio", po::value(&o.align.spike_ratio)->default_value(o.align.spike_ratio), "clean_sync filter: reject pairs with residual / trailing mean above this (0 disables)")
+    ("scene", po::value(&f->scene)->default_value("adaptive"), "scene detector: adaptive or content")
+    ("scene-threshold", po::value(&f->scene_threshold), "detector threshold (content default 27, adaptive default 3.0)")
+    ("min-scene-len", po::value(&o.scene.min_scene_len)->default_value(o.scene.min_scene_len), "minimum frames between scene cuts")
+    ("max-jump", po::value(&o.scene.max_jump)->default_value(o.scene.max_jump), "break segments where alignment skipped more than this many source frames")
+    ("overlap", po::value(&f->overlap)->default_value("allow"), "windows may overlap (allow) or not (disjoint)")
+    ("min-motion", po::value(&o.sample.min_motion)->default_value(0), "skip near-static windows: minimum mean thumbnail change per frame (0 disables)")
+    ("no-dedup", po::bool_switch(&f->no_dedup), "keep duplicate frames");
+  // clang-format on
+}
+
+absl::Status ApplyDatasetFlags(RunFlags* f) {
+  RunOptions& o = f->options;
+  auto bad = [](const std::string& msg) { return absl::InvalidArgumentError(msg); };
+  o.pack.hr_only = f->hr_only;
+  o.pack.provenance = !f->no_provenance;
+  o.ingest.dedup_enabled = !f->no_dedup;
+  if (f->format == "pair") {
+    o.pack.format = ExampleFormat::kPair;
+  } else if (f->format == "single") {
+    o.pack.format = ExampleFormat::kSingle;
+  } else {
+    return bad("--format must be pair or single, not '" + f->format + "'");
+  }
+  if (f->align == "sequence") {
+    o.align.mode = AlignMode::kSequence;
+  } else if (f->align == "greedy") {
+    o.align.mode = AlignMode::kGreedy;
+  } else {
+    return bad("--align must be sequence or greedy, not '" + f->align + "'");
+  }
+  if (f->scene == "adaptive") {
+    o.scene.detector = SceneDetector::kAdaptive;
+    if (f->scene_threshold >= 0) o.scene.adaptive_threshold = f->scene_threshold;
+  } else if (f->scene == "content") {
+    o.scene.detector = SceneDetector::kContent;
+    if (f->scene_threshold >= 0) o.scene.content_threshold = f->scene_threshold;
+  } else {
+    return bad("--scene must be adaptive or content, not '" + f->scene + "'");
+  }
+  if (f->overlap == "allow") {
+    o.sample.overlap = OverlapPolicy::kAllow;
+  } else if (f->overlap == "disjoint") {
+    o.sample.overlap = OverlapPolicy::kDisjoint;
+  } else {
+    return bad("--overlap must be allow or disjoint, not '" + f->overlap + "'");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace framepair::cli

@@ -1,0 +1,1089 @@
+#include "jobs/job_store.h"
+
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <random>
+#include <set>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "util/status_macros.h"
+
+namespace framepair {
+namespace {
+
+// PRAGMA application_id of a job store ("fpjs"): tells our file from another program's SQLite
+// database, which Open must not migrate.
+constexpr int kApplicationId = 0x66706a73;
+
+// kMigrations[v] takes the schema from PRAGMA user_version v to v + 1, inside one transaction.
+// Append only: a migration that has shipped is never edited, old files replay them in order.
+//
+// Version 1:
+// - jobs.seq is the creation order (the rowid; rows are never deleted, so it only grows): it
+//   orders ListJobs (newest first), UnfinishedJobs and ReadyTasks (oldest first) and is the
+//   page cursor, so equal clock readings cannot reorder or repeat jobs across pages.
+// - request_id is NULL when absent; UNIQUE lets any number of NULLs through.
+// - States are stored by name, so the file reads well in the sqlite3 shell and reordering the
+//   C++ enums cannot silently reinterpret old rows.
+// - Dependencies live in task_deps (pos keeps the caller's order); the foreign keys make a dep
+//   outside its own job impossible to store.
+// - tasks_by_state serves ReadyTasks and CountTasks; the events primary key serves EventsAfter
+//   and the MAX(seq) of AppendEvent.
+constexpr const char* kMigrations[] = {
+    R"sql(
+CREATE TABLE jobs (
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  request_id TEXT UNIQUE,
+  dataset TEXT NOT NULL,
+  spec BLOB NOT NULL,
+  state TEXT NOT NULL
+    CHECK (state IN ('QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED')),
+  error TEXT NOT NULL,
+  result BLOB NOT NULL,
+  created_unix_ms INTEGER NOT NULL,
+  updated_unix_ms INTEGER NOT NULL
+);
+CREATE INDEX jobs_by_state ON jobs (state, seq);
+CREATE INDEX jobs_by_dataset ON jobs (dataset, seq);
+
+CREATE TABLE tasks (
+  job_id TEXT NOT NULL REFERENCES jobs (id),
+  name TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  state TEXT NOT NULL
+    CHECK (state IN ('PENDING', 'RUNNING', 'DONE', 'FAILED', 'CANCELLED')),
+  attempt INTEGER NOT NULL,
+  retries INTEGER NOT NULL,
+  not_before_unix_ms INTEGER NOT NULL,
+  worker TEXT NOT NULL,
+  started_unix_ms INTEGER NOT NULL,
+  input BLOB NOT NULL,
+  result BLOB NOT NULL,
+  error TEXT NOT NULL,
+  PRIMARY KEY (job_id, name)
+) WITHOUT ROWID;
+CREATE INDEX tasks_by_state ON tasks (state, kind);
+
+CREATE TABLE task_deps (
+  job_id TEXT NOT NULL,
+  task TEXT NOT NULL,
+  pos INTEGER NOT NULL,
+  dep TEXT NOT NULL,
+  PRIMARY KEY (job_id, task, pos),
+  FOREIGN KEY (job_id, task) REFERENCES tasks (job_id, name),
+  FOREIGN KEY (job_id, dep) REFERENCES tasks (job_id, name)
+) WITHOUT ROWID;
+
+CREATE TABLE events (
+  job_id TEXT NOT NULL REFERENCES jobs (id),
+  seq INTEGER NOT NULL,
+  unix_ms INTEGER NOT NULL,
+  payload BLOB NOT NULL,
+  PRIMARY KEY (job_id, seq)
+) WITHOUT ROWID;
+)sql",
+};
+constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
+
+// Column lists shared by the queries that build records (ReadJob / ReadTasks read them by
+// position).
+#define FP_JOB_COLUMNS                                                                     \
+  "j.id, j.request_id, j.dataset, j.spec, j.state, j.error, j.result, j.created_unix_ms, " \
+  "j.updated_unix_ms"
+#define FP_TASK_COLUMNS                                                                       \
+  "t.job_id, t.name, t.kind, t.state, t.attempt, t.retries, t.not_before_unix_ms, t.worker, " \
+  "t.started_unix_ms, t.input, t.result, t.error"
+constexpr int kTaskDepColumn = 12;  // the dep name that follows FP_TASK_COLUMNS
+#define FP_UNFINISHED_JOB "j.state IN ('QUEUED', 'RUNNING')"
+
+std::optional<JobState> ParseJobState(std::string_view name) {
+  for (JobState s : {JobState::kQueued, JobState::kRunning, JobState::kSucceeded, JobState::kFailed,
+                     JobState::kCancelled}) {
+    if (JobStateName(s) == name) return s;
+  }
+  return std::nullopt;
+}
+
+std::optional<TaskState> ParseTaskState(std::string_view name) {
+  for (TaskState s : {TaskState::kPending, TaskState::kRunning, TaskState::kDone,
+                      TaskState::kFailed, TaskState::kCancelled}) {
+    if (TaskStateName(s) == name) return s;
+  }
+  return std::nullopt;
+}
+
+// Debian's Abseil has its own string_view (ABSL_OPTION_USE_STD_STRING_VIEW is 0), so StrCat
+// needs the API's std::string_view converted.
+absl::string_view Sv(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+
+std::string TaskLabel(std::string_view job_id, std::string_view name) {
+  return absl::StrCat(Sv(job_id), "/", Sv(name));
+}
+
+absl::Status JobNotFound(std::string_view job_id) {
+  return absl::NotFoundError(absl::StrCat("no job with id \"", Sv(job_id), "\""));
+}
+
+// What the operator can do about a failed SQLite call, by primary result code.
+absl::StatusCode CodeAndHint(int rc, absl::string_view* hint) {
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      *hint = "another process holds the database lock; retry later";
+      return absl::StatusCode::kUnavailable;
+    case SQLITE_FULL:
+      *hint = "free disk space";
+      return absl::StatusCode::kResourceExhausted;
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_CANTOPEN:
+      *hint = "check that the file and its directory exist and are writable";
+      return absl::StatusCode::kPermissionDenied;
+    case SQLITE_NOTADB:
+      *hint = "point the coordinator at a new file or restore the right one";
+      return absl::StatusCode::kFailedPrecondition;
+    case SQLITE_CORRUPT:
+      *hint = "the file is damaged; restore it from a backup";
+      return absl::StatusCode::kDataLoss;
+    case SQLITE_IOERR:
+      *hint = "the disk reported an I/O error";
+      return absl::StatusCode::kUnavailable;
+    default:
+      *hint = "";
+      return absl::StatusCode::kInternal;
+  }
+}
+
+// The connection and the file name every error message needs. The caller holds the mutex.
+struct Conn {
+  sqlite3* db;
+  const std::string* path;
+};
+
+absl::Status SqliteError(const Conn& c, int rc, absl::string_view what) {
+  absl::string_view hint;
+  const absl::StatusCode code = CodeAndHint(rc, &hint);
+  std::string message = absl::StrCat("job store ", *c.path, ": ", what, ": ", sqlite3_errmsg(c.db));
+  if (!hint.empty()) absl::StrAppend(&message, "; ", hint);
+  return absl::Status(code, message);
+}
+
+// A prepared statement. Bind errors are remembered and reported by the next Step, so call
+// sites bind without checking each call.
+class Stmt {
+ public:
+  // `what` (a string literal) heads the messages of the statement's errors.
+  static absl::StatusOr<Stmt> Prepare(const Conn& c, const char* sql,
+                                      const char* what = "statement failed") {
+    sqlite3_stmt* raw = nullptr;
+    const int rc = sqlite3_prepare_v2(c.db, sql, -1, &raw, nullptr);
+    if (rc != SQLITE_OK) {
+      sqlite3_finalize(raw);
+      return SqliteError(c, rc, what);
+    }
+    return Stmt(c, raw, what);
+  }
+
+  void Bind(int i, int64_t v) { Check(sqlite3_bind_int64(stmt_.get(), i, v)); }
+  void BindNull(int i) { Check(sqlite3_bind_null(stmt_.get(), i)); }
+  // A null data() pointer would bind SQL NULL; "" keeps empty strings empty.
+  void BindText(int i, std::string_view v) {
+    Check(sqlite3_bind_text64(stmt_.get(), i, v.empty() ? "" : v.data(), v.size(), SQLITE_TRANSIENT,
+                              SQLITE_UTF8));
+  }
+  void BindBlob(int i, std::string_view v) {
+    Check(
+        sqlite3_bind_blob64(stmt_.get(), i, v.empty() ? "" : v.data(), v.size(), SQLITE_TRANSIENT));
+  }
+
+  // true: a row is available; false: the statement has finished.
+  absl::StatusOr<bool> Step() {
+    if (bind_rc_ != SQLITE_OK) return SqliteError(conn_, bind_rc_, "cannot bind a parameter");
+    const int rc = sqlite3_step(stmt_.get());
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return SqliteError(conn_, rc, what_);
+  }
+  // Runs to completion, ignoring any rows (e.g. of RETURNING).
+  absl::Status Run() {
+    for (;;) {
+      FP_ASSIGN_OR_RETURN(const bool row, Step());
+      if (!row) return absl::OkStatus();
+    }
+  }
+
+  // Makes the statement ready to run again with new bindings.
+  void Reset() {
+    sqlite3_reset(stmt_.get());
+    sqlite3_clear_bindings(stmt_.get());
+    bind_rc_ = SQLITE_OK;
+  }
+
+  bool IsNull(int col) const { return sqlite3_column_type(stmt_.get(), col) == SQLITE_NULL; }
+  int64_t Int(int col) const { return sqlite3_column_int64(stmt_.get(), col); }
+  std::string Text(int col) const {
+    const auto* p = sqlite3_column_text(stmt_.get(), col);
+    const int n = sqlite3_column_bytes(stmt_.get(), col);
+    return p == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(p), n);
+  }
+  std::string Blob(int col) const {
+    const void* p = sqlite3_column_blob(stmt_.get(), col);
+    const int n = sqlite3_column_bytes(stmt_.get(), col);
+    return p == nullptr ? std::string() : std::string(static_cast<const char*>(p), n);
+  }
+
+ private:
+  struct Finalizer {
+    void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+  };
+  Stmt(const Conn& c, sqlite3_stmt* s, const char* what) : conn_(c), stmt_(s), what_(what) {}
+  void Check(int rc) {
+    if (rc != SQLITE_OK && bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+  }
+
+  Conn conn_;
+  std::unique_ptr<sqlite3_stmt, Finalizer> stmt_;
+  const char* what_;
+  int bind_rc_ = SQLITE_OK;
+};
+
+// Runs constant SQL (no parameters), possibly several statements.
+absl::Status Exec(const Conn& c, const char* sql, absl::string_view what) {
+  const int rc = sqlite3_exec(c.db, sql, nullptr, nullptr, nullptr);
+  return rc == SQLITE_OK ? absl::OkStatus() : SqliteError(c, rc, what);
+}
+
+// A write transaction. BEGIN IMMEDIATE takes the write lock up front (waiting up to the busy
+// timeout), so a read-then-write sequence can never fail halfway with SQLITE_BUSY and every
+// check it makes still holds at COMMIT. Rolled back on destruction unless committed.
+class WriteTxn {
+ public:
+  explicit WriteTxn(const Conn& c) : conn_(c) {}
+  ~WriteTxn() {
+    // After a failed COMMIT SQLite may already have rolled back; then there is nothing to undo.
+    if (begun_ && !committed_ && sqlite3_get_autocommit(conn_.db) == 0) {
+      sqlite3_exec(conn_.db, "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+  }
+  WriteTxn(const WriteTxn&) = delete;
+  WriteTxn& operator=(const WriteTxn&) = delete;
+
+  absl::Status Begin() {
+    FP_RETURN_IF_ERROR(Exec(conn_, "BEGIN IMMEDIATE", "cannot start a transaction"));
+    begun_ = true;
+    return absl::OkStatus();
+  }
+  absl::Status Commit() {
+    FP_RETURN_IF_ERROR(Exec(conn_, "COMMIT", "cannot commit"));
+    committed_ = true;
+    return absl::OkStatus();
+  }
+
+ private:
+  Conn conn_;
+  bool begun_ = false;
+  bool committed_ = false;
+};
+
+// Reads FP_JOB_COLUMNS starting at column 0.
+absl::StatusOr<JobRecord> ReadJob(const Stmt& s) {
+  JobRecord job;
+  job.id = s.Text(0);
+  job.request_id = s.IsNull(1) ? "" : s.Text(1);
+  job.dataset = s.Text(2);
+  job.spec = s.Blob(3);
+  const std::string state = s.Text(4);
+  const std::optional<JobState> parsed = ParseJobState(state);
+  if (!parsed) {
+    return absl::DataLossError(absl::StrCat("job ", job.id, " has unknown state \"", state, "\""));
+  }
+  job.state = *parsed;
+  job.error = s.Text(5);
+  job.result = s.Blob(6);
+  job.created_unix_ms = s.Int(7);
+  job.updated_unix_ms = s.Int(8);
+  return job;
+}
+
+absl::StatusOr<std::vector<JobRecord>> ReadJobs(Stmt& s) {
+  std::vector<JobRecord> jobs;
+  for (;;) {
+    FP_ASSIGN_OR_RETURN(const bool row, s.Step());
+    if (!row) return jobs;
+    FP_ASSIGN_OR_RETURN(JobRecord job, ReadJob(s));
+    jobs.push_back(std::move(job));
+  }
+}
+
+// Reads rows of FP_TASK_COLUMNS followed by one dep name (NULL when none) at kTaskDepColumn,
+// one row per (task, dep), grouped by task and in dep order.
+absl::StatusOr<std::vector<TaskRecord>> ReadTasksWithDeps(Stmt& s) {
+  std::vector<TaskRecord> tasks;
+  for (;;) {
+    FP_ASSIGN_OR_RETURN(const bool row, s.Step());
+    if (!row) return tasks;
+    std::string job_id = s.Text(0);
+    std::string name = s.Text(1);
+    if (tasks.empty() || tasks.back().job_id != job_id || tasks.back().name != name) {
+      TaskRecord t;
+      t.job_id = std::move(job_id);
+      t.name = std::move(name);
+      t.kind = s.Text(2);
+      const std::string state = s.Text(3);
+      const std::optional<TaskState> parsed = ParseTaskState(state);
+      if (!parsed) {
+        return absl::DataLossError(absl::StrCat("task ", TaskLabel(t.job_id, t.name),
+                                                " has unknown state \"", state, "\""));
+      }
+      t.state = *parsed;
+      t.attempt = s.Int(4);
+      t.retries = s.Int(5);
+      t.not_before_unix_ms = s.Int(6);
+      t.worker = s.Text(7);
+      t.started_unix_ms = s.Int(8);
+      t.input = s.Blob(9);
+      t.result = s.Blob(10);
+      t.error = s.Text(11);
+      tasks.push_back(std::move(t));
+    }
+    if (!s.IsNull(kTaskDepColumn)) tasks.back().deps.push_back(s.Text(kTaskDepColumn));
+  }
+}
+
+absl::Status RequireJob(const Conn& c, std::string_view job_id) {
+  FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c, "SELECT 1 FROM jobs WHERE id = ?1"));
+  s.BindText(1, job_id);
+  FP_ASSIGN_OR_RETURN(const bool found, s.Step());
+  return found ? absl::OkStatus() : JobNotFound(job_id);
+}
+
+// Checks what SQLite cannot: names present and unique, deps inside the job, no cycles.
+absl::Status ValidateTasks(const std::vector<TaskRecord>& tasks) {
+  std::map<std::string_view, const TaskRecord*> by_name;
+  for (const TaskRecord& t : tasks) {
+    if (t.name.empty()) return absl::InvalidArgumentError("a task has an empty name");
+    if (t.kind.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("task \"", t.name, "\" has an empty kind"));
+    }
+    if (!by_name.emplace(t.name, &t).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("task name \"", t.name, "\" is used twice in one job"));
+    }
+  }
+  for (const TaskRecord& t : tasks) {
+    std::set<std::string_view> seen;
+    for (const std::string& dep : t.deps) {
+      if (!by_name.contains(dep)) {
+        return absl::InvalidArgumentError(absl::StrCat("task \"", t.name, "\" depends on \"", dep,
+                                                       "\", which is not a task of the job"));
+      }
+      if (!seen.insert(dep).second) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("task \"", t.name, "\" lists dependency \"", dep, "\" twice"));
+      }
+    }
+  }
+  // Kahn's algorithm: whatever cannot be ordered sits on a cycle and would never be ready.
+  std::map<std::string_view, int> waiting;
+  std::map<std::string_view, std::vector<std::string_view>> dependents;
+  std::vector<std::string_view> ready;
+  for (const TaskRecord& t : tasks) {
+    waiting[t.name] = static_cast<int>(t.deps.size());
+    for (const std::string& dep : t.deps) dependents[dep].push_back(t.name);
+    if (t.deps.empty()) ready.push_back(t.name);
+  }
+  size_t ordered = 0;
+  while (!ready.empty()) {
+    const std::string_view name = ready.back();
+    ready.pop_back();
+    ++ordered;
+    for (std::string_view d : dependents[name]) {
+      if (--waiting[d] == 0) ready.push_back(d);
+    }
+  }
+  if (ordered != tasks.size()) {
+    for (const auto& [name, n] : waiting) {
+      if (n > 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("task \"", Sv(name), "\" is part of a dependency cycle"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+// 48 random bits from the OS: unguessable, and collisions are checked at insert anyway.
+std::string NewJobId() {
+  std::random_device rd;
+  uint64_t bits = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  constexpr char kHex[] = "0123456789abcdef";
+  std::string id = "j";
+  for (int i = 0; i < 12; ++i, bits >>= 4) id.push_back(kHex[bits & 0xf]);
+  return id;
+}
+
+// For a failed open: SQLite only says "unable to open database file"; name the likely cause
+// and what to do. OK when nothing specific is wrong with the path.
+absl::Status DiagnosePath(const std::string& path) {
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  const std::string dir = parent.empty() ? std::string(".") : parent.string();
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return absl::NotFoundError(absl::StrCat("directory ", dir, " does not exist; create it first"));
+  }
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("directory ", dir,
+                     " is not writable, and SQLite creates -wal and -shm files beside the "
+                     "database; fix its permissions"));
+  }
+  if (::stat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) {
+      return absl::FailedPreconditionError("it is a directory; give the path of a file");
+    }
+    if (::access(path.c_str(), R_OK | W_OK) != 0) {
+      return absl::PermissionDeniedError(
+          "the file is not readable and writable; fix its permissions");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status OpenError(const Conn& c, int rc, absl::string_view what) {
+  const absl::Status diagnosis = DiagnosePath(*c.path);
+  if (diagnosis.ok()) return SqliteError(c, rc, what);
+  return absl::Status(diagnosis.code(),
+                      absl::StrCat("job store ", *c.path, ": ", what, ": ", sqlite3_errmsg(c.db),
+                                   "; ", diagnosis.message()));
+}
+
+absl::StatusOr<int64_t> PragmaInt(const Conn& c, const char* sql) {
+  FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c, sql, "cannot read"));
+  FP_ASSIGN_OR_RETURN(const bool row, s.Step());
+  if (!row) return absl::InternalError(absl::StrCat(sql, " returned no row"));
+  return s.Int(0);
+}
+
+absl::Status NotAJobStore(const Conn& c) {
+  return absl::FailedPreconditionError(
+      absl::StrCat("job store ", *c.path,
+                   ": the file is a SQLite database of another program; point the coordinator "
+                   "at a new file"));
+}
+
+// Read-only: refuses a file that is not, and must not become, a job store before anything is
+// written to it (even the switch to WAL changes the file header).
+absl::Status CheckIsJobStore(const Conn& c) {
+  // The first read of the file: a non-database fails here.
+  FP_ASSIGN_OR_RETURN(const int64_t version, PragmaInt(c, "PRAGMA user_version"));
+  if (version > kSchemaVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "job store ", *c.path, ": schema version ", version, " is newer than the ", kSchemaVersion,
+        " this binary knows; run a newer coordinator or restore an older file"));
+  }
+  if (version > 0) {
+    FP_ASSIGN_OR_RETURN(const int64_t app, PragmaInt(c, "PRAGMA application_id"));
+    if (app != kApplicationId) return NotAJobStore(c);
+  } else {
+    FP_ASSIGN_OR_RETURN(const int64_t objects, PragmaInt(c, "SELECT COUNT(*) FROM sqlite_schema"));
+    if (objects > 0) return NotAJobStore(c);
+  }
+  return absl::OkStatus();
+}
+
+// Applies the migrations the file lacks, each in its own transaction.
+absl::Status Migrate(const Conn& c) {
+  for (;;) {
+    WriteTxn txn(c);
+    FP_RETURN_IF_ERROR(txn.Begin());
+    // Read under the write lock: another process may be opening the same new file.
+    FP_ASSIGN_OR_RETURN(const int64_t version, PragmaInt(c, "PRAGMA user_version"));
+    if (version >= kSchemaVersion) return absl::OkStatus();  // nothing written; rolled back
+    if (version == 0) {
+      FP_ASSIGN_OR_RETURN(const int64_t objects,
+                          PragmaInt(c, "SELECT COUNT(*) FROM sqlite_schema"));
+      if (objects > 0) return NotAJobStore(c);
+      FP_RETURN_IF_ERROR(Exec(c, absl::StrCat("PRAGMA application_id = ", kApplicationId).c_str(),
+                              "cannot set the application id"));
+    }
+    FP_RETURN_IF_ERROR(
+        Exec(c, kMigrations[version], absl::StrCat("cannot migrate to schema ", version + 1)));
+    // PRAGMA takes no parameters; the value is our own integer, not input.
+    FP_RETURN_IF_ERROR(Exec(c, absl::StrCat("PRAGMA user_version = ", version + 1).c_str(),
+                            "cannot record the schema version"));
+    FP_RETURN_IF_ERROR(txn.Commit());
+  }
+}
+
+}  // namespace
+
+std::string_view JobStateName(JobState state) {
+  switch (state) {
+    case JobState::kQueued:
+      return "QUEUED";
+    case JobState::kRunning:
+      return "RUNNING";
+    case JobState::kSucceeded:
+      return "SUCCEEDED";
+    case JobState::kFailed:
+      return "FAILED";
+    case JobState::kCancelled:
+      return "CANCELLED";
+  }
+  return "UNKNOWN";
+}
+
+std::string_view TaskStateName(TaskState state) {
+  switch (state) {
+    case TaskState::kPending:
+      return "PENDING";
+    case TaskState::kRunning:
+      return "RUNNING";
+    case TaskState::kDone:
+      return "DONE";
+    case TaskState::kFailed:
+      return "FAILED";
+    case TaskState::kCancelled:
+      return "CANCELLED";
+  }
+  return "UNKNOWN";
+}
+
+bool IsTerminal(JobState state) {
+  return state == JobState::kSucceeded || state == JobState::kFailed ||
+         state == JobState::kCancelled;
+}
+
+void JobStore::DbCloser::operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+
+JobStore::JobStore(std::string path, JobStoreOptions options, std::unique_ptr<sqlite3, DbCloser> db)
+    : path_(std::move(path)), options_(std::move(options)), db_(std::move(db)) {}
+
+JobStore::~JobStore() = default;
+
+int64_t JobStore::NowUnixMs() const {
+  if (options_.clock) return options_.clock();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path,
+                                                         JobStoreOptions options) {
+  if (path.empty() || path == ":memory:" || path.starts_with("file:")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("job store path \"", path, "\" must name a file (it has to be durable)"));
+  }
+  sqlite3* raw = nullptr;
+  // NOMUTEX: the JobStore mutex already serializes every use of the connection.
+  const int rc =
+      sqlite3_open_v2(path.c_str(), &raw,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  std::unique_ptr<sqlite3, DbCloser> db(raw);  // closed on every error path below
+  const Conn c{db.get(), &path};
+  if (rc != SQLITE_OK) {
+    if (raw == nullptr) return absl::ResourceExhaustedError("sqlite3_open_v2: out of memory");
+    return OpenError(c, rc, "cannot open");
+  }
+  sqlite3_busy_timeout(raw, options.busy_timeout_ms);
+  FP_RETURN_IF_ERROR(Exec(c, "PRAGMA foreign_keys = ON", "cannot enable foreign keys"));
+
+  FP_RETURN_IF_ERROR(CheckIsJobStore(c));
+  absl::StatusOr<Stmt> wal = Stmt::Prepare(c, "PRAGMA journal_mode = WAL");
+  if (!wal.ok()) return OpenError(c, sqlite3_errcode(raw), "cannot switch to the WAL journal");
+  absl::StatusOr<bool> row = wal->Step();
+  if (!row.ok()) return OpenError(c, sqlite3_errcode(raw), "cannot switch to the WAL journal");
+  const std::string mode = *row ? wal->Text(0) : "";
+  if (mode != "wal") {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job store ", path, ": cannot use the WAL journal (journal_mode is \"", mode,
+                     "\"); put the file on a local filesystem"));
+  }
+  FP_RETURN_IF_ERROR(wal->Run());
+  // FULL, not the NORMAL usual with WAL: NORMAL may lose the last commits on power loss, and a
+  // job or task result that was acknowledged must not disappear.
+  FP_RETURN_IF_ERROR(Exec(c, "PRAGMA synchronous = FULL", "cannot set synchronous = FULL"));
+  FP_RETURN_IF_ERROR(Migrate(c));
+  return std::unique_ptr<JobStore>(new JobStore(path, std::move(options), std::move(db)));
+}
+
+absl::StatusOr<CreateJobResult> JobStore::CreateJob(JobRecord job, std::vector<TaskRecord> tasks) {
+  FP_RETURN_IF_ERROR(ValidateTasks(tasks));
+  absl::MutexLock lock(&mu_);
+  const Conn c{db_.get(), &path_};
+  WriteTxn txn(c);
+  FP_RETURN_IF_ERROR(txn.Begin());
+
+  if (!job.request_id.empty()) {
+    FP_ASSIGN_OR_RETURN(
+        Stmt s, Stmt::Prepare(c, "SELECT " FP_JOB_COLUMNS " FROM jobs j WHERE j.request_id = ?1"));
+    s.BindText(1, job.request_id);
+    FP_ASSIGN_OR_RETURN(const bool found, s.Step());
+    if (found) {
+      FP_ASSIGN_OR_RETURN(JobRecord existing, ReadJob(s));
+      if (existing.dataset != job.dataset || existing.spec != job.spec) {
+        return absl::AlreadyExistsError(absl::StrCat(
+            "request_id \"", job.request_id, "\" was already used for job ", existing.id,
+            " with a different dataset or spec; use a new request_id for a new job"));
+      }
+      return CreateJobResult{std::move(existing), false};
+    }
+  }
+
+  // A collision in 48 random bits is unlikely, but cheap to rule out under the write lock.
+  FP_ASSIGN_OR_RETURN(Stmt exists, Stmt::Prepare(c, "SELECT 1 FROM jobs WHERE id = ?1"));
+  for (int tries = 0;; ++tries) {
+    job.id = NewJobId();
+    exists.Reset();
+    exists.BindText(1, job.id);
+    FP_ASSIGN_OR_RETURN(const bool taken, exists.Step());
+    if (!taken) break;
+    if (tries == 10) return absl::InternalError("cannot find an unused job id");
+  }
+  job.state = JobState::kQueued;
+  job.error.clear();
+  job.result.clear();
+  job.created_unix_ms = job.updated_unix_ms = NowUnixMs();
+
+  FP_ASSIGN_OR_RETURN(Stmt insert_job,
+                      Stmt::Prepare(c,
+                                    "INSERT INTO jobs (id, request_id, dataset, spec, state, "
+                                    "error, result, created_unix_ms, updated_unix_ms) "
+                                    "VALUES (?1, ?2, ?3, ?4, 'QUEUED', '', x'', ?5, ?5)"));
+  insert_job.BindText(1, job.id);
+  if (job.request_id.empty()) {
+    insert_job.BindNull(2);
+  } else {
+    insert_job.BindText(2, job.request_id);
+  }
+  insert_job.BindText(3, job.dataset);
+  insert_job.BindBlob(4, job.spec);
+  insert_job.Bind(5, job.created_unix_ms);
+  FP_RETURN_IF_ERROR(insert_job.Run());
+
+  FP_ASSIGN_OR_RETURN(
+      Stmt insert_task,
+      Stmt::Prepare(c,
+                    "INSERT INTO tasks (job_id, name, kind, state, attempt, retries, "
+                    "not_before_unix_ms, worker, started_unix_ms, input, result, error) "
+                    "VALUES (?1, ?2, ?3, 'PENDING', 0, 0, ?4, '', 0, ?5, x'', '')"));
+  for (const TaskRecord& t : tasks) {
+    insert_task.Reset();
+    insert_task.BindText(1, job.id);
+    insert_task.BindText(2, t.name);
+    insert_task.BindText(3, t.kind);
+    insert_task.Bind(4, t.not_before_unix_ms);
+    insert_task.BindBlob(5, t.input);
+    FP_RETURN_IF_ERROR(insert_task.Run());
+  }
+  // After every task exists, so the foreign keys of the deps are satisfied.
+  FP_ASSIGN_OR_RETURN(
+      Stmt insert_dep,
+      Stmt::Prepare(c, "INSERT INTO task_deps (job_id, task, pos, dep) VALUES (?1, ?2, ?3, ?4)"));
+  for (const TaskRecord& t : tasks) {
+    for (size_t pos = 0; pos < t.deps.size(); ++pos) {
+      insert_dep.Reset();
+      insert_dep.BindText(1, job.id);
+      insert_dep.BindText(2, t.name);
+      insert_dep.Bind(3, static_cast<int64_t>(pos));
+      insert_dep.BindText(4, t.deps[pos]);
+      FP_RETURN_IF_ERROR(insert_dep.Run());
+    }
+  }
+  FP_RETURN_IF_ERROR(txn.Commit());
+  return CreateJobResult{std::move(job), true};
+}
+
+absl::StatusOr<JobRecord> JobStore::GetJob(std::string_view job_id) {
+  absl::MutexLock lock(&mu_);
+  const Conn c{db_.get(), &path_};
+  FP_ASSIGN_OR_RETURN(Stmt s,
+                      Stmt::Prepare(c, "SELECT " FP_JOB_COLUMNS " FROM jobs j WHERE j.id = ?1"));
+  s.BindText(1, job_id);
+  FP_ASSIGN_OR_RETURN(const bool found, s.Step());
+  if (!found) return JobNotFound(job_id);
+  return ReadJob(s);
+}
+
+absl::StatusOr<JobPage> JobStore::ListJobs(const ListJobsQuery& query) {
+  if (query.limit <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ListJobs limit must be positive, got ", query.limit));
+  }
+  const int limit = std::min(query.limit, kMaxListJobsLimit);
+  // The token is the seq of the last job of the previous page.
+  int64_t cursor = 0;
+  if (!query.page_token.empty() && (!absl::SimpleAtoi(query.page_token, &cursor) || cursor <= 0)) {
+    return absl::InvalidArgumentError(absl::StrCat("malformed page_token \"", query.page_token,
+                                                   "\"; pass back a next_page_token as is"));
+  }
+  absl::MutexLock lock(&mu_);
+  const Conn c{db_.get(), &path_};
+  // Only constant fragments are concatenated (so the planner can pick jobs_by_dataset or
+  // jobs_by_state); every value is bound. ?4 is always present, so ?1..?3 are always bindable.
+  std::string sql = "SELECT " FP_JOB_COLUMNS ", j.seq FROM jobs j WHERE 1";
+  if (!query.dataset.empty()) sql += " AND j.dataset = ?1";
+  if (query.state) sql += " AND j.state = ?2";
+  if (cursor > 0) sql += " AND j.seq < ?3";
+  sql += " ORDER BY j.seq DESC LIMIT ?4";
+  FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c, sql.c_str()));
+  s.BindText(1, query.dataset);
+  s.BindText(2, query.state ? JobStateName(*query.state) : "");
+  s.Bind(3, cursor);
+  s.Bind(4, limit + 1);  // one more tells whether another page follows
+  JobPage page;
+  int64_t last_seq = 0;
+  for (;;) {
+    FP_ASSIGN_OR_RETURN(const bool row, s.Step());
+    if (!row) break;
+    if (static_cast<int>(page.jobs.size()) == limit) {
+      page.next_page_token = absl::StrCat(last_seq);
+      break;
+    }
+    FP_ASSIGN_OR_RETURN(JobRecord job, ReadJob(s));
+    page.jobs.push_back(std::move(job));
+    last_seq = s.Int(9);
+  }
+  return page;
+}
+
+absl::StatusOr<std::vector<JobRecord>> JobStore::UnfinishedJobs() {
+  absl::MutexLock lock(&mu_);
+  const Conn c{db_.get(), &path_};
+  FP_ASSIGN_OR_RETURN(
+      Stmt s, Stmt::Prepare(c, "SELECT " FP_JOB_COLUMNS " FROM jobs j WHERE " FP_UNFINISHED_JOB
+                               " ORDER BY j.seq"));
+  return ReadJobs(s);
+}
+
+absl::Status JobStore::SetJobState(std::string_view job_id, JobState state, std::string_view error,
+                                   std::string_view result) {
+  absl::MutexLock lock(&mu_);
+  const Conn c{db_.get(), &path_};
+  WriteTxn txn(c);
+  FP_RETURN_IF_ERROR(txn.Begin());
+  {
+    FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c, "SELECT state FROM jobs WHERE id = ?1"));
+    s.BindText(1, job_id);
+    FP_ASSIGN_OR_RETURN(const bool found, s.Step());
+    if (!found) return JobNotFound(job_id);
+    const std::string current = s.Text(0);
+    const std::optional<JobState> parsed = ParseJobState(current);
+    if (!parsed || IsTerminal(*parsed)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("job ", Sv(job_id), " is already ", current, " and cannot become ",
+                       Sv(JobStateName(state)), "; a finished job's state is final"));
+    }
+  }
+  FP_ASSIGN_OR_RETURN(Stmt update,
+                      Stmt::Prepare(c,
+                                    "UPDATE jobs SET state = ?2, error = ?3, result = ?4, "
+                                    "updated_unix_ms = ?5 WHERE id = ?1"));
+  update.BindText(1, job_id);
+  update.BindText(2, JobStateName(state));
+  update.BindText(3, error);
+  update.BindBlob(4, result);
+  update.Bind(5, NowUnixMs());
+  FP_RETURN_IF_ERROR(update.Run());
+  if (IsTerminal(state)) {
+    FP_ASSIGN_OR_RETURN(Stmt cancel, Stmt::Prepare(c,
+                                                   "UPDATE tasks SET state = 'CANCELLED' "
+                                                   "WHERE job_id = ?1 AND state IN ('PENDING', "
+                                                   "'RUNNING')"));
+    cancel.BindText(1, job_id);
+    FP_RETURN_IF_ERROR(cancel.Run());
+  }
+  return txn.Commit();
+}
+
+absl::StatusOr<std::vector<TaskRecord>> JobStore::GetTasks(std::string_view job_id) {
+  absl::MutexLock lock(&mu_);
+  const Conn c{db_.get(), &path_};
+  FP_RETURN_IF_ERROR(RequireJob(c, job_id));
+  FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c, "SELECT " FP_TASK_COLUMNS
+                                               ", d.dep FROM tasks t LEFT JOIN task_deps d "
+                                               "ON d.job_id = t.job_id AND d.task = t.name "
+                                               "WHERE t.job_id = ?1 ORDER BY t.name, d.pos"));
+  s.BindText(1, job_id);
+  return ReadTasksWithDeps(s);
+}
+
+absl::StatusOr<std::vector<TaskRecord>> JobStore::ReadyTasks(int64_t now_unix_ms, int limit,
+                                                             std::string_view kind) {
+  if (limit <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ReadyTasks limit must be positive, got ", limit));
+  }
+  absl::MutexLock lock(&mu_);
+  const Conn c{db_.get(), &path_};
+  // One statement, so one snapshot: the ready tasks (found through tasks_by_state), then their
+  // deps joined on for the records.
+  FP_ASSIGN_OR_RETURN(
+      Stmt s, Stmt::Prepare(c,
+                            "WITH ready AS ("
+                            " SELECT t.*, j.seq AS job_seq FROM tasks t"
+                            " JOIN jobs j ON j.id = t.job_id"
+                            " WHERE t.state = 'PENDING' AND t.not_before_unix_ms <= ?1"
+                            " AND (?2 = '' OR t.kind = ?2) AND " FP_UNFINISHED_JOB
+                            " AND NOT EXISTS (SELECT 1 FROM task_deps d JOIN tasks u"
+                            " ON u.job_id = d.job_id AND u.name = d.dep"
+                            " WHERE d.job_id = t.job_id AND d.task = t.name"
+                            " AND u.state <> 'DONE')"
+                            " ORDER BY j.seq, t.name LIMIT ?3)"
+                            " SELECT " FP_TASK_COLUMNS ", d.dep FROM ready t"
+                            " LEFT JOIN task_deps d ON d.job_id = t.job_id AND d.task = t.name"
+                            " ORDER BY t.job_seq, t.name, d.pos"));
+  s.Bind(1, now_unix_ms);
+  s.BindText(2, kind);
+  s.Bind(3, limit);
+  return ReadTasksWithDeps(s);
+}
+
+absl::StatusOr<int64_t> JobStore::StartAttempt(std::string_view job_id, std::string_view name,
+                                               std::string_view worker, int64_t now_unix_ms) {
+  absl::MutexLock lock(&mu_);
+  const Conn c{db_.get(), &path_};
+  WriteTxn txn(c);
+  FP_RETURN_IF_ERROR(txn.Begin());
+  int64_t attempt = 0;
+  {
+    FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c,
+                                              "SELECT t.state, t.attempt, j.state,"
+                                              " (SELECT COUNT(*) FROM task_deps d JOIN tasks u"
+                                              "  ON u.job_id = d.job_id AND u.name = d.dep"
+                                              "  WHERE d.job_id = t.job_id AND d.task = t.name"
+                                              "  AND u.state <> 'DONE')"
+                                              " FROM tasks t JOIN jobs j ON j.id = t.job_id"
+                                              " WHERE t.job_id = ?1 AND t.name = ?2"));
+    s.BindText(1, job_id);
+    s.BindText(2, name);
+    FP_ASSIGN_OR_RETURN(const bool found, s.Step());
+    if (!found) {
+      return absl::NotFoundError(absl::StrCat("no task ", TaskLabel(job_id, name)));
+    }
+    const std::string state = s.Text(0);
+    attempt = s.Int(1);
+    const std::string job_state = s.Text(2);
+    const int64_t waiting = s.Int(3);
+    if (state != TaskStateName(TaskState::kPending)) {
+      return absl::FailedPreconditionError(absl::StrCat("cannot start task ",
+                                                        TaskLabel(job_id, name), ": it is ", state,
+                                                        " (attempt ", attempt, "), not PENDING"));
+    }
+    const std::optional<JobState> parsed = ParseJobState(job_state);
+    if (!parsed || IsTerminal(*parsed)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cannot start task ", TaskLabel(job_id, name), ": job ", Sv(job_id), " is ", job_state));
+    }
+    if (waiting > 0) {
+      return absl::FailedPreconditionError(absl::StrCat("cannot start task ",
+                                                        TaskLabel(job_id, name), ": ", waiting,
+                                                        " of its dependencies are not DONE"));
+    }
+  }
+  FP_ASSIGN_OR_RETURN(Stmt update, Stmt::Prepare(c,
+                                                 "UPDATE tasks SET state = 'RUNNING', attempt = "
+                                                 "?3, worker = ?4, started_unix_ms = ?5 "
+                                                 "WHERE job_id = ?1 AND name = ?2"));
+  update.BindText(1, job_id);
+  update.BindText(2, name);
+  update.Bind(3, attempt + 1);
+  update.BindText(4, worker);
+  update.Bind(5, now_unix_ms);
+  FP_RETURN_IF_ERROR(update.Run());
+  FP_RETURN_IF_ERROR(txn.Commit());
+  return attempt + 1;
+}
+
+namespace {
+
+// The fenced transitions: `update_sql` (?1 = job_id, ?2 = name, ?3... bound by `bind`) runs
+// only while the task is RUNNING `attempt`. The caller holds the mutex.
+template <typename Bind>
+absl::Status FencedUpdate(const Conn& c, std::string_view job_id, std::string_view name,
+                          int64_t attempt, const char* update_sql, Bind bind) {
+  WriteTxn txn(c);
+  FP_RETURN_IF_ERROR(txn.Begin());
+  {
+    FP_ASSIGN_OR_RETURN(
+        Stmt s,
+        Stmt::Prepare(c, "SELECT state, attempt FROM tasks WHERE job_id = ?1 AND name = ?2"));
+    s.BindText(1, job_id);
+    s.BindText(2, name);
+    FP_ASSIGN_OR_RETURN(const bool found, s.Step());
+    if (!found) return absl::NotFoundError(absl::StrCat("no task ", TaskLabel(job_id, name)));
+    const std::string state = s.Text(0);
+    const int64_t current = s.Int(1);
+    if (attempt != current) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(attempt < current ? "stale" : "unknown", " attempt ", attempt, " of ",
+                       TaskLabel(job_id, name), ", current is ", current));
+    }
+    if (state != TaskStateName(TaskState::kRunning)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "attempt ", attempt, " of ", TaskLabel(job_id, name), " is ", state, ", not RUNNING"));
+    }
+  }
+  FP_ASSIGN_OR_RETURN(Stmt update, Stmt::Prepare(c, update_sql));
+  update.BindText(1, job_id);
+  update.BindText(2, name);
+  bind(update);
+  FP_RETURN_IF_ERROR(update.Run());
+  return txn.Commit();
+}
+
+}  // namespace
+
+absl::Status JobStore::CompleteAttempt(std::string_view job_id, std::string_view name,
+                                       int64_t attempt, std::string_view result) {
+  absl::MutexLock lock(&mu_);
+  return FencedUpdate(
+      Conn{db_.get(), &path_}, job_id, name, attempt,
+      "UPDATE tasks SET state = 'DONE', result = ?3 WHERE job_id = ?1 AND name = ?2",
+      [&](Stmt& s) { s.BindBlob(3, result); });
+}
+
+absl::Status JobStore::RetryAttempt(std::string_view job_id, std::string_view name, int64_t attempt,
+                                    int64_t not_before_unix_ms, std::string_view error) {
+  absl::MutexLock lock(&mu_);
+  return FencedUpdate(Conn{db_.get(), &path_}, job_id, name, attempt,
+                      "UPDATE tasks SET state = 'PENDING', retries = retries + 1, "
+                      "not_before_unix_ms = ?3, error = ?4 WHERE job_id = ?1 AND name = ?2",
+                      [&](Stmt& s) {
+                        s.Bind(3, not_before_unix_ms);
+                        s.BindText(4, error);
+                      });
+}
+
+absl::Status JobStore::FailAttempt(std::string_view job_id, std::string_view name, int64_t attempt,
+                                   std::string_view error) {
+  absl::MutexLock lock(&mu_);
+  return FencedUpdate(
+      Conn{db_.get(), &path_}, job_id, name, attempt,
+      "UPDATE tasks SET state = 'FAILED', error = ?3 WHERE job_id = ?1 AND name = ?2",
+      [&](Stmt& s) { s.BindText(3, error); });
+}
+
+absl::StatusOr<int> JobStore::CancelTasks(std::string_view job_id) {
+  absl::MutexLock lock(&mu_);
+  const Conn c{db_.get(), &path_};
+  WriteTxn txn(c);
+  FP_RETURN_IF_ERROR(txn.Begin());
+  FP_RETURN_IF_ERROR(RequireJob(c, job_id));
+  FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c,
+                                            "UPDATE tasks SET state = 'CANCELLED' WHERE job_id "
+                                            "= ?1 AND state IN ('PENDING', 'RUNNING')"));
+  s.BindText(1, job_id);
+  FP_RETURN_IF_ERROR(s.Run());
+  const int cancelled = sqlite3_changes(c.db);
+  FP_RETURN_IF_ERROR(txn.Commit());
+  return cancelled;
+}
+
+absl::StatusOr<int> JobStore::RequeueRunningTasks() {
+  absl::MutexLock lock(&mu_);
+  const Conn c{db_.get(), &path_};
+  WriteTxn txn(c);
+  FP_RETURN_IF_ERROR(txn.Begin());
+  FP_ASSIGN_OR_RETURN(Stmt s,
+                      Stmt::Prepare(c,
+                                    "UPDATE tasks SET state = 'PENDING'"
+                                    " WHERE state = 'RUNNING' AND job_id IN"
+                                    " (SELECT j.id FROM jobs j WHERE " FP_UNFINISHED_JOB ")"));
+  FP_RETURN_IF_ERROR(s.Run());
+  const int requeued = sqlite3_changes(c.db);
+  FP_RETURN_IF_ERROR(txn.Commit());
+  return requeued;
+}
+
+absl::StatusOr<int64_t> JobStore::AppendEvent(std::string_view job_id, std::string_view payload,
+                                              int64_t unix_ms) {
+  absl::MutexLock lock(&mu_);
+  const Conn c{db_.get(), &path_};
+  WriteTxn txn(c);
+  FP_RETURN_IF_ERROR(txn.Begin());
+  FP_RETURN_IF_ERROR(RequireJob(c, job_id));
+  int64_t seq = 0;
+  {
+    FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c,
+                                              "INSERT INTO events (job_id, seq, unix_ms, payload)"
+                                              " SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3"
+                                              " FROM events WHERE job_id = ?1 RETURNING seq"));
+    s.BindText(1, job_id);
+    s.Bind(2, unix_ms);
+    s.BindBlob(3, payload);
+    FP_ASSIGN_OR_RETURN(const bool row, s.Step());
+    if (!row) return absl::InternalError("INSERT ... RETURNING seq returned no row");
+    seq = s.Int(0);
+    FP_RETURN_IF_ERROR(s.Run());  // a statement must finish before COMMIT
+  }
+  FP_RETURN_IF_ERROR(txn.Commit());
+  return seq;
+}
+
+absl::StatusOr<std::vector<EventRecord>> JobStore::EventsAfter(std::string_view job_id,
+                                                               int64_t after_seq, int limit) {
+  if (limit <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("EventsAfter limit must be positive, got ", limit));
+  }
+  absl::MutexLock lock(&mu_);
+  const Conn c{db_.get(), &path_};
+  FP_RETURN_IF_ERROR(RequireJob(c, job_id));
+  FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c,
+                                            "SELECT seq, unix_ms, payload FROM events WHERE "
+                                            "job_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"));
+  s.BindText(1, job_id);
+  s.Bind(2, after_seq);
+  s.Bind(3, limit);
+  std::vector<EventRecord> events;
+  for (;;) {
+    FP_ASSIGN_OR_RETURN(const bool row, s.Step());
+    if (!row) return events;
+    events.push_back(EventRecord{s.Int(0), s.Int(1), s.Blob(2)});
+  }
+}
+
+absl::StatusOr<int64_t> JobStore::LastEventSeq(std::string_view job_id) {
+  absl::MutexLock lock(&mu_);
+  const Conn c{db_.get(), &path_};
+  FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c,
+                                            "SELECT (SELECT 1 FROM jobs WHERE id = ?1),"
+                                            " (SELECT COALESCE(MAX(seq), 0) FROM events"
+                                            " WHERE job_id = ?1)"));
+  s.BindText(1, job_id);
+  FP_ASSIGN_OR_RETURN(const bool row, s.Step());
+  if (!row || s.IsNull(0)) return JobNotFound(job_id);
+  return s.Int(1);
+}
+
+absl::StatusOr<std::map<std::string, int64_t>> JobStore::CountTasks(TaskState state) {
+  absl::MutexLock lock(&mu_);
+  const Conn c{db_.get(), &path_};
+  FP_ASSIGN_OR_RETURN(
+      Stmt s, Stmt::Prepare(c,
+                            "SELECT t.kind, COUNT(*) FROM tasks t"
+                            " JOIN jobs j ON j.id = t.job_id"
+                            " WHERE t.state = ?1 AND " FP_UNFINISHED_JOB " GROUP BY t.kind"));
+  s.BindText(1, TaskStateName(state));
+  std::map<std::string, int64_t> counts;
+  for (;;) {
+    FP_ASSIGN_OR_RETURN(const bool row, s.Step());
+    if (!row) return counts;
+    counts[s.Text(0)] = s.Int(1);
+  }
+}
+
+#undef FP_JOB_COLUMNS
+#undef FP_TASK_COLUMNS
+#undef FP_UNFINISHED_JOB
+
+}  // namespace framepair

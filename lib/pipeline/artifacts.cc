@@ -1,0 +1,231 @@
+#include "pipeline/artifacts.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "framepair/v1/artifacts.pb.h"
+#include "util/file.h"
+#include "util/status_macros.h"
+
+namespace framepair {
+namespace {
+
+constexpr char kFrameTableMagic[8] = {'F', 'P', 'F', 'R', 'A', 'M', 'E', '1'};
+
+absl::Status Damaged(const std::string& path, const std::string& what) {
+  return absl::DataLossError(absl::StrCat(path, ": ", what,
+                                          " (a damaged or foreign work file; the task that wrote "
+                                          "it must run again)"));
+}
+
+// Reads exactly n bytes or reports a truncated file.
+absl::Status ReadExactly(int fd, const std::string& path, void* out, size_t n) {
+  auto* p = static_cast<char*>(out);
+  while (n > 0) {
+    ssize_t got = ::read(fd, p, n);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) return absl::UnavailableError(absl::StrCat(path, ": ", std::strerror(errno)));
+    if (got == 0) return Damaged(path, "truncated");
+    p += got;
+    n -= static_cast<size_t>(got);
+  }
+  return absl::OkStatus();
+}
+
+template <typename Message>
+absl::Status WriteMessage(const std::string& path, const Message& m) {
+  return WriteFileAtomically(path, m.SerializeAsString());
+}
+
+template <typename Message>
+absl::StatusOr<Message> ReadMessage(const std::string& path) {
+  FP_ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
+  Message m;
+  if (!m.ParseFromString(bytes)) return Damaged(path, "cannot be parsed");
+  return m;
+}
+
+}  // namespace
+
+absl::Status WriteFrameTable(const std::string& path, const FrameTable& t,
+                             const framepair::v1::SourceEntry& source) {
+  framepair::v1::FrameTableHeader h;
+  const VideoInfo& v = t.video;
+  h.set_path(v.path);
+  h.set_container(v.container);
+  h.set_codec(v.codec);
+  h.set_pixel_format(v.pixel_format);
+  h.set_color_matrix(v.color_matrix);
+  h.set_full_range(v.full_range);
+  h.set_width(v.width);
+  h.set_height(v.height);
+  h.set_time_base_num(v.time_base_num);
+  h.set_time_base_den(v.time_base_den);
+  h.set_fps(v.fps);
+  h.set_frame_count_estimate(v.frame_count_estimate);
+  for (const FrameRecord& f : t.frames) {
+    h.add_frame_pts(f.pts);
+    h.add_frame_keyframe(f.keyframe);
+    h.add_frame_content_hash(f.content_hash);
+    h.add_frame_dup(static_cast<int32_t>(f.dup));
+  }
+  for (int64_t k : t.kept) h.add_kept_index(k);
+  h.set_thumb_width(t.thumb_width);
+  h.set_thumb_height(t.thumb_height);
+  for (const DamagedRange& d : t.damaged) {
+    h.add_damaged_first_index(d.first_index);
+    h.add_damaged_corrupt_frames(d.corrupt_frames);
+  }
+  *h.mutable_source() = source;
+
+  std::string header = h.SerializeAsString();
+  uint64_t header_len = header.size();  // little-endian on every platform we build for
+  FP_ASSIGN_OR_RETURN(AtomicFile file, AtomicFile::Create(path));
+  FP_RETURN_IF_ERROR(file.Append(std::string_view(kFrameTableMagic, sizeof(kFrameTableMagic))));
+  FP_RETURN_IF_ERROR(file.Append(std::string_view(reinterpret_cast<const char*>(&header_len), 8)));
+  FP_RETURN_IF_ERROR(file.Append(header));
+  FP_RETURN_IF_ERROR(file.Append(
+      std::string_view(reinterpret_cast<const char*>(t.thumbs.data()), t.thumbs.size())));
+  return file.Commit();
+}
+
+absl::StatusOr<StoredFrameTable> ReadFrameTable(const std::string& path, bool with_thumbs) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return absl::NotFoundError(absl::StrCat(path, ": no such work file"));
+    return absl::UnavailableError(absl::StrCat(path, ": ", std::strerror(errno)));
+  }
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+
+  char magic[8];
+  uint64_t header_len = 0;
+  FP_RETURN_IF_ERROR(ReadExactly(fd, path, magic, sizeof(magic)));
+  if (std::memcmp(magic, kFrameTableMagic, sizeof(magic)) != 0) {
+    return Damaged(path, "not a frame table");
+  }
+  FP_RETURN_IF_ERROR(ReadExactly(fd, path, &header_len, sizeof(header_len)));
+  if (header_len > (1ull << 30)) return Damaged(path, "implausible header size");
+  std::string header(header_len, '\0');
+  FP_RETURN_IF_ERROR(ReadExactly(fd, path, header.data(), header.size()));
+  framepair::v1::FrameTableHeader h;
+  if (!h.ParseFromString(header)) return Damaged(path, "header cannot be parsed");
+  const int n = h.frame_pts_size();
+  if (h.frame_keyframe_size() != n || h.frame_content_hash_size() != n || h.frame_dup_size() != n ||
+      h.damaged_first_index_size() != h.damaged_corrupt_frames_size()) {
+    return Damaged(path, "inconsistent frame lists");
+  }
+
+  StoredFrameTable out;
+  FrameTable& t = out.table;
+  VideoInfo& v = t.video;
+  v.path = h.path();
+  v.container = h.container();
+  v.codec = h.codec();
+  v.pixel_format = h.pixel_format();
+  v.color_matrix = h.color_matrix();
+  v.full_range = h.full_range();
+  v.width = h.width();
+  v.height = h.height();
+  v.time_base_num = h.time_base_num();
+  v.time_base_den = h.time_base_den();
+  v.fps = h.fps();
+  v.frame_count_estimate = h.frame_count_estimate();
+  t.frames.resize(n);
+  for (int i = 0; i < n; ++i) {
+    t.frames[i] = {i, h.frame_pts(i), h.frame_keyframe(i), h.frame_content_hash(i),
+                   static_cast<DupKind>(h.frame_dup(i))};
+  }
+  t.kept.assign(h.kept_index().begin(), h.kept_index().end());
+  t.thumb_width = h.thumb_width();
+  t.thumb_height = h.thumb_height();
+  for (int i = 0; i < h.damaged_first_index_size(); ++i) {
+    t.damaged.push_back({h.damaged_first_index(i), h.damaged_corrupt_frames(i)});
+  }
+  out.source = h.source();
+  if (with_thumbs) {
+    t.thumbs.resize(t.kept.size() * static_cast<size_t>(t.thumb_width) * t.thumb_height * 3);
+    FP_RETURN_IF_ERROR(ReadExactly(fd, path, t.thumbs.data(), t.thumbs.size()));
+  }
+  return out;
+}
+
+absl::Status WritePairs(const std::string& path, const std::vector<AlignedPair>& pairs,
+                        const AlignStats& stats) {
+  framepair::v1::AlignedPairs m;
+  for (const AlignedPair& p : pairs) {
+    m.add_lr_frame(p.lr_frame);
+    m.add_hr_frame(p.hr_frame);
+    m.add_residual(p.residual);
+  }
+  m.set_rejected(stats.rejected_spike + stats.rejected_residual);
+  m.set_mean_residual(stats.mean_residual);
+  m.set_start_offset(stats.start_offset);
+  return WriteMessage(path, m);
+}
+
+absl::StatusOr<StoredPairs> ReadPairs(const std::string& path) {
+  FP_ASSIGN_OR_RETURN(auto m, ReadMessage<framepair::v1::AlignedPairs>(path));
+  if (m.hr_frame_size() != m.lr_frame_size() || m.residual_size() != m.lr_frame_size()) {
+    return Damaged(path, "inconsistent pair lists");
+  }
+  StoredPairs out;
+  out.pairs.reserve(m.lr_frame_size());
+  for (int i = 0; i < m.lr_frame_size(); ++i) {
+    out.pairs.push_back({m.lr_frame(i), m.hr_frame(i), m.residual(i)});
+  }
+  out.stats.pairs = m.lr_frame_size();
+  out.stats.rejected_residual = m.rejected();
+  out.stats.mean_residual = m.mean_residual();
+  out.stats.start_offset = m.start_offset();
+  return out;
+}
+
+std::vector<Window> WindowPlan::WindowsOfShard(int shard) const {
+  std::vector<Window> out;
+  for (const Window& w : windows) {
+    if (w.shard == shard) out.push_back(w);
+  }
+  return out;
+}
+
+absl::Status WriteWindowPlan(const std::string& path, const WindowPlan& plan) {
+  framepair::v1::WindowPlan m;
+  for (const Segment& s : plan.segments) {
+    m.add_segment_begin(s.begin);
+    m.add_segment_end(s.end);
+  }
+  m.set_scenes(plan.scenes);
+  for (const Window& w : plan.windows) {
+    m.add_window_start(w.start);
+    m.add_window_shard(w.shard);
+  }
+  m.set_shards(plan.shards);
+  return WriteMessage(path, m);
+}
+
+absl::StatusOr<WindowPlan> ReadWindowPlan(const std::string& path) {
+  FP_ASSIGN_OR_RETURN(auto m, ReadMessage<framepair::v1::WindowPlan>(path));
+  if (m.segment_begin_size() != m.segment_end_size() ||
+      m.window_start_size() != m.window_shard_size()) {
+    return Damaged(path, "inconsistent plan lists");
+  }
+  WindowPlan plan;
+  for (int i = 0; i < m.segment_begin_size(); ++i) {
+    plan.segments.push_back({m.segment_begin(i), m.segment_end(i)});
+  }
+  plan.scenes = m.scenes();
+  for (int i = 0; i < m.window_start_size(); ++i) {
+    plan.windows.push_back({m.window_start(i), m.window_shard(i)});
+  }
+  plan.shards = m.shards();
+  return plan;
+}
+
+}  // namespace framepair

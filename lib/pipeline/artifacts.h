@@ -1,0 +1,53 @@
+// Files that carry a job's intermediate results between workers through shared storage
+// (proto/framepair/v1/artifacts.proto). Every write is atomic (util/file.h), so a reader sees
+// a complete artifact or none. The round trip is exact: a step fed a loaded artifact produces
+// the same bytes as `framepair run` feeding it from memory.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "align/align.h"
+#include "framepair/v1/manifest.pb.h"
+#include "ingest/ingest.h"
+#include "sample/sample.h"
+#include "scene/scene.h"
+
+namespace framepair {
+
+// A frame table with the manifest identity of its source.
+struct StoredFrameTable {
+  FrameTable table;
+  framepair::v1::SourceEntry source;
+};
+
+absl::Status WriteFrameTable(const std::string& path, const FrameTable& table,
+                             const framepair::v1::SourceEntry& source);
+// with_thumbs = false skips the thumbnails (the bulk of the file) for steps that only need
+// frame positions. Errors name the file (DATA_LOSS for a damaged or foreign file).
+absl::StatusOr<StoredFrameTable> ReadFrameTable(const std::string& path, bool with_thumbs = true);
+
+struct StoredPairs {
+  std::vector<AlignedPair> pairs;
+  AlignStats stats;  // rejected_*, mean_residual and start_offset only
+};
+
+absl::Status WritePairs(const std::string& path, const std::vector<AlignedPair>& pairs,
+                        const AlignStats& stats);
+absl::StatusOr<StoredPairs> ReadPairs(const std::string& path);
+
+struct WindowPlan {
+  std::vector<Segment> segments;
+  int64_t scenes = 0;
+  std::vector<Window> windows;  // sorted by (shard, start)
+  int shards = 1;
+
+  // The windows of one shard, in start order.
+  std::vector<Window> WindowsOfShard(int shard) const;
+};
+
+absl::Status WriteWindowPlan(const std::string& path, const WindowPlan& plan);
+absl::StatusOr<WindowPlan> ReadWindowPlan(const std::string& path);
+
+}  // namespace framepair

@@ -1,0 +1,123 @@
+#include "pipeline/parameters.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace framepair {
+namespace {
+
+absl::Status Bad(const std::string& what) { return absl::InvalidArgumentError(what); }
+
+}  // namespace
+
+framepair::v1::RunParameters ParametersFor(const RunOptions& o) {
+  framepair::v1::RunParameters p;
+  p.set_scale(o.scale);
+  p.set_window(o.sample.window);
+  p.set_windows(o.sample.windows);
+  p.set_density(o.sample.density);
+  p.set_seed(o.sample.seed);
+  p.set_shards(o.shards);
+  p.set_png_level(o.pack.png.compression_level);
+  p.set_hr_only(o.pack.hr_only);
+  p.set_format(o.pack.format == ExampleFormat::kSingle ? "single" : "pair");
+  p.set_provenance(o.pack.provenance);
+  p.set_align_mode(o.align.mode == AlignMode::kGreedy ? "greedy" : "sequence");
+  p.set_spike_ratio(o.align.spike_ratio);
+  p.set_max_residual(o.align.max_residual);
+  const bool content = o.scene.detector == SceneDetector::kContent;
+  p.set_scene_detector(content ? "content" : "adaptive");
+  p.set_scene_threshold(content ? o.scene.content_threshold : o.scene.adaptive_threshold);
+  p.set_min_scene_len(o.scene.min_scene_len);
+  p.set_max_jump(o.scene.max_jump);
+  p.set_overlap(o.sample.overlap == OverlapPolicy::kDisjoint ? "disjoint" : "allow");
+  p.set_min_motion(o.sample.min_motion);
+  p.set_gzip(o.gzip);
+  p.set_dedup_hi(o.ingest.dedup.hi);
+  p.set_dedup_lo(o.ingest.dedup.lo);
+  p.set_dedup_frac(o.ingest.dedup.frac);
+  p.set_thumb_width(o.ingest.thumb_width);
+  p.set_no_dedup(!o.ingest.dedup_enabled);
+  return p;
+}
+
+absl::StatusOr<RunOptions> OptionsFromParameters(const framepair::v1::RunParameters& p) {
+  RunOptions o;
+  o.scale = p.scale();
+  o.sample.window = p.window();
+  o.sample.windows = p.windows();
+  o.sample.density = p.density();
+  o.sample.seed = p.seed();
+  o.shards = p.shards();
+  o.pack.png.compression_level = p.png_level();
+  o.pack.hr_only = p.hr_only();
+  if (p.format() == "single") {
+    o.pack.format = ExampleFormat::kSingle;
+  } else if (p.format() == "pair") {
+    o.pack.format = ExampleFormat::kPair;
+  } else {
+    return Bad(absl::StrCat("format must be pair or single, not '", p.format(), "'"));
+  }
+  o.pack.provenance = p.provenance();
+  if (p.align_mode() == "greedy") {
+    o.align.mode = AlignMode::kGreedy;
+  } else if (p.align_mode() == "sequence") {
+    o.align.mode = AlignMode::kSequence;
+  } else {
+    return Bad(absl::StrCat("align mode must be sequence or greedy, not '", p.align_mode(), "'"));
+  }
+  o.align.spike_ratio = p.spike_ratio();
+  o.align.max_residual = p.max_residual();
+  if (p.scene_detector() == "content") {
+    o.scene.detector = SceneDetector::kContent;
+    o.scene.content_threshold = p.scene_threshold();
+  } else if (p.scene_detector() == "adaptive") {
+    o.scene.detector = SceneDetector::kAdaptive;
+    o.scene.adaptive_threshold = p.scene_threshold();
+  } else {
+    return Bad(
+        absl::StrCat("scene detector must be adaptive or content, not '", p.scene_detector(), "'"));
+  }
+  o.scene.min_scene_len = p.min_scene_len();
+  o.scene.max_jump = p.max_jump();
+  if (p.overlap() == "disjoint") {
+    o.sample.overlap = OverlapPolicy::kDisjoint;
+  } else if (p.overlap() == "allow") {
+    o.sample.overlap = OverlapPolicy::kAllow;
+  } else {
+    return Bad(absl::StrCat("overlap must be allow or disjoint, not '", p.overlap(), "'"));
+  }
+  o.sample.min_motion = p.min_motion();
+  o.gzip = p.gzip();
+  o.ingest.dedup.hi = p.dedup_hi();
+  o.ingest.dedup.lo = p.dedup_lo();
+  o.ingest.dedup.frac = p.dedup_frac();
+  o.ingest.thumb_width = p.thumb_width();
+  o.ingest.dedup_enabled = !p.no_dedup();
+  return o;
+}
+
+absl::Status NormalizeRunOptions(RunOptions* options) {
+  RunOptions& o = *options;
+  o.sample.shards = o.shards;
+  o.pack.scale = o.scale;
+  o.pack.window = o.sample.window;
+  o.pack.gzip = o.gzip;
+  o.pack.threads = o.threads;
+  if (o.scale < 1 || o.scale > 16) return Bad(absl::StrCat("--scale ", o.scale, " must be 1..16"));
+  if (o.sample.window < 1 || o.sample.window > 1000) {
+    return Bad(absl::StrCat("--window ", o.sample.window, " must be 1..1000"));
+  }
+  if (o.shards < 1 || o.shards > 99999) {
+    return Bad(absl::StrCat("--shards ", o.shards, " must be 1..99999"));
+  }
+  if (o.pack.png.compression_level < 0 || o.pack.png.compression_level > 9) {
+    return Bad(absl::StrCat("--png-level ", o.pack.png.compression_level, " must be 0..9"));
+  }
+  if (o.sample.windows < 0) return Bad("--windows must be >= 0");
+  if (o.ingest.thumb_width < 8 || o.ingest.thumb_width > 1024) {
+    return Bad(absl::StrCat("thumbnail width ", o.ingest.thumb_width, " must be 8..1024"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace framepair

@@ -1,0 +1,22 @@
+// RunOptions <-> RunParameters (manifest.proto): the output-affecting options of a run as a
+// message. The manifest records them, and a job submitted to the coordinator carries them to
+// the workers, which rebuild the same RunOptions.
+#pragma once
+
+#include "absl/status/statusor.h"
+#include "framepair/v1/manifest.pb.h"
+#include "pipeline/pipeline.h"
+
+namespace framepair {
+
+framepair::v1::RunParameters ParametersFor(const RunOptions& options);
+
+// Paths, out_dir and threads stay empty/default. INVALID_ARGUMENT for unknown names
+// (format, align mode, detector, overlap).
+absl::StatusOr<RunOptions> OptionsFromParameters(const framepair::v1::RunParameters& p);
+
+// Fills the derived fields (sample.shards, pack.scale/window/gzip/threads) and validates the
+// options the way `framepair run` does. INVALID_ARGUMENT naming the flag.
+absl::Status NormalizeRunOptions(RunOptions* options);
+
+}  // namespace framepair

@@ -1,0 +1,176 @@
+#include "pipeline/stages.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "pipeline/source_hash.h"
+#include "util/status_macros.h"
+
+namespace framepair {
+namespace {
+
+ThumbSequence KeptThumbs(const FrameTable& t) {
+  return ThumbSequence{t.thumb_width, t.thumb_height, t.kept.data(), t.thumbs.data(),
+                       t.kept.size()};
+}
+
+// Damaged ranges are invisible in frame indexes (undecodable frames get none), so segments are
+// split explicitly where a pair's frame crosses the first index after a damaged range.
+std::vector<Segment> SplitAtDamage(const std::vector<Segment>& segments,
+                                   const std::vector<AlignedPair>& pairs, const FrameTable* lr,
+                                   const FrameTable& hr) {
+  auto crosses = [](const FrameTable* t, int64_t a, int64_t b) {
+    if (t == nullptr) return false;
+    for (const DamagedRange& d : t->damaged) {
+      if (a < d.first_index && d.first_index <= b) return true;
+    }
+    return false;
+  };
+  std::vector<Segment> out;
+  for (const Segment& s : segments) {
+    int64_t begin = s.begin;
+    for (int64_t p = s.begin + 1; p < s.end; ++p) {
+      if (crosses(lr, pairs[p - 1].lr_frame, pairs[p].lr_frame) ||
+          crosses(&hr, pairs[p - 1].hr_frame, pairs[p].hr_frame)) {
+        out.push_back({begin, p});
+        begin = p;
+      }
+    }
+    out.push_back({begin, s.end});
+  }
+  return out;
+}
+
+std::vector<double> Motion(const std::vector<uint8_t>& thumbs, size_t count, size_t bytes) {
+  std::vector<double> motion;
+  for (size_t i = 0; i + 1 < count; ++i) {
+    motion.push_back(ThumbDistance(&thumbs[i * bytes], &thumbs[(i + 1) * bytes], bytes));
+  }
+  return motion;
+}
+
+absl::Status Prefixed(const absl::Status& s, const std::string& prefix) {
+  return absl::Status(s.code(), absl::StrCat(prefix, ": ", s.message()));
+}
+
+}  // namespace
+
+absl::StatusOr<StoredFrameTable> IngestSource(const std::string& role, const std::string& path,
+                                              const IngestOptions& options,
+                                              const ProgressFn& progress,
+                                              const std::atomic<bool>* cancel) {
+  StoredFrameTable out;
+  FP_ASSIGN_OR_RETURN(out.table, IngestVideo(path, options, progress, cancel));
+  FP_ASSIGN_OR_RETURN(SourceHash hash, HashSource(path));
+  out.source = SourceEntryFor(role, path, hash.sha256, hash.bytes, out.table);
+  return out;
+}
+
+absl::Status CheckSources(const FrameTable* lr, const FrameTable& hr, int scale, int window) {
+  const VideoInfo& h = hr.video;
+  if (lr == nullptr) {
+    if (h.width % scale != 0 || h.height % scale != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          h.path, " is ", h.width, "x", h.height, ", which is not divisible by --scale ", scale,
+          "; crop the recording or choose another --scale"));
+    }
+  } else {
+    const VideoInfo& l = lr->video;
+    if (h.width != l.width * scale || h.height != l.height * scale) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          h.path, " is ", h.width, "x", h.height, " but ", l.path, " is ", l.width, "x", l.height,
+          "; with --scale ", scale, " HR must be exactly ", l.width * scale, "x", l.height * scale,
+          " (check that --lr and --hr are not swapped, or set --scale)"));
+    }
+  }
+  for (const FrameTable* t : std::initializer_list<const FrameTable*>{lr, &hr}) {
+    if (t != nullptr && static_cast<int64_t>(t->kept.size()) < window) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          t->video.path, " has only ", t->kept.size(), " distinct frames; a window needs ", window,
+          " (use longer footage or a smaller --window)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<AlignOutput> AlignSources(const FrameTable* lr, const FrameTable& hr,
+                                         const AlignOptions& options) {
+  AlignOutput out;
+  if (lr == nullptr) {
+    for (int64_t f : hr.kept) out.pairs.push_back({f, f, 0.0});
+    out.stats.pairs = out.stats.matched = static_cast<int64_t>(out.pairs.size());
+    return out;
+  }
+  absl::StatusOr<AlignResult> aligned = Align(KeptThumbs(*lr), KeptThumbs(hr), options);
+  if (!aligned.ok()) {
+    return Prefixed(aligned.status(), absl::StrCat(lr->video.path, " and ", hr.video.path));
+  }
+  out.pairs = std::move(aligned->pairs);
+  out.stats = aligned->stats;
+  return out;
+}
+
+std::vector<uint8_t> PairThumbs(const FrameTable& t, const std::vector<AlignedPair>& pairs,
+                                bool use_hr_index) {
+  const size_t bytes = static_cast<size_t>(t.thumb_width) * t.thumb_height * 3;
+  std::vector<uint8_t> out(pairs.size() * bytes);
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    int64_t frame = use_hr_index ? pairs[i].hr_frame : pairs[i].lr_frame;
+    size_t pos = std::lower_bound(t.kept.begin(), t.kept.end(), frame) - t.kept.begin();
+    std::copy_n(t.thumb(pos), bytes, out.begin() + i * bytes);
+  }
+  return out;
+}
+
+absl::StatusOr<WindowPlan> PlanWindows(const std::vector<uint8_t>& pair_thumbs, int thumb_width,
+                                       int thumb_height, const FrameTable* lr, const FrameTable& hr,
+                                       const std::vector<AlignedPair>& pairs,
+                                       const SceneOptions& scene, const SampleOptions& sample,
+                                       const std::string& names) {
+  const size_t thumb_bytes = static_cast<size_t>(thumb_width) * thumb_height * 3;
+  if (pair_thumbs.size() != pairs.size() * thumb_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        names, ": ", pairs.size(), " pairs but ", pair_thumbs.size() / thumb_bytes, " thumbnails"));
+  }
+  ThumbSequence scene_input{thumb_width, thumb_height, nullptr, pair_thumbs.data(), pairs.size()};
+  absl::StatusOr<SceneResult> scenes = DetectScenes(scene_input, pairs, scene);
+  if (!scenes.ok()) return Prefixed(scenes.status(), names);
+
+  WindowPlan plan;
+  plan.segments = SplitAtDamage(scenes->segments, pairs, lr, hr);
+  plan.scenes = static_cast<int64_t>(scenes->cut_positions.size()) + (pairs.empty() ? 0 : 1);
+  plan.shards = sample.shards;
+  std::vector<double> motion;
+  if (sample.min_motion > 0) motion = Motion(pair_thumbs, pairs.size(), thumb_bytes);
+  absl::StatusOr<SampleResult> sampled = SampleWindows(plan.segments, motion, sample);
+  if (!sampled.ok()) return Prefixed(sampled.status(), names);
+  plan.windows = std::move(sampled->windows);
+  return plan;
+}
+
+framepair::v1::SourceEntry SourceEntryFor(const std::string& role, const std::string& path,
+                                          const std::string& sha256, int64_t bytes,
+                                          const FrameTable& table) {
+  framepair::v1::SourceEntry e;
+  e.set_role(role);
+  e.set_path(path);
+  e.set_sha256(sha256);
+  e.set_bytes(bytes);
+  e.set_codec(table.video.codec);
+  e.set_width(table.video.width);
+  e.set_height(table.video.height);
+  e.set_color_matrix(table.video.color_matrix);
+  e.set_full_range(table.video.full_range);
+  e.set_frames_decoded(static_cast<int64_t>(table.frames.size()));
+  e.set_exact_duplicates(table.exact_duplicates());
+  e.set_noise_duplicates(table.noise_duplicates());
+  int64_t corrupt = 0;
+  for (const DamagedRange& d : table.damaged) {
+    corrupt += d.corrupt_frames;
+    e.add_damaged_ranges(absl::StrCat(d.first_index, ":", d.corrupt_frames));
+  }
+  e.set_corrupt_frames(corrupt);
+  return e;
+}
+
+}  // namespace framepair

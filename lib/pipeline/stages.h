@@ -1,0 +1,61 @@
+// The pipeline steps as functions over in-memory artifacts. `framepair run` (pipeline.h) calls
+// them in sequence in one process; the worker services (services/) call the same functions on
+// artifacts loaded from shared storage (artifacts.h). One implementation of each step, so both
+// paths write the same bytes.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "align/align.h"
+#include "framepair/v1/manifest.pb.h"
+#include "ingest/ingest.h"
+#include "pipeline/artifacts.h"
+#include "sample/sample.h"
+#include "scene/scene.h"
+
+namespace framepair {
+
+// Step 1: decode one video into its frame table, and identify the file for the manifest
+// (sha256, size, codec, colour, duplicate and damage counts). `role` is "lr" or "hr".
+absl::StatusOr<StoredFrameTable> IngestSource(const std::string& role, const std::string& path,
+                                              const IngestOptions& options,
+                                              const ProgressFn& progress,
+                                              const std::atomic<bool>* cancel);
+
+// Between steps 1 and 2: the two recordings can make a dataset. HR must be exactly scale x LR
+// (or divisible by scale when there is no LR), and each must have enough distinct frames for
+// one window. INVALID_ARGUMENT naming the files and what to change.
+absl::Status CheckSources(const FrameTable* lr, const FrameTable& hr, int scale, int window);
+
+// Step 2: aligned pairs. Without LR (HR-only), every kept HR frame pairs with itself.
+struct AlignOutput {
+  std::vector<AlignedPair> pairs;
+  AlignStats stats;
+};
+absl::StatusOr<AlignOutput> AlignSources(const FrameTable* lr, const FrameTable& hr,
+                                         const AlignOptions& options);
+
+// Thumbnails of the pairs' frames on the side scene detection reads (LR; HR when there is no
+// LR), contiguous in pair order. Lets callers free the full tables' thumbnails before step 3.
+std::vector<uint8_t> PairThumbs(const FrameTable& table, const std::vector<AlignedPair>& pairs,
+                                bool use_hr_index);
+
+// Steps 3 and 4a: segments (scene cuts, alignment jumps, damaged ranges) and the seeded
+// windows of every shard. `pair_thumbs` comes from PairThumbs; lr/hr need no thumbnails
+// (only their damaged ranges are read). `names` prefixes error messages (the inputs).
+absl::StatusOr<WindowPlan> PlanWindows(const std::vector<uint8_t>& pair_thumbs, int thumb_width,
+                                       int thumb_height, const FrameTable* lr, const FrameTable& hr,
+                                       const std::vector<AlignedPair>& pairs,
+                                       const SceneOptions& scene, const SampleOptions& sample,
+                                       const std::string& names);
+
+// The manifest identity of an ingested source.
+framepair::v1::SourceEntry SourceEntryFor(const std::string& role, const std::string& path,
+                                          const std::string& sha256, int64_t bytes,
+                                          const FrameTable& table);
+
+}  // namespace framepair

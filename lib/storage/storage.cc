@@ -1,0 +1,532 @@
+#include "storage/storage.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <random>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "util/sha256.h"
+#include "util/status_macros.h"
+
+namespace framepair {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr absl::string_view kFootageDir = "footage/sha256";
+constexpr absl::string_view kUploadsDir = "uploads";
+constexpr absl::string_view kWorkDir = "work";
+constexpr absl::string_view kDatasetsDir = "datasets";
+// Same bound as the kernel's (ELOOP after 40 links): deep enough for any sane layout, and a
+// loop ends in an error instead of a hang.
+constexpr int kMaxSymlinks = 40;
+
+// User text in messages: quoted, with control characters and NUL escaped so logs stay readable.
+std::string Quote(absl::string_view user_text) {
+  return absl::StrCat("'", absl::CHexEscape(user_text), "'");
+}
+
+// `what` names the file and the failed action; `hint` says what to do about it.
+absl::Status ErrnoError(int err, absl::string_view what, absl::string_view hint) {
+  std::string message = absl::StrCat(what, ": ", std::strerror(err));
+  if (!hint.empty()) absl::StrAppend(&message, "; ", hint);
+  return absl::Status(absl::ErrnoToStatusCode(err), message);
+}
+
+std::string Join(absl::string_view dir, absl::string_view name) {
+  if (dir == "/") return absl::StrCat("/", name);
+  return absl::StrCat(dir, "/", name);
+}
+
+// True if `path` (canonical) is strictly below `root` (canonical).
+bool IsStrictlyBelow(absl::string_view path, absl::string_view root) {
+  if (root == "/") return path.size() > 1 && path.front() == '/';
+  return path.size() > root.size() + 1 && path.substr(0, root.size()) == root &&
+         path[root.size()] == '/';
+}
+
+// Parent of a path without symlinks or "..": lexical is exact.
+std::string Parent(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  if (slash == 0 || slash == std::string::npos) return "/";
+  return path.substr(0, slash);
+}
+
+// Makes a rename durable: without this a crash can forget the new directory entry.
+absl::Status SyncDirectory(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError(errno, absl::StrCat("cannot open directory ", dir), "");
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return ErrnoError(err, absl::StrCat("cannot fsync directory ", dir), "");
+  return absl::OkStatus();
+}
+
+// Creates `dir` if missing and insists that it is a real directory, not a symlink or a file.
+absl::Status EnsureRealDirectory(const std::string& dir, absl::string_view why) {
+  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    return ErrnoError(errno, absl::StrCat("cannot create directory ", dir),
+                      "check the permissions and that the storage is mounted read-write");
+  }
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0) {
+    return ErrnoError(errno, absl::StrCat("cannot stat ", dir), "");
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        dir, " is ", S_ISLNK(st.st_mode) ? "a symbolic link" : "not a directory", "; ", why,
+        " must be a real directory inside the storage root: remove or ", "replace it"));
+  }
+  return absl::OkStatus();
+}
+
+// access(W_OK) says yes to root and knows nothing of read-only mounts; creating a file is the
+// only honest test.
+absl::Status CheckWritable(const std::string& dir) {
+  const std::string probe = absl::StrCat(dir, "/.framepair-write-test-", ::getpid());
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return ErrnoError(errno, absl::StrCat("storage directory ", dir, " is not writable"),
+                      "fix its permissions or mount the storage read-write");
+  }
+  ::close(fd);
+  ::unlink(probe.c_str());
+  return absl::OkStatus();
+}
+
+// Debian's Abseil has its own string_view (ABSL_OPTION_USE_STD_STRING_VIEW is 0): the API takes
+// std::string_view, the implementation talks to Abseil in absl::string_view.
+absl::string_view A(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+
+std::string RandomHex(int bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::random_device device;  // getrandom(2): unpredictable, no seeding needed
+  std::string out;
+  out.reserve(static_cast<size_t>(bytes) * 2);
+  for (int i = 0; i < bytes; i += 4) {
+    uint32_t word = device();
+    for (int j = 0; j < 8; ++j, word >>= 4) out.push_back(kHex[word & 0xf]);
+  }
+  out.resize(static_cast<size_t>(bytes) * 2);
+  return out;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// StorageRoot
+
+absl::StatusOr<StorageRoot> StorageRoot::Open(const std::string& root) {
+  if (root.empty()) {
+    return absl::InvalidArgumentError("empty storage root; give the directory to store data in");
+  }
+  std::error_code ec;
+  fs::create_directories(root, ec);
+  if (ec) {
+    return ErrnoError(ec.value(), absl::StrCat("cannot create storage root ", root),
+                      "check the path, its permissions and that the storage is mounted");
+  }
+  char* real = ::realpath(root.c_str(), nullptr);
+  if (real == nullptr) {
+    return ErrnoError(errno, absl::StrCat("cannot resolve storage root ", root), "");
+  }
+  std::string canonical(real);
+  std::free(real);
+  struct stat st {};
+  if (::stat(canonical.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("storage root ", root, " is not a directory; give a directory"));
+  }
+  for (absl::string_view dir :
+       {absl::string_view("footage"), kFootageDir, kUploadsDir, kWorkDir, kDatasetsDir}) {
+    FP_RETURN_IF_ERROR(
+        EnsureRealDirectory(Join(canonical, dir), absl::StrCat("the layout directory ", dir)));
+  }
+  for (absl::string_view dir : {kFootageDir, kUploadsDir, kWorkDir, kDatasetsDir}) {
+    FP_RETURN_IF_ERROR(CheckWritable(Join(canonical, dir)));
+  }
+  return StorageRoot(std::move(canonical));
+}
+
+absl::StatusOr<std::string> StorageRoot::Resolve(std::string_view relative_arg,
+                                                 bool must_exist) const {
+  const absl::string_view relative = A(relative_arg);
+  const auto refuse = [&](absl::string_view rule) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("storage path ", Quote(relative), " refused: ", rule));
+  };
+  if (relative.empty()) {
+    return refuse("it is empty; give a path relative to the storage root, e.g. footage/...");
+  }
+  if (relative.find('\0') != absl::string_view::npos) return refuse("it contains a NUL byte");
+  if (relative.front() == '/') {
+    return refuse("it is absolute; give a path relative to the storage root");
+  }
+  std::deque<std::string> pending;
+  for (absl::string_view part : absl::StrSplit(relative, '/')) {
+    if (part.empty() || part == ".") continue;
+    if (part == "..") {
+      return refuse("'..' components are not allowed in storage paths, even inside the root");
+    }
+    pending.emplace_back(part);
+  }
+  if (pending.empty()) return refuse("it names the storage root itself; name a file below it");
+
+  // Walk component by component like the kernel does, with lstat, so that every symlink on the
+  // way (including the last component, and dangling ones, which realpath() cannot resolve) is
+  // expanded and the final location can be checked. `current` is always canonical while it
+  // exists; once a component is missing, the rest is appended literally (it contains no
+  // symlinks yet, and whatever creates it creates real directories).
+  std::string current = root_;
+  bool missing = false;
+  int symlinks = 0;
+  while (!pending.empty()) {
+    std::string name = std::move(pending.front());
+    pending.pop_front();
+    if (name.empty() || name == ".") continue;
+    if (name == "..") {  // only from a symlink target
+      // Past a missing component nothing was lstat()ed, so climbing back up would let later
+      // components skip the symlink check (the kernel fails such a path with ENOENT today, but
+      // follows it once the missing directory is created).
+      if (missing) {
+        return refuse(
+            "a symbolic link on the way continues with '..' after a missing directory; fix the "
+            "link");
+      }
+      current = Parent(current);
+      continue;
+    }
+    std::string next = Join(current, name);
+    if (missing) {
+      current = std::move(next);
+      continue;
+    }
+    struct stat st {};
+    if (::lstat(next.c_str(), &st) != 0) {
+      const int err = errno;
+      if (err != ENOENT && err != ENOTDIR) {
+        return ErrnoError(
+            err,
+            absl::StrCat("cannot resolve storage path ", Quote(relative), ": cannot stat ", next),
+            "check the permissions under the storage root");
+      }
+      missing = true;  // ENOTDIR: a file with more components after it; cannot exist either
+      current = std::move(next);
+      continue;
+    }
+    if (!S_ISLNK(st.st_mode)) {
+      current = std::move(next);
+      continue;
+    }
+    if (++symlinks > kMaxSymlinks) {
+      return refuse(absl::StrCat("more than ", kMaxSymlinks, " symbolic links on the way (", next,
+                                 " is part of a loop?); fix the links under the root"));
+    }
+    std::error_code ec;
+    const std::string target = fs::read_symlink(next, ec).string();
+    if (ec) {
+      return ErrnoError(ec.value(), absl::StrCat("cannot read symbolic link ", next), "");
+    }
+    if (!target.empty() && target.front() == '/') current.assign(1, '/');  // absolute target
+    std::vector<absl::string_view> parts = absl::StrSplit(target, '/');
+    for (auto it = parts.rbegin(); it != parts.rend(); ++it) pending.emplace_front(*it);
+  }
+
+  if (!IsStrictlyBelow(current, root_)) {
+    return refuse(absl::StrCat("it resolves to ", current, ", which is not below the storage root ",
+                               root_, " (through a symbolic link); paths must stay inside"));
+  }
+  if (must_exist && missing) {
+    return absl::NotFoundError(absl::StrCat("storage path ", Quote(relative),
+                                            " does not exist (looked for ", current,
+                                            "); check the name or upload it first"));
+  }
+  return current;
+}
+
+absl::StatusOr<std::string> StorageRoot::Relativize(std::string_view absolute_arg) const {
+  const absl::string_view absolute = A(absolute_arg);
+  const auto refuse = [&](absl::string_view rule) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot make ", Quote(absolute), " relative to the storage root ", root_, ": ", rule));
+  };
+  if (absolute.empty() || absolute.front() != '/') return refuse("it is not absolute");
+  if (absolute.find('\0') != absl::string_view::npos) return refuse("it contains a NUL byte");
+  std::string normal;
+  for (absl::string_view part : absl::StrSplit(absolute, '/')) {
+    if (part.empty() || part == ".") continue;
+    if (part == "..") return refuse("it contains a '..' component");
+    absl::StrAppend(&normal, "/", part);
+  }
+  if (!IsStrictlyBelow(normal, root_)) return refuse("it is not below the root");
+  return normal.substr(root_ == "/" ? 1 : root_.size() + 1);
+}
+
+absl::Status StorageRoot::ValidateName(std::string_view kind_arg, std::string_view name_arg) {
+  const absl::string_view kind = A(kind_arg), name = A(name_arg);
+  const auto alnum = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  };
+  bool ok = !name.empty() && name.size() <= 64 && alnum(name.front());
+  for (size_t i = 1; ok && i < name.size(); ++i) {
+    const char c = name[i];
+    ok = alnum(c) || c == '.' || c == '_' || c == '-';
+  }
+  if (ok) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("invalid ", kind, " ", Quote(name),
+                   ": use 1 to 64 characters from A-Z a-z 0-9 . _ -, starting with a letter or "
+                   "a digit"));
+}
+
+absl::Status StorageRoot::ValidateSha256Hex(std::string_view sha256_hex_arg) {
+  const absl::string_view sha256_hex = A(sha256_hex_arg);
+  bool ok = sha256_hex.size() == 64;
+  for (size_t i = 0; ok && i < sha256_hex.size(); ++i) {
+    const char c = sha256_hex[i];
+    ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+  }
+  if (ok) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("invalid SHA-256 ", Quote(sha256_hex.substr(0, 80)),
+                   sha256_hex.size() > 80 ? "..." : "", ": give 64 lowercase hexadecimal digits"));
+}
+
+absl::StatusOr<std::string> StorageRoot::NamedDir(absl::string_view parent, absl::string_view kind,
+                                                  std::string_view name) const {
+  FP_RETURN_IF_ERROR(ValidateName(std::string_view(kind.data(), kind.size()), name));
+  std::string dir = Join(Join(root_, parent), A(name));
+  FP_RETURN_IF_ERROR(
+      EnsureRealDirectory(dir, absl::StrCat("the directory of ", kind, " ", A(name))));
+  return dir;
+}
+
+absl::StatusOr<std::string> StorageRoot::WorkDir(std::string_view job_id) const {
+  return NamedDir(kWorkDir, "job id", job_id);
+}
+
+absl::StatusOr<std::string> StorageRoot::DatasetDir(std::string_view dataset) const {
+  return NamedDir(kDatasetsDir, "dataset name", dataset);
+}
+
+absl::Status StorageRoot::RemoveWorkDir(std::string_view job_id) const {
+  FP_RETURN_IF_ERROR(ValidateName("job id", job_id));
+  const std::string dir = Join(Join(root_, kWorkDir), A(job_id));
+  std::error_code ec;
+  fs::remove_all(dir, ec);  // removes symlinks themselves, never what they point to
+  if (ec) {
+    return ErrnoError(ec.value(), absl::StrCat("cannot remove work directory ", dir),
+                      "check the permissions under it");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> StorageRoot::FootagePath(std::string_view sha256_hex) const {
+  FP_RETURN_IF_ERROR(ValidateSha256Hex(sha256_hex));
+  return Join(Join(root_, kFootageDir), A(sha256_hex));
+}
+
+bool StorageRoot::HasFootage(std::string_view sha256_hex) const {
+  absl::StatusOr<std::string> path = FootagePath(sha256_hex);
+  if (!path.ok()) return false;
+  struct stat st {};
+  return ::lstat(path->c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+absl::StatusOr<int> StorageRoot::CleanAbandonedUploads(std::chrono::seconds max_age) const {
+  const std::string dir = Join(root_, kUploadsDir);
+  const auto cutoff = std::chrono::system_clock::now() - max_age;
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec);
+  if (ec) return ErrnoError(ec.value(), absl::StrCat("cannot list ", dir), "");
+  int removed = 0;
+  for (; it != fs::directory_iterator(); it.increment(ec)) {
+    const std::string path = it->path().string();
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;  // gone, or not ours
+    const auto mtime = std::chrono::system_clock::time_point(
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(
+            std::chrono::seconds(st.st_mtim.tv_sec) +
+            std::chrono::nanoseconds(st.st_mtim.tv_nsec)));
+    if (mtime >= cutoff) continue;
+    if (::unlink(path.c_str()) == 0) {
+      ++removed;
+    } else if (errno != ENOENT) {  // ENOENT: committed or swept by someone else meanwhile
+      return ErrnoError(errno, absl::StrCat("cannot remove abandoned upload ", path),
+                        "check the permissions of the uploads directory");
+    }
+  }
+  if (ec) return ErrnoError(ec.value(), absl::StrCat("cannot list ", dir), "");
+  return removed;
+}
+
+// ---------------------------------------------------------------------------------------------
+// FootageUpload
+
+FootageUpload::FootageUpload() : hash_(std::make_unique<Sha256>()) {}
+
+FootageUpload::FootageUpload(FootageUpload&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)),
+      temp_path_(std::exchange(other.temp_path_, {})),
+      footage_dir_(std::move(other.footage_dir_)),
+      declared_sha256_hex_(std::move(other.declared_sha256_hex_)),
+      declared_bytes_(other.declared_bytes_),
+      bytes_received_(other.bytes_received_),
+      hash_(std::move(other.hash_)) {}
+
+FootageUpload& FootageUpload::operator=(FootageUpload&& other) noexcept {
+  if (this == &other) return *this;
+  Abandon();
+  fd_ = std::exchange(other.fd_, -1);
+  temp_path_ = std::exchange(other.temp_path_, {});
+  footage_dir_ = std::move(other.footage_dir_);
+  declared_sha256_hex_ = std::move(other.declared_sha256_hex_);
+  declared_bytes_ = other.declared_bytes_;
+  bytes_received_ = other.bytes_received_;
+  hash_ = std::move(other.hash_);
+  return *this;
+}
+
+FootageUpload::~FootageUpload() { Abandon(); }
+
+void FootageUpload::Abandon() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  if (!temp_path_.empty()) ::unlink(temp_path_.c_str());
+  temp_path_.clear();
+}
+
+absl::StatusOr<FootageUpload> FootageUpload::Begin(const StorageRoot& root,
+                                                   std::string_view declared_sha256_hex_arg,
+                                                   int64_t declared_bytes, int64_t max_bytes) {
+  const absl::string_view declared_sha256_hex = A(declared_sha256_hex_arg);
+  FP_RETURN_IF_ERROR(StorageRoot::ValidateSha256Hex(declared_sha256_hex_arg));
+  if (declared_bytes < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("upload of ", declared_sha256_hex,
+                                                   ": declared size ", declared_bytes,
+                                                   " is negative; declare the file size"));
+  }
+  if (declared_bytes > max_bytes) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("upload of ", declared_sha256_hex, ": declared size ", declared_bytes,
+                     " bytes exceeds the server's limit of ", max_bytes,
+                     " bytes; cut the footage or raise the limit"));
+  }
+  FootageUpload upload;
+  upload.footage_dir_ = Join(root.root(), kFootageDir);
+  upload.declared_sha256_hex_ = std::string(declared_sha256_hex);
+  upload.declared_bytes_ = declared_bytes;
+  const std::string uploads = Join(root.root(), kUploadsDir);
+  // 128 random bits: unique across processes and hosts sharing the root, so O_EXCL practically
+  // never fails; retry a little anyway.
+  int err = 0;
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    std::string temp = Join(uploads, absl::StrCat(RandomHex(16), ".part"));
+    upload.fd_ = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (upload.fd_ >= 0) {
+      upload.temp_path_ = std::move(temp);
+      return upload;
+    }
+    err = errno;
+    if (err != EEXIST) break;
+  }
+  return ErrnoError(err, absl::StrCat("cannot create an upload file in ", uploads),
+                    "check that the storage root is mounted read-write and has space");
+}
+
+absl::Status FootageUpload::Append(std::string_view chunk) {
+  if (fd_ < 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("upload of ", declared_sha256_hex_,
+                     " was already committed or abandoned; start a new upload"));
+  }
+  if (static_cast<int64_t>(chunk.size()) > declared_bytes_ - bytes_received_) {
+    const int64_t total = bytes_received_ + static_cast<int64_t>(chunk.size());
+    Abandon();
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "upload of ", declared_sha256_hex_, ": received ", total, " bytes, more than the declared ",
+        declared_bytes_, "; the upload was discarded, declare the right size and send it again"));
+  }
+  hash_->Update(chunk);
+  while (!chunk.empty()) {
+    const ssize_t n = ::write(fd_, chunk.data(), chunk.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      const std::string temp = temp_path_;
+      Abandon();
+      return ErrnoError(err,
+                        absl::StrCat("upload of ", declared_sha256_hex_, ": cannot write ", temp),
+                        "free some space on the storage root and send it again");
+    }
+    chunk.remove_prefix(static_cast<size_t>(n));
+    bytes_received_ += n;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> FootageUpload::Commit() {
+  if (fd_ < 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("upload of ", declared_sha256_hex_,
+                     " was already committed or abandoned; start a new upload"));
+  }
+  if (bytes_received_ != declared_bytes_) {
+    Abandon();
+    return absl::InvalidArgumentError(absl::StrCat(
+        "upload of ", declared_sha256_hex_, " ended after ", bytes_received_, " bytes, but ",
+        declared_bytes_, " were declared; the upload was discarded, send the whole file again"));
+  }
+  const std::string actual = hash_->HexDigest();
+  if (actual != declared_sha256_hex_) {
+    Abandon();
+    return absl::DataLossError(absl::StrCat(
+        "upload declared SHA-256 ", declared_sha256_hex_, " but the ", bytes_received_,
+        " bytes received hash to ", actual,
+        "; the upload was discarded, check the file and the declared hash and send it again"));
+  }
+  const std::string relative = absl::StrCat(kFootageDir, "/", declared_sha256_hex_);
+  const std::string final_path = Join(footage_dir_, declared_sha256_hex_);
+  if (::fsync(fd_) != 0) {
+    const int err = errno;
+    Abandon();
+    return ErrnoError(err, absl::StrCat("upload of ", declared_sha256_hex_, ": cannot fsync"),
+                      "the storage may be failing; send it again");
+  }
+  if (::close(std::exchange(fd_, -1)) != 0) {
+    const int err = errno;
+    Abandon();
+    return ErrnoError(err, absl::StrCat("upload of ", declared_sha256_hex_, ": cannot close"),
+                      "the storage may be failing; send it again");
+  }
+  struct stat st {};
+  if (::lstat(final_path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+    Abandon();  // already stored: content-addressed, so these are the same bytes
+    return relative;
+  }
+  if (::rename(temp_path_.c_str(), final_path.c_str()) != 0) {
+    const int err = errno;
+    Abandon();
+    return ErrnoError(err, absl::StrCat("cannot move the upload to ", final_path),
+                      err == ENOENT ? "the upload file was swept as abandoned; send it again"
+                                    : "check the storage root; send it again");
+  }
+  temp_path_.clear();
+  FP_RETURN_IF_ERROR(SyncDirectory(footage_dir_));
+  return relative;
+}
+
+}  // namespace framepair

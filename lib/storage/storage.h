@@ -1,0 +1,150 @@
+// The storage root shared by the framepair services (possibly on NFS/CephFS), and the one
+// resolver for paths that users and RPCs name inside it. Layout under the root:
+//
+//   footage/sha256/<64 hex>   uploaded footage, content-addressed by SHA-256, immutable
+//   uploads/                  in-progress uploads ("<random>.part"); abandoned ones are swept
+//   work/<job_id>/            intermediate artifacts of one job
+//   datasets/<name>/          published datasets
+//
+// Every path that arrives from outside (a "storage:REL" argument, a reference inside an RPC)
+// goes through StorageRoot::Resolve(); nothing else joins user text onto the root.
+//
+// What the resolver defends against: user-supplied paths and symbolic links already present in
+// the tree that would lead outside the root. What it does not: someone swapping a directory for
+// a symlink between Resolve() and the open() (TOCTOU). Only framepair and the administrators
+// are expected to write under the root.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace framepair {
+
+class Sha256;
+
+// An opened storage root. Immutable after Open(): all methods are const and may be called from
+// any number of threads. Copies are cheap (one string). Other processes may use the same root
+// at the same time; every operation here is safe against that (creation is idempotent,
+// footage is published by rename).
+class StorageRoot {
+ public:
+  // Creates the root and the layout directories if missing, checks that each of them is a real
+  // directory (not a symlink: otherwise paths under it would resolve outside the root) and that
+  // files can be created in it. The root is canonicalised (realpath), so root() and every path
+  // returned below are absolute and free of symlinks and "..".
+  static absl::StatusOr<StorageRoot> Open(const std::string& root);
+
+  const std::string& root() const { return root_; }
+
+  // Resolves `relative` (a path below the root, from a user or an RPC) to an absolute path.
+  // Refused with INVALID_ARGUMENT, the message naming the path and the rule:
+  //   - empty, absolute, containing a NUL byte, or naming the root itself ("", ".", "./");
+  //   - any ".." component, even one that would stay inside ("a/../b"): simpler to state and to
+  //     audit than "stays inside lexically"; "." and empty components ("a/./b", "a//b") are
+  //     ignored;
+  //   - a path whose existing part, following symbolic links (absolute or relative, in any
+  //     component including the last, dangling ones too), leads outside the root. Symlinks that
+  //     stay inside are followed: the result is the canonical target ("a" -> "b" gives
+  //     root/b/...);
+  //   - more than 40 symbolic links on the way (a loop): an error, never a hang;
+  //   - a symlink target that continues with ".." after a component that does not exist.
+  // The path need not exist: the longest existing prefix is resolved and the rest appended.
+  // With must_exist, a missing path is NOT_FOUND. Other filesystem errors keep their errno
+  // mapping (e.g. PERMISSION_DENIED).
+  absl::StatusOr<std::string> Resolve(std::string_view relative, bool must_exist) const;
+
+  // The inverse for paths we produced (Resolve(), WorkDir(), ...): the absolute path, which must
+  // lie strictly below root() as spelled (purely lexical, no ".."), becomes relative ("a/b").
+  // INVALID_ARGUMENT otherwise.
+  absl::StatusOr<std::string> Relativize(std::string_view absolute) const;
+
+  // Dataset names and job ids: [A-Za-z0-9][A-Za-z0-9._-]{0,63}. They become one directory name,
+  // so no "/", no leading "." or "-". INVALID_ARGUMENT naming `kind` ("job id", "dataset name")
+  // and the rule.
+  static absl::Status ValidateName(std::string_view kind, std::string_view name);
+  // SHA-256 as 64 lowercase hex digits; INVALID_ARGUMENT otherwise.
+  static absl::Status ValidateSha256Hex(std::string_view sha256_hex);
+
+  // root/work/<job_id>, created if missing. FAILED_PRECONDITION if something that is not a
+  // directory (e.g. a symlink) is in the way.
+  absl::StatusOr<std::string> WorkDir(std::string_view job_id) const;
+  // root/datasets/<dataset>, created if missing; same rules as WorkDir().
+  absl::StatusOr<std::string> DatasetDir(std::string_view dataset) const;
+  // Removes root/work/<job_id> recursively; OK if it does not exist. Symlinks inside are removed,
+  // never followed.
+  absl::Status RemoveWorkDir(std::string_view job_id) const;
+
+  // root/footage/sha256/<hex> (whether or not it exists); INVALID_ARGUMENT for a malformed hex.
+  absl::StatusOr<std::string> FootagePath(std::string_view sha256_hex) const;
+  // True if the footage is stored (a regular file); false also for a malformed hex.
+  bool HasFootage(std::string_view sha256_hex) const;
+
+  // Removes regular files in uploads/ whose mtime is older than `max_age` (uploads abandoned by
+  // a crashed server or a vanished client) and returns how many. An upload in progress touches
+  // its file on every Append(), so max_age must be well above the longest pause between chunks
+  // (hours, not seconds); a swept upload fails at Commit(). Safe to run concurrently with
+  // uploads and with other sweepers.
+  absl::StatusOr<int> CleanAbandonedUploads(std::chrono::seconds max_age) const;
+
+ private:
+  explicit StorageRoot(std::string root) : root_(std::move(root)) {}
+  absl::StatusOr<std::string> NamedDir(absl::string_view parent, absl::string_view kind,
+                                       std::string_view name) const;
+
+  std::string root_;  // canonical, absolute, no trailing "/" (except for "/" itself)
+};
+
+// Receives one uploaded file in chunks: the bytes go to uploads/<random>.part and are hashed on
+// the way. Commit() checks the size and the SHA-256 the client declared, fsyncs and renames the
+// file to footage/sha256/<hex> (fsyncing the directory). If that file already exists the
+// upload is dropped: footage is content-addressed, so it is the same bytes.
+//
+// A failed Append() or Commit() abandons the upload, and so does destruction without a
+// successful Commit(): the temporary file is removed, nothing usable or half-written is left
+// behind, and later calls fail with FAILED_PRECONDITION. The caller starts a new upload.
+//
+// Movable, not copyable. Not thread-safe: one upload is fed by one thread at a time. Keeps its
+// own copy of the paths; the StorageRoot need not outlive it.
+class FootageUpload {
+ public:
+  // INVALID_ARGUMENT for a malformed declared_sha256_hex or a negative declared_bytes;
+  // RESOURCE_EXHAUSTED if declared_bytes > max_bytes (the server's limit, in bytes).
+  static absl::StatusOr<FootageUpload> Begin(const StorageRoot& root,
+                                             std::string_view declared_sha256_hex,
+                                             int64_t declared_bytes, int64_t max_bytes);
+  FootageUpload(FootageUpload&&) noexcept;
+  FootageUpload& operator=(FootageUpload&&) noexcept;
+  ~FootageUpload();
+
+  // RESOURCE_EXHAUSTED (and nothing of the chunk written) if the total would exceed the
+  // declared size; write errors keep their errno mapping (ENOSPC is RESOURCE_EXHAUSTED).
+  absl::Status Append(std::string_view chunk);
+  // Returns the relative path "footage/sha256/<hex>". INVALID_ARGUMENT if fewer bytes than
+  // declared arrived; DATA_LOSS naming the declared and the actual SHA-256 if they differ.
+  absl::StatusOr<std::string> Commit();
+
+  int64_t bytes_received() const { return bytes_received_; }
+  int64_t declared_bytes() const { return declared_bytes_; }
+  const std::string& declared_sha256_hex() const { return declared_sha256_hex_; }
+
+ private:
+  FootageUpload();
+  void Abandon();
+
+  int fd_ = -1;            // -1 once committed or abandoned
+  std::string temp_path_;  // empty once renamed or removed
+  std::string footage_dir_;
+  std::string declared_sha256_hex_;
+  int64_t declared_bytes_ = 0;
+  int64_t bytes_received_ = 0;
+  std::unique_ptr<Sha256> hash_;
+};
+
+}  // namespace framepair

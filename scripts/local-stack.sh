@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Starts or stops the framepair service system on this machine, on 127.0.0.1:
+#
+#   scripts/local-stack.sh up   --dir DIR [--port BASE] [--packers N] [--bin BUILD_DIR]
+#   scripts/local-stack.sh down --dir DIR
+#
+# up starts framepair-coordinator on BASE (default 50051) and framepair-ingest, -align,
+# -scene and N framepair-packer (default 1) on the ports after it; storage under DIR/storage,
+# coordinator state under DIR/state, logs under DIR/logs, pids in DIR/run/<binary>.pid
+# (DIR/run/framepair-packer-2.pid for the second packer). It returns when every server reports
+# SERVING on its gRPC health service, and fails (printing the log tail) if one does not.
+# Then:  FRAMEPAIR_SERVER=127.0.0.1:BASE framepair submit --lr LR --hr HR --dataset NAME --watch
+set -euo pipefail
+
+usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+
+cmd="${1:-}"; shift || true
+dir="" port=50051 packers=1
+bin="${FRAMEPAIR_BIN:-$(cd "$(dirname "$0")/.." && pwd)/build}"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --dir) dir="$2"; shift 2 ;;
+    --port) port="$2"; shift 2 ;;
+    --packers) packers="$2"; shift 2 ;;
+    --bin) bin="$2"; shift 2 ;;
+    -h|--help) usage ;;
+    *) echo "local-stack.sh: unknown option $1" >&2; usage ;;
+  esac
+done
+[ -n "$cmd" ] && [ -n "$dir" ] || usage
+mkdir -p "$dir"
+dir="$(cd "$dir" && pwd)"
+
+find_bin() {  # the build tree has services/<name>/<binary>; an install has them on PATH
+  local name="$1" found
+  found="$(find "$bin/services" -maxdepth 2 -type f -name "$name" -perm -u+x 2>/dev/null | head -1)"
+  [ -n "$found" ] || found="$(command -v "$name" || true)"
+  [ -n "$found" ] || { echo "local-stack.sh: $name not found under $bin (build first: scripts/build.sh)" >&2; exit 1; }
+  echo "$found"
+}
+
+stop_pidfile() {
+  local pidfile="$1" pid
+  pid="$(cat "$pidfile" 2>/dev/null || true)"
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$pidfile"
+}
+
+case "$cmd" in
+  up)
+    mkdir -p "$dir/storage" "$dir/state" "$dir/logs" "$dir/run"
+    framepair="$(find "$bin/client" -maxdepth 1 -type f -name framepair 2>/dev/null | head -1)"
+    [ -n "$framepair" ] || framepair="$(command -v framepair)"
+    declare -A addr
+    start() {  # start NAME PIDNAME PORT ARGS...
+      local name="$1" pidname="$2" p="$3"; shift 3
+      local exe; exe="$(find_bin "$name")"
+      if [ -f "$dir/run/$pidname.pid" ] && kill -0 "$(cat "$dir/run/$pidname.pid")" 2>/dev/null; then
+        echo "local-stack.sh: $pidname already running (pid $(cat "$dir/run/$pidname.pid"))" >&2
+        return
+      fi
+      nohup "$exe" --listen "127.0.0.1:$p" --storage-root "$dir/storage" "$@" \
+        >>"$dir/logs/$pidname.log" 2>&1 </dev/null &
+      echo $! >"$dir/run/$pidname.pid"
+      addr[$pidname]="127.0.0.1:$p"
+    }
+    start framepair-ingest framepair-ingest $((port + 1))
+    start framepair-align framepair-align $((port + 2))
+    start framepair-scene framepair-scene $((port + 3))
+    packer_list=""
+    for i in $(seq 1 "$packers"); do
+      name=framepair-packer; [ "$i" -gt 1 ] && name="framepair-packer-$i"
+      start framepair-packer "$name" $((port + 3 + i))
+      packer_list="${packer_list:+$packer_list,}127.0.0.1:$((port + 3 + i))"
+    done
+    start framepair-coordinator framepair-coordinator "$port" --state-dir "$dir/state" \
+      --ingest "127.0.0.1:$((port + 1))" --align "127.0.0.1:$((port + 2))" \
+      --scene "127.0.0.1:$((port + 3))" --packer "$packer_list"
+    for name in "${!addr[@]}"; do
+      ok=""
+      for _ in $(seq 1 100); do
+        if ! kill -0 "$(cat "$dir/run/$name.pid")" 2>/dev/null; then break; fi
+        if "$framepair" health --server "${addr[$name]}" >/dev/null 2>&1; then ok=1; break; fi
+        sleep 0.1
+      done
+      if [ -z "$ok" ]; then
+        echo "local-stack.sh: $name did not become SERVING on ${addr[$name]}; its log:" >&2
+        tail -20 "$dir/logs/$name.log" >&2
+        exit 1
+      fi
+    done
+    echo "framepair stack up: coordinator 127.0.0.1:$port, storage $dir/storage, logs $dir/logs"
+    ;;
+  down)
+    for pidfile in "$dir"/run/framepair-coordinator.pid "$dir"/run/*.pid; do
+      [ -f "$pidfile" ] && stop_pidfile "$pidfile"
+    done
+    echo "framepair stack down ($dir)"
+    ;;
+  *) usage ;;
+esac

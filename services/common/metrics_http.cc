@@ -1,0 +1,171 @@
+#include "services/common/metrics_http.h"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "services/common/server_options.h"
+
+namespace framepair {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+constexpr size_t kMaxHeaderBytes = 8 * 1024;
+constexpr size_t kMaxBodyBytes = 1024;
+constexpr std::chrono::seconds kIoTimeout(10);
+constexpr char kContentType[] = "text/plain; version=0.0.4; charset=utf-8";
+
+// One client connection: read a request, answer, repeat while keep-alive. Owned by the
+// pending asynchronous operation (shared_from_this); runs on the server's single thread.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, const MetricsRegistry* registry)
+      : stream_(std::move(socket)), buffer_(kMaxHeaderBytes + kMaxBodyBytes),
+        registry_(registry) {}
+
+  void Read() {
+    parser_.emplace();
+    parser_->header_limit(kMaxHeaderBytes);
+    parser_->body_limit(kMaxBodyBytes);
+    stream_.expires_after(kIoTimeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       self->OnRead(ec);
+                     });
+  }
+
+ private:
+  void OnRead(beast::error_code ec) {
+    // Closed by the client, timed out or malformed: nothing useful to answer.
+    if (ec) return Close();
+    const http::request<http::string_body>& request = parser_->get();
+    std::string_view target(request.target().data(), request.target().size());
+    target = target.substr(0, target.find('?'));  // Prometheus may add query parameters.
+
+    response_ = {};
+    response_.version(request.version());
+    response_.keep_alive(request.keep_alive());
+    response_.set(http::field::server, "framepair");
+    if (target != "/metrics") {
+      response_.result(http::status::not_found);
+      response_.set(http::field::content_type, "text/plain; charset=utf-8");
+      response_.body() = "not found; metrics are at /metrics\n";
+    } else if (request.method() != http::verb::get && request.method() != http::verb::head) {
+      response_.result(http::status::method_not_allowed);
+      response_.set(http::field::allow, "GET, HEAD");
+      response_.set(http::field::content_type, "text/plain; charset=utf-8");
+      response_.body() = "use GET\n";
+    } else {
+      response_.result(http::status::ok);
+      response_.set(http::field::content_type, kContentType);
+      response_.body() = registry_->RenderPrometheusText();
+    }
+    response_.prepare_payload();
+    if (request.method() == http::verb::head) response_.body().clear();
+
+    stream_.expires_after(kIoTimeout);
+    http::async_write(stream_, response_,
+                      [self = shared_from_this()](beast::error_code write_ec, size_t) {
+                        if (write_ec || !self->response_.keep_alive()) return self->Close();
+                        self->Read();
+                      });
+  }
+
+  void Close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.socket().close(ignored);
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  http::response<http::string_body> response_;
+  const MetricsRegistry* registry_;
+};
+
+}  // namespace
+
+struct MetricsHttpServer::Impl {
+  explicit Impl(const MetricsRegistry* r) : registry(r) {}
+
+  void Accept() {
+    acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+      // Other accept errors (e.g. out of file descriptors) are transient: keep accepting.
+      if (!ec) std::make_shared<Session>(std::move(socket), registry)->Read();
+      Accept();
+    });
+  }
+
+  const MetricsRegistry* registry;
+  asio::io_context io;
+  tcp::acceptor acceptor{io};
+  std::thread thread;
+  int port = 0;
+  bool started = false;
+  bool stopped = false;
+};
+
+MetricsHttpServer::MetricsHttpServer(const MetricsRegistry* registry)
+    : impl_(std::make_unique<Impl>(registry)) {}
+
+MetricsHttpServer::~MetricsHttpServer() { Stop(); }
+
+absl::Status MetricsHttpServer::Start(std::string_view listen) {
+  if (impl_->started) return absl::FailedPreconditionError("metrics server already started");
+  absl::StatusOr<HostPort> address = ParseHostPort(listen);
+  if (!address.ok()) return address.status();
+
+  beast::error_code ec;
+  tcp::resolver resolver(impl_->io);
+  auto endpoints =
+      resolver.resolve(address->host, std::to_string(address->port),
+                       tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+  if (ec || endpoints.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "metrics: cannot resolve '", address->host, "': ", ec ? ec.message() : "no address"));
+  }
+  const tcp::endpoint endpoint = endpoints.begin()->endpoint();
+  tcp::acceptor& acceptor = impl_->acceptor;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return absl::UnavailableError(absl::StrCat("metrics: cannot listen on ", std::string(listen), ": ",
+                                               ec.message(),
+                                               " (is another process using the port?)"));
+  }
+  impl_->port = acceptor.local_endpoint().port();
+  impl_->started = true;
+  impl_->Accept();
+  impl_->thread = std::thread([impl = impl_.get()] { impl->io.run(); });
+  return absl::OkStatus();
+}
+
+int MetricsHttpServer::port() const { return impl_->port; }
+
+void MetricsHttpServer::Stop() {
+  if (!impl_->started || impl_->stopped) return;
+  impl_->stopped = true;
+  // Stopping the io_context abandons pending reads; their sessions are freed when the
+  // io_context is destroyed with Impl.
+  asio::post(impl_->io, [impl = impl_.get()] {
+    beast::error_code ignored;
+    impl->acceptor.close(ignored);
+    impl->io.stop();
+  });
+  impl_->thread.join();
+}
+
+}  // namespace framepair

@@ -1,0 +1,137 @@
+#include "services/common/token_auth.h"
+
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/slice.h>
+
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+
+namespace framepair {
+namespace {
+
+constexpr std::string_view kAuthorization = "authorization";
+constexpr std::string_view kBearer = "bearer ";
+
+// Health must stay reachable for k8s probes and load balancers, which carry no secret;
+// reflection only describes the API.
+bool IsExempt(std::string_view path) {
+  return path.starts_with("/grpc.health.v1.Health/") || path.starts_with("/grpc.reflection.");
+}
+
+// Compares without an early exit, so response time does not reveal how much of a guessed
+// token was right.
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  }
+  return diff == 0;
+}
+
+std::string_view View(const grpc::string_ref& s) { return std::string_view(s.data(), s.size()); }
+std::string_view View(const grpc_slice& s) {
+  return std::string_view(reinterpret_cast<const char*>(GRPC_SLICE_START_PTR(s)),
+                          GRPC_SLICE_LENGTH(s));
+}
+
+// Adapts BearerTokenAuthProcessor to the C processor interface of grpc_server_credentials.
+void ProcessC(void* state, grpc_auth_context* /*context*/, const grpc_metadata* md,
+              size_t num_md, grpc_process_auth_metadata_done_cb done, void* user_data) {
+  auto& processor = *static_cast<std::shared_ptr<BearerTokenAuthProcessor>*>(state);
+  grpc::AuthMetadataProcessor::InputMetadata input;
+  for (size_t i = 0; i < num_md; ++i) {
+    std::string_view key = View(md[i].key);
+    std::string_view value = View(md[i].value);
+    input.emplace(grpc::string_ref(key.data(), key.size()),
+                  grpc::string_ref(value.data(), value.size()));
+  }
+  grpc::AuthMetadataProcessor::OutputMetadata consumed;
+  grpc::AuthMetadataProcessor::OutputMetadata response;
+  grpc::Status status = processor->Process(input, nullptr, &consumed, &response);
+  // The filter matches consumed entries by content while `done` runs, so slices pointing
+  // into `consumed` are enough.
+  std::vector<grpc_metadata> consumed_md;
+  for (const auto& [key, value] : consumed) {
+    grpc_metadata m{};
+    m.key = grpc_slice_from_static_buffer(key.data(), key.size());
+    m.value = grpc_slice_from_static_buffer(value.data(), value.size());
+    consumed_md.push_back(m);
+  }
+  done(user_data, consumed_md.data(), consumed_md.size(), nullptr, 0,
+       static_cast<grpc_status_code>(status.error_code()),
+       status.ok() ? nullptr : status.error_message().c_str());
+}
+
+void DestroyC(void* state) { delete static_cast<std::shared_ptr<BearerTokenAuthProcessor>*>(state); }
+
+class InsecureWithTokenAuth final : public grpc::ServerCredentials {
+ public:
+  explicit InsecureWithTokenAuth(std::shared_ptr<BearerTokenAuthProcessor> processor)
+      : processor_(std::move(processor)) {}
+
+  void SetAuthMetadataProcessor(
+      const std::shared_ptr<grpc::AuthMetadataProcessor>& /*processor*/) override {
+    // The token processor is fixed at construction; nothing else may replace it.
+  }
+
+ private:
+  // Called by grpc::Server when the port is added. The C credentials live as long as the
+  // listener needs them (gRPC refcounts them, not this object), so they own a reference to
+  // the processor, dropped by DestroyC.
+  int AddPortToServer(const std::string& addr, grpc_server* server) override {
+    grpc_server_credentials* creds = grpc_insecure_server_credentials_create();
+    grpc_server_credentials_set_auth_metadata_processor(
+        creds, grpc_auth_metadata_processor{
+                   ProcessC, DestroyC, new std::shared_ptr<BearerTokenAuthProcessor>(processor_)});
+    int port = grpc_server_add_http2_port(server, addr.c_str(), creds);
+    grpc_server_credentials_release(creds);
+    return port;
+  }
+
+  std::shared_ptr<BearerTokenAuthProcessor> processor_;
+};
+
+}  // namespace
+
+BearerTokenAuthProcessor::BearerTokenAuthProcessor(std::string token, GrpcServerMetrics metrics)
+    : token_(std::move(token)), metrics_(metrics) {}
+
+grpc::Status BearerTokenAuthProcessor::Process(const InputMetadata& auth_metadata,
+                                               grpc::AuthContext* /*context*/,
+                                               OutputMetadata* consumed_auth_metadata,
+                                               OutputMetadata* /*response_metadata*/) {
+  std::string_view path;
+  if (auto it = auth_metadata.find(":path"); it != auth_metadata.end()) path = View(it->second);
+  if (IsExempt(path)) return grpc::Status::OK;
+
+  bool present = false;
+  auto [begin, end] = auth_metadata.equal_range(grpc::string_ref(kAuthorization.data(),
+                                                                 kAuthorization.size()));
+  for (auto it = begin; it != end; ++it) {
+    std::string_view value = View(it->second);
+    present = true;
+    if (value.size() > kBearer.size() &&
+        absl::EqualsIgnoreCase(absl::string_view(value.data(), kBearer.size()),
+                               absl::string_view(kBearer.data(), kBearer.size())) &&
+        ConstantTimeEquals(value.substr(kBearer.size()), token_)) {
+      consumed_auth_metadata->emplace(std::string(kAuthorization), std::string(value));
+      return grpc::Status::OK;
+    }
+  }
+  metrics_.Record(MethodLabel(path), grpc::StatusCode::UNAUTHENTICATED, -1);
+  return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                      present ? "invalid bearer token in 'authorization' metadata"
+                              : "missing 'authorization: Bearer <token>' metadata; this "
+                                "server requires the token from its --auth-token-file");
+}
+
+std::shared_ptr<grpc::ServerCredentials> InsecureServerCredentialsWithTokenAuth(
+    std::shared_ptr<BearerTokenAuthProcessor> processor) {
+  return std::make_shared<InsecureWithTokenAuth>(std::move(processor));
+}
+
+}  // namespace framepair

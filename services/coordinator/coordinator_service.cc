@@ -1,0 +1,392 @@
+#include "services/coordinator/coordinator_service.h"
+
+#include <deque>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "pipeline/parameters.h"
+#include "services/common/grpc_status.h"
+#include "services/worker/worker_io.h"
+#include "util/status_macros.h"
+
+namespace framepair {
+namespace {
+
+using framepair::v1::Job;
+using framepair::v1::JobEvent;
+
+framepair::v1::JobState ToProtoState(JobState s) {
+  switch (s) {
+    case JobState::kQueued:
+      return framepair::v1::JOB_QUEUED;
+    case JobState::kRunning:
+      return framepair::v1::JOB_RUNNING;
+    case JobState::kSucceeded:
+      return framepair::v1::JOB_SUCCEEDED;
+    case JobState::kFailed:
+      return framepair::v1::JOB_FAILED;
+    case JobState::kCancelled:
+      return framepair::v1::JOB_CANCELLED;
+  }
+  return framepair::v1::JOB_STATE_UNSPECIFIED;
+}
+
+std::optional<JobState> FromProtoState(framepair::v1::JobState s) {
+  switch (s) {
+    case framepair::v1::JOB_QUEUED:
+      return JobState::kQueued;
+    case framepair::v1::JOB_RUNNING:
+      return JobState::kRunning;
+    case framepair::v1::JOB_SUCCEEDED:
+      return JobState::kSucceeded;
+    case framepair::v1::JOB_FAILED:
+      return JobState::kFailed;
+    case framepair::v1::JOB_CANCELLED:
+      return JobState::kCancelled;
+    default:
+      return std::nullopt;
+  }
+}
+
+std::string LowerName(TaskState s) {
+  std::string name(TaskStateName(s));
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return name;
+}
+
+grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* context, const absl::Status& s) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(s));
+  return reactor;
+}
+
+}  // namespace
+
+absl::StatusOr<Job> CoordinatorService::ToProto(const JobRecord& r, bool with_tasks) {
+  Job job;
+  job.set_id(r.id);
+  job.set_request_id(r.request_id);
+  job.mutable_spec()->ParseFromString(r.spec);
+  job.set_state(ToProtoState(r.state));
+  job.set_error(r.error);
+  job.set_created_unix_ms(r.created_unix_ms);
+  job.set_updated_unix_ms(r.updated_unix_ms);
+  if (r.state == JobState::kSucceeded) job.mutable_result()->ParseFromString(r.result);
+  if (!with_tasks) return job;
+  FP_ASSIGN_OR_RETURN(std::vector<TaskRecord> tasks, store_->GetTasks(r.id));
+  auto progress = scheduler_->Progress(r.id);
+  for (const TaskRecord& t : tasks) {
+    framepair::v1::TaskStatus* s = job.add_tasks();
+    s->set_name(t.name);
+    s->set_kind(t.kind);
+    s->set_state(LowerName(t.state));
+    s->set_attempt(t.attempt);
+    s->set_retries(t.retries);
+    s->set_worker(t.worker);
+    s->set_error(t.error);
+    if (auto it = progress.find(t.name); it != progress.end()) {
+      s->set_done(it->second.first);
+      s->set_total(it->second.second);
+    }
+  }
+  return job;
+}
+
+absl::StatusOr<framepair::v1::SubmitJobResponse> CoordinatorService::Submit(
+    const framepair::v1::SubmitJobRequest& request) {
+  const framepair::v1::JobSpec& spec = request.spec();
+  FP_RETURN_IF_ERROR(StorageRoot::ValidateName("dataset name", spec.dataset()));
+  FP_ASSIGN_OR_RETURN(RunOptions options, OptionsFor(spec.parameters()));
+  const bool hr_only = options.pack.hr_only;
+  if (!spec.hr().storage_path().empty()) {
+    FP_RETURN_IF_ERROR(ResolveInput(storage_, spec.hr().storage_path(), "HR footage").status());
+  } else {
+    return absl::InvalidArgumentError("the job names no HR footage");
+  }
+  if (hr_only && !spec.lr().storage_path().empty()) {
+    return absl::InvalidArgumentError("an HR-only job takes no LR footage");
+  }
+  if (!hr_only) {
+    FP_RETURN_IF_ERROR(ResolveInput(storage_, spec.lr().storage_path(), "LR footage").status());
+  }
+
+  std::vector<TaskRecord> tasks;
+  auto add = [&tasks](std::string name, std::string kind, std::vector<std::string> deps) {
+    TaskRecord t;
+    t.name = std::move(name);
+    t.kind = std::move(kind);
+    t.deps = std::move(deps);
+    tasks.push_back(std::move(t));
+  };
+  std::vector<std::string> ingests = {"ingest-hr"};
+  add("ingest-hr", "ingest", {});
+  if (!hr_only) {
+    add("ingest-lr", "ingest", {});
+    ingests.push_back("ingest-lr");
+  }
+  add("align", "align", ingests);
+  add("scene", "scene", {"align"});
+  for (int shard = 0; shard < options.shards; ++shard) {
+    add(absl::StrFormat("pack-%05d", shard), "pack", {"scene"});
+  }
+  JobRecord record;
+  record.request_id = request.request_id();
+  record.dataset = spec.dataset();
+  record.spec = spec.SerializeAsString();
+  FP_ASSIGN_OR_RETURN(CreateJobResult created, store_->CreateJob(record, std::move(tasks)));
+  if (created.created) {
+    JobEvent event;
+    event.mutable_state()->set_state(framepair::v1::JOB_QUEUED);
+    scheduler_->RecordEvent(created.job.id, event);
+    scheduler_->Wake();
+  }
+  framepair::v1::SubmitJobResponse response;
+  FP_ASSIGN_OR_RETURN(*response.mutable_job(), ToProto(created.job, true));
+  response.set_created(created.created);
+  return response;
+}
+
+absl::StatusOr<Job> CoordinatorService::Describe(std::string_view job_id, bool with_tasks) {
+  FP_ASSIGN_OR_RETURN(JobRecord record, store_->GetJob(job_id));
+  return ToProto(record, with_tasks);
+}
+
+absl::StatusOr<Job> CoordinatorService::Cancel(std::string_view job_id) {
+  FP_ASSIGN_OR_RETURN(JobRecord record, store_->GetJob(job_id));
+  if (!IsTerminal(record.state)) {
+    absl::Status s = store_->SetJobState(job_id, JobState::kCancelled, "cancelled by the user");
+    if (s.ok()) {
+      scheduler_->CancelJob(std::string(job_id));
+      JobEvent event;
+      event.mutable_state()->set_state(framepair::v1::JOB_CANCELLED);
+      event.mutable_state()->set_error("cancelled by the user");
+      scheduler_->RecordEvent(std::string(job_id), event);
+    } else if (s.code() != absl::StatusCode::kFailedPrecondition) {
+      return s;  // FAILED_PRECONDITION: it finished meanwhile; report what it is
+    }
+  }
+  return Describe(job_id);
+}
+
+grpc::ServerUnaryReactor* CoordinatorService::SubmitJob(
+    grpc::CallbackServerContext* context, const framepair::v1::SubmitJobRequest* request,
+    framepair::v1::SubmitJobResponse* response) {
+  absl::StatusOr<framepair::v1::SubmitJobResponse> r = Submit(*request);
+  if (r.ok()) *response = *std::move(r);
+  return Reply(context, r.status());
+}
+
+grpc::ServerUnaryReactor* CoordinatorService::GetJob(grpc::CallbackServerContext* context,
+                                                     const framepair::v1::GetJobRequest* request,
+                                                     Job* response) {
+  absl::StatusOr<Job> r = Describe(request->job_id());
+  if (r.ok()) *response = *std::move(r);
+  return Reply(context, r.status());
+}
+
+grpc::ServerUnaryReactor* CoordinatorService::ListJobs(
+    grpc::CallbackServerContext* context, const framepair::v1::ListJobsRequest* request,
+    framepair::v1::ListJobsResponse* response) {
+  ListJobsQuery query;
+  query.dataset = request->dataset();
+  query.state = FromProtoState(request->state());
+  query.limit = request->page_size() <= 0 ? 50 : std::min(request->page_size(), 500);
+  query.page_token = request->page_token();
+  absl::StatusOr<JobPage> page = store_->ListJobs(query);
+  if (!page.ok()) return Reply(context, page.status());
+  for (const JobRecord& r : page->jobs) {
+    absl::StatusOr<Job> job = ToProto(r, false);
+    if (!job.ok()) return Reply(context, job.status());
+    *response->add_jobs() = *std::move(job);
+  }
+  response->set_next_page_token(page->next_page_token);
+  return Reply(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* CoordinatorService::CancelJob(
+    grpc::CallbackServerContext* context, const framepair::v1::CancelJobRequest* request,
+    Job* response) {
+  absl::StatusOr<Job> r = Cancel(request->job_id());
+  if (r.ok()) *response = *std::move(r);
+  return Reply(context, r.status());
+}
+
+// UploadFootage: header, then chunks straight into a FootageUpload (hashed on the way).
+class UploadReactor : public grpc::ServerReadReactor<framepair::v1::UploadFootageRequest> {
+ public:
+  UploadReactor(const StorageRoot& storage, const CoordinatorServiceOptions& options,
+                framepair::v1::UploadFootageResponse* response)
+      : storage_(storage), options_(options), response_(response) {
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // client finished writing
+      if (!upload_) return Done(absl::InvalidArgumentError("upload ended before its header"));
+      absl::StatusOr<std::string> path = upload_->Commit();
+      if (!path.ok()) return Done(path.status());
+      response_->set_storage_path(*path);
+      response_->set_bytes(upload_->bytes_received());
+      return Done(absl::OkStatus());
+    }
+    if (request_.has_header()) {
+      if (upload_) return Done(absl::InvalidArgumentError("a second upload header"));
+      absl::StatusOr<FootageUpload> upload =
+          FootageUpload::Begin(storage_, request_.header().sha256(), request_.header().size(),
+                               options_.max_upload_bytes);
+      if (!upload.ok()) return Done(upload.status());
+      upload_.emplace(*std::move(upload));
+    } else {
+      if (!upload_) return Done(absl::InvalidArgumentError("the first message must be the header"));
+      if (static_cast<int64_t>(request_.chunk().size()) > options_.max_chunk_bytes) {
+        return Done(absl::InvalidArgumentError(absl::StrCat(
+            "chunk of ", request_.chunk().size(), " bytes; at most ", options_.max_chunk_bytes)));
+      }
+      absl::Status s = upload_->Append(request_.chunk());
+      if (!s.ok()) return Done(s);
+    }
+    StartRead(&request_);
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  void Done(const absl::Status& s) {
+    if (!s.ok()) upload_.reset();  // removes the temporary file
+    Finish(ToGrpcStatus(s));
+  }
+
+  const StorageRoot& storage_;
+  const CoordinatorServiceOptions& options_;
+  framepair::v1::UploadFootageResponse* response_;
+  framepair::v1::UploadFootageRequest request_;
+  std::optional<FootageUpload> upload_;
+};
+
+grpc::ServerReadReactor<framepair::v1::UploadFootageRequest>* CoordinatorService::UploadFootage(
+    grpc::CallbackServerContext*, framepair::v1::UploadFootageResponse* response) {
+  return new UploadReactor(storage_, options_, response);
+}
+
+// WatchJob: a snapshot, then stored events as they arrive (EventHub wakes it), one write at a
+// time, until the job's terminal state has been sent.
+class WatchReactor : public grpc::ServerWriteReactor<JobEvent>, public EventListener {
+ public:
+  WatchReactor(CoordinatorService* service, std::string job_id, int64_t after_seq)
+      : service_(service), job_id_(std::move(job_id)), last_seq_(after_seq) {}
+
+  void Start() {
+    service_->hub_->Subscribe(job_id_, this);
+    subscribed_ = true;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (last_seq_ == 0) {
+      absl::StatusOr<int64_t> seq = service_->store_->LastEventSeq(job_id_);
+      absl::StatusOr<Job> job = service_->Describe(job_id_);
+      if (!seq.ok() || !job.ok()) {
+        FinishLocked(ToGrpcStatus(!seq.ok() ? seq.status() : job.status()));
+        return;
+      }
+      // Events up to `seq` are in the snapshot; later ones follow.
+      last_seq_ = *seq;
+      JobEvent snapshot;
+      snapshot.set_seq(*seq);
+      *snapshot.mutable_snapshot() = *job;
+      if (IsTerminalProto(job->state())) terminal_sent_ = true;
+      queue_.push_back(std::move(snapshot));
+    } else if (absl::StatusOr<JobRecord> job = service_->store_->GetJob(job_id_); !job.ok()) {
+      FinishLocked(ToGrpcStatus(job.status()));
+      return;
+    }
+    FetchLocked();
+    PumpLocked();
+  }
+
+  void OnJobEvent() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    FetchLocked();
+    PumpLocked();
+  }
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    writing_ = false;
+    if (!ok) return FinishLocked(grpc::Status::CANCELLED);
+    PumpLocked();
+  }
+  void OnCancel() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    FinishLocked(grpc::Status::CANCELLED);
+  }
+  void OnDone() override {
+    // Finish() may have been called from a notifying thread that still holds mu_; and no
+    // notification may be running once we are gone.
+    if (subscribed_) service_->hub_->Unsubscribe(job_id_, this);
+    { std::lock_guard<std::mutex> lock(mu_); }
+    delete this;
+  }
+
+ private:
+  static bool IsTerminalProto(framepair::v1::JobState s) {
+    return s == framepair::v1::JOB_SUCCEEDED || s == framepair::v1::JOB_FAILED ||
+           s == framepair::v1::JOB_CANCELLED;
+  }
+
+  void FetchLocked() {
+    if (finished_ || terminal_queued_) return;
+    absl::StatusOr<std::vector<EventRecord>> events =
+        service_->store_->EventsAfter(job_id_, fetched_seq(), 256);
+    if (!events.ok()) return;
+    for (const EventRecord& e : *events) {
+      JobEvent event;
+      event.ParseFromString(e.payload);
+      event.set_seq(e.seq);
+      fetched_ = e.seq;
+      const bool terminal = event.has_state() && IsTerminalProto(event.state().state());
+      queue_.push_back(std::move(event));
+      if (terminal) {
+        terminal_queued_ = true;
+        break;
+      }
+    }
+  }
+  int64_t fetched_seq() const { return std::max(fetched_, last_seq_); }
+
+  void PumpLocked() {
+    if (writing_ || finished_) return;
+    if (!queue_.empty()) {
+      out_ = std::move(queue_.front());
+      queue_.pop_front();
+      writing_ = true;
+      StartWrite(&out_);
+      return;
+    }
+    if (terminal_sent_ || terminal_queued_) FinishLocked(grpc::Status::OK);
+  }
+
+  void FinishLocked(const grpc::Status& status) {
+    if (finished_) return;
+    finished_ = true;
+    Finish(status);
+  }
+
+  CoordinatorService* service_;
+  std::string job_id_;
+  int64_t last_seq_;
+  int64_t fetched_ = 0;
+  bool subscribed_ = false;
+  std::mutex mu_;
+  std::deque<JobEvent> queue_;
+  JobEvent out_;
+  bool writing_ = false;
+  bool finished_ = false;
+  bool terminal_sent_ = false;
+  bool terminal_queued_ = false;
+};
+
+grpc::ServerWriteReactor<JobEvent>* CoordinatorService::WatchJob(
+    grpc::CallbackServerContext*, const framepair::v1::WatchJobRequest* request) {
+  auto* reactor = new WatchReactor(this, request->job_id(), request->after_seq());
+  reactor->Start();
+  return reactor;
+}
+
+}  // namespace framepair

@@ -1,0 +1,101 @@
+// framepair-coordinator: the public API, durable job state and the scheduler.
+#include <boost/program_options.hpp>
+#include <filesystem>
+
+#include "absl/strings/str_split.h"
+#include "services/common/server_main.h"
+#include "services/coordinator/coordinator_service.h"
+#include "util/file.h"
+#include "util/status_macros.h"
+
+namespace {
+
+std::vector<std::string> SplitTargets(const std::string& list) {
+  std::vector<std::string> out;
+  for (absl::string_view t : absl::StrSplit(list, ',', absl::SkipWhitespace())) {
+    out.emplace_back(t);
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  namespace po = boost::program_options;
+  using namespace framepair;
+  std::string state_dir, ingest, align, scene, packer, worker_ca, worker_token_file;
+  SchedulerOptions scheduler_options;
+  CoordinatorServiceOptions service_options;
+  int64_t stall_ms = scheduler_options.stall_timeout.count();
+  int64_t deadline_s = scheduler_options.task_deadline.count() / 1000;
+  int64_t backoff_ms = scheduler_options.retry_backoff.count();
+  std::unique_ptr<JobStore> store;
+  std::unique_ptr<EventHub> hub;
+  std::unique_ptr<Scheduler> scheduler;
+
+  ServiceFactory factory;
+  factory.add_flags = [&](po::options_description& flags) {
+    // clang-format off
+    flags.add_options()
+      ("state-dir", po::value(&state_dir), "directory of the job database (coordinator.db, SQLite); on a local disk, never NFS")
+      ("ingest", po::value(&ingest), "framepair-ingest workers: host:port,host:port or dns:///name:port")
+      ("align", po::value(&align), "framepair-align workers (same forms)")
+      ("scene", po::value(&scene), "framepair-scene workers (same forms)")
+      ("packer", po::value(&packer), "framepair-packer workers (same forms)")
+      ("ingest-concurrency", po::value(&scheduler_options.ingest.concurrency)->default_value(2), "ingest calls in flight per target")
+      ("align-concurrency", po::value(&scheduler_options.align.concurrency)->default_value(2), "align calls in flight per target")
+      ("scene-concurrency", po::value(&scheduler_options.scene.concurrency)->default_value(2), "scene calls in flight per target")
+      ("packer-concurrency", po::value(&scheduler_options.packer.concurrency)->default_value(1), "pack calls in flight per target (for dns:/// targets: per Service, so raise it with the replicas)")
+      ("max-retries", po::value(&scheduler_options.max_retries)->default_value(scheduler_options.max_retries), "retryable failures of a task before its job fails")
+      ("retry-backoff-ms", po::value(&backoff_ms)->default_value(backoff_ms), "first retry delay; doubles per retry, at most 30 s")
+      ("stall-timeout-ms", po::value(&stall_ms)->default_value(stall_ms), "a worker silent for this long is considered dead and its task retried elsewhere")
+      ("task-deadline-seconds", po::value(&deadline_s)->default_value(deadline_s), "deadline of one task attempt")
+      ("max-upload-bytes", po::value(&service_options.max_upload_bytes)->default_value(service_options.max_upload_bytes), "largest footage file UploadFootage accepts")
+      ("worker-tls-ca", po::value(&worker_ca), "CA bundle (PEM) of the workers' certificates: call workers over TLS")
+      ("worker-token-file", po::value(&worker_token_file), "token sent to workers started with --auth-token-file");
+    // clang-format on
+  };
+  factory.create = [&](const ServerOptions& options) -> absl::StatusOr<ServiceSet> {
+    if (options.storage_root.empty()) {
+      return absl::InvalidArgumentError("--storage-root is required: the shared storage directory");
+    }
+    if (state_dir.empty()) {
+      return absl::InvalidArgumentError("--state-dir is required: where the job database lives");
+    }
+    FP_RETURN_IF_ERROR(EnsureWritableDirectory(state_dir));
+    FP_ASSIGN_OR_RETURN(StorageRoot storage, StorageRoot::Open(options.storage_root));
+    FP_ASSIGN_OR_RETURN(store, JobStore::Open(state_dir + "/coordinator.db"));
+    scheduler_options.ingest.targets = SplitTargets(ingest);
+    scheduler_options.align.targets = SplitTargets(align);
+    scheduler_options.scene.targets = SplitTargets(scene);
+    scheduler_options.packer.targets = SplitTargets(packer);
+    scheduler_options.stall_timeout = std::chrono::milliseconds(stall_ms);
+    scheduler_options.task_deadline = std::chrono::seconds(deadline_s);
+    scheduler_options.retry_backoff = std::chrono::milliseconds(backoff_ms);
+    scheduler_options.worker_channel.tls_ca_file = worker_ca;
+    if (!worker_token_file.empty()) {
+      FP_ASSIGN_OR_RETURN(std::string token, ReadFile(worker_token_file));
+      while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) {
+        token.pop_back();
+      }
+      scheduler_options.worker_channel.auth_token = token;
+    }
+    hub = std::make_unique<EventHub>();
+    FP_ASSIGN_OR_RETURN(scheduler,
+                        Scheduler::Create(store.get(), storage, scheduler_options, hub.get()));
+    FP_RETURN_IF_ERROR(scheduler->Start());
+    ServiceSet set;
+    set.services.push_back(std::make_unique<CoordinatorService>(
+        store.get(), storage, scheduler.get(), hub.get(), service_options));
+    // Calls to workers in flight are cancelled; their tasks resume on the next start.
+    set.on_drain = [&] { scheduler->Stop(); };
+    return set;
+  };
+  int code = ServerMain(argc, argv, "framepair-coordinator",
+                        "framepair-coordinator: accepts jobs (one per footage pair), keeps their "
+                        "state in SQLite,\nschedules ingest, align, scene and packer tasks on the "
+                        "workers, and publishes\nshards to <storage-root>/datasets/<name>/.",
+                        factory);
+  if (scheduler) scheduler->Stop();
+  return code;
+}

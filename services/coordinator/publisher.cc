@@ -1,0 +1,164 @@
+#include "services/coordinator/publisher.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "dataset/dataset.h"
+#include "pipeline/parameters.h"
+#include "util/status_macros.h"
+
+namespace framepair {
+namespace {
+
+namespace fs = std::filesystem;
+using framepair::v1::Manifest;
+
+absl::Status SyncDirectory(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return absl::UnavailableError(absl::StrCat(dir, ": ", std::strerror(errno)));
+  int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0)
+    return absl::UnavailableError(absl::StrCat("fsync ", dir, ": ", std::strerror(errno)));
+  return absl::OkStatus();
+}
+
+// Moves a finished shard into the dataset. Already moved (a resumed publication) is fine as
+// long as the size matches what the packer reported.
+absl::Status MoveShard(const std::string& from, const std::string& to, int64_t bytes) {
+  if (std::rename(from.c_str(), to.c_str()) == 0) return absl::OkStatus();
+  const int err = errno;
+  std::error_code ec;
+  if (err == ENOENT && fs::is_regular_file(to, ec) &&
+      static_cast<int64_t>(fs::file_size(to, ec)) == bytes) {
+    return absl::OkStatus();
+  }
+  return absl::DataLossError(
+      absl::StrCat("cannot move shard ", from, " to ", to, ": ", std::strerror(err)));
+}
+
+absl::Status CheckSameShape(const Manifest& dataset, const Manifest& pair,
+                            const std::string& name) {
+  auto shape = [](const Manifest& m) {
+    return absl::StrFormat("%dx%d -> %dx%d, window %d, format %s", m.lr_width(), m.lr_height(),
+                           m.hr_width(), m.hr_height(), m.parameters().window(),
+                           m.parameters().format());
+  };
+  if (shape(dataset) != shape(pair) ||
+      dataset.parameters().provenance() != pair.parameters().provenance()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "dataset '", name, "' holds examples of shape ", shape(dataset), "; this pair makes ",
+        shape(pair), "; a dataset has one shape, so submit it to another --dataset"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string JobShardFileName(const std::string& job_id, int shard, int shards, bool gzip) {
+  return ShardFileName("train-" + job_id, shard, shards, gzip);
+}
+
+absl::StatusOr<framepair::v1::JobResult> PublishJob(
+    const StorageRoot& storage, const std::string& job_id, const framepair::v1::JobSpec& spec,
+    const std::map<std::string, framepair::v1::TaskResult>& results) {
+  FP_ASSIGN_OR_RETURN(RunOptions options, OptionsFromParameters(spec.parameters()));
+  FP_RETURN_IF_ERROR(NormalizeRunOptions(&options));
+  auto result_of = [&](const std::string& task) -> absl::StatusOr<framepair::v1::TaskResult> {
+    auto it = results.find(task);
+    if (it == results.end()) return absl::InternalError(absl::StrCat(task, " has no result"));
+    return it->second;
+  };
+
+  // The pair's own manifest, exactly as `framepair run` would write it.
+  Manifest pair;
+  framepair::v1::RunStats stats;
+  framepair::v1::JobResult out;
+  for (int shard = 0; shard < options.shards; ++shard) {
+    FP_ASSIGN_OR_RETURN(auto r, result_of(absl::StrFormat("pack-%05d", shard)));
+    *pair.add_shards() = r.pack().entry();
+    stats.set_distinct_lr_frames(stats.distinct_lr_frames() +
+                                 r.pack().stats().distinct_lr_frames());
+    stats.set_distinct_hr_frames(stats.distinct_hr_frames() +
+                                 r.pack().stats().distinct_hr_frames());
+    stats.set_pngs_encoded(stats.pngs_encoded() + r.pack().stats().pngs_encoded());
+  }
+  std::vector<framepair::v1::SourceEntry> sources;
+  if (!options.pack.hr_only) {
+    FP_ASSIGN_OR_RETURN(auto lr, result_of("ingest-lr"));
+    sources.push_back(lr.ingest().source());
+  }
+  FP_ASSIGN_OR_RETURN(auto hr, result_of("ingest-hr"));
+  sources.push_back(hr.ingest().source());
+  FP_ASSIGN_OR_RETURN(auto aligned, result_of("align"));
+  FP_ASSIGN_OR_RETURN(auto scene, result_of("scene"));
+  stats.set_pairs_aligned(aligned.align().pairs_aligned());
+  stats.set_pairs_rejected(aligned.align().pairs_rejected());
+  stats.set_mean_residual(aligned.align().mean_residual());
+  stats.set_scenes(scene.scene().scenes());
+  stats.set_windows(scene.scene().windows());
+  FillRunManifest(options, sources, stats, hr.ingest().source().width(),
+                  hr.ingest().source().height(), &pair);
+
+  FP_ASSIGN_OR_RETURN(std::string dir, storage.DatasetDir(spec.dataset()));
+  Manifest dataset;
+  const bool exists = fs::exists(dir + "/manifest.json");
+  if (exists) {
+    FP_ASSIGN_OR_RETURN(dataset, ReadManifest(dir));
+    if (dataset.pairs_size() == 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          dir,
+          " holds a dataset written by `framepair run`, not by the coordinator; submit to "
+          "another --dataset"));
+    }
+    FP_RETURN_IF_ERROR(CheckSameShape(dataset, pair, spec.dataset()));
+  }
+
+  // Shards first, manifest last: a reader that trusts manifest.json never sees a partial pair.
+  for (int shard = 0; shard < options.shards; ++shard) {
+    FP_ASSIGN_OR_RETURN(auto r, result_of(absl::StrFormat("pack-%05d", shard)));
+    FP_ASSIGN_OR_RETURN(std::string from, storage.Resolve(r.pack().shard(), false));
+    FP_RETURN_IF_ERROR(
+        MoveShard(from, dir + "/" + r.pack().entry().file(), r.pack().entry().bytes()));
+  }
+  FP_RETURN_IF_ERROR(SyncDirectory(dir));
+
+  bool listed = false;
+  for (const auto& p : dataset.pairs()) listed = listed || p.job_id() == job_id;
+  if (!listed) {
+    if (!exists) {
+      dataset = pair;
+      dataset.clear_pairs();
+    } else {
+      for (const auto& s : pair.shards()) *dataset.add_shards() = s;
+      for (const auto& s : pair.sources()) *dataset.add_sources() = s;
+      dataset.set_total_examples(dataset.total_examples() + pair.total_examples());
+    }
+    framepair::v1::PairEntry* entry = dataset.add_pairs();
+    entry->set_job_id(job_id);
+    *entry->mutable_sources() = pair.sources();
+    *entry->mutable_parameters() = pair.parameters();
+    *entry->mutable_stats() = pair.stats();
+    for (const auto& s : pair.shards()) entry->add_shard_files(s.file());
+    entry->set_examples(pair.total_examples());
+    FP_RETURN_IF_ERROR(WriteManifest(dir, dataset));
+  }
+
+  FP_ASSIGN_OR_RETURN(*out.mutable_dataset_dir(), storage.Relativize(dir));
+  *out.mutable_shards() = pair.shards();
+  *out.mutable_stats() = pair.stats();
+  out.set_examples(pair.total_examples());
+  int64_t bytes = 0;
+  for (const auto& s : pair.shards()) bytes += s.bytes();
+  out.set_bytes(bytes);
+  return out;
+}
+
+}  // namespace framepair

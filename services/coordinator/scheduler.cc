@@ -1,0 +1,508 @@
+#include "services/coordinator/scheduler.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "services/coordinator/publisher.h"
+#include "spdlog/spdlog.h"
+
+namespace framepair {
+namespace {
+
+namespace fs = std::filesystem;
+using framepair::v1::JobEvent;
+using framepair::v1::TaskResult;
+using framepair::v1::TaskStatus;
+using framepair::v1::TaskUpdate;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Codes that mean "this input cannot work": retrying elsewhere would fail the same way.
+bool IsPermanent(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::NOT_FOUND:
+    case grpc::StatusCode::FAILED_PRECONDITION:
+    case grpc::StatusCode::PERMISSION_DENIED:
+    case grpc::StatusCode::DATA_LOSS:
+    case grpc::StatusCode::OUT_OF_RANGE:
+    case grpc::StatusCode::UNAUTHENTICATED:
+    case grpc::StatusCode::UNIMPLEMENTED:
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::string CodeName(grpc::StatusCode code) {
+  return std::string(absl::StatusCodeToString(static_cast<absl::StatusCode>(code)));
+}
+
+}  // namespace
+
+// One worker address (or dns:/// name) of one kind, with its channel and free slots.
+struct Scheduler::Target {
+  std::string address;
+  std::shared_ptr<grpc::Channel> channel;
+  int capacity = 1;
+  int in_flight = 0;  // guarded by Scheduler::mu_
+};
+
+// One call to a worker. Fields written by the call's thread are atomics or guarded by mu_.
+struct Scheduler::Attempt {
+  std::string job_id;
+  std::string task;
+  std::string kind;
+  int64_t attempt = 0;
+  Target* target = nullptr;
+  grpc::ClientContext context;
+  std::atomic<int64_t> last_progress_ms{0};
+  std::atomic<int64_t> done{0};
+  std::atomic<int64_t> total{0};
+  std::atomic<bool> stalled{false};
+  std::atomic<bool> job_cancelled{false};
+  int64_t last_event_ms = 0;
+};
+
+Scheduler::Scheduler(JobStore* store, StorageRoot storage, SchedulerOptions options, EventHub* hub)
+    : store_(store), storage_(std::move(storage)), options_(std::move(options)), hub_(hub) {}
+
+absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(JobStore* store, StorageRoot storage,
+                                                             SchedulerOptions options,
+                                                             EventHub* hub) {
+  std::unique_ptr<Scheduler> s(new Scheduler(store, std::move(storage), std::move(options), hub));
+  for (auto [kind, k] :
+       {std::pair{"ingest", &s->options_.ingest}, std::pair{"align", &s->options_.align},
+        std::pair{"scene", &s->options_.scene}, std::pair{"pack", &s->options_.packer}}) {
+    if (k->targets.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("no ", kind == std::string("pack") ? "packer" : kind,
+                       " workers: give their addresses (host:port,... or dns:///name:port)"));
+    }
+    for (const std::string& address : k->targets) {
+      auto target = std::make_unique<Target>();
+      target->address = address;
+      absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+          MakeChannel(address, s->options_.worker_channel);
+      if (!channel.ok()) return channel.status();
+      target->channel = *std::move(channel);
+      target->capacity = std::max(1, k->concurrency);
+      s->targets_[kind].push_back(target.get());
+      s->owned_targets_[kind].push_back(std::move(target));
+    }
+  }
+  return s;
+}
+
+Scheduler::~Scheduler() { Stop(); }
+
+absl::Status Scheduler::Start() {
+  absl::StatusOr<int> requeued = store_->RequeueRunningTasks();
+  if (!requeued.ok()) return requeued.status();
+  if (*requeued > 0) spdlog::info("resuming: {} task(s) of unfinished jobs requeued", *requeued);
+  loop_ = std::thread([this] { Loop(); });
+  return absl::OkStatus();
+}
+
+void Scheduler::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_ && !loop_.joinable()) return;
+    stopping_ = true;
+    for (auto& [key, attempt] : running_) attempt->context.TryCancel();
+  }
+  cv_.notify_all();
+  if (loop_.joinable()) loop_.join();
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [this] { return running_.empty(); });
+}
+
+void Scheduler::Wake() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    wake_ = true;
+  }
+  cv_.notify_all();
+}
+
+void Scheduler::Loop() {
+  // Jobs whose tasks all finished before a crash still need publishing.
+  if (auto jobs = store_->UnfinishedJobs(); jobs.ok()) {
+    for (const JobRecord& job : *jobs) FinishJobIfDone(job.id);
+  }
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_for(lock, options_.poll_interval, [this] { return stopping_ || wake_; });
+      if (stopping_) return;
+      wake_ = false;
+    }
+    CheckStalls();
+    Dispatch();
+    if (std::chrono::steady_clock::now() - last_sweep_ > std::chrono::seconds(30)) {
+      last_sweep_ = std::chrono::steady_clock::now();
+      SweepWorkDirs();
+    }
+  }
+}
+
+std::vector<Scheduler::Target*>& Scheduler::TargetsOf(const std::string& kind) {
+  return targets_[kind];
+}
+
+void Scheduler::Dispatch() {
+  for (const std::string kind : {"ingest", "align", "scene", "pack"}) {
+    std::vector<Target*>& targets = TargetsOf(kind);
+    if (targets.empty()) continue;
+    int free = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (Target* t : targets) free += std::max(0, t->capacity - t->in_flight);
+    }
+    if (free == 0) continue;
+    absl::StatusOr<std::vector<TaskRecord>> ready = store_->ReadyTasks(NowMs(), free, kind);
+    if (!ready.ok()) {
+      spdlog::error("reading ready tasks: {}", ready.status().ToString());
+      return;
+    }
+    for (const TaskRecord& task : *ready) {
+      const std::string key = task.job_id + "/" + task.name;
+      Target* target = nullptr;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (running_.count(key)) continue;
+        // Least loaded target with a free slot; after a failure, another one if possible.
+        auto rank = [&task](const Target* t) {
+          const bool failed_here = task.retries > 0 && t->address == task.worker;
+          return std::make_pair(failed_here, t->in_flight);
+        };
+        for (Target* t : targets) {
+          if (t->in_flight >= t->capacity) continue;
+          if (target == nullptr || rank(t) < rank(target)) target = t;
+        }
+        if (target == nullptr) break;
+      }
+      absl::StatusOr<JobRecord> job = store_->GetJob(task.job_id);
+      absl::StatusOr<std::vector<TaskRecord>> tasks = store_->GetTasks(task.job_id);
+      if (!job.ok() || !tasks.ok()) continue;
+      framepair::v1::JobSpec spec;
+      spec.ParseFromString(job->spec);
+      std::map<std::string, TaskResult> deps;
+      for (const TaskRecord& t : *tasks) {
+        if (t.state == TaskState::kDone) deps[t.name].ParseFromString(t.result);
+      }
+      absl::StatusOr<int64_t> attempt_no =
+          store_->StartAttempt(task.job_id, task.name, target->address, NowMs());
+      if (!attempt_no.ok()) continue;  // cancelled or taken meanwhile
+      if (job->state == JobState::kQueued) {
+        if (store_->SetJobState(task.job_id, JobState::kRunning).ok()) {
+          JobEvent event;
+          event.mutable_state()->set_state(framepair::v1::JOB_RUNNING);
+          RecordEvent(task.job_id, event);
+        }
+      }
+      auto attempt = std::make_shared<Attempt>();
+      attempt->job_id = task.job_id;
+      attempt->task = task.name;
+      attempt->kind = task.kind;
+      attempt->attempt = *attempt_no;
+      attempt->target = target;
+      attempt->last_progress_ms = NowMs();
+      attempt->context.set_deadline(std::chrono::system_clock::now() + options_.task_deadline);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        target->in_flight++;
+        running_[key] = attempt;
+      }
+      TaskStatus status;
+      status.set_name(task.name);
+      status.set_kind(task.kind);
+      status.set_state("running");
+      status.set_attempt(*attempt_no);
+      status.set_retries(task.retries);
+      status.set_worker(target->address);
+      TaskEvent(task.job_id, status);
+      spdlog::info("{}/{}: attempt {} on {}", task.job_id, task.name, *attempt_no, target->address);
+      std::thread(&Scheduler::RunAttempt, this, attempt, std::move(spec), std::move(deps)).detach();
+    }
+  }
+}
+
+void Scheduler::RunAttempt(std::shared_ptr<Attempt> a, framepair::v1::JobSpec spec,
+                           std::map<std::string, TaskResult> deps) {
+  const auto& params = spec.parameters();
+  framepair::v1::TaskRef ref;
+  ref.set_job_id(a->job_id);
+  ref.set_task(a->task);
+  ref.set_attempt(a->attempt);
+  ref.set_work_dir(absl::StrFormat("work/%s/%s.a%d", a->job_id, a->task, a->attempt));
+  auto table = [&](const char* task) { return deps[task].ingest().frame_table(); };
+
+  std::unique_ptr<grpc::ClientReader<TaskUpdate>> reader;
+  // Requests must outlive the call.
+  framepair::v1::IngestRequest ingest;
+  framepair::v1::AlignRequest align;
+  framepair::v1::SceneRequest scene;
+  framepair::v1::PackRequest pack;
+  if (a->kind == "ingest") {
+    const bool lr = a->task == "ingest-lr";
+    const auto& ref_in = lr ? spec.lr() : spec.hr();
+    *ingest.mutable_task() = ref;
+    ingest.set_video(ref_in.storage_path());
+    ingest.set_role(lr ? "lr" : "hr");
+    ingest.set_display_name(ref_in.display_name());
+    *ingest.mutable_parameters() = params;
+    reader = framepair::v1::Ingest::NewStub(a->target->channel)->Ingest(&a->context, ingest);
+  } else if (a->kind == "align") {
+    *align.mutable_task() = ref;
+    if (!params.hr_only()) align.set_lr_frame_table(table("ingest-lr"));
+    align.set_hr_frame_table(table("ingest-hr"));
+    *align.mutable_parameters() = params;
+    reader = framepair::v1::Align::NewStub(a->target->channel)->Align(&a->context, align);
+  } else if (a->kind == "scene") {
+    *scene.mutable_task() = ref;
+    if (!params.hr_only()) scene.set_lr_frame_table(table("ingest-lr"));
+    scene.set_hr_frame_table(table("ingest-hr"));
+    scene.set_pairs(deps["align"].align().pairs());
+    *scene.mutable_parameters() = params;
+    reader = framepair::v1::Scene::NewStub(a->target->channel)->Scene(&a->context, scene);
+  } else {
+    const int shard = std::stoi(a->task.substr(5));  // "pack-00003"
+    *pack.mutable_task() = ref;
+    if (!params.hr_only()) {
+      pack.set_lr_video(spec.lr().storage_path());
+      pack.set_lr_frame_table(table("ingest-lr"));
+    }
+    pack.set_hr_video(spec.hr().storage_path());
+    pack.set_hr_frame_table(table("ingest-hr"));
+    pack.set_pairs(deps["align"].align().pairs());
+    pack.set_plan(deps["scene"].scene().plan());
+    pack.set_shard(shard);
+    pack.set_shard_file_name(JobShardFileName(a->job_id, shard, params.shards(), params.gzip()));
+    *pack.mutable_parameters() = params;
+    reader = framepair::v1::Packer::NewStub(a->target->channel)->Pack(&a->context, pack);
+  }
+
+  TaskUpdate update;
+  std::optional<TaskResult> result;
+  while (reader->Read(&update)) {
+    a->last_progress_ms = NowMs();
+    if (update.has_result()) {
+      result = update.result();
+    } else if (update.has_progress()) {
+      a->done = update.progress().done();
+      a->total = update.progress().total();
+      // Progress goes to watchers at most once a second (each event is an fsynced row).
+      if (a->last_progress_ms - a->last_event_ms >= 1000) {
+        a->last_event_ms = a->last_progress_ms;
+        TaskStatus status;
+        status.set_name(a->task);
+        status.set_kind(a->kind);
+        status.set_state("running");
+        status.set_attempt(a->attempt);
+        status.set_worker(a->target->address);
+        status.set_done(a->done);
+        status.set_total(a->total);
+        TaskEvent(a->job_id, status);
+      }
+    }
+  }
+  grpc::Status status = reader->Finish();
+  if (status.ok() && !result) {
+    status = grpc::Status(grpc::StatusCode::INTERNAL, "worker ended the call without a result");
+  }
+  HandleOutcome(*a, status, result ? &*result : nullptr);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    a->target->in_flight--;
+    running_.erase(a->job_id + "/" + a->task);
+  }
+  cv_.notify_all();
+  Wake();
+}
+
+void Scheduler::HandleOutcome(Attempt& a, const grpc::Status& status, const TaskResult* result) {
+  TaskStatus event;
+  event.set_name(a.task);
+  event.set_kind(a.kind);
+  event.set_attempt(a.attempt);
+  event.set_worker(a.target->address);
+  if (status.ok()) {
+    absl::Status stored =
+        store_->CompleteAttempt(a.job_id, a.task, a.attempt, result->SerializeAsString());
+    if (!stored.ok()) {
+      // Fenced out (retried, cancelled or requeued meanwhile): the result is not used.
+      spdlog::warn("{}/{}: result of attempt {} ignored: {}", a.job_id, a.task, a.attempt,
+                   stored.ToString());
+      return;
+    }
+    event.set_state("done");
+    event.set_done(a.done);
+    event.set_total(a.total);
+    TaskEvent(a.job_id, event);
+    FinishJobIfDone(a.job_id);
+    return;
+  }
+  if (a.job_cancelled || stopping_) return;  // the store already says why, or we resume later
+  std::string error =
+      a.stalled ? absl::StrCat("worker ", a.target->address, " stopped reporting progress for ",
+                               options_.stall_timeout.count(), " ms")
+                : absl::StrCat(CodeName(status.error_code()), " from ", a.target->address, ": ",
+                               status.error_message());
+  absl::StatusOr<std::vector<TaskRecord>> tasks = store_->GetTasks(a.job_id);
+  int64_t retries = 0;
+  if (tasks.ok()) {
+    for (const TaskRecord& t : *tasks) {
+      if (t.name == a.task) retries = t.retries;
+    }
+  }
+  if (!a.stalled && IsPermanent(status.error_code())) {
+    if (store_->FailAttempt(a.job_id, a.task, a.attempt, error).ok()) {
+      event.set_state("failed");
+      event.set_error(error);
+      TaskEvent(a.job_id, event);
+      FailJob(a.job_id, absl::StrCat(a.task, ": ", status.error_message()));
+    }
+    return;
+  }
+  if (retries >= options_.max_retries) {
+    if (store_->FailAttempt(a.job_id, a.task, a.attempt, error).ok()) {
+      event.set_state("failed");
+      event.set_error(error);
+      TaskEvent(a.job_id, event);
+      FailJob(a.job_id, absl::StrCat(a.task, " failed ", retries + 1, " times; last: ", error));
+    }
+    return;
+  }
+  const int64_t backoff =
+      std::min<int64_t>(30000, options_.retry_backoff.count() << std::min<int64_t>(retries, 16));
+  if (store_->RetryAttempt(a.job_id, a.task, a.attempt, NowMs() + backoff, error).ok()) {
+    spdlog::warn("{}/{}: attempt {} failed ({}); retry in {} ms", a.job_id, a.task, a.attempt,
+                 error, backoff);
+    event.set_state("pending");
+    event.set_retries(retries + 1);
+    event.set_error(error);
+    TaskEvent(a.job_id, event);
+  }
+}
+
+void Scheduler::FinishJobIfDone(const std::string& job_id) {
+  std::lock_guard<std::mutex> publishing(publish_mu_);
+  absl::StatusOr<JobRecord> job = store_->GetJob(job_id);
+  absl::StatusOr<std::vector<TaskRecord>> tasks = store_->GetTasks(job_id);
+  if (!job.ok() || !tasks.ok() || IsTerminal(job->state)) return;
+  std::map<std::string, TaskResult> results;
+  for (const TaskRecord& t : *tasks) {
+    if (t.state != TaskState::kDone) return;
+    results[t.name].ParseFromString(t.result);
+  }
+  framepair::v1::JobSpec spec;
+  spec.ParseFromString(job->spec);
+  absl::StatusOr<framepair::v1::JobResult> published = PublishJob(storage_, job_id, spec, results);
+  if (!published.ok()) {
+    FailJob(job_id, absl::StrCat("publishing: ", published.status().message()));
+    return;
+  }
+  if (!store_->SetJobState(job_id, JobState::kSucceeded, "", published->SerializeAsString()).ok()) {
+    return;
+  }
+  spdlog::info("{}: succeeded, {} examples in {}", job_id, published->examples(),
+               published->dataset_dir());
+  JobEvent event;
+  event.mutable_state()->set_state(framepair::v1::JOB_SUCCEEDED);
+  *event.mutable_state()->mutable_result() = *published;
+  RecordEvent(job_id, event);
+  (void)storage_.RemoveWorkDir(job_id);
+}
+
+void Scheduler::FailJob(const std::string& job_id, const std::string& error) {
+  if (!store_->SetJobState(job_id, JobState::kFailed, error).ok()) return;
+  spdlog::warn("{}: failed: {}", job_id, error);
+  CancelJob(job_id);
+  JobEvent event;
+  event.mutable_state()->set_state(framepair::v1::JOB_FAILED);
+  event.mutable_state()->set_error(error);
+  RecordEvent(job_id, event);
+}
+
+void Scheduler::CancelJob(const std::string& job_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [key, attempt] : running_) {
+    if (attempt->job_id == job_id) {
+      attempt->job_cancelled = true;
+      attempt->context.TryCancel();
+    }
+  }
+}
+
+void Scheduler::CheckStalls() {
+  const int64_t now = NowMs();
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [key, attempt] : running_) {
+    if (!attempt->stalled && now - attempt->last_progress_ms > options_.stall_timeout.count()) {
+      spdlog::warn("{}: no progress from {} for {} ms; cancelling the attempt", key,
+                   attempt->target->address, now - attempt->last_progress_ms.load());
+      attempt->stalled = true;
+      attempt->context.TryCancel();
+    }
+  }
+}
+
+void Scheduler::SweepWorkDirs() {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(storage_.root() + "/work", ec)) {
+    const std::string job_id = entry.path().filename().string();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      bool busy = false;
+      for (auto& [key, attempt] : running_) busy = busy || attempt->job_id == job_id;
+      if (busy) continue;
+    }
+    absl::StatusOr<JobRecord> job = store_->GetJob(job_id);
+    if (job.ok() && !IsTerminal(job->state)) continue;
+    if (!job.ok() && job.status().code() != absl::StatusCode::kNotFound) continue;
+    (void)storage_.RemoveWorkDir(job_id);
+  }
+}
+
+void Scheduler::TaskEvent(const std::string& job_id, const TaskStatus& status) {
+  JobEvent event;
+  *event.mutable_task() = status;
+  RecordEvent(job_id, event);
+}
+
+void Scheduler::RecordEvent(const std::string& job_id, JobEvent event) {
+  const int64_t now = NowMs();
+  event.set_unix_ms(now);
+  absl::StatusOr<int64_t> seq = store_->AppendEvent(job_id, event.SerializeAsString(), now);
+  if (!seq.ok()) {
+    spdlog::error("{}: storing an event: {}", job_id, seq.status().ToString());
+    return;
+  }
+  hub_->Notify(job_id);
+}
+
+std::map<std::string, std::pair<int64_t, int64_t>> Scheduler::Progress(const std::string& job_id) {
+  std::map<std::string, std::pair<int64_t, int64_t>> out;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [key, attempt] : running_) {
+    if (attempt->job_id == job_id) out[attempt->task] = {attempt->done, attempt->total};
+  }
+  return out;
+}
+
+std::map<std::string, int64_t> Scheduler::InFlightByKind() {
+  std::map<std::string, int64_t> out;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [key, attempt] : running_) out[attempt->kind]++;
+  return out;
+}
+
+}  // namespace framepair

@@ -1,0 +1,113 @@
+// Runs jobs: turns ready tasks of the JobStore into calls on worker services, follows their
+// progress, and records every outcome durably before acting on it.
+//
+// Per task: the worker is chosen among the targets of its kind (address lists, or dns:///
+// names balanced round_robin by gRPC) with a free slot (per-target concurrency limit),
+// avoiding the target that failed the last attempt when another is free. Each attempt gets its
+// own output directory work/<job>/<task>.a<attempt>, a deadline, and the fencing token
+// `attempt`; the JobStore refuses a result from any attempt but the current one.
+//
+// Outcomes: INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION, PERMISSION_DENIED, DATA_LOSS and
+// OUT_OF_RANGE fail the job with the worker's message. Everything else (UNAVAILABLE, a dead
+// worker, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, a worker that stopped reporting progress for
+// stall_timeout, ...) is retried with exponential backoff, up to max_retries.
+//
+// When every task of a job is done, the job is published (publisher.h) and SUCCEEDED. Work
+// directories of finished jobs are removed, and swept again periodically for late writers.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "framepair/v1/job.pb.h"
+#include "framepair/v1/workers.grpc.pb.h"
+#include "jobs/job_store.h"
+#include "services/common/channel.h"
+#include "services/coordinator/event_hub.h"
+#include "storage/storage.h"
+
+namespace framepair {
+
+struct WorkerKindOptions {
+  std::vector<std::string> targets;  // host:port or dns:///name:port
+  int concurrency = 2;               // calls in flight per target
+};
+
+struct SchedulerOptions {
+  WorkerKindOptions ingest, align, scene, packer;
+  int max_retries = 5;                               // retryable failures before the job fails
+  std::chrono::milliseconds retry_backoff{500};      // first backoff; doubles, capped at 30 s
+  std::chrono::milliseconds stall_timeout{60000};    // no progress for this long = dead worker
+  std::chrono::milliseconds task_deadline{7200000};  // per attempt
+  std::chrono::milliseconds poll_interval{100};      // scheduling loop period
+  ChannelOptions worker_channel;                     // TLS and token for worker calls
+};
+
+class Scheduler {
+ public:
+  // INVALID_ARGUMENT when a kind has no targets; errors of the TLS files.
+  static absl::StatusOr<std::unique_ptr<Scheduler>> Create(JobStore* store, StorageRoot storage,
+                                                           SchedulerOptions options, EventHub* hub);
+  ~Scheduler();
+
+  // Requeues the tasks a previous coordinator left RUNNING and starts the loop.
+  absl::Status Start();
+  // Stops dispatching, cancels calls in flight and waits for them.
+  void Stop();
+  void Wake();
+
+  // Cancels the job's calls in flight (the store already says CANCELLED).
+  void CancelJob(const std::string& job_id);
+  // Stores an event for the job and wakes its watchers.
+  void RecordEvent(const std::string& job_id, framepair::v1::JobEvent event);
+
+  // Live progress of the job's running attempts: task name -> (done, total).
+  std::map<std::string, std::pair<int64_t, int64_t>> Progress(const std::string& job_id);
+
+  // Tasks waiting and running, by kind (for metrics).
+  std::map<std::string, int64_t> InFlightByKind();
+
+ private:
+  struct Target;
+  struct Attempt;
+  Scheduler(JobStore* store, StorageRoot storage, SchedulerOptions options, EventHub* hub);
+
+  void Loop();
+  void Dispatch();
+  void CheckStalls();
+  void SweepWorkDirs();
+  void RunAttempt(std::shared_ptr<Attempt> attempt, framepair::v1::JobSpec spec,
+                  std::map<std::string, framepair::v1::TaskResult> deps);
+  void HandleOutcome(Attempt& attempt, const grpc::Status& status,
+                     const framepair::v1::TaskResult* result);
+  void FinishJobIfDone(const std::string& job_id);
+  void FailJob(const std::string& job_id, const std::string& error);
+  void TaskEvent(const std::string& job_id, const framepair::v1::TaskStatus& status);
+  std::vector<Target*>& TargetsOf(const std::string& kind);
+
+  JobStore* store_;
+  StorageRoot storage_;
+  SchedulerOptions options_;
+  EventHub* hub_;
+
+  std::map<std::string, std::vector<std::unique_ptr<Target>>> owned_targets_;
+  std::map<std::string, std::vector<Target*>> targets_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  bool wake_ = false;
+  std::map<std::string, std::shared_ptr<Attempt>> running_;  // key: job/task
+  std::mutex publish_mu_;  // one publication at a time (datasets are shared between jobs)
+  std::thread loop_;
+  std::chrono::steady_clock::time_point last_sweep_{};
+};
+
+}  // namespace framepair

@@ -1,0 +1,28 @@
+// framepair-ingest: pipeline step 1 as a service. Decodes one video from shared storage and
+// writes its frame table (artifacts.h) into the attempt's work directory.
+#pragma once
+
+#include "framepair/v1/workers.grpc.pb.h"
+#include "services/worker/task_runner.h"
+#include "storage/storage.h"
+
+namespace framepair {
+
+absl::StatusOr<framepair::v1::TaskResult> RunIngestTask(const StorageRoot& storage,
+                                                        const framepair::v1::IngestRequest& request,
+                                                        TaskContext& context);
+
+class IngestService final : public framepair::v1::Ingest::CallbackService {
+ public:
+  IngestService(StorageRoot storage, TaskRunner* runner)
+      : storage_(std::move(storage)), runner_(runner) {}
+
+  grpc::ServerWriteReactor<framepair::v1::TaskUpdate>* Ingest(
+      grpc::CallbackServerContext* context, const framepair::v1::IngestRequest* request) override;
+
+ private:
+  StorageRoot storage_;
+  TaskRunner* runner_;
+};
+
+}  // namespace framepair

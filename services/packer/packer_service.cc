@@ -1,0 +1,77 @@
+#include "services/packer/packer_service.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "pipeline/pack.h"
+#include "pipeline/stages.h"
+#include "services/worker/worker_io.h"
+#include "util/status_macros.h"
+
+namespace framepair {
+
+absl::StatusOr<framepair::v1::TaskResult> RunPackTask(const StorageRoot& storage,
+                                                      const framepair::v1::PackRequest& r,
+                                                      const PackerOptions& packer,
+                                                      TaskContext& context) {
+  FP_ASSIGN_OR_RETURN(RunOptions options, OptionsFor(r.parameters()));
+  options.pack.threads = packer.threads;
+  FP_ASSIGN_OR_RETURN(std::string dir, AttemptDir(storage, r.task()));
+  if (r.shard() < 0 || r.shard() >= options.shards) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("shard ", r.shard(), " is outside 0..", options.shards - 1));
+  }
+  if (r.shard_file_name().empty() || r.shard_file_name().find('/') != std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("shard file name '", r.shard_file_name(), "' must be a plain file name"));
+  }
+  const bool hr_only = options.pack.hr_only;
+  std::optional<StoredFrameTable> lr;
+  std::string lr_video;
+  if (!hr_only) {
+    FP_ASSIGN_OR_RETURN(lr_video, ResolveInput(storage, r.lr_video(), "LR video"));
+    FP_ASSIGN_OR_RETURN(std::string path, ResolveInput(storage, r.lr_frame_table(), "LR frames"));
+    FP_ASSIGN_OR_RETURN(lr, ReadFrameTable(path, /*with_thumbs=*/false));
+  }
+  FP_ASSIGN_OR_RETURN(std::string hr_video, ResolveInput(storage, r.hr_video(), "HR video"));
+  FP_ASSIGN_OR_RETURN(std::string hr_path, ResolveInput(storage, r.hr_frame_table(), "HR frames"));
+  FP_ASSIGN_OR_RETURN(StoredFrameTable hr, ReadFrameTable(hr_path, /*with_thumbs=*/false));
+  FP_ASSIGN_OR_RETURN(std::string pairs_path, ResolveInput(storage, r.pairs(), "pairs"));
+  FP_ASSIGN_OR_RETURN(StoredPairs pairs, ReadPairs(pairs_path));
+  FP_ASSIGN_OR_RETURN(std::string plan_path, ResolveInput(storage, r.plan(), "plan"));
+  FP_ASSIGN_OR_RETURN(WindowPlan plan, ReadWindowPlan(plan_path));
+
+  const std::vector<Window> windows = plan.WindowsOfShard(r.shard());
+  PackInput input{lr_video, hr_video, lr ? &lr->table : nullptr, &hr.table, &pairs.pairs};
+  const int64_t total = static_cast<int64_t>(windows.size());
+  PackProgressFn progress = [&context, total](int64_t done) { context.Progress(done, total); };
+  absl::StatusOr<PackedShard> packed =
+      PackShard(input, windows, options.pack, dir, r.shard_file_name(), progress, context.cancel());
+  if (!packed.ok()) {
+    return Rename(Rename(packed.status(), hr_video, hr.table.video.path), lr_video,
+                  lr ? lr->table.video.path : "");
+  }
+
+  framepair::v1::TaskResult result;
+  auto* out = result.mutable_pack();
+  FP_ASSIGN_OR_RETURN(*out->mutable_shard(), Relative(storage, dir + "/" + r.shard_file_name()));
+  *out->mutable_entry() = packed->entry;
+  const PackCounters& c = packed->counters;
+  auto* stats = out->mutable_stats();
+  stats->set_frames_decoded(c.frames_decoded);
+  stats->set_seeks(c.seeks);
+  stats->set_distinct_lr_frames(c.distinct_lr_frames);
+  stats->set_distinct_hr_frames(c.distinct_hr_frames);
+  stats->set_pngs_encoded(c.pngs_encoded);
+  return result;
+}
+
+grpc::ServerWriteReactor<framepair::v1::TaskUpdate>* PackerService::Pack(
+    grpc::CallbackServerContext* context, const framepair::v1::PackRequest* request) {
+  return runner_->Start(
+      context,
+      absl::StrFormat("pack %s shard %d attempt %d", request->task().job_id(), request->shard(),
+                      request->task().attempt()),
+      [this, request](TaskContext& c) { return RunPackTask(storage_, *request, options_, c); });
+}
+
+}  // namespace framepair

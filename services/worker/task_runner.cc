@@ -1,0 +1,150 @@
+#include "services/worker/task_runner.h"
+
+#include <boost/asio/post.hpp>
+
+#include "services/common/grpc_status.h"
+#include "spdlog/spdlog.h"
+
+namespace framepair {
+
+using framepair::v1::TaskUpdate;
+
+// One call: started on a gRPC thread, runs the task on the pool, writes at most one message
+// at a time (gRPC's rule for reactors) and finishes when the task has returned.
+class TaskReactor : public grpc::ServerWriteReactor<TaskUpdate>, public TaskContext {
+ public:
+  TaskReactor(TaskRunner* runner, grpc::CallbackServerContext* context, std::string what)
+      : runner_(runner), context_(context), what_(std::move(what)) {}
+
+  void Run(TaskFn fn) {
+    boost::asio::post(runner_->pool_, [this, fn = std::move(fn)] {
+      auto start = std::chrono::steady_clock::now();
+      absl::StatusOr<framepair::v1::TaskResult> result = [&] {
+        if (cancel_.load()) return absl::StatusOr<framepair::v1::TaskResult>(Cancelled());
+        return fn(*this);
+      }();
+      if (cancel_.load() && result.ok()) result = Cancelled();
+      double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      if (result.ok()) {
+        spdlog::info("{}: done in {:.2f} s", what_, seconds);
+      } else {
+        spdlog::warn("{}: {} after {:.2f} s", what_, result.status().ToString(), seconds);
+      }
+      std::lock_guard<std::mutex> lock(mu_);
+      if (result.ok()) {
+        TaskUpdate update;
+        *update.mutable_result() = *std::move(result);
+        result_ = std::move(update);
+        final_status_ = grpc::Status::OK;
+      } else {
+        final_status_ = ToGrpcStatus(result.status());
+      }
+      pending_progress_.reset();
+      PumpLocked();
+    });
+  }
+
+  // TaskContext
+  void Progress(int64_t done, int64_t total) override {
+    auto now = std::chrono::system_clock::now();
+    if (now > context_->deadline()) cancel_.store(true);
+    if (runner_->draining_.load()) cancel_.store(true);
+    std::lock_guard<std::mutex> lock(mu_);
+    auto steady = std::chrono::steady_clock::now();
+    if (steady - last_progress_ < runner_->options_.progress_interval) return;
+    last_progress_ = steady;
+    TaskUpdate update;
+    update.mutable_progress()->set_done(done);
+    update.mutable_progress()->set_total(total);
+    pending_progress_ = std::move(update);
+    PumpLocked();
+  }
+  const std::atomic<bool>* cancel() const override { return &cancel_; }
+
+  // Reactor callbacks.
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    writing_ = false;
+    if (!ok) cancel_.store(true);  // the stream is gone; stop working
+    PumpLocked();
+  }
+  void OnCancel() override { cancel_.store(true); }
+  void OnDone() override {
+    // The pool thread may still be inside PumpLocked() after calling Finish().
+    { std::lock_guard<std::mutex> lock(mu_); }
+    runner_->running_.fetch_sub(1);
+    delete this;
+  }
+
+ private:
+  absl::Status Cancelled() const {
+    return absl::CancelledError(what_ + ": cancelled (client cancel, deadline or server drain)");
+  }
+
+  // Sends whatever is due next: the latest progress, then the result, then the status.
+  void PumpLocked() {
+    if (writing_ || finished_) return;
+    if (pending_progress_) {
+      out_ = std::move(*pending_progress_);
+      pending_progress_.reset();
+      writing_ = true;
+      StartWrite(&out_);
+      return;
+    }
+    if (!final_status_) return;
+    if (result_) {
+      out_ = std::move(*result_);
+      result_.reset();
+      finished_ = true;
+      StartWriteAndFinish(&out_, grpc::WriteOptions(), *final_status_);
+      return;
+    }
+    finished_ = true;
+    Finish(*final_status_);
+  }
+
+  TaskRunner* runner_;
+  grpc::CallbackServerContext* context_;
+  std::string what_;
+  std::atomic<bool> cancel_{false};
+  std::mutex mu_;
+  bool writing_ = false;
+  bool finished_ = false;
+  TaskUpdate out_;
+  std::optional<TaskUpdate> pending_progress_;
+  std::optional<TaskUpdate> result_;
+  std::optional<grpc::Status> final_status_;
+  std::chrono::steady_clock::time_point last_progress_{};
+};
+
+TaskRunner::TaskRunner(const WorkerOptions& options)
+    : options_(options), pool_(static_cast<size_t>(std::max(1, options.max_tasks))) {}
+
+TaskRunner::~TaskRunner() {
+  CancelAll();
+  pool_.join();
+}
+
+void TaskRunner::CancelAll() { draining_.store(true); }
+
+grpc::ServerWriteReactor<TaskUpdate>* TaskRunner::Start(grpc::CallbackServerContext* context,
+                                                        std::string what, TaskFn fn) {
+  auto* reactor = new TaskReactor(this, context, std::move(what));
+  const int now_running = running_.fetch_add(1) + 1;
+  if (draining_.load()) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                 "worker is shutting down; retry on another worker"));
+    return reactor;
+  }
+  if (now_running > options_.max_tasks) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                 "worker busy: " + std::to_string(options_.max_tasks) +
+                                     " tasks running (--max-tasks); retry on another worker"));
+    return reactor;
+  }
+  reactor->Run(std::move(fn));
+  return reactor;
+}
+
+}  // namespace framepair

@@ -1,0 +1,68 @@
+// The runtime every worker service shares: heavy work runs on a Boost.Asio pool (never on a
+// gRPC thread), progress and the result stream back over a server-streaming call, and
+// cancellation (client cancel, deadline, drain) reaches the work through one flag.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <boost/asio/thread_pool.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "framepair/v1/workers.pb.h"
+
+namespace framepair {
+
+// Handed to a task while it runs, on a pool thread. Thread-safe.
+class TaskContext {
+ public:
+  // Reports progress (throttled before it reaches the network). Also enforces the call's
+  // deadline: past it, cancel() becomes true.
+  virtual void Progress(int64_t done, int64_t total) = 0;
+  // Set when the client cancelled, the deadline passed or the server is draining. Long loops
+  // pass it to the libraries, which return CANCELLED.
+  virtual const std::atomic<bool>* cancel() const = 0;
+
+ protected:
+  ~TaskContext() = default;
+};
+
+using TaskFn = std::function<absl::StatusOr<framepair::v1::TaskResult>(TaskContext&)>;
+
+struct WorkerOptions {
+  // Tasks run at once; more are refused with RESOURCE_EXHAUSTED so the coordinator places
+  // them elsewhere instead of queueing behind this worker. Default: 2.
+  int max_tasks = 2;
+  // Minimum interval between progress messages of one call. Default: 200 ms.
+  std::chrono::milliseconds progress_interval{200};
+};
+
+// Owns the pool and the admission count. Thread-safe.
+class TaskRunner {
+ public:
+  explicit TaskRunner(const WorkerOptions& options);
+  ~TaskRunner();  // waits for running tasks
+
+  // Starts `fn` for one call and returns the reactor gRPC drives. `what` names the task in
+  // logs ("ingest j1a2b3/ingest-lr attempt 2").
+  grpc::ServerWriteReactor<framepair::v1::TaskUpdate>* Start(grpc::CallbackServerContext* context,
+                                                             std::string what, TaskFn fn);
+  // Cancels every running task (server drain after its grace period).
+  void CancelAll();
+  int running() const { return running_.load(); }
+
+ private:
+  friend class TaskReactor;
+  WorkerOptions options_;
+  boost::asio::thread_pool pool_;
+  std::atomic<int> running_{0};
+  std::atomic<bool> draining_{false};
+};
+
+}  // namespace framepair

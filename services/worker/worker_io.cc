@@ -1,0 +1,57 @@
+#include "services/worker/worker_io.h"
+
+#include <filesystem>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "pipeline/parameters.h"
+#include "util/status_macros.h"
+
+namespace framepair {
+
+absl::StatusOr<std::string> ResolveInput(const StorageRoot& storage, const std::string& relative,
+                                         std::string_view what) {
+  if (relative.empty())
+    return absl::InvalidArgumentError(absl::StrCat("no ", std::string(what), " given"));
+  absl::StatusOr<std::string> path = storage.Resolve(relative, /*must_exist=*/true);
+  if (!path.ok()) {
+    return absl::Status(path.status().code(),
+                        absl::StrCat(std::string(what), ": ", path.status().message()));
+  }
+  return path;
+}
+
+absl::StatusOr<std::string> AttemptDir(const StorageRoot& storage,
+                                       const framepair::v1::TaskRef& task) {
+  FP_RETURN_IF_ERROR(StorageRoot::ValidateName("job id", task.job_id()));
+  const std::string prefix = absl::StrCat("work/", task.job_id(), "/");
+  if (!absl::StartsWith(task.work_dir(), prefix) || task.work_dir().size() == prefix.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("work_dir '", task.work_dir(), "' is not inside ", prefix));
+  }
+  FP_ASSIGN_OR_RETURN(std::string dir, storage.Resolve(task.work_dir(), /*must_exist=*/false));
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return absl::UnavailableError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
+  }
+  return dir;
+}
+
+absl::StatusOr<RunOptions> OptionsFor(const framepair::v1::RunParameters& parameters) {
+  FP_ASSIGN_OR_RETURN(RunOptions options, OptionsFromParameters(parameters));
+  FP_RETURN_IF_ERROR(NormalizeRunOptions(&options));
+  return options;
+}
+
+absl::Status Rename(const absl::Status& status, const std::string& path, const std::string& name) {
+  if (status.ok() || path.empty() || name.empty()) return status;
+  return absl::Status(status.code(), absl::StrReplaceAll(status.message(), {{path, name}}));
+}
+
+absl::StatusOr<std::string> Relative(const StorageRoot& storage, const std::string& path) {
+  return storage.Relativize(path);
+}
+
+}  // namespace framepair

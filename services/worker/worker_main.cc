@@ -1,0 +1,39 @@
+#include "services/worker/worker_main.h"
+
+#include "absl/strings/str_cat.h"
+#include "services/common/server_main.h"
+#include "util/status_macros.h"
+
+namespace framepair {
+
+int WorkerMain(int argc, char** argv, std::string_view binary_name, std::string_view description,
+               const WorkerServiceFactory& make_service,
+               const std::function<void(boost::program_options::options_description&)>& add_flags) {
+  namespace po = boost::program_options;
+  WorkerOptions worker;
+  // Outlives the server: ServerMain destroys the services (and so the runner's users) first.
+  std::unique_ptr<TaskRunner> runner;
+  ServiceFactory factory;
+  factory.add_flags = [&](po::options_description& flags) {
+    flags.add_options()("max-tasks", po::value(&worker.max_tasks)->default_value(worker.max_tasks),
+                        "tasks this worker runs at once; more are refused (RESOURCE_EXHAUSTED) "
+                        "so the coordinator places them on another worker");
+    if (add_flags) add_flags(flags);
+  };
+  factory.create = [&](const ServerOptions& options) -> absl::StatusOr<ServiceSet> {
+    if (options.storage_root.empty()) {
+      return absl::InvalidArgumentError(
+          "--storage-root is required: the directory shared with the coordinator");
+    }
+    if (worker.max_tasks < 1) return absl::InvalidArgumentError("--max-tasks must be >= 1");
+    FP_ASSIGN_OR_RETURN(StorageRoot storage, StorageRoot::Open(options.storage_root));
+    runner = std::make_unique<TaskRunner>(worker);
+    ServiceSet set;
+    set.services.push_back(make_service(std::move(storage), runner.get()));
+    set.on_drain = [r = runner.get()] { r->CancelAll(); };
+    return set;
+  };
+  return ServerMain(argc, argv, binary_name, description, factory);
+}
+
+}  // namespace framepair

@@ -1,0 +1,25 @@
+// main() of a worker binary: the shared server flags plus --max-tasks, a TaskRunner, and the
+// binary's one service over the storage root.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <functional>
+#include <memory>
+#include <string_view>
+
+#include "boost/program_options.hpp"
+#include "services/worker/task_runner.h"
+#include "storage/storage.h"
+
+namespace framepair {
+
+using WorkerServiceFactory =
+    std::function<std::unique_ptr<grpc::Service>(StorageRoot storage, TaskRunner* runner)>;
+
+int WorkerMain(
+    int argc, char** argv, std::string_view binary_name, std::string_view description,
+    const WorkerServiceFactory& make_service,
+    const std::function<void(boost::program_options::options_description&)>& add_flags = nullptr);
+
+}  // namespace framepair
