@@ -10,9 +10,12 @@
 # (DIR/run/framepair-packer-2.pid for the second packer). It returns when every server reports
 # SERVING on its gRPC health service, and fails (printing the log tail) if one does not.
 # Then:  FRAMEPAIR_SERVER=127.0.0.1:BASE framepair submit --lr LR --hr HR --dataset NAME --watch
+# Extra flags: FRAMEPAIR_COORDINATOR_FLAGS (e.g. "--stall-timeout-ms 2000") and
+# FRAMEPAIR_WORKER_FLAGS (every worker) are appended to the command lines. `up` again restarts
+# only the servers that are not running.
 set -euo pipefail
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 
 cmd="${1:-}"; shift || true
 dir="" port=50051 packers=1
@@ -39,12 +42,20 @@ find_bin() {  # the build tree has services/<name>/<binary>; an install has them
   echo "$found"
 }
 
+# A killed server stays a zombie until someone reaps it (an orphan's new parent may never
+# do), and kill -0 succeeds on zombies: so "alive" also means "not in state Z".
+alive() {
+  local pid="$1"
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+  ! awk '{ exit ($3 == "Z") ? 0 : 1 }' "/proc/$pid/stat" 2>/dev/null
+}
+
 stop_pidfile() {
   local pidfile="$1" pid
   pid="$(cat "$pidfile" 2>/dev/null || true)"
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+  if alive "$pid"; then
     kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 1 100); do alive "$pid" || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
   fi
   rm -f "$pidfile"
@@ -59,15 +70,17 @@ case "$cmd" in
     start() {  # start NAME PIDNAME PORT ARGS...
       local name="$1" pidname="$2" p="$3"; shift 3
       local exe; exe="$(find_bin "$name")"
-      if [ -f "$dir/run/$pidname.pid" ] && kill -0 "$(cat "$dir/run/$pidname.pid")" 2>/dev/null; then
-        echo "local-stack.sh: $pidname already running (pid $(cat "$dir/run/$pidname.pid"))" >&2
+      if [ -f "$dir/run/$pidname.pid" ] && alive "$(cat "$dir/run/$pidname.pid")"; then
+        addr[$pidname]="127.0.0.1:$p"
         return
       fi
-      nohup "$exe" --listen "127.0.0.1:$p" --storage-root "$dir/storage" "$@" \
+      # shellcheck disable=SC2086
+      nohup "$exe" --listen "127.0.0.1:$p" --storage-root "$dir/storage" "$@" $extra \
         >>"$dir/logs/$pidname.log" 2>&1 </dev/null &
       echo $! >"$dir/run/$pidname.pid"
       addr[$pidname]="127.0.0.1:$p"
     }
+    extra="${FRAMEPAIR_WORKER_FLAGS:-}"
     start framepair-ingest framepair-ingest $((port + 1))
     start framepair-align framepair-align $((port + 2))
     start framepair-scene framepair-scene $((port + 3))
@@ -77,13 +90,14 @@ case "$cmd" in
       start framepair-packer "$name" $((port + 3 + i))
       packer_list="${packer_list:+$packer_list,}127.0.0.1:$((port + 3 + i))"
     done
+    extra="${FRAMEPAIR_COORDINATOR_FLAGS:-}"
     start framepair-coordinator framepair-coordinator "$port" --state-dir "$dir/state" \
       --ingest "127.0.0.1:$((port + 1))" --align "127.0.0.1:$((port + 2))" \
       --scene "127.0.0.1:$((port + 3))" --packer "$packer_list"
     for name in "${!addr[@]}"; do
       ok=""
       for _ in $(seq 1 100); do
-        if ! kill -0 "$(cat "$dir/run/$name.pid")" 2>/dev/null; then break; fi
+        if ! alive "$(cat "$dir/run/$name.pid")"; then break; fi
         if "$framepair" health --server "${addr[$name]}" >/dev/null 2>&1; then ok=1; break; fi
         sleep 0.1
       done

@@ -52,8 +52,7 @@ class TokenInterceptor final : public grpc::experimental::Interceptor {
   const std::string* value_;
 };
 
-class TokenInterceptorFactory final
-    : public grpc::experimental::ClientInterceptorFactoryInterface {
+class TokenInterceptorFactory final : public grpc::experimental::ClientInterceptorFactoryInterface {
  public:
   explicit TokenInterceptorFactory(std::string token) : value_(BearerValue(token)) {}
   grpc::experimental::Interceptor* CreateClientInterceptor(

@@ -1,9 +1,9 @@
 // Tests of the shared server runner with real servers on 127.0.0.1 (port 0) in process.
+#include <gmock/gmock.h>
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
-#include <grpcpp/grpcpp.h>
 #include <grpcpp/generic/generic_stub.h>
-#include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <pthread.h>
 #include <signal.h>
@@ -36,8 +36,8 @@
 #include "services/common/logging.h"
 #include "services/common/metrics.h"
 #include "services/common/metrics_http.h"
-#include "services/common/server_main.h"
 #include "services/common/server_interceptors.h"
+#include "services/common/server_main.h"
 #include "services/common/server_options.h"
 #include "services/common/server_runner.h"
 #include "services/common/signals.h"
@@ -47,12 +47,12 @@
 namespace framepair {
 namespace {
 
-using ::grpc::health::v1::Health;
-using ::grpc::health::v1::HealthCheckRequest;
-using ::grpc::health::v1::HealthCheckResponse;
 using ::framepair::testing::EchoRequest;
 using ::framepair::testing::EchoResponse;
 using ::framepair::testing::TestService;
+using ::grpc::health::v1::Health;
+using ::grpc::health::v1::HealthCheckRequest;
+using ::grpc::health::v1::HealthCheckResponse;
 using ::testing::HasSubstr;
 using namespace std::chrono_literals;
 
@@ -74,8 +74,8 @@ class TestServiceImpl final : public TestService::CallbackService {
     for (std::thread& t : threads_) t.join();
   }
 
-  grpc::ServerUnaryReactor* Echo(grpc::CallbackServerContext* context,
-                                 const EchoRequest* request, EchoResponse* response) override {
+  grpc::ServerUnaryReactor* Echo(grpc::CallbackServerContext* context, const EchoRequest* request,
+                                 EchoResponse* response) override {
     response->set_payload(request->payload());
     response->set_saw_authorization(context->client_metadata().count("authorization") > 0);
     {
@@ -268,9 +268,8 @@ TEST(GrpcStatusTest, RoundTripKeepsCodeAndMessage) {
 
 TEST(MetricsTest, RendersHelpTypeAndEscapes) {
   MetricsRegistry registry;
-  Counter& counter =
-      registry.AddCounter("test_tasks_total", "Tasks.\nSecond line with \\ backslash.",
-                          {"kind", "outcome"});
+  Counter& counter = registry.AddCounter(
+      "test_tasks_total", "Tasks.\nSecond line with \\ backslash.", {"kind", "outcome"});
   counter.Increment({"a\"b\\c\n", "ok"}, 2);
   counter.Increment({"dedup", "ok"});
   registry.AddGauge("test_jobs", "Jobs running.").Set(3);
@@ -529,8 +528,8 @@ TEST(ServerRunnerTest, RpcsOutlivingTheGraceAreCancelled) {
   ASSERT_NE(runner, nullptr);
   auto channel = RawChannel(*runner);
 
-  Counter& handled = DefaultMetricsRegistry().AddCounter(
-      "framepair_grpc_server_handled_total", "", {"method", "code"});
+  Counter& handled = DefaultMetricsRegistry().AddCounter("framepair_grpc_server_handled_total", "",
+                                                         {"method", "code"});
   const double cancelled_before = handled.Value({kEchoMethod, "CANCELLED"});
 
   EchoRequest stuck;
@@ -577,8 +576,8 @@ TEST(ServerRunnerTest, TokenAuthGuardsEverythingButHealth) {
   auto runner = StartServer(options, &service);
   ASSERT_NE(runner, nullptr);
   auto raw = RawChannel(*runner);
-  Counter& handled = DefaultMetricsRegistry().AddCounter(
-      "framepair_grpc_server_handled_total", "", {"method", "code"});
+  Counter& handled = DefaultMetricsRegistry().AddCounter("framepair_grpc_server_handled_total", "",
+                                                         {"method", "code"});
   const double rejected_before = handled.Value({kEchoMethod, "UNAUTHENTICATED"});
 
   EchoRequest request;
@@ -586,8 +585,7 @@ TEST(ServerRunnerTest, TokenAuthGuardsEverythingButHealth) {
   EchoResult missing = CallEcho(raw, request);
   EXPECT_EQ(missing.status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_THAT(missing.status.error_message(), HasSubstr("authorization: Bearer"));
-  EXPECT_EQ(CallEcho(raw, request, "wrong").status.error_code(),
-            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(CallEcho(raw, request, "wrong").status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(service.started(), 0) << "rejected calls must not reach the handler";
   EXPECT_EQ(handled.Value({kEchoMethod, "UNAUTHENTICATED"}), rejected_before + 2);
 
@@ -620,6 +618,7 @@ TEST(ServerRunnerTest, TlsWithTokenThroughMakeChannel) {
   tls.auth_token = "tok";  // call credentials on TLS channels
   EchoResult result = CallEcho(Channel(Target(*runner), tls));
   EXPECT_TRUE(result.status.ok()) << result.status.error_message();
+  EXPECT_FALSE(result.response.saw_authorization());
 
   tls.auth_token.clear();
   EXPECT_EQ(CallEcho(Channel(Target(*runner), tls)).status.error_code(),
@@ -670,9 +669,8 @@ TEST(ServerRunnerTest, MetricsEndpointCountsRpcs) {
                  "TestService/Echo\",code=\"OK\"\\} [1-9][0-9]*\n")))
       << scrape.body;
   EXPECT_THAT(scrape.body, HasSubstr("# TYPE framepair_grpc_server_handling_seconds histogram"));
-  EXPECT_THAT(scrape.body,
-              HasSubstr("framepair_grpc_server_handling_seconds_bucket{method=\"" +
-                        std::string(kEchoMethod) + "\",le=\"+Inf\"}"));
+  EXPECT_THAT(scrape.body, HasSubstr("framepair_grpc_server_handling_seconds_bucket{method=\"" +
+                                     std::string(kEchoMethod) + "\",le=\"+Inf\"}"));
   EXPECT_EQ(HttpGet(runner->metrics_port(), "/other").status, 404);
 }
 
@@ -686,8 +684,8 @@ TEST(ServerRunnerTest, MadeUpMethodsAreCountedAsUnknown) {
   TestServiceImpl service;
   auto runner = StartServer(LocalOptions(), &service);
   ASSERT_NE(runner, nullptr);
-  Counter& handled = DefaultMetricsRegistry().AddCounter(
-      "framepair_grpc_server_handled_total", "", {"method", "code"});
+  Counter& handled = DefaultMetricsRegistry().AddCounter("framepair_grpc_server_handled_total", "",
+                                                         {"method", "code"});
   const double before = handled.Value({"unknown", "UNIMPLEMENTED"});
 
   grpc::GenericStub stub(RawChannel(*runner));

@@ -151,8 +151,9 @@ absl::Status InitLogging(std::string_view format, std::string_view level,
   // silence the process.
   spdlog::level::level_enum lvl = spdlog::level::from_str(std::string(level));
   if (lvl == spdlog::level::off && level != "off") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unknown log level '", std::string(level), "'; use trace, debug, info, warn, error, critical or off"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown log level '", std::string(level),
+                     "'; use trace, debug, info, warn, error, critical or off"));
   }
   spdlog::sink_ptr sink;
   if (format == "text") {

@@ -94,7 +94,7 @@ std::string FormatPrometheusValue(double value) {
 
 std::vector<double> LatencySecondsBuckets() {
   return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-          1,     2.5,    5,     10,   30,    60,   120, 300, 600};
+          1,     2.5,    5,     10,   30,    60,   120, 300,  600};
 }
 
 namespace metrics_internal {
@@ -216,8 +216,7 @@ Histogram::Histogram(std::string name, std::string help, std::vector<std::string
 void Histogram::Observe(const LabelValues& labels, double value) {
   CheckLabelCount(labels);
   // First bound >= value: buckets are "less than or equal" upper bounds.
-  const size_t bucket =
-      std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin();
+  const size_t bucket = std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin();
   std::lock_guard<std::mutex> lock(mu_);
   Data& data = data_[labels];
   if (data.counts.empty()) data.counts.assign(bounds_.size() + 1, 0);
@@ -249,8 +248,7 @@ void Histogram::RenderSamples(std::string* out) const {
       absl::StrAppend(out, SampleName("_bucket", labels, absl::StrCat("le=\"", le, "\"")), " ",
                       cumulative, "\n");
     }
-    absl::StrAppend(out, SampleName("_sum", labels), " ", FormatPrometheusValue(data.sum),
-                    "\n");
+    absl::StrAppend(out, SampleName("_sum", labels), " ", FormatPrometheusValue(data.sum), "\n");
     absl::StrAppend(out, SampleName("_count", labels), " ", data.count, "\n");
   }
 }

@@ -159,8 +159,7 @@ class MetricsRegistry {
   // `bounds`: strictly increasing finite upper bounds; +Inf is implicit. "le" may not be a
   // label name.
   Histogram& AddHistogram(const std::string& name, const std::string& help,
-                          const std::vector<std::string>& label_names,
-                          std::vector<double> bounds);
+                          const std::vector<std::string>& label_names, std::vector<double> bounds);
 
   // An unlabeled gauge whose value is read at scrape time, e.g. a queue depth. `read` runs
   // on the scraping thread with the registry locked: it must be quick and must not call into

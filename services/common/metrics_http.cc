@@ -1,6 +1,7 @@
 #include "services/common/metrics_http.h"
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
@@ -29,18 +30,16 @@ constexpr char kContentType[] = "text/plain; version=0.0.4; charset=utf-8";
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, const MetricsRegistry* registry)
-      : stream_(std::move(socket)), buffer_(kMaxHeaderBytes + kMaxBodyBytes),
-        registry_(registry) {}
+      : stream_(std::move(socket)), buffer_(kMaxHeaderBytes + kMaxBodyBytes), registry_(registry) {}
 
   void Read() {
     parser_.emplace();
     parser_->header_limit(kMaxHeaderBytes);
     parser_->body_limit(kMaxBodyBytes);
     stream_.expires_after(kIoTimeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
-                       self->OnRead(ec);
-                     });
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
 
  private:
@@ -101,15 +100,23 @@ struct MetricsHttpServer::Impl {
   void Accept() {
     acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
-      // Other accept errors (e.g. out of file descriptors) are transient: keep accepting.
-      if (!ec) std::make_shared<Session>(std::move(socket), registry)->Read();
-      Accept();
+      if (!ec) {
+        std::make_shared<Session>(std::move(socket), registry)->Read();
+        return Accept();
+      }
+      // Other accept errors (e.g. out of file descriptors) are usually transient; retry a
+      // little later rather than spinning.
+      retry_timer.expires_after(std::chrono::milliseconds(100));
+      retry_timer.async_wait([this](beast::error_code timer_ec) {
+        if (!timer_ec) Accept();
+      });
     });
   }
 
   const MetricsRegistry* registry;
   asio::io_context io;
   tcp::acceptor acceptor{io};
+  asio::steady_timer retry_timer{io};
   std::thread thread;
   int port = 0;
   bool started = false;
@@ -128,12 +135,11 @@ absl::Status MetricsHttpServer::Start(std::string_view listen) {
 
   beast::error_code ec;
   tcp::resolver resolver(impl_->io);
-  auto endpoints =
-      resolver.resolve(address->host, std::to_string(address->port),
-                       tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+  auto endpoints = resolver.resolve(address->host, std::to_string(address->port),
+                                    tcp::resolver::passive | tcp::resolver::numeric_service, ec);
   if (ec || endpoints.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "metrics: cannot resolve '", address->host, "': ", ec ? ec.message() : "no address"));
+    return absl::InvalidArgumentError(absl::StrCat("metrics: cannot resolve '", address->host,
+                                                   "': ", ec ? ec.message() : "no address"));
   }
   const tcp::endpoint endpoint = endpoints.begin()->endpoint();
   tcp::acceptor& acceptor = impl_->acceptor;
@@ -142,8 +148,8 @@ absl::Status MetricsHttpServer::Start(std::string_view listen) {
   if (!ec) acceptor.bind(endpoint, ec);
   if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    return absl::UnavailableError(absl::StrCat("metrics: cannot listen on ", std::string(listen), ": ",
-                                               ec.message(),
+    return absl::UnavailableError(absl::StrCat("metrics: cannot listen on ", std::string(listen),
+                                               ": ", ec.message(),
                                                " (is another process using the port?)"));
   }
   impl_->port = acceptor.local_endpoint().port();

@@ -74,8 +74,7 @@ std::string MethodLabel(std::string_view path) {
     return "unknown";
   }
   full_name[slash] = '.';
-  if (google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(full_name) ==
-      nullptr) {
+  if (google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(full_name) == nullptr) {
     return "unknown";
   }
   return std::string(path);
@@ -87,10 +86,10 @@ GrpcServerMetrics GrpcServerMetrics::Register(MetricsRegistry& registry) {
                                          "RPCs finished by the server, by method and status "
                                          "code.",
                                          {"method", "code"});
-  metrics.handling_seconds = &registry.AddHistogram(
-      "framepair_grpc_server_handling_seconds",
-      "Time from RPC arrival to its status being sent, by method.", {"method"},
-      LatencySecondsBuckets());
+  metrics.handling_seconds =
+      &registry.AddHistogram("framepair_grpc_server_handling_seconds",
+                             "Time from RPC arrival to its status being sent, by method.",
+                             {"method"}, LatencySecondsBuckets());
   return metrics;
 }
 

@@ -19,14 +19,14 @@
 namespace framepair {
 namespace po = boost::program_options;
 
-int ServerMain(int argc, char** argv, std::string_view binary_name,
-               std::string_view description, const ServiceFactory& factory) {
+int ServerMain(int argc, char** argv, std::string_view binary_name, std::string_view description,
+               const ServiceFactory& factory) {
   // Before anything can start a thread (see signals.h).
   BlockTerminationSignals();
   const std::string name(binary_name);
 
   ServerOptions options;
-  po::options_description flags("Flags");
+  po::options_description flags("Flags", /*line_length=*/100, /*min_description_length=*/50);
   flags.add_options()("help,h", "Print this help and exit.");
   AddServerFlags(flags, &options);
   if (factory.add_flags) factory.add_flags(flags);

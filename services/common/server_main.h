@@ -59,7 +59,7 @@ struct ServiceFactory {
   std::function<absl::StatusOr<ServiceSet>(const ServerOptions& options)> create;
 };
 
-int ServerMain(int argc, char** argv, std::string_view binary_name,
-               std::string_view description, const ServiceFactory& factory);
+int ServerMain(int argc, char** argv, std::string_view binary_name, std::string_view description,
+               const ServiceFactory& factory);
 
 }  // namespace framepair

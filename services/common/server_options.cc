@@ -122,7 +122,7 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
     return Invalid("log-format", absl::StrCat("got '", o.log_format, "'; use text or json"));
   }
   static constexpr const char* kLevels[] = {"trace", "debug",    "info", "warn",
-                                                 "error", "critical", "off"};
+                                            "error", "critical", "off"};
   bool level_ok = false;
   for (const char* level : kLevels) level_ok |= (o.log_level == level);
   if (!level_ok) {
@@ -160,7 +160,8 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
 
 absl::StatusOr<HostPort> ParseHostPort(std::string_view address) {
   auto bad = [&](const char* why) {
-    return absl::InvalidArgumentError(absl::StrCat("'", std::string(address), "' is not HOST:PORT (", why,
+    return absl::InvalidArgumentError(absl::StrCat("'", std::string(address),
+                                                   "' is not HOST:PORT (", why,
                                                    "), e.g. 127.0.0.1:50051 or [::]:50051"));
   };
   HostPort result;

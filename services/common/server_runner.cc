@@ -48,8 +48,8 @@ absl::StatusOr<Credentials> MakeCredentials(const ServerOptions& options) {
                         ReadFlagFile("auth-token-file", options.auth_token_file));
     token = std::string(absl::StripAsciiWhitespace(token));
     if (token.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--auth-token-file: ", options.auth_token_file, " is empty; put the token in it"));
+      return absl::InvalidArgumentError(absl::StrCat("--auth-token-file: ", options.auth_token_file,
+                                                     " is empty; put the token in it"));
     }
     result.auth = std::make_shared<BearerTokenAuthProcessor>(
         std::move(token), GrpcServerMetrics::Register(DefaultMetricsRegistry()));
@@ -102,7 +102,6 @@ absl::StatusOr<std::unique_ptr<ServerRunner>> ServerRunner::Start(
   std::unique_ptr<ServerRunner> runner(new ServerRunner());
   runner->options_ = options;
   runner->on_drain_ = std::move(on_drain);
-  runner->auth_processor_ = credentials.auth;
 
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, credentials.creds, &runner->port_);
@@ -122,6 +121,7 @@ absl::StatusOr<std::unique_ptr<ServerRunner>> ServerRunner::Start(
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, options.keepalive_timeout_ms);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
                              options.min_client_ping_interval_ms);
+  // Idle connections are pinged too, and client pings on them are not counted as abuse.
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   // gRPC sets SO_REUSEPORT by default on Linux, so a second server on a busy port would
   // start "successfully" and steal half the connections. Fail loudly instead.
@@ -132,8 +132,7 @@ absl::StatusOr<std::unique_ptr<ServerRunner>> ServerRunner::Start(
   quota.SetMaxThreads(options.max_threads);
   builder.SetResourceQuota(quota);
 
-  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
-      interceptors;
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(MakeMetricsInterceptorFactory(DefaultMetricsRegistry()));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
 
@@ -153,6 +152,7 @@ absl::StatusOr<std::unique_ptr<ServerRunner>> ServerRunner::Start(
   for (const std::string& name : *initializer.GetServiceList()) {
     if (!absl::StartsWith(name, "grpc.")) runner->service_names_.push_back(name);
   }
+  // Never null: InitGrpcOnce enabled the default health service.
   grpc::HealthCheckServiceInterface* health = runner->server_->GetHealthCheckService();
   for (const std::string& name : runner->service_names_) health->SetServingStatus(name, true);
   health->SetServingStatus(true);  // overall ("") and all of the above
@@ -168,19 +168,19 @@ absl::StatusOr<std::unique_ptr<ServerRunner>> ServerRunner::Start(
       runner->server_.reset();  // nothing left to drain
       return status;
     }
-    metrics_note = absl::StrCat("; metrics on http://",
-                                WithPort(options.metrics_listen, runner->metrics_->port()),
-                                "/metrics");
+    metrics_note =
+        absl::StrCat("; metrics on http://",
+                     WithPort(options.metrics_listen, runner->metrics_->port()), "/metrics");
   }
 
   const char* security = options.tls_cert_file.empty()        ? "plaintext"
                          : options.tls_client_ca_file.empty() ? "TLS"
                                                               : "mutual TLS";
-  spdlog::info("serving on {} ({}{}; services: {}){}", runner->address_, security,
-               credentials.auth ? ", token auth" : "",
-               runner->service_names_.empty() ? "none"
-                                              : absl::StrJoin(runner->service_names_, ", "),
-               metrics_note);
+  spdlog::info(
+      "serving on {} ({}{}; services: {}){}", runner->address_, security,
+      credentials.auth ? ", token auth" : "",
+      runner->service_names_.empty() ? "none" : absl::StrJoin(runner->service_names_, ", "),
+      metrics_note);
   return runner;
 }
 

@@ -34,7 +34,6 @@
 namespace framepair {
 
 class MetricsHttpServer;
-class BearerTokenAuthProcessor;
 
 class ServerRunner {
  public:
@@ -75,7 +74,6 @@ class ServerRunner {
 
   ServerOptions options_;
   std::function<void()> on_drain_;
-  std::shared_ptr<BearerTokenAuthProcessor> auth_processor_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<MetricsHttpServer> metrics_;
   std::vector<std::string> service_names_;

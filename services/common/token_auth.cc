@@ -39,8 +39,8 @@ std::string_view View(const grpc_slice& s) {
 }
 
 // Adapts BearerTokenAuthProcessor to the C processor interface of grpc_server_credentials.
-void ProcessC(void* state, grpc_auth_context* /*context*/, const grpc_metadata* md,
-              size_t num_md, grpc_process_auth_metadata_done_cb done, void* user_data) {
+void ProcessC(void* state, grpc_auth_context* /*context*/, const grpc_metadata* md, size_t num_md,
+              grpc_process_auth_metadata_done_cb done, void* user_data) {
   auto& processor = *static_cast<std::shared_ptr<BearerTokenAuthProcessor>*>(state);
   grpc::AuthMetadataProcessor::InputMetadata input;
   for (size_t i = 0; i < num_md; ++i) {
@@ -52,8 +52,8 @@ void ProcessC(void* state, grpc_auth_context* /*context*/, const grpc_metadata* 
   grpc::AuthMetadataProcessor::OutputMetadata consumed;
   grpc::AuthMetadataProcessor::OutputMetadata response;
   grpc::Status status = processor->Process(input, nullptr, &consumed, &response);
-  // The filter matches consumed entries by content while `done` runs, so slices pointing
-  // into `consumed` are enough.
+  // The auth filter removes consumed entries (matched by content) before `done` returns, so
+  // slices borrowing from `consumed` suffice -- gRPC's own C++ processor wrapper does the same.
   std::vector<grpc_metadata> consumed_md;
   for (const auto& [key, value] : consumed) {
     grpc_metadata m{};
@@ -66,7 +66,9 @@ void ProcessC(void* state, grpc_auth_context* /*context*/, const grpc_metadata* 
        status.ok() ? nullptr : status.error_message().c_str());
 }
 
-void DestroyC(void* state) { delete static_cast<std::shared_ptr<BearerTokenAuthProcessor>*>(state); }
+void DestroyC(void* state) {
+  delete static_cast<std::shared_ptr<BearerTokenAuthProcessor>*>(state);
+}
 
 class InsecureWithTokenAuth final : public grpc::ServerCredentials {
  public:
@@ -109,8 +111,8 @@ grpc::Status BearerTokenAuthProcessor::Process(const InputMetadata& auth_metadat
   if (IsExempt(path)) return grpc::Status::OK;
 
   bool present = false;
-  auto [begin, end] = auth_metadata.equal_range(grpc::string_ref(kAuthorization.data(),
-                                                                 kAuthorization.size()));
+  auto [begin, end] =
+      auth_metadata.equal_range(grpc::string_ref(kAuthorization.data(), kAuthorization.size()));
   for (auto it = begin; it != end; ++it) {
     std::string_view value = View(it->second);
     present = true;

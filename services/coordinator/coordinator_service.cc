@@ -85,7 +85,7 @@ absl::StatusOr<Job> CoordinatorService::ToProto(const JobRecord& r, bool with_ta
     s->set_retries(t.retries);
     s->set_worker(t.worker);
     s->set_error(t.error);
-    if (auto it = progress.find(t.name); it != progress.end()) {
+    if (auto it = progress.find(t.name); it != progress.end() && t.state == TaskState::kRunning) {
       s->set_done(it->second.first);
       s->set_total(it->second.second);
     }

@@ -53,6 +53,10 @@ struct Scheduler::Target {
   std::shared_ptr<grpc::Channel> channel;
   int capacity = 1;
   int in_flight = 0;  // guarded by Scheduler::mu_
+  // A target that just failed to answer (down, unreachable, stalled) gets no new task until
+  // this time; the pause doubles with each failure in a row (1 s .. 30 s). Guarded by mu_.
+  std::chrono::steady_clock::time_point resting_until{};
+  int failures_in_a_row = 0;
 };
 
 // One call to a worker. Fields written by the call's thread are atomics or guarded by mu_.
@@ -183,8 +187,9 @@ void Scheduler::Dispatch() {
           const bool failed_here = task.retries > 0 && t->address == task.worker;
           return std::make_pair(failed_here, t->in_flight);
         };
+        const auto now = std::chrono::steady_clock::now();
         for (Target* t : targets) {
-          if (t->in_flight >= t->capacity) continue;
+          if (t->in_flight >= t->capacity || t->resting_until > now) continue;
           if (target == nullptr || rank(t) < rank(target)) target = t;
         }
         if (target == nullptr) break;
@@ -321,7 +326,14 @@ void Scheduler::RunAttempt(std::shared_ptr<Attempt> a, framepair::v1::JobSpec sp
   HandleOutcome(*a, status, result ? &*result : nullptr);
   {
     std::lock_guard<std::mutex> lock(mu_);
-    a->target->in_flight--;
+    Target* t = a->target;
+    if (status.ok()) {
+      t->failures_in_a_row = 0;
+    } else if (a->stalled || status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+      const int shift = std::min(t->failures_in_a_row++, 5);
+      t->resting_until = std::chrono::steady_clock::now() + std::chrono::seconds(1 << shift);
+    }
+    t->in_flight--;
     running_.erase(a->job_id + "/" + a->task);
   }
   cv_.notify_all();

@@ -1,0 +1,355 @@
+// The service system end to end: the five real server binaries started by
+// scripts/local-stack.sh on loopback, a real SQLite state file, real encoded footage, and the
+// `framepair` CLI as a user drives it. Faults are real too: kill -9, SIGSTOP/SIGCONT.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "support/footage.h"
+#include "support/process.h"
+#include "util/file.h"
+
+namespace framepair {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::ProcessResult;
+using testing::RunProcess;
+
+// The dataset options every test uses: small, several shards, deterministic.
+const std::vector<std::string> kOptions = {"--shards", "2", "--windows", "24", "--seed", "11"};
+
+const footage::Footage& Pair() {
+  static const footage::Footage* pair = [] {
+    footage::GenerateOptions options;
+    options.out_dir =
+        (fs::temp_directory_path() / ("framepair-services-" + std::to_string(getpid())) / "pair")
+            .string();
+    absl::StatusOr<footage::Footage> f = footage::GenerateFootage(footage::DefaultSpec(), options);
+    EXPECT_TRUE(f.ok()) << f.status();
+    return new footage::Footage(*f);
+  }();
+  return *pair;
+}
+
+std::string Framepair() { return testing::BuiltBinary("client/framepair"); }
+
+std::map<int, std::string> ShardsOf(const fs::path& dir) {
+  std::map<int, std::string> out;
+  std::regex shard(R"(.*-(\d{5})-of-\d{5}\.tfrecord)");
+  for (const auto& e : fs::directory_iterator(dir)) {
+    std::smatch m;
+    const std::string name = e.path().filename().string();
+    if (std::regex_match(name, m, shard)) out[std::stoi(m[1])] = *ReadFile(e.path().string());
+  }
+  return out;
+}
+
+// The same pair through `framepair run`, once per process: the reference bytes.
+const std::map<int, std::string>& RunShards() {
+  static const auto* shards = [] {
+    fs::path out =
+        fs::temp_directory_path() / ("framepair-services-" + std::to_string(getpid())) / "run";
+    std::vector<std::string> argv = {Framepair(),    "run",        "--lr",
+                                     Pair().lr_path, "--hr",       Pair().hr_path,
+                                     "--out",        out.string(), "-q"};
+    argv.insert(argv.end(), kOptions.begin(), kOptions.end());
+    ProcessResult r = RunProcess(argv);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return new std::map<int, std::string>(ShardsOf(out));
+  }();
+  return *shards;
+}
+
+class Stack {
+ public:
+  explicit Stack(int packers = 1, std::string coordinator_flags = "") : packers_(packers) {
+    dir_ = fs::temp_directory_path() / ("framepair-stack-" + std::to_string(getpid()));
+    fs::remove_all(dir_);
+    // Per-process port block: ctest runs test cases as separate processes in parallel.
+    port_ = 20000 + static_cast<int>(getpid() % 3000) * 10;
+    coordinator_flags_ = std::move(coordinator_flags);
+    Up();
+  }
+  ~Stack() { Script("down"); }
+
+  void Up() {
+    ProcessResult r = Script("up");
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  }
+
+  ProcessResult Cli(std::vector<std::string> args, int timeout = 300) const {
+    args.insert(args.begin(), {Framepair(), "--server", server()});
+    return RunProcess(args, timeout);
+  }
+
+  // Submits the shared pair; returns the job id.
+  std::string Submit(const std::string& dataset, std::vector<std::string> extra = {},
+                     const std::vector<std::string>& options = kOptions) const {
+    std::vector<std::string> args = {"submit",       "--lr",      Pair().lr_path, "--hr",
+                                     Pair().hr_path, "--dataset", dataset,        "-q"};
+    args.insert(args.end(), options.begin(), options.end());
+    args.insert(args.end(), extra.begin(), extra.end());
+    ProcessResult r = Cli(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return std::string(absl::StripAsciiWhitespace(r.out));
+  }
+
+  // `framepair status JOB -o json` as text (good enough to look for states and workers).
+  std::string Status(const std::string& job) const {
+    return Cli({"status", job, "-o", "json"}).out;
+  }
+
+  // Waits until `predicate(status json)` holds; false after `seconds`.
+  bool WaitFor(const std::string& job, const std::function<bool(const std::string&)>& predicate,
+               int seconds = 60) const {
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    while (std::chrono::steady_clock::now() < until) {
+      if (predicate(Status(job))) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+
+  pid_t Pid(const std::string& name) const {
+    std::ifstream in(dir_ / "run" / (name + ".pid"));
+    pid_t pid = 0;
+    in >> pid;
+    return pid;
+  }
+  // The pid file name of the packer listening on `address`.
+  std::string PackerName(const std::string& address) const {
+    const int port = std::stoi(address.substr(address.rfind(':') + 1));
+    const int i = port - port_ - 3;
+    return i == 1 ? "framepair-packer" : "framepair-packer-" + std::to_string(i);
+  }
+
+  std::string server() const { return "127.0.0.1:" + std::to_string(port_); }
+  fs::path storage() const { return dir_ / "storage"; }
+  fs::path dataset(const std::string& name) const { return storage() / "datasets" / name; }
+
+ private:
+  ProcessResult Script(const std::string& command) const {
+    std::vector<std::string> argv = {"/usr/bin/env",
+                                     "FRAMEPAIR_COORDINATOR_FLAGS=" + coordinator_flags_,
+                                     std::string(FRAMEPAIR_SOURCE_DIR) + "/scripts/local-stack.sh",
+                                     command,
+                                     "--dir",
+                                     dir_.string(),
+                                     "--port",
+                                     std::to_string(port_),
+                                     "--packers",
+                                     std::to_string(packers_),
+                                     "--bin",
+                                     std::getenv("FRAMEPAIR_BUILD_DIR")};
+    return RunProcess(argv, 120);
+  }
+
+  int packers_;
+  fs::path dir_;
+  int port_;
+  std::string coordinator_flags_;
+};
+
+std::string RunningPackWorker(const std::string& status) {
+  // "name": "pack-0000N", ... "state": "running", ... "worker": "127.0.0.1:P"
+  std::regex running(
+      R"re("name": "pack-\d+",\s*"kind": "pack",\s*"state": "running",\s*"attempt": "?\d+"?,(?:\s*"retries": "?\d+"?,)?\s*"worker": "([^"]+)")re");
+  std::smatch m;
+  return std::regex_search(status, m, running) ? m[1].str() : "";
+}
+
+void ExpectSameShardsAsRun(const fs::path& dataset) {
+  std::map<int, std::string> got = ShardsOf(dataset);
+  const std::map<int, std::string>& want = RunShards();
+  ASSERT_EQ(got.size(), want.size());
+  for (const auto& [i, bytes] : want) EXPECT_TRUE(got[i] == bytes) << "shard " << i << " differs";
+}
+
+void ExpectVerifies(const fs::path& dataset) {
+  ProcessResult v = RunProcess({Framepair(), "verify", dataset.string()});
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+}
+
+class ServicesByPackers : public ::testing::TestWithParam<int> {};
+
+TEST_P(ServicesByPackers, SubmitWatchVerifyGivesTheBytesOfRun) {
+  Stack stack(GetParam());
+  const std::string job = stack.Submit("byte-identical", {"--request-id", "req-1"});
+  ASSERT_THAT(job, ::testing::MatchesRegex("j[0-9a-f]{12}"));
+  ProcessResult watch = stack.Cli({"watch", job});
+  ASSERT_EQ(watch.exit_code, 0) << watch.out << watch.err;
+  EXPECT_THAT(watch.out, ::testing::HasSubstr("succeeded"));
+  EXPECT_THAT(watch.err, ::testing::HasSubstr("pack-00001 done"));
+  ExpectSameShardsAsRun(stack.dataset("byte-identical"));
+  ExpectVerifies(stack.dataset("byte-identical"));
+
+  // Idempotent submit: the same request id is the same job, and nothing runs twice.
+  EXPECT_EQ(stack.Submit("byte-identical", {"--request-id", "req-1"}), job);
+  ProcessResult list = stack.Cli({"list", "-o", "json"});
+  EXPECT_EQ(list.exit_code, 0);
+  EXPECT_EQ(std::count(list.out.begin(), list.out.end(), '{') > 0, true);
+  EXPECT_THAT(list.out, ::testing::HasSubstr(job));
+  EXPECT_EQ(ShardsOf(stack.dataset("byte-identical")).size(), 2u);
+  // Nothing of the job's work files is left behind.
+  EXPECT_FALSE(fs::exists(stack.storage() / "work" / job));
+}
+
+INSTANTIATE_TEST_SUITE_P(Packers, ServicesByPackers, ::testing::Values(1, 3));
+
+// Watches the dataset folder while a job runs: every file that ever appears there must be a
+// final name (no temporary file), and a shard must never be seen shorter than it ends up.
+class DatasetWatcher {
+ public:
+  explicit DatasetWatcher(fs::path dir) : dir_(std::move(dir)) {
+    thread_ = std::thread([this] {
+      while (!stop_) {
+        std::error_code ec;
+        for (const auto& e : fs::directory_iterator(dir_, ec)) {
+          const std::string name = e.path().filename().string();
+          std::error_code size_ec;
+          const auto size = static_cast<int64_t>(fs::file_size(e.path(), size_ec));
+          if (size_ec) continue;
+          if (min_size_.count(name) == 0 || size < min_size_[name]) min_size_[name] = size;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    });
+  }
+  void StopAndCheck() {
+    stop_ = true;
+    thread_.join();
+    for (const auto& [name, size] : min_size_) {
+      EXPECT_TRUE(
+          name == "manifest.json" ||
+          std::regex_match(name, std::regex(R"(train-j[0-9a-f]{12}-\d{5}-of-\d{5}\.tfrecord)")))
+          << "a non-final file was visible in the dataset: " << name;
+      if (name != "manifest.json") {
+        EXPECT_EQ(size, static_cast<int64_t>(fs::file_size(dir_ / name)))
+            << name << " was visible while incomplete";
+      }
+    }
+  }
+
+ private:
+  fs::path dir_;
+  std::atomic<bool> stop_{false};
+  std::map<std::string, int64_t> min_size_;
+  std::thread thread_;
+};
+
+TEST(Services, PackerKilledMidShardJobStillSucceeds) {
+  Stack stack(2, "--retry-backoff-ms 100");
+  fs::create_directories(stack.dataset("killed-packer"));
+  DatasetWatcher watcher(stack.dataset("killed-packer"));
+  const std::string job = stack.Submit("killed-packer");
+  std::string worker;
+  ASSERT_TRUE(stack.WaitFor(job, [&](const std::string& s) {
+    worker = RunningPackWorker(s);
+    return !worker.empty();
+  })) << stack.Status(job);
+  const pid_t pid = stack.Pid(stack.PackerName(worker));
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  ProcessResult watch = stack.Cli({"watch", job});
+  watcher.StopAndCheck();
+  ASSERT_EQ(watch.exit_code, 0) << watch.out << watch.err;
+  // The killed attempt was retried (on the surviving packer).
+  EXPECT_THAT(stack.Status(job), ::testing::HasSubstr("\"retries\""));
+  ExpectSameShardsAsRun(stack.dataset("killed-packer"));
+  ExpectVerifies(stack.dataset("killed-packer"));
+}
+
+TEST(Services, CoordinatorKilledAndRestartedResumesTheJob) {
+  Stack stack(1);
+  const std::string job = stack.Submit("restarted");
+  ASSERT_TRUE(stack.WaitFor(job, [](const std::string& s) {
+    return s.find("\"state\": \"running\"") != std::string::npos;
+  })) << stack.Status(job);
+  ASSERT_EQ(kill(stack.Pid("framepair-coordinator"), SIGKILL), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  stack.Up();  // restarts only what is not running: the coordinator
+  ProcessResult watch = stack.Cli({"watch", job});
+  ASSERT_EQ(watch.exit_code, 0) << watch.out << watch.err;
+  ExpectSameShardsAsRun(stack.dataset("restarted"));
+  ExpectVerifies(stack.dataset("restarted"));
+}
+
+TEST(Services, StoppedWorkerIsReplacedAndItsLateOutputIsNotUsed) {
+  Stack stack(2, "--stall-timeout-ms 1500 --retry-backoff-ms 100");
+  const std::string job = stack.Submit("stopped-worker");
+  std::string worker;
+  ASSERT_TRUE(stack.WaitFor(job, [&](const std::string& s) {
+    worker = RunningPackWorker(s);
+    return !worker.empty();
+  })) << stack.Status(job);
+  const pid_t pid = stack.Pid(stack.PackerName(worker));
+  ASSERT_EQ(kill(pid, SIGSTOP), 0);
+  ProcessResult watch = stack.Cli({"watch", job});
+  EXPECT_EQ(watch.exit_code, 0) << watch.out << watch.err;
+  EXPECT_THAT(watch.err, ::testing::HasSubstr("stopped reporting progress"));
+  const std::map<int, std::string> before = ShardsOf(stack.dataset("stopped-worker"));
+  ASSERT_EQ(kill(pid, SIGCONT), 0);
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // let the late worker run on
+  EXPECT_TRUE(ShardsOf(stack.dataset("stopped-worker")) == before);
+  ExpectSameShardsAsRun(stack.dataset("stopped-worker"));
+  ExpectVerifies(stack.dataset("stopped-worker"));
+  EXPECT_EQ(stack.Cli({"health"}).exit_code, 0);
+}
+
+TEST(Services, BadInputFailsItsJobWhileGoodJobsSucceed) {
+  Stack stack(2);
+  fs::path bad =
+      fs::temp_directory_path() / ("framepair-notvideo-" + std::to_string(getpid()) + ".mp4");
+  std::ofstream(bad) << "this is not a video\n";
+  ProcessResult submitted = stack.Cli({"submit", "--lr", Pair().lr_path, "--hr", bad.string(),
+                                       "--dataset", "bad", "-q", "--watch"});
+  std::vector<std::string> good;
+  // Ten concurrent jobs (small ones: the machine has two cores), in three datasets.
+  for (int i = 0; i < 10; ++i) {
+    good.push_back(stack.Submit("good-" + std::to_string(i % 3), {}, {"--windows", "4"}));
+  }
+  EXPECT_EQ(submitted.exit_code, 1) << submitted.out << submitted.err;
+  EXPECT_THAT(submitted.out, ::testing::HasSubstr(bad.string()));
+  EXPECT_THAT(submitted.out, ::testing::HasSubstr("failed"));
+  for (const std::string& job : good) {
+    ProcessResult watch = stack.Cli({"watch", job});
+    EXPECT_EQ(watch.exit_code, 0) << job << watch.out << watch.err;
+  }
+  for (int i = 0; i < 3; ++i) ExpectVerifies(stack.dataset("good-" + std::to_string(i)));
+  EXPECT_EQ(stack.Cli({"health"}).exit_code, 0);
+  fs::remove(bad);
+}
+
+TEST(Services, FootageOutsideTheStorageRootIsRefused) {
+  Stack stack(1);
+  fs::create_directories(stack.storage() / "footage" / "mine");
+  fs::create_symlink("/etc", stack.storage() / "footage" / "mine" / "escape");
+  for (const char* path : {"storage:../state/coordinator.db", "storage:/etc/passwd",
+                           "storage:footage/mine/escape/passwd", "storage:footage/../../x"}) {
+    ProcessResult r = stack.Cli({"submit", "--lr", path, "--hr", path, "--dataset", "outside"});
+    EXPECT_EQ(r.exit_code, 2) << path << ": " << r.out << r.err;
+    EXPECT_THAT(r.err,
+                ::testing::AnyOf(::testing::HasSubstr("not below the storage root"),
+                                 ::testing::HasSubstr("absolute"), ::testing::HasSubstr("..")))
+        << path << ": " << r.err;
+  }
+  ProcessResult list = stack.Cli({"list"});
+  EXPECT_EQ(list.exit_code, 0);
+  EXPECT_THAT(list.out, ::testing::Not(::testing::HasSubstr("outside")));
+}
+
+}  // namespace
+}  // namespace framepair
