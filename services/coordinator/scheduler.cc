@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "services/common/metrics.h"
 #include "services/coordinator/publisher.h"
 #include "spdlog/spdlog.h"
 
@@ -43,6 +44,30 @@ bool IsPermanent(grpc::StatusCode code) {
 
 std::string CodeName(grpc::StatusCode code) {
   return std::string(absl::StatusCodeToString(static_cast<absl::StatusCode>(code)));
+}
+
+// Metrics (Prometheus, --metrics-listen). Queue depth drives autoscaling (KEDA).
+Gauge& PendingGauge() {
+  static Gauge& g = DefaultMetricsRegistry().AddGauge(
+      "framepair_tasks_pending", "Tasks ready or waiting for their inputs, by kind", {"kind"});
+  return g;
+}
+Gauge& RunningGauge() {
+  static Gauge& g = DefaultMetricsRegistry().AddGauge(
+      "framepair_tasks_running", "Task attempts in flight on workers, by kind", {"kind"});
+  return g;
+}
+Counter& AttemptCounter() {
+  static Counter& c = DefaultMetricsRegistry().AddCounter(
+      "framepair_task_attempts_total",
+      "Finished task attempts by kind and outcome (done, retried, failed, fenced)",
+      {"kind", "outcome"});
+  return c;
+}
+Counter& JobCounter() {
+  static Counter& c = DefaultMetricsRegistry().AddCounter(
+      "framepair_jobs_finished_total", "Jobs that reached a terminal state", {"state"});
+  return c;
 }
 
 }  // namespace
@@ -150,6 +175,10 @@ void Scheduler::Loop() {
     }
     CheckStalls();
     Dispatch();
+    if (std::chrono::steady_clock::now() - last_gauges_ > std::chrono::seconds(1)) {
+      last_gauges_ = std::chrono::steady_clock::now();
+      UpdateGauges();
+    }
     if (std::chrono::steady_clock::now() - last_sweep_ > std::chrono::seconds(30)) {
       last_sweep_ = std::chrono::steady_clock::now();
       SweepWorkDirs();
@@ -336,8 +365,18 @@ void Scheduler::RunAttempt(std::shared_ptr<Attempt> a, framepair::v1::JobSpec sp
     t->in_flight--;
     running_.erase(a->job_id + "/" + a->task);
   }
+  // The last attempt of a cancelled or failed job takes the job's work files with it.
+  if (a->job_cancelled && !HasRunningAttempts(a->job_id)) (void)storage_.RemoveWorkDir(a->job_id);
   cv_.notify_all();
   Wake();
+}
+
+bool Scheduler::HasRunningAttempts(const std::string& job_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [key, attempt] : running_) {
+    if (attempt->job_id == job_id) return true;
+  }
+  return false;
 }
 
 void Scheduler::HandleOutcome(Attempt& a, const grpc::Status& status, const TaskResult* result) {
@@ -353,8 +392,10 @@ void Scheduler::HandleOutcome(Attempt& a, const grpc::Status& status, const Task
       // Fenced out (retried, cancelled or requeued meanwhile): the result is not used.
       spdlog::warn("{}/{}: result of attempt {} ignored: {}", a.job_id, a.task, a.attempt,
                    stored.ToString());
+      AttemptCounter().Increment({a.kind, "fenced"});
       return;
     }
+    AttemptCounter().Increment({a.kind, "done"});
     event.set_state("done");
     event.set_done(a.done);
     event.set_total(a.total);
@@ -376,6 +417,7 @@ void Scheduler::HandleOutcome(Attempt& a, const grpc::Status& status, const Task
     }
   }
   if (!a.stalled && IsPermanent(status.error_code())) {
+    AttemptCounter().Increment({a.kind, "failed"});
     if (store_->FailAttempt(a.job_id, a.task, a.attempt, error).ok()) {
       event.set_state("failed");
       event.set_error(error);
@@ -385,6 +427,7 @@ void Scheduler::HandleOutcome(Attempt& a, const grpc::Status& status, const Task
     return;
   }
   if (retries >= options_.max_retries) {
+    AttemptCounter().Increment({a.kind, "failed"});
     if (store_->FailAttempt(a.job_id, a.task, a.attempt, error).ok()) {
       event.set_state("failed");
       event.set_error(error);
@@ -395,6 +438,7 @@ void Scheduler::HandleOutcome(Attempt& a, const grpc::Status& status, const Task
   }
   const int64_t backoff =
       std::min<int64_t>(30000, options_.retry_backoff.count() << std::min<int64_t>(retries, 16));
+  AttemptCounter().Increment({a.kind, "retried"});
   if (store_->RetryAttempt(a.job_id, a.task, a.attempt, NowMs() + backoff, error).ok()) {
     spdlog::warn("{}/{}: attempt {} failed ({}); retry in {} ms", a.job_id, a.task, a.attempt,
                  error, backoff);
@@ -425,6 +469,7 @@ void Scheduler::FinishJobIfDone(const std::string& job_id) {
   if (!store_->SetJobState(job_id, JobState::kSucceeded, "", published->SerializeAsString()).ok()) {
     return;
   }
+  JobCounter().Increment({"succeeded"});
   spdlog::info("{}: succeeded, {} examples in {}", job_id, published->examples(),
                published->dataset_dir());
   JobEvent event;
@@ -436,6 +481,7 @@ void Scheduler::FinishJobIfDone(const std::string& job_id) {
 
 void Scheduler::FailJob(const std::string& job_id, const std::string& error) {
   if (!store_->SetJobState(job_id, JobState::kFailed, error).ok()) return;
+  JobCounter().Increment({"failed"});
   spdlog::warn("{}: failed: {}", job_id, error);
   CancelJob(job_id);
   JobEvent event;
@@ -445,13 +491,18 @@ void Scheduler::FailJob(const std::string& job_id, const std::string& error) {
 }
 
 void Scheduler::CancelJob(const std::string& job_id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  for (auto& [key, attempt] : running_) {
-    if (attempt->job_id == job_id) {
-      attempt->job_cancelled = true;
-      attempt->context.TryCancel();
+  bool running = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [key, attempt] : running_) {
+      if (attempt->job_id == job_id) {
+        attempt->job_cancelled = true;
+        attempt->context.TryCancel();
+        running = true;
+      }
     }
   }
+  if (!running) (void)storage_.RemoveWorkDir(job_id);
 }
 
 void Scheduler::CheckStalls() {
@@ -463,6 +514,21 @@ void Scheduler::CheckStalls() {
                    attempt->target->address, now - attempt->last_progress_ms.load());
       attempt->stalled = true;
       attempt->context.TryCancel();
+    }
+  }
+}
+
+void Scheduler::UpdateGauges() {
+  absl::StatusOr<std::map<std::string, int64_t>> pending = store_->CountTasks(TaskState::kPending);
+  absl::StatusOr<std::map<std::string, int64_t>> running = store_->CountTasks(TaskState::kRunning);
+  for (const char* kind : {"ingest", "align", "scene", "pack"}) {
+    if (pending.ok()) {
+      auto it = pending->find(kind);
+      PendingGauge().Set({kind}, it == pending->end() ? 0 : static_cast<double>(it->second));
+    }
+    if (running.ok()) {
+      auto it = running->find(kind);
+      RunningGauge().Set({kind}, it == running->end() ? 0 : static_cast<double>(it->second));
     }
   }
 }

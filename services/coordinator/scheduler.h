@@ -83,6 +83,8 @@ class Scheduler {
   void Dispatch();
   void CheckStalls();
   void SweepWorkDirs();
+  void UpdateGauges();
+  bool HasRunningAttempts(const std::string& job_id);
   void RunAttempt(std::shared_ptr<Attempt> attempt, framepair::v1::JobSpec spec,
                   std::map<std::string, framepair::v1::TaskResult> deps);
   void HandleOutcome(Attempt& attempt, const grpc::Status& status,
@@ -108,6 +110,7 @@ class Scheduler {
   std::mutex publish_mu_;  // one publication at a time (datasets are shared between jobs)
   std::thread loop_;
   std::chrono::steady_clock::time_point last_sweep_{};
+  std::chrono::steady_clock::time_point last_gauges_{};
 };
 
 }  // namespace framepair

@@ -17,6 +17,10 @@ class TaskReactor : public grpc::ServerWriteReactor<TaskUpdate>, public TaskCont
       : runner_(runner), context_(context), what_(std::move(what)) {}
 
   void Run(TaskFn fn) {
+    {
+      std::lock_guard<std::mutex> lock(runner_->active_mu_);
+      runner_->active_.insert(this);
+    }
     boost::asio::post(runner_->pool_, [this, fn = std::move(fn)] {
       auto start = std::chrono::steady_clock::now();
       absl::StatusOr<framepair::v1::TaskResult> result = [&] {
@@ -52,14 +56,21 @@ class TaskReactor : public grpc::ServerWriteReactor<TaskUpdate>, public TaskCont
     if (runner_->draining_.load()) cancel_.store(true);
     std::lock_guard<std::mutex> lock(mu_);
     auto steady = std::chrono::steady_clock::now();
+    done_ = done;
+    total_ = total;
     if (steady - last_progress_ < runner_->options_.progress_interval) return;
-    last_progress_ = steady;
-    TaskUpdate update;
-    update.mutable_progress()->set_done(done);
-    update.mutable_progress()->set_total(total);
-    pending_progress_ = std::move(update);
-    PumpLocked();
+    SendProgressLocked(steady);
   }
+
+  // Repeats the last progress when the task has been quiet for a heartbeat interval.
+  void Heartbeat() {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto now = std::chrono::steady_clock::now();
+    if (final_status_ || now - last_progress_ < runner_->options_.heartbeat_interval) return;
+    SendProgressLocked(now);
+  }
+
+  void Cancel() { cancel_.store(true); }
   const std::atomic<bool>* cancel() const override { return &cancel_; }
 
   // Reactor callbacks.
@@ -71,6 +82,10 @@ class TaskReactor : public grpc::ServerWriteReactor<TaskUpdate>, public TaskCont
   }
   void OnCancel() override { cancel_.store(true); }
   void OnDone() override {
+    {
+      std::lock_guard<std::mutex> lock(runner_->active_mu_);
+      runner_->active_.erase(this);
+    }
     // The pool thread may still be inside PumpLocked() after calling Finish().
     { std::lock_guard<std::mutex> lock(mu_); }
     runner_->running_.fetch_sub(1);
@@ -80,6 +95,15 @@ class TaskReactor : public grpc::ServerWriteReactor<TaskUpdate>, public TaskCont
  private:
   absl::Status Cancelled() const {
     return absl::CancelledError(what_ + ": cancelled (client cancel, deadline or server drain)");
+  }
+
+  void SendProgressLocked(std::chrono::steady_clock::time_point now) {
+    last_progress_ = now;
+    TaskUpdate update;
+    update.mutable_progress()->set_done(done_);
+    update.mutable_progress()->set_total(total_);
+    pending_progress_ = std::move(update);
+    PumpLocked();
   }
 
   // Sends whatever is due next: the latest progress, then the result, then the status.
@@ -115,18 +139,40 @@ class TaskReactor : public grpc::ServerWriteReactor<TaskUpdate>, public TaskCont
   std::optional<TaskUpdate> pending_progress_;
   std::optional<TaskUpdate> result_;
   std::optional<grpc::Status> final_status_;
-  std::chrono::steady_clock::time_point last_progress_{};
+  std::chrono::steady_clock::time_point last_progress_ = std::chrono::steady_clock::now();
+  int64_t done_ = 0;
+  int64_t total_ = 0;
 };
 
 TaskRunner::TaskRunner(const WorkerOptions& options)
-    : options_(options), pool_(static_cast<size_t>(std::max(1, options.max_tasks))) {}
+    : options_(options), pool_(static_cast<size_t>(std::max(1, options.max_tasks))) {
+  heartbeat_ = std::thread([this] { HeartbeatLoop(); });
+}
 
 TaskRunner::~TaskRunner() {
   CancelAll();
   pool_.join();
+  {
+    std::lock_guard<std::mutex> lock(active_mu_);
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
+  heartbeat_.join();
 }
 
-void TaskRunner::CancelAll() { draining_.store(true); }
+void TaskRunner::CancelAll() {
+  draining_.store(true);
+  std::lock_guard<std::mutex> lock(active_mu_);
+  for (TaskReactor* r : active_) r->Cancel();
+}
+
+void TaskRunner::HeartbeatLoop() {
+  std::unique_lock<std::mutex> lock(active_mu_);
+  const auto tick = std::max(std::chrono::milliseconds(10), options_.heartbeat_interval / 5);
+  while (!stop_cv_.wait_for(lock, tick, [this] { return stopping_; })) {
+    for (TaskReactor* r : active_) r->Heartbeat();
+  }
+}
 
 grpc::ServerWriteReactor<TaskUpdate>* TaskRunner::Start(grpc::CallbackServerContext* context,
                                                         std::string what, TaskFn fn) {

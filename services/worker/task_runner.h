@@ -8,11 +8,14 @@
 #include <atomic>
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
+#include <thread>
 
 #include "absl/status/statusor.h"
 #include "framepair/v1/workers.pb.h"
@@ -33,6 +36,8 @@ class TaskContext {
   ~TaskContext() = default;
 };
 
+class TaskReactor;
+
 using TaskFn = std::function<absl::StatusOr<framepair::v1::TaskResult>(TaskContext&)>;
 
 struct WorkerOptions {
@@ -41,6 +46,10 @@ struct WorkerOptions {
   int max_tasks = 2;
   // Minimum interval between progress messages of one call. Default: 200 ms.
   std::chrono::milliseconds progress_interval{200};
+  // A call that made no progress for this long repeats its last progress message, so the
+  // coordinator can tell a long step (align, a big window) from a dead or stopped worker.
+  // Must stay well below the coordinator's --stall-timeout-ms. Default: 5 s.
+  std::chrono::milliseconds heartbeat_interval{5000};
 };
 
 // Owns the pool and the admission count. Thread-safe.
@@ -53,16 +62,23 @@ class TaskRunner {
   // logs ("ingest j1a2b3/ingest-lr attempt 2").
   grpc::ServerWriteReactor<framepair::v1::TaskUpdate>* Start(grpc::CallbackServerContext* context,
                                                              std::string what, TaskFn fn);
-  // Cancels every running task (server drain after its grace period).
+  // Cancels every running task and refuses new ones (server drain).
   void CancelAll();
   int running() const { return running_.load(); }
 
  private:
   friend class TaskReactor;
+  void HeartbeatLoop();
+
   WorkerOptions options_;
   boost::asio::thread_pool pool_;
   std::atomic<int> running_{0};
   std::atomic<bool> draining_{false};
+  std::mutex active_mu_;  // before any reactor's own mutex
+  std::set<TaskReactor*> active_;
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;
+  std::thread heartbeat_;
 };
 
 }  // namespace framepair

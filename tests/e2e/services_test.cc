@@ -278,13 +278,40 @@ TEST(Services, CoordinatorKilledAndRestartedResumesTheJob) {
   ASSERT_TRUE(stack.WaitFor(job, [](const std::string& s) {
     return s.find("\"state\": \"running\"") != std::string::npos;
   })) << stack.Status(job);
+  // A watcher follows the job across the coordinator's death: it resumes after the last event
+  // it saw once the coordinator is back.
+  ProcessResult watch;
+  std::thread watcher([&] { watch = stack.Cli({"watch", job}); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
   ASSERT_EQ(kill(stack.Pid("framepair-coordinator"), SIGKILL), 0);
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
   stack.Up();  // restarts only what is not running: the coordinator
-  ProcessResult watch = stack.Cli({"watch", job});
+  watcher.join();
   ASSERT_EQ(watch.exit_code, 0) << watch.out << watch.err;
+  EXPECT_THAT(watch.out, ::testing::HasSubstr("succeeded"));
   ExpectSameShardsAsRun(stack.dataset("restarted"));
   ExpectVerifies(stack.dataset("restarted"));
+}
+
+TEST(Services, CancelStopsTheJobAndLeavesNoWorkFiles) {
+  Stack stack(1);
+  const std::string job = stack.Submit("cancelled", {}, {"--windows", "200", "--shards", "1"});
+  ASSERT_TRUE(stack.WaitFor(job, [](const std::string& s) {
+    return !RunningPackWorker(s).empty() || s.find("ingest-hr") != std::string::npos;
+  })) << stack.Status(job);
+  ProcessResult cancel = stack.Cli({"cancel", job});
+  EXPECT_EQ(cancel.exit_code, 0) << cancel.err;
+  EXPECT_THAT(cancel.out, ::testing::HasSubstr("cancelled"));
+  ProcessResult watch = stack.Cli({"watch", job});
+  EXPECT_EQ(watch.exit_code, 1) << watch.out;
+  EXPECT_THAT(stack.Status(job), ::testing::HasSubstr("JOB_CANCELLED"));
+  // The work directory goes with the job (the sweep runs every 30 s at the latest).
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(40);
+  while (fs::exists(stack.storage() / "work" / job) && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_FALSE(fs::exists(stack.storage() / "work" / job));
+  EXPECT_TRUE(!fs::exists(stack.dataset("cancelled") / "manifest.json"));
 }
 
 TEST(Services, StoppedWorkerIsReplacedAndItsLateOutputIsNotUsed) {
