@@ -10,6 +10,10 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "dataset/dataset.h"
+#include "pipeline/artifacts.h"
+#include "pipeline/parameters.h"
+#include "pipeline/stages.h"
 #include "pipeline/verify.h"
 #include "util/file.h"
 
@@ -79,6 +83,100 @@ TEST_F(TinyPipelineTest, CancelledRunLeavesNoPartialOutput) {
   absl::StatusOr<RunSummary> summary = RunPipeline(o, nullptr, &cancel);
   EXPECT_EQ(summary.status().code(), absl::StatusCode::kCancelled);
   EXPECT_TRUE(fs::is_empty(o.out_dir));
+}
+
+// The services run the same stages on artifacts stored between steps: every artifact must
+// survive the file round trip exactly, or the shards would differ from `framepair run`'s.
+TEST_F(TinyPipelineTest, StagesThroughStoredArtifactsWriteTheBytesOfRun) {
+  RunOptions o;
+  o.lr_path = (dir_ / "lr.mp4").string();
+  o.hr_path = (dir_ / "hr.mkv").string();
+  o.out_dir = (dir_ / "out").string();
+  o.sample.windows = 12;
+  o.shards = 2;
+  ASSERT_TRUE(RunPipeline(o, nullptr).ok());
+
+  // Options travel as RunParameters (the job spec) and come back identical.
+  absl::StatusOr<RunOptions> back = OptionsFromParameters(ParametersFor(o));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(ParametersFor(*back).SerializeAsString(), ParametersFor(o).SerializeAsString());
+  RunOptions options = *back;
+  ASSERT_TRUE(NormalizeRunOptions(&options).ok());
+
+  const std::string work = (dir_ / "work").string();
+  fs::create_directories(work);
+  for (const char* role : {"lr", "hr"}) {
+    absl::StatusOr<StoredFrameTable> t = IngestSource(
+        role, role == std::string("lr") ? o.lr_path : o.hr_path, options.ingest, nullptr, nullptr);
+    ASSERT_TRUE(t.ok()) << t.status();
+    ASSERT_TRUE(WriteFrameTable(work + "/" + role + ".frames", t->table, t->source).ok());
+    absl::StatusOr<StoredFrameTable> read = ReadFrameTable(work + "/" + role + ".frames");
+    ASSERT_TRUE(read.ok()) << read.status();
+    EXPECT_EQ(read->table.kept, t->table.kept);
+    EXPECT_EQ(read->table.thumbs, t->table.thumbs);
+    EXPECT_EQ(read->table.positions().size(), t->table.positions().size());
+    for (size_t i = 0; i < t->table.frames.size(); ++i) {
+      EXPECT_EQ(read->table.frames[i].pts, t->table.frames[i].pts);
+      EXPECT_EQ(read->table.frames[i].content_hash, t->table.frames[i].content_hash);
+      EXPECT_EQ(read->table.frames[i].dup, t->table.frames[i].dup);
+    }
+    EXPECT_EQ(read->table.video.color_matrix, t->table.video.color_matrix);
+    EXPECT_EQ(read->source.SerializeAsString(), t->source.SerializeAsString());
+  }
+  absl::StatusOr<StoredFrameTable> lr = ReadFrameTable(work + "/lr.frames");
+  absl::StatusOr<StoredFrameTable> hr = ReadFrameTable(work + "/hr.frames");
+  ASSERT_TRUE(lr.ok() && hr.ok());
+  ASSERT_TRUE(CheckSources(&lr->table, hr->table, options.scale, options.sample.window).ok());
+  absl::StatusOr<AlignOutput> aligned = AlignSources(&lr->table, hr->table, options.align);
+  ASSERT_TRUE(aligned.ok()) << aligned.status();
+  ASSERT_TRUE(WritePairs(work + "/pairs", aligned->pairs, aligned->stats).ok());
+  absl::StatusOr<StoredPairs> pairs = ReadPairs(work + "/pairs");
+  ASSERT_TRUE(pairs.ok());
+  ASSERT_EQ(pairs->pairs.size(), aligned->pairs.size());
+  for (size_t i = 0; i < pairs->pairs.size(); ++i) {
+    EXPECT_EQ(pairs->pairs[i].lr_frame, aligned->pairs[i].lr_frame);
+    EXPECT_EQ(pairs->pairs[i].hr_frame, aligned->pairs[i].hr_frame);
+    EXPECT_EQ(pairs->pairs[i].residual, aligned->pairs[i].residual);  // bit-exact doubles
+  }
+  std::vector<uint8_t> thumbs = PairThumbs(lr->table, pairs->pairs, false);
+  absl::StatusOr<WindowPlan> plan =
+      PlanWindows(thumbs, lr->table.thumb_width, lr->table.thumb_height, &lr->table, hr->table,
+                  pairs->pairs, options.scene, options.sample, "tiny pair");
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_TRUE(WriteWindowPlan(work + "/plan", *plan).ok());
+  absl::StatusOr<WindowPlan> stored_plan = ReadWindowPlan(work + "/plan");
+  ASSERT_TRUE(stored_plan.ok());
+
+  // Packers load tables without thumbnails.
+  absl::StatusOr<StoredFrameTable> lr_lean = ReadFrameTable(work + "/lr.frames", false);
+  absl::StatusOr<StoredFrameTable> hr_lean = ReadFrameTable(work + "/hr.frames", false);
+  ASSERT_TRUE(lr_lean.ok() && hr_lean.ok());
+  EXPECT_TRUE(hr_lean->table.thumbs.empty());
+  PackInput input{o.lr_path, o.hr_path, &lr_lean->table, &hr_lean->table, &pairs->pairs};
+  for (int shard = 0; shard < 2; ++shard) {
+    const std::string name = ShardFileName("train", shard, 2, false);
+    absl::StatusOr<PackedShard> packed =
+        PackShard(input, stored_plan->WindowsOfShard(shard), options.pack, work, name);
+    ASSERT_TRUE(packed.ok()) << packed.status();
+    EXPECT_EQ(*ReadFile(work + "/" + name), *ReadFile(o.out_dir + "/" + name)) << name;
+  }
+}
+
+TEST_F(TinyPipelineTest, DamagedArtifactsAreReportedNotMisread) {
+  const std::string work = (dir_ / "work").string();
+  fs::create_directories(work);
+  absl::StatusOr<StoredFrameTable> t =
+      IngestSource("hr", (dir_ / "hr.mkv").string(), IngestOptions{}, nullptr, nullptr);
+  ASSERT_TRUE(t.ok());
+  const std::string path = work + "/hr.frames";
+  ASSERT_TRUE(WriteFrameTable(path, t->table, t->source).ok());
+  fs::resize_file(path, fs::file_size(path) - 100);
+  EXPECT_EQ(ReadFrameTable(path).status().code(), absl::StatusCode::kDataLoss);
+  ASSERT_TRUE(WriteFileAtomically(path, "not a frame table at all").ok());
+  EXPECT_EQ(ReadFrameTable(path).status().code(), absl::StatusCode::kDataLoss);
+  ASSERT_TRUE(WriteFileAtomically(work + "/pairs", "\xff\xff\xff").ok());
+  EXPECT_EQ(ReadPairs(work + "/pairs").status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(ReadWindowPlan(work + "/missing").status().code(), absl::StatusCode::kNotFound);
 }
 
 }  // namespace

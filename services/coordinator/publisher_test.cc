@@ -1,0 +1,126 @@
+// Publishing a job into a shared dataset directory: shards moved in, manifest last, and a
+// second publication of the same job (a coordinator that crashed half-way) changes nothing.
+#include "services/coordinator/publisher.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "absl/strings/str_format.h"
+#include "dataset/dataset.h"
+#include "pipeline/parameters.h"
+#include "util/file.h"
+#include "util/sha256.h"
+
+namespace framepair {
+namespace {
+
+namespace fs = std::filesystem;
+
+class PublisherTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() / ("fp_publisher_" + std::to_string(getpid()));
+    fs::remove_all(root_);
+    absl::StatusOr<StorageRoot> storage = StorageRoot::Open(root_.string());
+    ASSERT_TRUE(storage.ok()) << storage.status();
+    storage_.emplace(*storage);
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  // A job of `shards` packed shards whose files sit in the packers' attempt directories.
+  std::map<std::string, framepair::v1::TaskResult> Results(const std::string& job, int shards,
+                                                           int hr_width = 640) {
+    std::map<std::string, framepair::v1::TaskResult> r;
+    for (const char* role : {"lr", "hr"}) {
+      auto* source = r[std::string("ingest-") + role].mutable_ingest()->mutable_source();
+      source->set_role(role);
+      source->set_width(role == std::string("lr") ? hr_width / 4 : hr_width);
+      source->set_height(role == std::string("lr") ? 96 : 384);
+    }
+    r["align"].mutable_align()->set_pairs_aligned(100);
+    r["scene"].mutable_scene()->set_windows(shards * 3);
+    for (int k = 0; k < shards; ++k) {
+      const std::string name = JobShardFileName(job, k, shards, false);
+      const std::string dir = absl::StrFormat("work/%s/pack-%05d.a1", job, k);
+      fs::create_directories(root_ / dir);
+      const std::string bytes = absl::StrFormat("shard %d of %s", k, job);
+      EXPECT_TRUE(WriteFileAtomically((root_ / dir / name).string(), bytes).ok());
+      auto* pack = r[absl::StrFormat("pack-%05d", k)].mutable_pack();
+      pack->set_shard(dir + "/" + name);
+      pack->mutable_entry()->set_file(name);
+      pack->mutable_entry()->set_examples(3);
+      pack->mutable_entry()->set_bytes(static_cast<int64_t>(bytes.size()));
+      pack->mutable_entry()->set_sha256(Sha256Hex(bytes));
+    }
+    return r;
+  }
+
+  framepair::v1::JobSpec Spec(int shards) {
+    RunOptions o;
+    o.shards = shards;
+    framepair::v1::JobSpec spec;
+    spec.set_dataset("games");
+    *spec.mutable_parameters() = ParametersFor(o);
+    return spec;
+  }
+
+  fs::path root_;
+  std::optional<StorageRoot> storage_;
+};
+
+TEST_F(PublisherTest, MovesShardsAndListsEveryPairInOneManifest) {
+  auto first = PublishJob(*storage_, "j000000000001", Spec(2), Results("j000000000001", 2));
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->dataset_dir(), "datasets/games");
+  EXPECT_EQ(first->examples(), 6);
+  auto second = PublishJob(*storage_, "j000000000002", Spec(1), Results("j000000000002", 1));
+  ASSERT_TRUE(second.ok()) << second.status();
+
+  const fs::path dataset = root_ / "datasets" / "games";
+  EXPECT_TRUE(fs::exists(dataset / "train-j000000000001-00001-of-00002.tfrecord"));
+  EXPECT_TRUE(fs::exists(dataset / "train-j000000000002-00000-of-00001.tfrecord"));
+  EXPECT_FALSE(fs::exists(root_ / "work/j000000000001/pack-00000.a1" /
+                          "train-j000000000001-00000-of-00002.tfrecord"));
+  absl::StatusOr<framepair::v1::Manifest> m = ReadManifest(dataset.string());
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->shards_size(), 3);
+  EXPECT_EQ(m->total_examples(), 9);
+  ASSERT_EQ(m->pairs_size(), 2);
+  EXPECT_EQ(m->pairs(0).job_id(), "j000000000001");
+  EXPECT_EQ(m->pairs(1).shard_files_size(), 1);
+  EXPECT_EQ(m->hr_width(), 640);
+  EXPECT_EQ(m->lr_width(), 160);
+}
+
+TEST_F(PublisherTest, PublishingTheSameJobAgainChangesNothing) {
+  auto results = Results("j000000000003", 2);
+  ASSERT_TRUE(PublishJob(*storage_, "j000000000003", Spec(2), results).ok());
+  const std::string manifest = *ReadFile((root_ / "datasets/games/manifest.json").string());
+  // The shards were moved already: a resumed publication recognises them.
+  auto again = PublishJob(*storage_, "j000000000003", Spec(2), results);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(*ReadFile((root_ / "datasets/games/manifest.json").string()), manifest);
+}
+
+TEST_F(PublisherTest, ADatasetKeepsOneShape) {
+  ASSERT_TRUE(PublishJob(*storage_, "j000000000004", Spec(1), Results("j000000000004", 1)).ok());
+  auto other = PublishJob(*storage_, "j000000000005", Spec(1), Results("j000000000005", 1, 1280));
+  EXPECT_EQ(other.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(other.status().message()), ::testing::HasSubstr("another --dataset"));
+  // Nothing of the refused job entered the dataset.
+  EXPECT_FALSE(fs::exists(root_ / "datasets/games/train-j000000000005-00000-of-00001.tfrecord"));
+}
+
+TEST_F(PublisherTest, AMissingShardIsDataLoss) {
+  auto results = Results("j000000000006", 1);
+  fs::remove(root_ / results["pack-00000"].pack().shard());
+  auto r = PublishJob(*storage_, "j000000000006", Spec(1), results);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_FALSE(fs::exists(root_ / "datasets/games/manifest.json"));
+}
+
+}  // namespace
+}  // namespace framepair
