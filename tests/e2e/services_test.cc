@@ -2,6 +2,7 @@
 // scripts/local-stack.sh on loopback, a real SQLite state file, real encoded footage, and the
 // `framepair` CLI as a user drives it. Faults are real too: kill -9, SIGSTOP/SIGCONT.
 #include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
@@ -17,9 +18,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "framepair/v1/coordinator.grpc.pb.h"
 #include "support/footage.h"
 #include "support/process.h"
 #include "util/file.h"
+#include "util/sha256.h"
 
 namespace framepair {
 namespace {
@@ -376,6 +379,57 @@ TEST(Services, FootageOutsideTheStorageRootIsRefused) {
   ProcessResult list = stack.Cli({"list"});
   EXPECT_EQ(list.exit_code, 0);
   EXPECT_THAT(list.out, ::testing::Not(::testing::HasSubstr("outside")));
+}
+
+// UploadFootage through the API: a file arrives only whole and with the declared sha256.
+TEST(Services, BrokenUploadsLeaveNothingUsable) {
+  Stack stack(1);
+  auto stub = framepair::v1::Coordinator::NewStub(
+      grpc::CreateChannel(stack.server(), grpc::InsecureChannelCredentials()));
+  const std::string data(3 << 20, 'x');
+  auto upload = [&](const std::string& sha, int64_t size, const std::vector<std::string>& chunks,
+                    framepair::v1::UploadFootageResponse* response) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    auto writer = stub->UploadFootage(&ctx, response);
+    framepair::v1::UploadFootageRequest header;
+    header.mutable_header()->set_sha256(sha);
+    header.mutable_header()->set_size(size);
+    writer->Write(header);
+    for (const std::string& c : chunks) {
+      framepair::v1::UploadFootageRequest part;
+      part.set_chunk(c);
+      if (!writer->Write(part)) break;
+    }
+    writer->WritesDone();
+    return writer->Finish();
+  };
+  auto files_under = [&](const std::string& sub) {
+    int n = 0;
+    for (const auto& e : fs::recursive_directory_iterator(stack.storage() / sub)) {
+      n += e.is_regular_file();
+    }
+    return n;
+  };
+  const std::string mb(1 << 20, 'x');
+  framepair::v1::UploadFootageResponse response;
+  // Wrong checksum: refused, nothing stored, no temporary file left.
+  grpc::Status wrong = upload(std::string(64, '0'), data.size(), {mb, mb, mb}, &response);
+  EXPECT_EQ(wrong.error_code(), grpc::StatusCode::DATA_LOSS) << wrong.error_message();
+  // Fewer bytes than declared (a client that died half-way).
+  grpc::Status short_upload = upload(Sha256Hex(data), data.size(), {mb}, &response);
+  EXPECT_EQ(short_upload.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  // A chunk above the 1 MiB limit.
+  grpc::Status big = upload(Sha256Hex(data), data.size(), {data}, &response);
+  EXPECT_NE(big.error_code(), grpc::StatusCode::OK);
+  EXPECT_EQ(files_under("footage"), 0);
+  EXPECT_EQ(files_under("uploads"), 0);
+  // The good one lands content-addressed.
+  grpc::Status good = upload(Sha256Hex(data), data.size(), {mb, mb, mb}, &response);
+  ASSERT_TRUE(good.ok()) << good.error_message();
+  EXPECT_EQ(response.storage_path(), "footage/sha256/" + Sha256Hex(data));
+  EXPECT_EQ(*ReadFile((stack.storage() / response.storage_path()).string()), data);
+  EXPECT_EQ(files_under("uploads"), 0);
 }
 
 }  // namespace
