@@ -10,7 +10,7 @@
 # (DIR/run/framepair-packer-2.pid for the second packer). It returns when every server reports
 # SERVING on its gRPC health service, and fails (printing the log tail) if one does not.
 # Then:  FRAMEPAIR_SERVER=127.0.0.1:BASE framepair submit --lr LR --hr HR --dataset NAME --watch
-# Extra flags: FRAMEPAIR_COORDINATOR_FLAGS (e.g. "--stall-timeout-ms 2000") and
+# Extra flags: FRAMEPAIR_COORDINATOR_FLAGS (e.g. "--stall-timeout-ms 5000") and
 # FRAMEPAIR_WORKER_FLAGS (every worker) are appended to the command lines. `up` again restarts
 # only the servers that are not running.
 set -euo pipefail

@@ -48,9 +48,11 @@ int main(int argc, char** argv) {
       ("packer-concurrency", po::value(&scheduler_options.packer.concurrency)->default_value(1), "pack calls in flight per target (for dns:/// targets: per Service, so raise it with the replicas)")
       ("max-retries", po::value(&scheduler_options.max_retries)->default_value(scheduler_options.max_retries), "retryable failures of a task before its job fails")
       ("retry-backoff-ms", po::value(&backoff_ms)->default_value(backoff_ms), "first retry delay; doubles per retry, at most 30 s")
-      ("stall-timeout-ms", po::value(&stall_ms)->default_value(stall_ms), "a worker silent for this long is considered dead and its task retried elsewhere")
+      ("stall-timeout-ms", po::value(&stall_ms)->default_value(stall_ms), "a worker silent for this long (no progress, no heartbeat: workers send one every --heartbeat-ms, default 1 s) is considered dead and its task retried elsewhere; keep it at several heartbeats")
       ("task-deadline-seconds", po::value(&deadline_s)->default_value(deadline_s), "deadline of one task attempt")
       ("max-upload-bytes", po::value(&service_options.max_upload_bytes)->default_value(service_options.max_upload_bytes), "largest footage file UploadFootage accepts")
+      ("worker-keepalive-ms", po::value(&scheduler_options.worker_channel.keepalive_time_ms)->default_value(10000), "ping a worker connection after this long without traffic; an unanswered ping (--worker-keepalive-timeout-ms) closes it, so a cut-off host stops getting tasks")
+      ("worker-keepalive-timeout-ms", po::value(&scheduler_options.worker_channel.keepalive_timeout_ms)->default_value(5000), "how long an unanswered keepalive ping may take")
       ("worker-tls-ca", po::value(&worker_ca), "CA bundle (PEM) of the workers' certificates: call workers over TLS")
       ("worker-token-file", po::value(&worker_token_file), "token sent to workers started with --auth-token-file");
     // clang-format on

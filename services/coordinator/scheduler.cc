@@ -326,8 +326,15 @@ void Scheduler::RunAttempt(std::shared_ptr<Attempt> a, framepair::v1::JobSpec sp
 
   TaskUpdate update;
   std::optional<TaskResult> result;
+  bool first = true;
   while (reader->Read(&update)) {
     a->last_progress_ms = NowMs();
+    if (first) {
+      // Behind a dns:/// name, the peer says which machine actually runs the attempt.
+      first = false;
+      spdlog::info("{}/{}: attempt {} runs on {}", a->job_id, a->task, a->attempt,
+                   a->context.peer());
+    }
     if (update.has_result()) {
       result = update.result();
     } else if (update.has_progress()) {
@@ -358,7 +365,10 @@ void Scheduler::RunAttempt(std::shared_ptr<Attempt> a, framepair::v1::JobSpec sp
     Target* t = a->target;
     if (status.ok()) {
       t->failures_in_a_row = 0;
-    } else if (a->stalled || status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    } else if ((a->stalled || status.error_code() == grpc::StatusCode::UNAVAILABLE) &&
+               t->address.rfind("dns:", 0) != 0) {
+      // Not for dns:/// names: one name stands for many workers, and round_robin already
+      // stops picking the addresses it cannot reach.
       const int shift = std::min(t->failures_in_a_row++, 5);
       t->resting_until = std::chrono::steady_clock::now() + std::chrono::seconds(1 << shift);
     }

@@ -48,8 +48,8 @@ struct WorkerOptions {
   std::chrono::milliseconds progress_interval{200};
   // A call that made no progress for this long repeats its last progress message, so the
   // coordinator can tell a long step (align, a big window) from a dead or stopped worker.
-  // Must stay well below the coordinator's --stall-timeout-ms. Default: 5 s.
-  std::chrono::milliseconds heartbeat_interval{5000};
+  // Must stay well below the coordinator's --stall-timeout-ms. Default: 1 s.
+  std::chrono::milliseconds heartbeat_interval{1000};
 };
 
 // Owns the pool and the admission count. Thread-safe.

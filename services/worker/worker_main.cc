@@ -11,13 +11,17 @@ int WorkerMain(int argc, char** argv, std::string_view binary_name, std::string_
                const std::function<void(boost::program_options::options_description&)>& add_flags) {
   namespace po = boost::program_options;
   WorkerOptions worker;
+  int64_t heartbeat_ms = 1000;
   // Outlives the server: ServerMain destroys the services (and so the runner's users) first.
   std::unique_ptr<TaskRunner> runner;
   ServiceFactory factory;
   factory.add_flags = [&](po::options_description& flags) {
     flags.add_options()("max-tasks", po::value(&worker.max_tasks)->default_value(worker.max_tasks),
                         "tasks this worker runs at once; more are refused (RESOURCE_EXHAUSTED) "
-                        "so the coordinator places them on another worker");
+                        "so the coordinator places them on another worker")(
+        "heartbeat-ms", po::value(&heartbeat_ms)->default_value(heartbeat_ms),
+        "while a task makes no visible progress, repeat its last progress this often, so the "
+        "coordinator (--stall-timeout-ms, several heartbeats) can tell busy from dead");
     if (add_flags) add_flags(flags);
   };
   factory.create = [&](const ServerOptions& options) -> absl::StatusOr<ServiceSet> {
@@ -26,6 +30,8 @@ int WorkerMain(int argc, char** argv, std::string_view binary_name, std::string_
           "--storage-root is required: the directory shared with the coordinator");
     }
     if (worker.max_tasks < 1) return absl::InvalidArgumentError("--max-tasks must be >= 1");
+    if (heartbeat_ms < 10) return absl::InvalidArgumentError("--heartbeat-ms must be >= 10");
+    worker.heartbeat_interval = std::chrono::milliseconds(heartbeat_ms);
     FP_ASSIGN_OR_RETURN(StorageRoot storage, StorageRoot::Open(options.storage_root));
     runner = std::make_unique<TaskRunner>(worker);
     ServiceSet set;
