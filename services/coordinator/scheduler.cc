@@ -436,7 +436,10 @@ void Scheduler::HandleOutcome(Attempt& a, const grpc::Status& status, const Task
     }
     return;
   }
-  if (retries >= options_.max_retries) {
+  // A busy worker's refusal (RESOURCE_EXHAUSTED: all its --max-tasks slots taken) is not a
+  // failure of the task: it waits for a free worker however long that takes.
+  const bool busy = !a.stalled && status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED;
+  if (retries >= options_.max_retries && !busy) {
     AttemptCounter().Increment({a.kind, "failed"});
     if (store_->FailAttempt(a.job_id, a.task, a.attempt, error).ok()) {
       event.set_state("failed");
@@ -446,8 +449,9 @@ void Scheduler::HandleOutcome(Attempt& a, const grpc::Status& status, const Task
     }
     return;
   }
-  const int64_t backoff =
-      std::min<int64_t>(30000, options_.retry_backoff.count() << std::min<int64_t>(retries, 16));
+  const int64_t backoff = busy ? options_.retry_backoff.count()
+                               : std::min<int64_t>(30000, options_.retry_backoff.count()
+                                                              << std::min<int64_t>(retries, 16));
   AttemptCounter().Increment({a.kind, "retried"});
   if (store_->RetryAttempt(a.job_id, a.task, a.attempt, NowMs() + backoff, error).ok()) {
     spdlog::warn("{}/{}: attempt {} failed ({}); retry in {} ms", a.job_id, a.task, a.attempt,

@@ -75,8 +75,8 @@ async function loadPackages() {
 // ---------------------------------------------------------------------------------------------
 // Rendering
 
-function kustomize(kubectl, dir) {
-  const r = spawnSync(kubectl, ["kustomize", dir], { encoding: "utf8", maxBuffer: 64 << 20 });
+function kustomize(kubectl, dir, extra = []) {
+  const r = spawnSync(kubectl, ["kustomize", dir, ...extra], { encoding: "utf8", maxBuffer: 64 << 20 });
   if (r.error) throw new Error(`kubectl kustomize ${dir}: ${r.error.message}`);
   if (r.status !== 0) throw new Error(`kubectl kustomize ${dir} failed:\n${r.stderr}`);
   return r.stdout;
@@ -92,22 +92,26 @@ function parseDocs(yaml, text, where) {
   return objects;
 }
 
-// Every kustomization to render: the base, each overlay, and each component layered on the
-// prod overlay (so an optional component is rendered and checked even if no overlay uses it).
-function renderTargets(k8sDir) {
+// Every kustomization to render: the base, each overlay, and each component that no overlay
+// uses, layered on the prod overlay (so an optional component is rendered and checked too).
+function renderTargets(yaml, k8sDir) {
   const targets = [{ name: "base", dir: path.join(k8sDir, "base"), full: true }];
   const overlaysDir = path.join(k8sDir, "overlays");
+  const used = new Set();
   for (const o of fs.readdirSync(overlaysDir).sort()) {
-    if (fs.existsSync(path.join(overlaysDir, o, "kustomization.yaml"))) {
-      targets.push({ name: `overlays/${o}`, dir: path.join(overlaysDir, o), full: true });
-    }
+    const file = path.join(overlaysDir, o, "kustomization.yaml");
+    if (!fs.existsSync(file)) continue;
+    targets.push({ name: `overlays/${o}`, dir: path.join(overlaysDir, o), full: true });
+    const k = yaml.parse(fs.readFileSync(file, "utf8")) ?? {};
+    for (const c of k.components ?? []) used.add(path.resolve(overlaysDir, o, c));
   }
   const componentsDir = path.join(k8sDir, "components");
   if (fs.existsSync(componentsDir)) {
     for (const c of fs.readdirSync(componentsDir).sort()) {
-      if (!fs.existsSync(path.join(componentsDir, c, "kustomization.yaml"))) continue;
-      targets.push({ name: `overlays/prod+components/${c}`, component: path.join(componentsDir, c),
-        dir: null, full: true, on: path.join(overlaysDir, "prod") });
+      const dir = path.join(componentsDir, c);
+      if (!fs.existsSync(path.join(dir, "kustomization.yaml")) || used.has(dir)) continue;
+      targets.push({ name: `overlays/prod+components/${c}`, component: dir, full: true,
+        on: path.join(overlaysDir, "prod") });
     }
   }
   return targets;
@@ -116,19 +120,26 @@ function renderTargets(k8sDir) {
 function renderAll(kubectl, yaml, k8sDir) {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "framepair-kustomize-"));
   try {
-    return renderTargets(k8sDir).map((t) => {
-      let dir = t.dir;
-      if (t.component) {
-        // A kustomization of our own that stacks the component on the overlay.
-        dir = fs.mkdtempSync(path.join(tmp, "c-"));
-        const prodText = fs.readFileSync(path.join(t.on, "kustomization.yaml"), "utf8");
-        const already = prodText.includes(`components/${path.basename(t.component)}`) &&
-          !new RegExp(`#\\s*-\\s*\\.\\./\\.\\./components/${path.basename(t.component)}`).test(prodText);
-        fs.writeFileSync(path.join(dir, "kustomization.yaml"),
-          "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n" +
-          `resources:\n  - ${t.on}\n` + (already ? "" : `components:\n  - ${t.component}\n`));
+    return renderTargets(yaml, k8sDir).map((t) => {
+      if (!t.component) {
+        return { name: t.name, full: t.full, objects: parseDocs(yaml, kustomize(kubectl, t.dir), t.name) };
       }
-      return { name: t.name, full: t.full, objects: parseDocs(yaml, kustomize(kubectl, dir), t.name) };
+      // The overlay's own kustomization, moved to a scratch directory (paths rewritten to
+      // point back) with the component added, so that the overlay's transformers (namespace,
+      // instance label) apply to the component as they would if the overlay listed it.
+      const dir = fs.mkdtempSync(path.join(tmp, "c-"));
+      const k = yaml.parse(fs.readFileSync(path.join(t.on, "kustomization.yaml"), "utf8"));
+      const rel = (p) => (/^[a-z]+:\/\//.test(p) ? p : path.relative(dir, path.resolve(t.on, p)));
+      k.resources = (k.resources ?? []).map(rel);
+      k.components = [...new Set([...(k.components ?? []).map(rel), rel(t.component)])];
+      for (const p of k.patches ?? []) if (p.path) p.path = rel(p.path);
+      for (const g of [...(k.configMapGenerator ?? []), ...(k.secretGenerator ?? [])]) {
+        if (g.files) g.files = g.files.map((f) => (f.includes("=") ? f.replace(/=(.*)$/, (_, x) => `=${rel(x)}`) : rel(f)));
+        if (g.envs) g.envs = g.envs.map(rel);
+      }
+      fs.writeFileSync(path.join(dir, "kustomization.yaml"), yaml.stringify(k));
+      return { name: t.name, full: t.full,
+        objects: parseDocs(yaml, kustomize(kubectl, dir, ["--load-restrictor", "LoadRestrictionsNone"]), t.name) };
     });
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
