@@ -32,7 +32,8 @@ Global options (also accepted after the command):
                    (default: $FRAMEPAIR_SERVER, else 127.0.0.1:50051)
   -o text|json     output format of the remote commands (json: for scripts)
 Environment: FRAMEPAIR_SERVER, FRAMEPAIR_TOKEN (sent as a bearer token),
-  FRAMEPAIR_TLS_CA (CA bundle: use TLS to the coordinator).
+  FRAMEPAIR_TLS_CA (CA bundle: use TLS to the coordinator), FRAMEPAIR_TLS_SERVER_NAME (the
+  name to check in its certificate when connecting by IP or through a tunnel).
 
 Run `framepair <command> --help` for the options of a command.
 

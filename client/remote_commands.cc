@@ -42,6 +42,7 @@ struct Remote {
   explicit Remote(const RemoteOptions& o) : options(o) {
     ChannelOptions c;
     c.tls_ca_file = o.tls_ca;
+    c.tls_server_name = o.tls_server_name;
     c.auth_token = o.token;
     absl::StatusOr<std::shared_ptr<grpc::Channel>> made = MakeChannel(o.server, c);
     if (!made.ok()) {
@@ -357,6 +358,7 @@ RemoteOptions DefaultRemoteOptions() {
   o.server = Env("FRAMEPAIR_SERVER", "127.0.0.1:50051");
   o.token = Env("FRAMEPAIR_TOKEN");
   o.tls_ca = Env("FRAMEPAIR_TLS_CA");
+  o.tls_server_name = Env("FRAMEPAIR_TLS_SERVER_NAME");
   return o;
 }
 
