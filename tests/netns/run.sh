@@ -416,12 +416,14 @@ $(grep -c "ingest $job1/" "$work/logs/ingest-b.log" || true) on host B (dns:///i
   table="$(task_table "$job2")"
   sed 's/^/    /' <<<"$table"
   check_dataset cut-off "$job2"
-  # The cut hit the task mid-way: the coordinator saw it stall, retried it, and host A did it.
+  # The cut hit the task mid-way: the coordinator noticed (the attempt stalled, or the
+  # keepalive found the connection dead first), retried it, and host A did it.
   local retries shard
   retries="$(awk -v t="$victim" '$1 == t { print $3 }' <<<"$table")"
   [ "${retries:-0}" -ge 1 ] || fail "$victim of $job2 was not retried after the cut (retries '$retries')"
-  grep -q "$job2/$victim: no progress from" "$work/logs/coordinator.log" ||
-    fail "the coordinator never reported $victim of $job2 as stalled"
+  grep -Eq "$job2/$victim: (no progress from|attempt [0-9]+ failed \\(UNAVAILABLE)" \
+    "$work/logs/coordinator.log" ||
+    fail "the coordinator never reported $victim of $job2 as stalled or unreachable"
   shard=$((10#${victim#pack-}))
   grep -Eq "pack $job2 shard $shard attempt ([2-9]|[1-9][0-9]+): done" "$work/logs/packer-a.log" ||
     fail "host A did not finish a retry of $victim"
