@@ -15,6 +15,9 @@ echo "== tests"
 # that fails is run once more, and only a second failure fails the run (both are printed).
 ctest --test-dir build --output-on-failure -j "$(nproc)" --timeout 600 --repeat until-pass:2
 
+echo "== container image build steps (deploy/docker/build-in-image.sh on this build tree)"
+FRAMEPAIR_IMAGE_BUILD_TYPE=RelWithDebInfo deploy/docker/build-in-image.sh . build/image-prefix build
+
 if [ "${FRAMEPAIR_SKIP_SANITIZE:-0}" != 1 ]; then
   echo "== build (ASan + UBSan)"
   cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFRAMEPAIR_SANITIZE=ON >/dev/null

@@ -11,7 +11,9 @@
 #   BUILD_DIR   CMake build tree (default: SOURCE_DIR/build-image; ignored by git and docker)
 #
 # Needs the build dependencies of scripts/install-deps.sh. FRAMEPAIR_JOBS sets the parallel
-# jobs (default: all cores).
+# jobs (default: all cores). FRAMEPAIR_IMAGE_BUILD_TYPE (default Release) lets scripts/test.sh
+# run this very script on CI's already-built RelWithDebInfo tree, so every CI run exercises
+# the image's build, install and runtime-package steps without a second full build.
 #
 # After installing it checks the result the way the runtime stage will use it:
 #  - every installed binary starts (`--help`) with only the system's shared libraries;
@@ -39,9 +41,10 @@ for tool in cmake ninja readelf ldd dpkg-query; do
   command -v "$tool" >/dev/null || { echo "build-in-image: $tool is missing (run scripts/install-deps.sh)" >&2; exit 1; }
 done
 
-echo "== configure (Release) $src -> $build"
+build_type=${FRAMEPAIR_IMAGE_BUILD_TYPE:-Release}
+echo "== configure ($build_type) $src -> $build"
 # -Werror stays on: the image is built with the same Debian 12 compiler as CI.
-cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$prefix"
+cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE="$build_type" -DCMAKE_INSTALL_PREFIX="$prefix"
 echo "== build ${targets[*]} ($jobs jobs)"
 cmake --build "$build" --parallel "$jobs" --target "${targets[@]}"
 echo "== install into $prefix"
