@@ -17,6 +17,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "util/file.h"
 #include "util/sha256.h"
 #include "util/status_macros.h"
 
@@ -38,13 +39,6 @@ std::string Quote(absl::string_view user_text) {
   return absl::StrCat("'", absl::CHexEscape(user_text), "'");
 }
 
-// `what` names the file and the failed action; `hint` says what to do about it.
-absl::Status ErrnoError(int err, absl::string_view what, absl::string_view hint) {
-  std::string message = absl::StrCat(what, ": ", std::strerror(err));
-  if (!hint.empty()) absl::StrAppend(&message, "; ", hint);
-  return absl::Status(absl::ErrnoToStatusCode(err), message);
-}
-
 std::string Join(absl::string_view dir, absl::string_view name) {
   if (dir == "/") return absl::StrCat("/", name);
   return absl::StrCat(dir, "/", name);
@@ -62,17 +56,6 @@ std::string Parent(const std::string& path) {
   const size_t slash = path.rfind('/');
   if (slash == 0 || slash == std::string::npos) return "/";
   return path.substr(0, slash);
-}
-
-// Makes a rename durable: without this a crash can forget the new directory entry.
-absl::Status SyncDirectory(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError(errno, absl::StrCat("cannot open directory ", dir), "");
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) return ErrnoError(err, absl::StrCat("cannot fsync directory ", dir), "");
-  return absl::OkStatus();
 }
 
 // Creates `dir` if missing and insists that it is a real directory, not a symlink or a file.

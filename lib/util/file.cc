@@ -15,16 +15,18 @@
 namespace framepair {
 namespace {
 
+std::string ParentDir(const std::string& path) {
+  std::string parent = std::filesystem::path(path).parent_path().string();
+  return parent.empty() ? "." : parent;
+}
+
+}  // namespace
+
 // `what` names the file and the failed action; `hint` says what the user can do about it.
 absl::Status ErrnoError(int err, absl::string_view what, absl::string_view hint) {
   std::string message = absl::StrCat(what, ": ", std::strerror(err));
   if (!hint.empty()) absl::StrAppend(&message, "; ", hint);
   return absl::Status(absl::ErrnoToStatusCode(err), message);
-}
-
-std::string ParentDir(const std::string& path) {
-  std::string parent = std::filesystem::path(path).parent_path().string();
-  return parent.empty() ? "." : parent;
 }
 
 // Makes a rename durable: without this a crash can forget the new directory entry.
@@ -37,8 +39,6 @@ absl::Status SyncDirectory(const std::string& dir) {
   if (rc != 0) return ErrnoError(err, absl::StrCat("cannot fsync directory ", dir), "");
   return absl::OkStatus();
 }
-
-}  // namespace
 
 absl::StatusOr<AtomicFile> AtomicFile::Create(const std::string& final_path) {
   // pid + counter keeps concurrent writers (threads or processes) off each other's temp file.

@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace framepair {
 
@@ -36,6 +37,15 @@ class AtomicFile {
   std::string temp_path_;
   uint64_t bytes_written_ = 0;
 };
+
+// A status for a failed system call: the errno's status code (NOT_FOUND, PERMISSION_DENIED,
+// ...) and "<what>: <strerror>[; <hint>]". `what` names the file and the action, `hint` says
+// what the user can do about it ("" for none).
+absl::Status ErrnoError(int err, absl::string_view what, absl::string_view hint);
+
+// fsyncs a directory, making renames into it durable (without it a crash can forget the new
+// directory entry).
+absl::Status SyncDirectory(const std::string& dir);
 
 // Writes `data` to `path` atomically (AtomicFile in one call).
 absl::Status WriteFileAtomically(const std::string& path, std::string_view data);

@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "dataset/dataset.h"
 #include "pipeline/parameters.h"
+#include "util/file.h"
 #include "util/status_macros.h"
 
 namespace framepair {
@@ -19,16 +20,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using framepair::v1::Manifest;
-
-absl::Status SyncDirectory(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return absl::UnavailableError(absl::StrCat(dir, ": ", std::strerror(errno)));
-  int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0)
-    return absl::UnavailableError(absl::StrCat("fsync ", dir, ": ", std::strerror(errno)));
-  return absl::OkStatus();
-}
 
 // Moves a finished shard into the dataset. Already moved (a resumed publication) is fine as
 // long as the size matches what the packer reported.

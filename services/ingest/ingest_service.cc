@@ -30,7 +30,7 @@ absl::StatusOr<framepair::v1::TaskResult> RunIngestTask(const StorageRoot& stora
   FP_RETURN_IF_ERROR(WriteFrameTable(file, ingested->table, ingested->source));
   framepair::v1::TaskResult result;
   auto* out = result.mutable_ingest();
-  FP_ASSIGN_OR_RETURN(*out->mutable_frame_table(), Relative(storage, file));
+  FP_ASSIGN_OR_RETURN(*out->mutable_frame_table(), storage.Relativize(file));
   *out->mutable_source() = ingested->source;
   out->set_kept_frames(static_cast<int64_t>(ingested->table.kept.size()));
   return result;

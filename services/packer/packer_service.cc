@@ -53,7 +53,7 @@ absl::StatusOr<framepair::v1::TaskResult> RunPackTask(const StorageRoot& storage
 
   framepair::v1::TaskResult result;
   auto* out = result.mutable_pack();
-  FP_ASSIGN_OR_RETURN(*out->mutable_shard(), Relative(storage, dir + "/" + r.shard_file_name()));
+  FP_ASSIGN_OR_RETURN(*out->mutable_shard(), storage.Relativize(dir + "/" + r.shard_file_name()));
   *out->mutable_entry() = packed->entry;
   const PackCounters& c = packed->counters;
   auto* stats = out->mutable_stats();

@@ -42,7 +42,7 @@ absl::StatusOr<framepair::v1::TaskResult> RunSceneTask(const StorageRoot& storag
   FP_RETURN_IF_ERROR(WriteWindowPlan(file, plan));
   framepair::v1::TaskResult result;
   auto* out = result.mutable_scene();
-  FP_ASSIGN_OR_RETURN(*out->mutable_plan(), Relative(storage, file));
+  FP_ASSIGN_OR_RETURN(*out->mutable_plan(), storage.Relativize(file));
   out->set_scenes(plan.scenes);
   out->set_windows(static_cast<int64_t>(plan.windows.size()));
   return result;

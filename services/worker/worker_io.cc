@@ -50,8 +50,4 @@ absl::Status Rename(const absl::Status& status, const std::string& path, const s
   return absl::Status(status.code(), absl::StrReplaceAll(status.message(), {{path, name}}));
 }
 
-absl::StatusOr<std::string> Relative(const StorageRoot& storage, const std::string& path) {
-  return storage.Relativize(path);
-}
-
 }  // namespace framepair

@@ -28,7 +28,4 @@ absl::StatusOr<RunOptions> OptionsFor(const framepair::v1::RunParameters& parame
 // called the file), so errors name the user's file rather than a content-addressed path.
 absl::Status Rename(const absl::Status& status, const std::string& path, const std::string& name);
 
-// The storage-relative form of a path we created.
-absl::StatusOr<std::string> Relative(const StorageRoot& storage, const std::string& path);
-
 }  // namespace framepair
