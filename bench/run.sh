@@ -22,8 +22,8 @@ json() { python3 -c "import json,sys; d=json.load(open('$1')); print(eval('d' + 
 
 source bench/footage.sh
 
-echo "| footage | ffmpeg decode both (s) | framepair analysis (s) | ratio | pack s/frame | ffmpeg PNG export s/frame | ratio | PNGs per distinct frame | peak RSS (MiB) |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| footage | ffmpeg decode both (s) | framepair analysis (s) | ratio | pack s/frame | ffmpeg PNG export s/frame | ratio | PNGs per distinct frame | peak RSS analysis (MiB) | peak RSS (MiB) |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 for m in "${minutes[@]}"; do
   make_pair "$m"
   d=$work/m$m
@@ -42,6 +42,8 @@ for m in "${minutes[@]}"; do
   n_hr=$(json "$d/run.json" "['distinct_hr_frames']")
   pngs=$(json "$d/run.json" "['pngs_encoded']")
   rss=$(json "$d/run.json" "['peak_rss_bytes']")
+  # Peak by the end of scene detection: ingest + align + scene, before pack starts.
+  rss_analysis=$(json "$d/run.json" "['peak_rss_bytes_after']['scene']")
   # Reference 2: ffmpeg's own PNG export (level 1) of as many frames from each input.
   rm -rf "$d/png" && mkdir -p "$d/png/hr" "$d/png/lr"
   t0=$(now)
@@ -51,8 +53,9 @@ for m in "${minutes[@]}"; do
   rm -rf "$d/png" "$d/out"
   per_fp=$(echo "$t_pack / ($n_lr + $n_hr)" | bc -l)
   per_ff=$(echo "$t_export / ($n_lr + $n_hr)" | bc -l)
-  printf "| %d min 1280x720 + 320x180 | %.2f | %.2f | %.2fx | %.4f | %.4f | %.2fx | %.3f | %.0f |\n" \
+  printf "| %d min 1280x720 + 320x180 | %.2f | %.2f | %.2fx | %.4f | %.4f | %.2fx | %.3f | %.0f | %.0f |\n" \
     "$m" "$t_decode" "$t_analysis" "$(echo "$t_analysis / $t_decode" | bc -l)" \
     "$per_fp" "$per_ff" "$(echo "$per_fp / $per_ff" | bc -l)" \
-    "$(echo "$pngs / ($n_lr + $n_hr)" | bc -l)" "$(echo "$rss / 1048576" | bc -l)"
+    "$(echo "$pngs / ($n_lr + $n_hr)" | bc -l)" "$(echo "$rss_analysis / 1048576" | bc -l)" \
+    "$(echo "$rss / 1048576" | bc -l)"
 done

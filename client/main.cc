@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "client/commands.h"
+#include "util/memory.h"
 
 namespace {
 
@@ -50,6 +51,7 @@ Exit codes:
 
 int main(int argc, char** argv) {
   namespace cli = framepair::cli;
+  framepair::KeepLargeBlocksInHeap();
   std::vector<std::string> args(argv + 1, argv + argc);
   cli::RemoteOptions remote = cli::DefaultRemoteOptions();
   // Global options before the command.

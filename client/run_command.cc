@@ -1,4 +1,3 @@
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
@@ -11,6 +10,7 @@
 #include "client/terminal_progress.h"
 #include "media/video.h"
 #include "pipeline/pipeline.h"
+#include "util/memory.h"
 
 namespace framepair::cli {
 namespace po = boost::program_options;
@@ -19,12 +19,6 @@ namespace {
 
 std::atomic<bool> g_cancel{false};
 void OnInterrupt(int) { g_cancel.store(true); }
-
-int64_t PeakRssBytes() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<int64_t>(usage.ru_maxrss) * 1024;
-}
 
 // Machine-readable summary for scripts and benchmarks (`--json`).
 void PrintSummaryJson(const RunOptions& o, const RunSummary& s) {
@@ -50,6 +44,12 @@ void PrintSummaryJson(const RunOptions& o, const RunSummary& s) {
   std::printf("  \"seconds\": {");
   for (size_t i = 0; i < s.stages.size(); ++i) {
     std::printf("%s\"%s\": %.4f", i ? ", " : "", s.stages[i].stage.c_str(), s.stages[i].seconds);
+  }
+  // Peak memory by the end of each stage (cumulative): what a worker of that kind needs.
+  std::printf("},\n  \"peak_rss_bytes_after\": {");
+  for (size_t i = 0; i < s.stages.size(); ++i) {
+    std::printf("%s\"%s\": %lld", i ? ", " : "", s.stages[i].stage.c_str(),
+                static_cast<long long>(s.stages[i].peak_rss_bytes));
   }
   std::printf("}\n}\n");
 }

@@ -210,6 +210,8 @@ CoarseResult CoarseOffset(const ThumbSequence& a, const ThumbSequence& b, int ma
   std::vector<uint8_t> sb(static_cast<size_t>(nb) * bytes);
   for (int64_t i = 0; i < na; ++i) ds.Apply(a.thumb(static_cast<size_t>(i)), &sa[i * bytes]);
   for (int64_t j = 0; j < nb; ++j) ds.Apply(b.thumb(static_cast<size_t>(j)), &sb[j * bytes]);
+  a.ReleaseResident();
+  b.ReleaseResident();
 
   // Every (LR i, HR j) distance the search can ask for, once: even rows only (kCoarseStep).
   // At most ~1150 x 2300 entries for the default max_offset.
@@ -270,6 +272,7 @@ CoarseResult CoarseOffset(const ThumbSequence& a, const ThumbSequence& b, int ma
   // offset puts their match (fixed LCG: results are reproducible). Runs that could contain
   // the true match would make any pair look unrelated on a short clip.
   std::vector<uint8_t> ta(bytes), tb(bytes);
+  std::vector<uint8_t> raw_a(a.thumb_bytes());
   uint64_t state = 0x9e3779b97f4a7c15ull;
   auto next = [&state](int64_t bound) {
     state = state * 6364136223846793005ull + 1442695040888963407ull;
@@ -278,15 +281,18 @@ CoarseResult CoarseOffset(const ThumbSequence& a, const ThumbSequence& b, int ma
   d.clear();
   int64_t run = std::min<int64_t>(m, 2 * kCoarseSlack + 1);
   if (m < 4 * run) run = 1;  // too short for runs: plain random pairs
+  std::vector<uint8_t> raw_b(static_cast<size_t>(run) * b.thumb_bytes());
   for (int k = 0; k < kRandomPairs; ++k) {
     const int64_t i = next(n);
     const int64_t j0 = next(m - run + 1);
     const int64_t match = i + result.offset;
     if (run > 1 && j0 < match + run && match - run < j0 + run) continue;
-    ds.Apply(a.thumb(static_cast<size_t>(i)), ta.data());
+    a.CopyThumbs(static_cast<size_t>(i), 1, raw_a.data());
+    b.CopyThumbs(static_cast<size_t>(j0), static_cast<size_t>(run), raw_b.data());
+    ds.Apply(raw_a.data(), ta.data());
     uint64_t nearest = std::numeric_limits<uint64_t>::max();
-    for (int64_t j = j0; j < j0 + run; ++j) {
-      ds.Apply(b.thumb(static_cast<size_t>(j)), tb.data());
+    for (int64_t j = 0; j < run; ++j) {
+      ds.Apply(&raw_b[static_cast<size_t>(j) * b.thumb_bytes()], tb.data());
       nearest = std::min(nearest, Sad(ta.data(), tb.data(), bytes));
     }
     d.push_back(nearest);
@@ -354,12 +360,16 @@ double MatchThreshold(const ThumbSequence& a, const ThumbSequence& b, const Down
     const size_t count = seq->size;
     if (count < 2) continue;
     const size_t step = std::max<size_t>(1, (count - 1) / kThresholdSamples);
+    std::vector<uint8_t> raw(2 * seq->thumb_bytes());
     for (size_t k = 0; k + 1 < count; k += step) {
-      ds.Apply(seq->thumb(k), sa.data());
-      ds.Apply(seq->thumb(k + 1), sb.data());
+      seq->CopyThumbs(k, 2, raw.data());
+      ds.Apply(raw.data(), sa.data());
+      ds.Apply(raw.data() + seq->thumb_bytes(), sb.data());
       neighbour.push_back(Sad(sa.data(), sb.data(), bytes) * scale);
     }
   }
+  a.ReleaseResident();
+  b.ReleaseResident();
   const double mt = MedianOf(std::move(match));
   const double nb = MedianOf(std::move(neighbour));
   return std::max({kMinThreshold, 2 * mt, (mt + nb) / 2});
@@ -542,6 +552,8 @@ IndexPairs TrackPath(const ThumbSequence& a, const ThumbSequence& b, const Downs
     if (i > 0) lo = std::clamp(i + centre - w, lo, lo + width);
     const int64_t elo = std::max<int64_t>(lo, 0);
     const int64_t ehi = std::min(lo + width - 1, m - 1);
+    a.ReleaseEvery(static_cast<size_t>(i));
+    b.ReleaseEvery(static_cast<size_t>(i));
     if (elo <= ehi) {
       ds.Apply(a.thumb(static_cast<size_t>(i)), asig.data());
       ring.Cover(elo, ehi);
@@ -619,6 +631,8 @@ IndexPairs RefinePath(const ThumbSequence& a, const ThumbSequence& b, const Down
   for (int64_t i = 0; i < n; ++i) {
     const int64_t lo = band.lo[static_cast<size_t>(i)];
     const int64_t hi = band.hi[static_cast<size_t>(i)];
+    a.ReleaseEvery(static_cast<size_t>(i));
+    b.ReleaseEvery(static_cast<size_t>(i));
     if (lo > hi) continue;
     ds.Apply(a.thumb(static_cast<size_t>(i)), asig.data());
     ring.Cover(lo, hi);
@@ -667,7 +681,9 @@ IndexPairs GreedyFrameSync(const ThumbSequence& a, const ThumbSequence& b) {
   const size_t bytes = static_cast<size_t>(a.width) * a.height * 3;
   IndexPairs pairs;
   size_t i = 0, j = 0;
-  while (i < a.size && j < b.size) {
+  for (size_t step = 0; i < a.size && j < b.size; ++step) {
+    a.ReleaseEvery(step);
+    b.ReleaseEvery(step);
     // Raw sums order exactly as FrameSync's sum / 3 (up to its integer truncation).
     enum { kEmit, kDropA, kDropE } action = kEmit;
     uint64_t best = Sad(a.thumb(i), b.thumb(j), bytes);
@@ -781,9 +797,13 @@ absl::StatusOr<AlignResult> Align(const ThumbSequence& lr, const ThumbSequence& 
   std::vector<double> residuals;
   residuals.reserve(matched.size());
   for (const auto& [i, j] : matched) {
+    lr.ReleaseEvery(residuals.size());
+    hr.ReleaseEvery(residuals.size());
     residuals.push_back(
         ThumbDistance(lr.thumb(static_cast<size_t>(i)), hr.thumb(static_cast<size_t>(j)), bytes));
   }
+  lr.ReleaseResident();
+  hr.ReleaseResident();
   const std::vector<bool> keep = SpikeFilter(residuals, options.spike_ratio);
   double sum = 0;
   for (size_t k = 0; k < matched.size(); ++k) {

@@ -47,6 +47,8 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -59,11 +61,39 @@ struct ThumbSequence {
   int width = 0;
   int height = 0;
   const int64_t* frame_index = nullptr;  // source frame index of each thumbnail; null = 0..size-1
-  const uint8_t* pixels = nullptr;       // size * width * height * 3 bytes
+  const uint8_t* pixels = nullptr;       // the thumbnails, width * height * 3 bytes each
   size_t size = 0;
+  // Thumbnail i is the position[i]-th one in `pixels` (a subsequence without a copy); null = i.
+  const size_t* position = nullptr;
+  // For pixels in a file mapping (ThumbStore): drops the pages read so far from the process.
+  // Passes over the whole sequence call ReleaseResident() every kReleaseEvery thumbnails, so
+  // memory follows the work in flight rather than the length of the footage. Null: no-op.
+  std::function<void()> release;
+  // For pixels in a file: copies thumbnails [first, first + count) to `out` by reading the
+  // file instead of the mapping. Scattered reads use CopyThumbs(): through the mapping each
+  // would fault in (and keep resident) a whole page-cache folio, up to 2 MiB on Linux 6.x.
+  // Null: copy from `pixels`.
+  std::function<void(size_t first, size_t count, uint8_t* out)> copy;
+
+  static constexpr size_t kReleaseEvery = 512;
 
   const uint8_t* thumb(size_t i) const {
-    return pixels + i * static_cast<size_t>(width) * height * 3;
+    const size_t p = position != nullptr ? position[i] : i;
+    return pixels + p * static_cast<size_t>(width) * height * 3;
+  }
+  size_t thumb_bytes() const { return static_cast<size_t>(width) * height * 3; }
+  void CopyThumbs(size_t first, size_t count, uint8_t* out) const {
+    if (copy && position == nullptr) return copy(first, count, out);
+    for (size_t k = 0; k < count; ++k) {
+      std::memcpy(out + k * thumb_bytes(), thumb(first + k), thumb_bytes());
+    }
+  }
+  void ReleaseResident() const {
+    if (release) release();
+  }
+  // For sequential loops: releases when step i completes a multiple of kReleaseEvery.
+  void ReleaseEvery(size_t i) const {
+    if (i % kReleaseEvery == kReleaseEvery - 1) ReleaseResident();
   }
 };
 

@@ -57,6 +57,7 @@ absl::StatusOr<FrameTable> IngestVideo(const std::string& path, const IngestOpti
   const size_t thumb_bytes = static_cast<size_t>(table.thumb_width) * table.thumb_height * 3;
   // The container's count is only a hint (and can be nonsense in a damaged file).
   table.frames.reserve(std::clamp<int64_t>(table.video.frame_count_estimate, 0, 1 << 20));
+  FP_ASSIGN_OR_RETURN(table.thumbs, ThumbStore::Create(thumb_bytes, options.spill_dir));
 
   DuplicateDetector detector(options.dedup);
   RgbConverter converter;
@@ -91,8 +92,7 @@ absl::StatusOr<FrameTable> IngestVideo(const std::string& path, const IngestOpti
     }
     if (record.dup == DupKind::kKept) {
       table.kept.push_back(record.index);
-      table.thumbs.insert(table.thumbs.end(), thumb.pixels.begin(),
-                          thumb.pixels.begin() + thumb_bytes);
+      FP_RETURN_IF_ERROR(table.thumbs.Append(thumb.pixels.data()));
     }
     table.frames.push_back(record);
     if (progress && table.frames.size() % kProgressEvery == 0) {
@@ -106,6 +106,7 @@ absl::StatusOr<FrameTable> IngestVideo(const std::string& path, const IngestOpti
   if (table.frames.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": no decodable video frames"));
   }
+  FP_RETURN_IF_ERROR(table.thumbs.Finish());
   if (progress) {
     const auto done = static_cast<int64_t>(table.frames.size());
     progress(done, done);

@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "dedup/dedup.h"
+#include "ingest/thumb_store.h"
 #include "media/video.h"
 
 namespace framepair {
@@ -37,14 +38,12 @@ struct FrameTable {
   std::vector<int64_t> kept;
   int thumb_width = 0;
   int thumb_height = 0;
-  std::vector<uint8_t> thumbs;  // kept.size() * thumb_width * thumb_height * 3 bytes, RGB24
+  ThumbStore thumbs;  // kept.size() RGB24 thumbnails of thumb_width x thumb_height, on disk
   std::vector<DamagedRange> damaged;
 
   int64_t exact_duplicates() const;
   int64_t noise_duplicates() const;
-  const uint8_t* thumb(size_t kept_pos) const {
-    return thumbs.data() + kept_pos * static_cast<size_t>(thumb_width) * thumb_height * 3;
-  }
+  const uint8_t* thumb(size_t kept_pos) const { return thumbs.record(kept_pos); }
   std::vector<FramePosition> positions() const;
 };
 
@@ -55,6 +54,8 @@ struct IngestOptions {
   // 64 keeps a 10-minute 60 fps recording's thumbnails near 250 MB while consecutive game
   // frames still differ measurably.
   int thumb_width = 64;
+  // Directory of the unnamed file that holds the thumbnails (ThumbStore); empty: $TMPDIR.
+  std::string spill_dir;
   DecoderOptions decoder;
 };
 

@@ -216,6 +216,11 @@ uint64_t DecodedFrame::ContentHash() const {
     if (linesizes[p] <= 0) break;
     const int rows = static_cast<int>(sizes[p] / static_cast<size_t>(linesizes[p]));
     uint32_t& crc = p == 0 ? luma : rest;
+    if (frame->linesize[p] == linesizes[p]) {
+      // No padding between rows: one call, so long planes take the CRC's three-lane path.
+      crc = Crc32cExtend(crc, frame->data[p], sizes[p]);
+      continue;
+    }
     for (int y = 0; y < rows; ++y) {
       crc = Crc32cExtend(crc, frame->data[p] + static_cast<ptrdiff_t>(y) * frame->linesize[p],
                          linesizes[p]);

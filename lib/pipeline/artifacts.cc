@@ -88,8 +88,14 @@ absl::Status WriteFrameTable(const std::string& path, const FrameTable& t,
   FP_RETURN_IF_ERROR(file.Append(std::string_view(kFrameTableMagic, sizeof(kFrameTableMagic))));
   FP_RETURN_IF_ERROR(file.Append(std::string_view(reinterpret_cast<const char*>(&header_len), 8)));
   FP_RETURN_IF_ERROR(file.Append(header));
-  FP_RETURN_IF_ERROR(file.Append(
-      std::string_view(reinterpret_cast<const char*>(t.thumbs.data()), t.thumbs.size())));
+  // In slices, releasing each: the thumbnails may be larger than the memory we want to use.
+  constexpr size_t kSlice = 8 << 20;
+  const auto* thumbs = reinterpret_cast<const char*>(t.thumbs.data());
+  for (size_t done = 0; done < t.thumbs.bytes(); done += kSlice) {
+    const size_t n = std::min(kSlice, t.thumbs.bytes() - done);
+    FP_RETURN_IF_ERROR(file.Append(std::string_view(thumbs + done, n)));
+    t.thumbs.ReleaseResident();
+  }
   return file.Commit();
 }
 
@@ -150,8 +156,19 @@ absl::StatusOr<StoredFrameTable> ReadFrameTable(const std::string& path, bool wi
   }
   out.source = h.source();
   if (with_thumbs) {
-    t.thumbs.resize(t.kept.size() * static_cast<size_t>(t.thumb_width) * t.thumb_height * 3);
-    FP_RETURN_IF_ERROR(ReadExactly(fd, path, t.thumbs.data(), t.thumbs.size()));
+    if (t.thumb_width <= 0 || t.thumb_height <= 0 || t.thumb_width > 4096 ||
+        t.thumb_height > 4096) {
+      return Damaged(path, "implausible thumbnail size");
+    }
+    // Mapped, not read: they can be larger than the memory a worker should use (thumb_store.h).
+    absl::StatusOr<ThumbStore> thumbs =
+        ThumbStore::Map(path, sizeof(kFrameTableMagic) + sizeof(header_len) + header_len,
+                        t.kept.size(), static_cast<size_t>(t.thumb_width) * t.thumb_height * 3);
+    if (!thumbs.ok()) {
+      if (thumbs.status().code() == absl::StatusCode::kDataLoss) return thumbs.status();
+      return absl::UnavailableError(thumbs.status().message());
+    }
+    t.thumbs = *std::move(thumbs);
   }
   return out;
 }

@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <condition_variable>
 #include <deque>
 #include <future>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <thread>
@@ -75,15 +77,34 @@ class FrameReader {
 class PngEncoderPool {
  public:
   PngEncoderPool(int threads, PngOptions options)
-      : pool_(threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency())),
+      : threads_(threads > 0 ? threads
+                             : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))),
+        pool_(threads_),
         options_(options) {}
   ~PngEncoderPool() { pool_.join(); }
+
+  // Blocks while more images than keep every encoder thread busy are waiting: decoded RGB
+  // frames (2.7 MB each at 720p) must not pile up when decoding outruns encoding.
+  void WaitForRoom() {
+    std::unique_lock lock(mutex_);
+    room_.wait(lock, [this] { return in_flight_ < 2 * threads_ + 2; });
+  }
 
   std::shared_future<PngBytes> Encode(std::shared_ptr<const RgbImage> image) {
     auto promise = std::make_shared<std::promise<PngBytes>>();
     std::shared_future<PngBytes> future = promise->get_future().share();
-    boost::asio::post(pool_, [promise, image = std::move(image), options = options_] {
-      absl::StatusOr<std::string> png = EncodePng(*image, options);
+    {
+      std::lock_guard lock(mutex_);
+      ++in_flight_;
+    }
+    boost::asio::post(pool_, [this, promise, image = std::move(image)]() mutable {
+      absl::StatusOr<std::string> png = EncodePng(*image, options_);
+      image.reset();
+      {
+        std::lock_guard lock(mutex_);
+        --in_flight_;
+      }
+      room_.notify_one();
       if (!png.ok()) {
         promise->set_exception(
             std::make_exception_ptr(std::runtime_error(png.status().ToString())));
@@ -97,9 +118,13 @@ class PngEncoderPool {
   int64_t encoded() const { return encoded_; }
 
  private:
+  const int threads_;
   boost::asio::thread_pool pool_;
   PngOptions options_;
   int64_t encoded_ = 0;
+  std::mutex mutex_;
+  std::condition_variable room_;
+  int in_flight_ = 0;
 };
 
 absl::Status CheckScale(const RgbImage& lr, const RgbImage& hr, int scale, int64_t lr_frame,
@@ -219,6 +244,7 @@ absl::StatusOr<PackedShard> PackShard(const PackInput& input, const std::vector<
       std::shared_future<PngBytes>* lr_cached = lr_cache.Find(pair.lr_frame);
       std::shared_future<PngBytes>* hr_cached = hr_cache.Find(pair.hr_frame);
       if (hr_cached == nullptr || (need_lr_png && lr_cached == nullptr)) {
+        encoder.WaitForRoom();
         // Decode both sides of a pair together so the size check sees both.
         FP_ASSIGN_OR_RETURN(RgbImage hr_rgb, hr_reader.ReadRgb(pair.hr_frame));
         if (hr_rgb.width % options.scale != 0 || hr_rgb.height % options.scale != 0) {

@@ -13,6 +13,7 @@
 #include "pipeline/parameters.h"
 #include "pipeline/stages.h"
 #include "util/file.h"
+#include "util/memory.h"
 #include "util/status_macros.h"
 
 namespace framepair {
@@ -27,7 +28,7 @@ class StageTimer {
   ~StageTimer() {
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    times_->push_back({stage_, seconds});
+    times_->push_back({stage_, seconds, PeakRssBytes()});
     if (progress_) progress_->StageFinished(stage_, seconds);
   }
 
@@ -73,12 +74,15 @@ absl::StatusOr<RunSummary> RunPipeline(const RunOptions& options_in, ProgressSin
   StoredFrameTable hr;
   {
     StageTimer timer("ingest", progress, &summary.stages);
+    // The thumbnails go next to the shards: the user chose that disk for the output.
+    IngestOptions ingest_options = o.ingest;
+    ingest_options.spill_dir = staging;
     auto ingest = [&](const std::string& role, const std::string& path) {
       std::string stage = "ingest " + role;
       ProgressFn report = [progress, stage](int64_t done, int64_t total) {
         if (progress) progress->StageProgress(stage, done, total);
       };
-      return IngestSource(role, path, o.ingest, report, cancel);
+      return IngestSource(role, path, ingest_options, report, cancel);
     };
     std::future<absl::StatusOr<StoredFrameTable>> lr_future;
     if (!hr_only) lr_future = std::async(std::launch::async, ingest, "lr", o.lr_path);
@@ -120,21 +124,17 @@ absl::StatusOr<RunSummary> RunPipeline(const RunOptions& options_in, ProgressSin
   summary.pairs_rejected = aligned.stats.rejected_spike + aligned.stats.rejected_residual;
 
   // 3 + 4a. Scenes (on the LR side: that is what training sees as input) and windows.
-  // Thumbnails are the bulk of the analysis memory (~7 KB per frame and side): keep only the
-  // per-pair copy that scene detection and sampling read, so peak memory stays at what
-  // alignment needed.
   FrameTable& scene_table = hr_only ? hr.table : lr->table;
-  if (!hr_only) std::vector<uint8_t>().swap(hr.table.thumbs);
-  std::vector<uint8_t> pair_thumbs = PairThumbs(scene_table, pairs, hr_only);
-  std::vector<uint8_t>().swap(scene_table.thumbs);
+  if (!hr_only) hr.table.thumbs = ThumbStore();
   WindowPlan plan;
   {
     StageTimer timer("scene", progress, &summary.stages);
+    FP_ASSIGN_OR_RETURN(PairThumbs pair_thumbs, PairThumbsOf(scene_table, pairs, hr_only));
     const std::string names = hr_only ? o.hr_path : o.lr_path + " and " + o.hr_path;
-    FP_ASSIGN_OR_RETURN(
-        plan, PlanWindows(pair_thumbs, scene_table.thumb_width, scene_table.thumb_height, lr_table,
-                          hr.table, pairs, o.scene, o.sample, names));
+    FP_ASSIGN_OR_RETURN(plan, PlanWindows(pair_thumbs.sequence, lr_table, hr.table, pairs, o.scene,
+                                          o.sample, names));
   }
+  scene_table.thumbs = ThumbStore();
   summary.scenes = plan.scenes;
   summary.windows = static_cast<int64_t>(plan.windows.size());
 

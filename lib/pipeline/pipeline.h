@@ -48,6 +48,7 @@ class ProgressSink {
 struct StageTime {
   std::string stage;
   double seconds = 0;
+  int64_t peak_rss_bytes = 0;  // process peak resident memory when the stage ended
 };
 
 struct RunSummary {

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 
 #include "dataset/dataset.h"
@@ -113,7 +114,10 @@ TEST_F(TinyPipelineTest, StagesThroughStoredArtifactsWriteTheBytesOfRun) {
     absl::StatusOr<StoredFrameTable> read = ReadFrameTable(work + "/" + role + ".frames");
     ASSERT_TRUE(read.ok()) << read.status();
     EXPECT_EQ(read->table.kept, t->table.kept);
-    EXPECT_EQ(read->table.thumbs, t->table.thumbs);
+    ASSERT_EQ(read->table.thumbs.size(), t->table.thumbs.size());
+    ASSERT_EQ(read->table.thumbs.record_bytes(), t->table.thumbs.record_bytes());
+    EXPECT_EQ(
+        std::memcmp(read->table.thumbs.data(), t->table.thumbs.data(), t->table.thumbs.bytes()), 0);
     EXPECT_EQ(read->table.positions().size(), t->table.positions().size());
     for (size_t i = 0; i < t->table.frames.size(); ++i) {
       EXPECT_EQ(read->table.frames[i].pts, t->table.frames[i].pts);
@@ -138,10 +142,11 @@ TEST_F(TinyPipelineTest, StagesThroughStoredArtifactsWriteTheBytesOfRun) {
     EXPECT_EQ(pairs->pairs[i].hr_frame, aligned->pairs[i].hr_frame);
     EXPECT_EQ(pairs->pairs[i].residual, aligned->pairs[i].residual);  // bit-exact doubles
   }
-  std::vector<uint8_t> thumbs = PairThumbs(lr->table, pairs->pairs, false);
+  absl::StatusOr<PairThumbs> thumbs = PairThumbsOf(lr->table, pairs->pairs, false);
+  ASSERT_TRUE(thumbs.ok()) << thumbs.status();
   absl::StatusOr<WindowPlan> plan =
-      PlanWindows(thumbs, lr->table.thumb_width, lr->table.thumb_height, &lr->table, hr->table,
-                  pairs->pairs, options.scene, options.sample, "tiny pair");
+      PlanWindows(thumbs->sequence, &lr->table, hr->table, pairs->pairs, options.scene,
+                  options.sample, "tiny pair");
   ASSERT_TRUE(plan.ok()) << plan.status();
   ASSERT_TRUE(WriteWindowPlan(work + "/plan", *plan).ok());
   absl::StatusOr<WindowPlan> stored_plan = ReadWindowPlan(work + "/plan");
@@ -151,7 +156,7 @@ TEST_F(TinyPipelineTest, StagesThroughStoredArtifactsWriteTheBytesOfRun) {
   absl::StatusOr<StoredFrameTable> lr_lean = ReadFrameTable(work + "/lr.frames", false);
   absl::StatusOr<StoredFrameTable> hr_lean = ReadFrameTable(work + "/hr.frames", false);
   ASSERT_TRUE(lr_lean.ok() && hr_lean.ok());
-  EXPECT_TRUE(hr_lean->table.thumbs.empty());
+  EXPECT_EQ(hr_lean->table.thumbs.data(), nullptr);
   PackInput input{o.lr_path, o.hr_path, &lr_lean->table, &hr_lean->table, &pairs->pairs};
   for (int shard = 0; shard < 2; ++shard) {
     const std::string name = ShardFileName("train", shard, 2, false);

@@ -10,8 +10,12 @@ namespace framepair {
 namespace {
 
 ThumbSequence KeptThumbs(const FrameTable& t) {
-  return ThumbSequence{t.thumb_width, t.thumb_height, t.kept.data(), t.thumbs.data(),
-                       t.kept.size()};
+  ThumbSequence seq{t.thumb_width, t.thumb_height, t.kept.data(), t.thumbs.data(), t.kept.size()};
+  seq.release = [store = &t.thumbs] { store->ReleaseResident(); };
+  seq.copy = [store = &t.thumbs](size_t first, size_t count, uint8_t* out) {
+    store->Copy(first, count, out);
+  };
+  return seq;
 }
 
 // Damaged ranges are invisible in frame indexes (undecodable frames get none), so segments are
@@ -41,11 +45,14 @@ std::vector<Segment> SplitAtDamage(const std::vector<Segment>& segments,
   return out;
 }
 
-std::vector<double> Motion(const std::vector<uint8_t>& thumbs, size_t count, size_t bytes) {
+std::vector<double> Motion(const ThumbSequence& thumbs) {
+  const size_t bytes = static_cast<size_t>(thumbs.width) * thumbs.height * 3;
   std::vector<double> motion;
-  for (size_t i = 0; i + 1 < count; ++i) {
-    motion.push_back(ThumbDistance(&thumbs[i * bytes], &thumbs[(i + 1) * bytes], bytes));
+  for (size_t i = 0; i + 1 < thumbs.size; ++i) {
+    thumbs.ReleaseEvery(i);
+    motion.push_back(ThumbDistance(thumbs.thumb(i), thumbs.thumb(i + 1), bytes));
   }
+  thumbs.ReleaseResident();
   return motion;
 }
 
@@ -110,30 +117,31 @@ absl::StatusOr<AlignOutput> AlignSources(const FrameTable* lr, const FrameTable&
   return out;
 }
 
-std::vector<uint8_t> PairThumbs(const FrameTable& t, const std::vector<AlignedPair>& pairs,
-                                bool use_hr_index) {
-  const size_t bytes = static_cast<size_t>(t.thumb_width) * t.thumb_height * 3;
-  std::vector<uint8_t> out(pairs.size() * bytes);
-  for (size_t i = 0; i < pairs.size(); ++i) {
-    int64_t frame = use_hr_index ? pairs[i].hr_frame : pairs[i].lr_frame;
-    size_t pos = std::lower_bound(t.kept.begin(), t.kept.end(), frame) - t.kept.begin();
-    std::copy_n(t.thumb(pos), bytes, out.begin() + i * bytes);
+absl::StatusOr<PairThumbs> PairThumbsOf(const FrameTable& t, const std::vector<AlignedPair>& pairs,
+                                        bool use_hr_index) {
+  PairThumbs out;
+  out.positions.reserve(pairs.size());
+  for (const AlignedPair& p : pairs) {
+    const int64_t frame = use_hr_index ? p.hr_frame : p.lr_frame;
+    const auto it = std::lower_bound(t.kept.begin(), t.kept.end(), frame);
+    if (it == t.kept.end() || *it != frame) {
+      return absl::InvalidArgumentError(absl::StrCat(t.video.path, ": aligned frame ", frame,
+                                                     " is not a kept frame of this video"));
+    }
+    out.positions.push_back(static_cast<size_t>(it - t.kept.begin()));
   }
+  out.sequence = KeptThumbs(t);
+  out.sequence.frame_index = nullptr;
+  out.sequence.size = out.positions.size();
+  out.sequence.position = out.positions.data();
   return out;
 }
 
-absl::StatusOr<WindowPlan> PlanWindows(const std::vector<uint8_t>& pair_thumbs, int thumb_width,
-                                       int thumb_height, const FrameTable* lr, const FrameTable& hr,
-                                       const std::vector<AlignedPair>& pairs,
+absl::StatusOr<WindowPlan> PlanWindows(const ThumbSequence& pair_thumbs, const FrameTable* lr,
+                                       const FrameTable& hr, const std::vector<AlignedPair>& pairs,
                                        const SceneOptions& scene, const SampleOptions& sample,
                                        const std::string& names) {
-  const size_t thumb_bytes = static_cast<size_t>(thumb_width) * thumb_height * 3;
-  if (pair_thumbs.size() != pairs.size() * thumb_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        names, ": ", pairs.size(), " pairs but ", pair_thumbs.size() / thumb_bytes, " thumbnails"));
-  }
-  ThumbSequence scene_input{thumb_width, thumb_height, nullptr, pair_thumbs.data(), pairs.size()};
-  absl::StatusOr<SceneResult> scenes = DetectScenes(scene_input, pairs, scene);
+  absl::StatusOr<SceneResult> scenes = DetectScenes(pair_thumbs, pairs, scene);
   if (!scenes.ok()) return Prefixed(scenes.status(), names);
 
   WindowPlan plan;
@@ -141,7 +149,7 @@ absl::StatusOr<WindowPlan> PlanWindows(const std::vector<uint8_t>& pair_thumbs, 
   plan.scenes = static_cast<int64_t>(scenes->cut_positions.size()) + (pairs.empty() ? 0 : 1);
   plan.shards = sample.shards;
   std::vector<double> motion;
-  if (sample.min_motion > 0) motion = Motion(pair_thumbs, pairs.size(), thumb_bytes);
+  if (sample.min_motion > 0) motion = Motion(pair_thumbs);
   absl::StatusOr<SampleResult> sampled = SampleWindows(plan.segments, motion, sample);
   if (!sampled.ok()) return Prefixed(sampled.status(), names);
   plan.windows = std::move(sampled->windows);

@@ -40,16 +40,26 @@ absl::StatusOr<AlignOutput> AlignSources(const FrameTable* lr, const FrameTable&
                                          const AlignOptions& options);
 
 // Thumbnails of the pairs' frames on the side scene detection reads (LR; HR when there is no
-// LR), contiguous in pair order. Lets callers free the full tables' thumbnails before step 3.
-std::vector<uint8_t> PairThumbs(const FrameTable& table, const std::vector<AlignedPair>& pairs,
-                                bool use_hr_index);
+// LR), in pair order: a view into the frame table's thumbnails (no copy), valid while the
+// table lives. INVALID_ARGUMENT if a pair's frame is not a kept frame of the table.
+struct PairThumbs {
+  std::vector<size_t> positions;  // kept position of each pair's frame
+  ThumbSequence sequence;         // points into `positions`: do not copy, only move
+  PairThumbs() = default;
+  PairThumbs(PairThumbs&&) = default;
+  PairThumbs& operator=(PairThumbs&&) = default;
+  PairThumbs(const PairThumbs&) = delete;
+  PairThumbs& operator=(const PairThumbs&) = delete;
+};
+absl::StatusOr<PairThumbs> PairThumbsOf(const FrameTable& table,
+                                        const std::vector<AlignedPair>& pairs, bool use_hr_index);
 
 // Steps 3 and 4a: segments (scene cuts, alignment jumps, damaged ranges) and the seeded
-// windows of every shard. `pair_thumbs` comes from PairThumbs; lr/hr need no thumbnails
-// (only their damaged ranges are read). `names` prefixes error messages (the inputs).
-absl::StatusOr<WindowPlan> PlanWindows(const std::vector<uint8_t>& pair_thumbs, int thumb_width,
-                                       int thumb_height, const FrameTable* lr, const FrameTable& hr,
-                                       const std::vector<AlignedPair>& pairs,
+// windows of every shard. `pair_thumbs` holds one thumbnail per pair (PairThumbsOf); lr/hr
+// need no thumbnails (only their damaged ranges are read). `names` prefixes error messages
+// (the inputs).
+absl::StatusOr<WindowPlan> PlanWindows(const ThumbSequence& pair_thumbs, const FrameTable* lr,
+                                       const FrameTable& hr, const std::vector<AlignedPair>& pairs,
                                        const SceneOptions& scene, const SampleOptions& sample,
                                        const std::string& names);
 

@@ -149,18 +149,23 @@ absl::StatusOr<SceneResult> DetectScenes(const ThumbSequence& thumbs,
   SceneResult result;
   const size_t n = pairs.size();
   if (n == 0) return result;
-
   const size_t pixels = static_cast<size_t>(thumbs.width) * static_cast<size_t>(thumbs.height);
-  std::vector<HsvImage> hsv(n);
-  for (size_t i = 0; i < n; ++i) ToHsv(thumbs.thumb(i), pixels, &hsv[i]);
 
   // score[i] compares pair i-1 with pair i; score[0] stays 0 like PySceneDetect's first frame.
+  // HSV images are as large as the thumbnails, so only two are kept (memory must not grow
+  // with the footage); the few flash checks below convert their frames again.
   std::vector<double> score(n, 0.0);
   std::vector<bool> jump(n, false);
+  HsvImage previous, current;
+  ToHsv(thumbs.thumb(0), pixels, &previous);
   for (size_t i = 1; i < n; ++i) {
-    score[i] = HsvScore(hsv[i - 1], hsv[i]);
+    thumbs.ReleaseEvery(i);
+    ToHsv(thumbs.thumb(i), pixels, &current);
+    score[i] = HsvScore(previous, current);
     jump[i] = IsJump(pairs[i - 1], pairs[i], options.max_jump);
+    std::swap(previous, current);
   }
+  thumbs.ReleaseResident();
 
   // A flash returns to "the same picture": within a third of the cut threshold, which
   // leaves room for the motion that happened during the flash frames.
@@ -177,8 +182,10 @@ absl::StatusOr<SceneResult> DetectScenes(const ThumbSequence& thumbs,
     if (!PassesDetector(score, jump, i, options)) continue;
     if (i - last_cut < static_cast<size_t>(options.min_scene_len)) continue;
     bool flash = false;
+    if (options.flash_max_len > 0) ToHsv(thumbs.thumb(i - 1), pixels, &previous);
     for (int k = 1; k <= options.flash_max_len && i + k < n; ++k) {
-      if (HsvScore(hsv[i - 1], hsv[i + k]) < flash_return) {
+      ToHsv(thumbs.thumb(i + k), pixels, &current);
+      if (HsvScore(previous, current) < flash_return) {
         flash = true;
         // The return to the old picture scores as high as the flash itself.
         skip_until = i + k + 1;

@@ -35,17 +35,74 @@ uint32_t ExtendPortable(uint32_t crc, const void* data, size_t n) {
 }
 
 #if defined(__x86_64__)
+namespace {
+
+// The crc32 instruction has a latency of 3 cycles but issues every cycle, so one dependent
+// chain uses a third of it. Long inputs run three independent chains over consecutive
+// kStride-byte lanes and join them with a table that advances a CRC register over kStride zero
+// bytes (the register update is linear over GF(2)): 3x the speed of a single chain.
+constexpr size_t kStride = 2048;
+
+// Advances a raw (not inverted) CRC register over `zeros` zero bytes, one bit at a time: only
+// used to build the tables.
+uint32_t AdvanceOverZeros(uint32_t reg, size_t zeros) {
+  for (size_t i = 0; i < zeros * 8; ++i) reg = (reg >> 1) ^ ((reg & 1) ? kPolyReflected : 0);
+  return reg;
+}
+
+struct ShiftTables {
+  uint32_t byte[4][256];
+  ShiftTables() {
+    uint32_t column[32];
+    for (int bit = 0; bit < 32; ++bit) column[bit] = AdvanceOverZeros(1u << bit, kStride);
+    for (int b = 0; b < 4; ++b) {
+      for (uint32_t v = 0; v < 256; ++v) {
+        uint32_t r = 0;
+        for (int k = 0; k < 8; ++k) {
+          if (v & (1u << k)) r ^= column[8 * b + k];
+        }
+        byte[b][v] = r;
+      }
+    }
+  }
+  uint32_t Shift(uint32_t reg) const {
+    return byte[0][reg & 0xff] ^ byte[1][(reg >> 8) & 0xff] ^ byte[2][(reg >> 16) & 0xff] ^
+           byte[3][reg >> 24];
+  }
+};
+
+const ShiftTables& Shifts() {
+  static const ShiftTables tables;
+  return tables;
+}
+
+}  // namespace
+
 // The target attribute lets this one function use SSE4.2 while the rest of the binary stays
 // baseline x86-64; callers must check HardwareAvailable() first.
 __attribute__((target("sse4.2"))) uint32_t ExtendHardware(uint32_t crc, const void* data,
                                                           size_t n) {
   const auto* p = static_cast<const uint8_t*>(data);
   uint64_t c = ~crc;
-  for (; n >= 8; n -= 8, p += 8) {
+  auto load = [](const uint8_t* q) {
     uint64_t word;
-    std::memcpy(&word, p, 8);  // unaligned load; x86 does not care
-    c = _mm_crc32_u64(c, word);
+    std::memcpy(&word, q, 8);  // unaligned load; x86 does not care
+    return word;
+  };
+  if (n >= 3 * kStride) {
+    const ShiftTables& shifts = Shifts();
+    for (; n >= 3 * kStride; n -= 3 * kStride, p += 3 * kStride) {
+      uint64_t c1 = 0, c2 = 0;
+      for (size_t i = 0; i < kStride; i += 8) {
+        c = _mm_crc32_u64(c, load(p + i));
+        c1 = _mm_crc32_u64(c1, load(p + kStride + i));
+        c2 = _mm_crc32_u64(c2, load(p + 2 * kStride + i));
+      }
+      c = shifts.Shift(shifts.Shift(static_cast<uint32_t>(c)) ^ static_cast<uint32_t>(c1)) ^
+          static_cast<uint32_t>(c2);
+    }
   }
+  for (; n >= 8; n -= 8, p += 8) c = _mm_crc32_u64(c, load(p));
   auto c32 = static_cast<uint32_t>(c);
   for (; n > 0; --n, ++p) c32 = _mm_crc32_u8(c32, *p);
   return ~c32;

@@ -72,6 +72,22 @@ TEST(Crc32cTest, HardwareMatchesPortableAtEveryLengthAndAlignment) {
   }
 }
 
+// Long inputs take the three-lane path (3 x 2048-byte blocks joined by shift tables).
+TEST(Crc32cTest, HardwareMatchesPortableOnLongInputs) {
+  if (!crc32c_internal::HardwareAvailable()) GTEST_SKIP() << "no SSE4.2 on this CPU";
+  std::mt19937 rng(7);
+  std::vector<uint8_t> buffer(100000 + 8);
+  for (auto& b : buffer) b = static_cast<uint8_t>(rng());
+  for (size_t n : {6143u, 6144u, 6145u, 6151u, 12288u, 12301u, 99999u, 100000u}) {
+    for (size_t start : {0u, 3u}) {
+      const uint32_t seed = static_cast<uint32_t>(rng());
+      ASSERT_EQ(crc32c_internal::ExtendHardware(seed, buffer.data() + start, n),
+                crc32c_internal::ExtendPortable(seed, buffer.data() + start, n))
+          << "start " << start << " length " << n;
+    }
+  }
+}
+
 TEST(Sha256Test, KnownAnswers) {
   EXPECT_EQ(Sha256Hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");

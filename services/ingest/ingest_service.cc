@@ -19,6 +19,8 @@ absl::StatusOr<framepair::v1::TaskResult> RunIngestTask(const StorageRoot& stora
   FP_ASSIGN_OR_RETURN(std::string dir, AttemptDir(storage, r.task()));
 
   ProgressFn progress = [&context](int64_t done, int64_t total) { context.Progress(done, total); };
+  // Thumbnails wait on shared storage, not in the pod's small ephemeral storage.
+  options.ingest.spill_dir = dir;
   absl::StatusOr<StoredFrameTable> ingested =
       IngestSource(r.role(), video, options.ingest, progress, context.cancel());
   if (!ingested.ok()) return Rename(ingested.status(), video, name);

@@ -28,14 +28,12 @@ absl::StatusOr<framepair::v1::TaskResult> RunSceneTask(const StorageRoot& storag
   context.Progress(0, 1);
 
   FrameTable& scene_table = hr_only ? hr.table : lr->table;
-  std::vector<uint8_t> pair_thumbs = PairThumbs(scene_table, pairs.pairs, hr_only);
-  std::vector<uint8_t>().swap(scene_table.thumbs);
+  FP_ASSIGN_OR_RETURN(PairThumbs pair_thumbs, PairThumbsOf(scene_table, pairs.pairs, hr_only));
   const std::string names =
       hr_only ? hr.table.video.path : lr->table.video.path + " and " + hr.table.video.path;
   FP_ASSIGN_OR_RETURN(WindowPlan plan,
-                      PlanWindows(pair_thumbs, scene_table.thumb_width, scene_table.thumb_height,
-                                  lr ? &lr->table : nullptr, hr.table, pairs.pairs, options.scene,
-                                  options.sample, names));
+                      PlanWindows(pair_thumbs.sequence, lr ? &lr->table : nullptr, hr.table,
+                                  pairs.pairs, options.scene, options.sample, names));
   context.Progress(1, 1);
 
   const std::string file = dir + "/plan";

@@ -15,6 +15,7 @@
 #include "align/align.h"
 #include "ingest/ingest.h"
 #include "media/video.h"
+#include "pipeline/stages.h"
 #include "pipeline/verify.h"
 #include "png/png.h"
 #include "scene/scene.h"
@@ -182,14 +183,9 @@ TEST_F(PipelineTest, SceneCutsMatchTheTruth) {
   const Footage& f = *default_;
   Analysis a = Analyze(f);
   const auto& pairs = a.sequence.pairs;
-  const size_t bytes = static_cast<size_t>(a.lr.thumb_width) * a.lr.thumb_height * 3;
-  std::vector<uint8_t> thumbs(pairs.size() * bytes);
-  for (size_t i = 0; i < pairs.size(); ++i) {
-    size_t pos =
-        std::lower_bound(a.lr.kept.begin(), a.lr.kept.end(), pairs[i].lr_frame) - a.lr.kept.begin();
-    std::copy_n(a.lr.thumb(pos), bytes, thumbs.begin() + i * bytes);
-  }
-  ThumbSequence seq{a.lr.thumb_width, a.lr.thumb_height, nullptr, thumbs.data(), pairs.size()};
+  absl::StatusOr<PairThumbs> thumbs = PairThumbsOf(a.lr, pairs, /*use_hr_index=*/false);
+  ASSERT_TRUE(thumbs.ok()) << thumbs.status();
+  const ThumbSequence& seq = thumbs->sequence;
   for (SceneDetector detector : {SceneDetector::kAdaptive, SceneDetector::kContent}) {
     SceneOptions options;
     options.detector = detector;
