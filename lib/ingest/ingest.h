@@ -51,8 +51,8 @@ struct IngestOptions {
   DedupOptions dedup;
   bool dedup_enabled = true;
   // Analysis thumbnail width in pixels; height follows the aspect ratio (rounded, >= 1).
-  // 64 keeps a 10-minute 60 fps recording's thumbnails near 250 MB while consecutive game
-  // frames still differ measurably.
+  // 64 keeps a 10-minute 60 fps recording's thumbnails near 250 MB of disk (ThumbStore) while
+  // consecutive game frames still differ measurably.
   int thumb_width = 64;
   // Directory of the unnamed file that holds the thumbnails (ThumbStore); empty: $TMPDIR.
   std::string spill_dir;
