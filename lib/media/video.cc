@@ -194,6 +194,15 @@ PlaneView DecodedFrame::Luma() const {
   return fallback.Convert(frame);
 }
 
+absl::StatusOr<SharedFrame> ShareFrame(const AVFrame* frame) {
+  AVFrame* copy = frame != nullptr ? av_frame_clone(frame) : nullptr;
+  if (copy == nullptr) return absl::ResourceExhaustedError("cannot reference a decoded frame");
+  return SharedFrame(copy, [](const AVFrame* f) {
+    auto* owned = const_cast<AVFrame*>(f);
+    av_frame_free(&owned);
+  });
+}
+
 uint64_t DecodedFrame::ContentHash() const {
   if (frame == nullptr) return 0;
   const auto format = static_cast<AVPixelFormat>(frame->format);

@@ -77,6 +77,11 @@ struct DecodedFrame {
   LumaScratch* scratch = nullptr;  // set by the decoder
 };
 
+// A reference to a decoded frame's buffers (av_frame_clone) that stays valid after the decoder
+// moves on, so another thread can convert it. Freed with the last copy.
+using SharedFrame = std::shared_ptr<const AVFrame>;
+absl::StatusOr<SharedFrame> ShareFrame(const AVFrame* frame);
+
 // Where each frame sits in the stream, recorded by a straight decode (ingest) and used for
 // random access.
 struct FramePosition {

@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "dataset/shard_writer.h"
+#include "media/ffmpeg_compat.h"
 #include "media/video.h"
 #include "tfrecord/example.h"
 #include "util/status_macros.h"
@@ -48,20 +49,19 @@ class FrameReader {
     FrameReader reader;
     FP_ASSIGN_OR_RETURN(reader.decoder_, VideoDecoder::Open(path));
     reader.positions_ = table.positions();
-    reader.converter_ = std::make_unique<RgbConverter>();
     return reader;
   }
 
-  absl::StatusOr<RgbImage> ReadRgb(int64_t index) {
+  // The decoded frame, still in the decoder's pixel format: RGB conversion happens on the
+  // encoder threads, in parallel, instead of on this (the decoding) thread.
+  absl::StatusOr<SharedFrame> Read(int64_t index) {
     FP_ASSIGN_OR_RETURN(const DecodedFrame* frame, decoder_->DecodeAt(index, positions_));
     if (frame == nullptr) {
       return absl::DataLossError(absl::StrCat(decoder_->info().path, ": frame ", index,
                                               " could not be decoded again; the file changed "
                                               "since ingest or is damaged there"));
     }
-    RgbImage rgb;
-    FP_RETURN_IF_ERROR(converter_->ToRgb(frame->frame, &rgb));
-    return rgb;
+    return ShareFrame(frame->frame);
   }
 
   const DecodeCounters& counters() const { return decoder_->counters(); }
@@ -69,11 +69,31 @@ class FrameReader {
  private:
   std::unique_ptr<VideoDecoder> decoder_;
   std::vector<FramePosition> positions_;
-  std::unique_ptr<RgbConverter> converter_;
 };
 
-// Encodes PNGs on a thread pool; results are futures so that a window's record is written
-// only when all of its images are ready, in window order.
+// RgbConverters for the encoder threads (a converter caches a swscale context and is not
+// thread-safe): each task borrows one.
+class ConverterPool {
+ public:
+  std::unique_ptr<RgbConverter> Take() {
+    std::lock_guard lock(mutex_);
+    if (free_.empty()) return std::make_unique<RgbConverter>();
+    std::unique_ptr<RgbConverter> c = std::move(free_.back());
+    free_.pop_back();
+    return c;
+  }
+  void Give(std::unique_ptr<RgbConverter> c) {
+    std::lock_guard lock(mutex_);
+    free_.push_back(std::move(c));
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<RgbConverter>> free_;
+};
+
+// Converts decoded frames to RGB and encodes PNGs on a thread pool; results are futures so
+// that a window's record is written only when all of its images are ready, in window order.
 class PngEncoderPool {
  public:
   PngEncoderPool(int threads, PngOptions options)
@@ -90,35 +110,51 @@ class PngEncoderPool {
     room_.wait(lock, [this] { return in_flight_ < 2 * threads_ + 2; });
   }
 
-  std::shared_future<PngBytes> Encode(std::shared_ptr<const RgbImage> image) {
-    auto promise = std::make_shared<std::promise<PngBytes>>();
-    std::shared_future<PngBytes> future = promise->get_future().share();
+  // One PNG of `frame` per entry of `downscales`: 1 = full size, s = nearest-neighbour
+  // downscale by s (--hr-only's LR). The frame is converted to RGB once.
+  std::vector<std::shared_future<PngBytes>> Encode(SharedFrame frame, std::vector<int> downscales) {
+    std::vector<std::shared_ptr<std::promise<PngBytes>>> promises;
+    std::vector<std::shared_future<PngBytes>> futures;
+    for (size_t k = 0; k < downscales.size(); ++k) {
+      promises.push_back(std::make_shared<std::promise<PngBytes>>());
+      futures.push_back(promises.back()->get_future().share());
+    }
     {
       std::lock_guard lock(mutex_);
       ++in_flight_;
     }
-    boost::asio::post(pool_, [this, promise, image = std::move(image)]() mutable {
-      absl::StatusOr<std::string> png = EncodePng(*image, options_);
-      image.reset();
+    boost::asio::post(pool_, [this, promises, downscales, frame = std::move(frame)]() mutable {
+      RgbImage rgb;
+      std::unique_ptr<RgbConverter> converter = converters_.Take();
+      absl::Status converted = converter->ToRgb(frame.get(), &rgb);
+      converters_.Give(std::move(converter));
+      frame.reset();
+      for (size_t k = 0; k < promises.size(); ++k) {
+        absl::StatusOr<std::string> png =
+            !converted.ok()      ? absl::StatusOr<std::string>(converted)
+            : downscales[k] == 1 ? EncodePng(rgb, options_)
+                                 : EncodePng(DownscaleNearest(rgb, downscales[k]), options_);
+        if (png.ok()) {
+          promises[k]->set_value(std::make_shared<const std::string>(*std::move(png)));
+        } else {
+          promises[k]->set_exception(
+              std::make_exception_ptr(std::runtime_error(png.status().ToString())));
+        }
+      }
       {
         std::lock_guard lock(mutex_);
         --in_flight_;
       }
       room_.notify_one();
-      if (!png.ok()) {
-        promise->set_exception(
-            std::make_exception_ptr(std::runtime_error(png.status().ToString())));
-        return;
-      }
-      promise->set_value(std::make_shared<const std::string>(*std::move(png)));
     });
-    ++encoded_;
-    return future;
+    encoded_ += static_cast<int64_t>(downscales.size());
+    return futures;
   }
   int64_t encoded() const { return encoded_; }
 
  private:
   const int threads_;
+  ConverterPool converters_;  // before pool_: tasks use it until pool_ has joined
   boost::asio::thread_pool pool_;
   PngOptions options_;
   int64_t encoded_ = 0;
@@ -127,7 +163,7 @@ class PngEncoderPool {
   int in_flight_ = 0;
 };
 
-absl::Status CheckScale(const RgbImage& lr, const RgbImage& hr, int scale, int64_t lr_frame,
+absl::Status CheckScale(const AVFrame& lr, const AVFrame& hr, int scale, int64_t lr_frame,
                         int64_t hr_frame, const PackInput& input) {
   if (hr.width == lr.width * scale && hr.height == lr.height * scale) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat(
@@ -246,29 +282,38 @@ absl::StatusOr<PackedShard> PackShard(const PackInput& input, const std::vector<
       if (hr_cached == nullptr || (need_lr_png && lr_cached == nullptr)) {
         encoder.WaitForRoom();
         // Decode both sides of a pair together so the size check sees both.
-        FP_ASSIGN_OR_RETURN(RgbImage hr_rgb, hr_reader.ReadRgb(pair.hr_frame));
-        if (hr_rgb.width % options.scale != 0 || hr_rgb.height % options.scale != 0) {
+        FP_ASSIGN_OR_RETURN(SharedFrame hr_frame, hr_reader.Read(pair.hr_frame));
+        if (hr_frame->width % options.scale != 0 || hr_frame->height % options.scale != 0) {
           return absl::InvalidArgumentError(
-              absl::StrCat(input.hr_path, " is ", hr_rgb.width, "x", hr_rgb.height,
+              absl::StrCat(input.hr_path, " is ", hr_frame->width, "x", hr_frame->height,
                            ", not divisible by --scale ", options.scale));
         }
-        std::shared_ptr<const RgbImage> lr_image;
+        const bool new_hr = hr_cached == nullptr;
+        const bool new_lr = need_lr_png && lr_cached == nullptr;
+        std::shared_future<PngBytes> hr_png, lr_png;
         if (options.hr_only) {
-          lr_image = std::make_shared<RgbImage>(DownscaleNearest(hr_rgb, options.scale));
+          // LR is HR downscaled: one conversion serves both PNGs.
+          std::vector<int> downscales;
+          if (new_hr) downscales.push_back(1);
+          if (new_lr) downscales.push_back(options.scale);
+          std::vector<std::shared_future<PngBytes>> pngs =
+              encoder.Encode(std::move(hr_frame), downscales);
+          if (new_hr) hr_png = pngs.front();
+          if (new_lr) lr_png = pngs.back();
         } else {
-          FP_ASSIGN_OR_RETURN(RgbImage lr_rgb, lr_reader->ReadRgb(pair.lr_frame));
+          FP_ASSIGN_OR_RETURN(SharedFrame lr_frame, lr_reader->Read(pair.lr_frame));
           FP_RETURN_IF_ERROR(
-              CheckScale(lr_rgb, hr_rgb, options.scale, pair.lr_frame, pair.hr_frame, input));
-          lr_image = std::make_shared<RgbImage>(std::move(lr_rgb));
+              CheckScale(*lr_frame, *hr_frame, options.scale, pair.lr_frame, pair.hr_frame, input));
+          if (new_hr) hr_png = encoder.Encode(std::move(hr_frame), {1}).front();
+          if (new_lr) lr_png = encoder.Encode(std::move(lr_frame), {1}).front();
         }
-        if (hr_cached == nullptr) {
-          hr_cache.Put(pair.hr_frame,
-                       encoder.Encode(std::make_shared<RgbImage>(std::move(hr_rgb))));
+        if (new_hr) {
+          hr_cache.Put(pair.hr_frame, hr_png);
           ++counters.distinct_hr_frames;
           hr_cached = hr_cache.Find(pair.hr_frame);
         }
-        if (need_lr_png && lr_cached == nullptr) {
-          lr_cache.Put(pair.lr_frame, encoder.Encode(lr_image));
+        if (new_lr) {
+          lr_cache.Put(pair.lr_frame, lr_png);
           ++counters.distinct_lr_frames;
           lr_cached = lr_cache.Find(pair.lr_frame);
         }
