@@ -122,7 +122,7 @@ int RunCommand(const std::vector<std::string>& args) {
     ("help,h", "show this help")
     ("lr", po::value(&o.lr_path), "LR (native resolution) recording: a video file, a directory of PNGs, or a pattern like dir/%05d.png")
     ("hr", po::value(&o.hr_path), "HR (scale x) recording of the same gameplay")
-    ("out", po::value(&o.out_dir), "output dataset directory (created; a previous dataset there is replaced only when this run succeeds)");
+    ("out", po::value(&o.out_dir), "output dataset directory (created; a previous dataset there is replaced only when this run succeeds). While the run lasts it also holds the analysis thumbnails in an unnamed file: about 7 KB per distinct frame and video, ~1.5 GB per video for an hour at 60 fps");
   AddDatasetFlags(desc, &flags);
   desc.add_options()
     ("threads", po::value(&o.threads)->default_value(0), "worker threads (0 = all cores)")
