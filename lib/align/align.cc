@@ -188,6 +188,16 @@ uint64_t Quantile(std::vector<uint64_t>& v, double q) {
   return v[k];
 }
 
+// Both sequences of a pass give back their pages together (ThumbSequence::release).
+void ReleaseResident(const ThumbSequence& a, const ThumbSequence& b) {
+  a.ReleaseResident();
+  b.ReleaseResident();
+}
+void ReleaseEvery(const ThumbSequence& a, const ThumbSequence& b, size_t step) {
+  a.ReleaseEvery(step);
+  b.ReleaseEvery(step);
+}
+
 struct CoarseResult {
   int64_t offset = 0;
   double offset_distance = 0;    // per byte
@@ -210,8 +220,7 @@ CoarseResult CoarseOffset(const ThumbSequence& a, const ThumbSequence& b, int ma
   std::vector<uint8_t> sb(static_cast<size_t>(nb) * bytes);
   for (int64_t i = 0; i < na; ++i) ds.Apply(a.thumb(static_cast<size_t>(i)), &sa[i * bytes]);
   for (int64_t j = 0; j < nb; ++j) ds.Apply(b.thumb(static_cast<size_t>(j)), &sb[j * bytes]);
-  a.ReleaseResident();
-  b.ReleaseResident();
+  ReleaseResident(a, b);
 
   // Every (LR i, HR j) distance the search can ask for, once: even rows only (kCoarseStep).
   // At most ~1150 x 2300 entries for the default max_offset.
@@ -368,8 +377,7 @@ double MatchThreshold(const ThumbSequence& a, const ThumbSequence& b, const Down
       neighbour.push_back(Sad(sa.data(), sb.data(), bytes) * scale);
     }
   }
-  a.ReleaseResident();
-  b.ReleaseResident();
+  ReleaseResident(a, b);
   const double mt = MedianOf(std::move(match));
   const double nb = MedianOf(std::move(neighbour));
   return std::max({kMinThreshold, 2 * mt, (mt + nb) / 2});
@@ -552,8 +560,7 @@ IndexPairs TrackPath(const ThumbSequence& a, const ThumbSequence& b, const Downs
     if (i > 0) lo = std::clamp(i + centre - w, lo, lo + width);
     const int64_t elo = std::max<int64_t>(lo, 0);
     const int64_t ehi = std::min(lo + width - 1, m - 1);
-    a.ReleaseEvery(static_cast<size_t>(i));
-    b.ReleaseEvery(static_cast<size_t>(i));
+    ReleaseEvery(a, b, static_cast<size_t>(i));
     if (elo <= ehi) {
       ds.Apply(a.thumb(static_cast<size_t>(i)), asig.data());
       ring.Cover(elo, ehi);
@@ -631,8 +638,7 @@ IndexPairs RefinePath(const ThumbSequence& a, const ThumbSequence& b, const Down
   for (int64_t i = 0; i < n; ++i) {
     const int64_t lo = band.lo[static_cast<size_t>(i)];
     const int64_t hi = band.hi[static_cast<size_t>(i)];
-    a.ReleaseEvery(static_cast<size_t>(i));
-    b.ReleaseEvery(static_cast<size_t>(i));
+    ReleaseEvery(a, b, static_cast<size_t>(i));
     if (lo > hi) continue;
     ds.Apply(a.thumb(static_cast<size_t>(i)), asig.data());
     ring.Cover(lo, hi);
@@ -682,8 +688,7 @@ IndexPairs GreedyFrameSync(const ThumbSequence& a, const ThumbSequence& b) {
   IndexPairs pairs;
   size_t i = 0, j = 0;
   for (size_t step = 0; i < a.size && j < b.size; ++step) {
-    a.ReleaseEvery(step);
-    b.ReleaseEvery(step);
+    ReleaseEvery(a, b, step);
     // Raw sums order exactly as FrameSync's sum / 3 (up to its integer truncation).
     enum { kEmit, kDropA, kDropE } action = kEmit;
     uint64_t best = Sad(a.thumb(i), b.thumb(j), bytes);
@@ -797,13 +802,11 @@ absl::StatusOr<AlignResult> Align(const ThumbSequence& lr, const ThumbSequence& 
   std::vector<double> residuals;
   residuals.reserve(matched.size());
   for (const auto& [i, j] : matched) {
-    lr.ReleaseEvery(residuals.size());
-    hr.ReleaseEvery(residuals.size());
+    ReleaseEvery(lr, hr, residuals.size());
     residuals.push_back(
         ThumbDistance(lr.thumb(static_cast<size_t>(i)), hr.thumb(static_cast<size_t>(j)), bytes));
   }
-  lr.ReleaseResident();
-  hr.ReleaseResident();
+  ReleaseResident(lr, hr);
   const std::vector<bool> keep = SpikeFilter(residuals, options.spike_ratio);
   double sum = 0;
   for (size_t k = 0; k < matched.size(); ++k) {

@@ -77,11 +77,10 @@ struct ThumbSequence {
 
   static constexpr size_t kReleaseEvery = 512;
 
-  const uint8_t* thumb(size_t i) const {
-    const size_t p = position != nullptr ? position[i] : i;
-    return pixels + p * static_cast<size_t>(width) * height * 3;
-  }
   size_t thumb_bytes() const { return static_cast<size_t>(width) * height * 3; }
+  const uint8_t* thumb(size_t i) const {
+    return pixels + (position != nullptr ? position[i] : i) * thumb_bytes();
+  }
   void CopyThumbs(size_t first, size_t count, uint8_t* out) const {
     if (copy && position == nullptr) return copy(first, count, out);
     for (size_t k = 0; k < count; ++k) {

@@ -46,11 +46,10 @@ std::vector<Segment> SplitAtDamage(const std::vector<Segment>& segments,
 }
 
 std::vector<double> Motion(const ThumbSequence& thumbs) {
-  const size_t bytes = static_cast<size_t>(thumbs.width) * thumbs.height * 3;
   std::vector<double> motion;
   for (size_t i = 0; i + 1 < thumbs.size; ++i) {
     thumbs.ReleaseEvery(i);
-    motion.push_back(ThumbDistance(thumbs.thumb(i), thumbs.thumb(i + 1), bytes));
+    motion.push_back(ThumbDistance(thumbs.thumb(i), thumbs.thumb(i + 1), thumbs.thumb_bytes()));
   }
   thumbs.ReleaseResident();
   return motion;

@@ -1,8 +1,5 @@
 #include "services/coordinator/publisher.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstdio>
 #include <cstring>

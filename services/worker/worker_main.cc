@@ -13,7 +13,7 @@ int WorkerMain(int argc, char** argv, std::string_view binary_name, std::string_
   namespace po = boost::program_options;
   KeepLargeBlocksInHeap();
   WorkerOptions worker;
-  int64_t heartbeat_ms = 1000;
+  int64_t heartbeat_ms = worker.heartbeat_interval.count();
   // Outlives the server: ServerMain destroys the services (and so the runner's users) first.
   std::unique_ptr<TaskRunner> runner;
   ServiceFactory factory;
