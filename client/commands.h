@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "google/protobuf/message.h"
 
 namespace framepair::cli {
 
@@ -39,5 +40,8 @@ int HealthCommand(const std::vector<std::string>& args, RemoteOptions remote);
 
 // Maps a status to the documented exit code.
 int ExitCodeFor(const absl::Status& status);
+
+// A message as indented JSON with the .proto field names (what -o json prints).
+std::string Json(const google::protobuf::Message& m);
 
 }  // namespace framepair::cli

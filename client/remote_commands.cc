@@ -88,15 +88,6 @@ int ChannelError(const std::string& command, const absl::Status& s) {
   return ExitCodeFor(s);
 }
 
-std::string Json(const google::protobuf::Message& m) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = true;
-  options.preserve_proto_field_names = true;
-  (void)google::protobuf::util::MessageToJsonString(m, &out, options);
-  return out;
-}
-
 std::string StateName(framepair::v1::JobState s) {
   switch (s) {
     case framepair::v1::JOB_QUEUED:
@@ -598,6 +589,15 @@ int HealthCommand(const std::vector<std::string>& args, RemoteOptions remote_opt
   const int serving = bytes.size() >= 2 && bytes[0] == 0x08 ? bytes[1] : 0;  // 1 = SERVING
   std::printf("%s\n", serving == 1 ? "SERVING" : "NOT_SERVING");
   return serving == 1 ? kExitOk : kExitFailed;
+}
+
+std::string Json(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, options);
+  return out;
 }
 
 }  // namespace framepair::cli

@@ -9,6 +9,7 @@
 #include "client/run_flags.h"
 #include "client/terminal_progress.h"
 #include "media/video.h"
+#include "pipeline/accounting.h"
 #include "pipeline/pipeline.h"
 #include "util/memory.h"
 
@@ -41,6 +42,9 @@ void PrintSummaryJson(const RunOptions& o, const RunSummary& s) {
   field("pack_frames_decoded", s.pack.frames_decoded);
   field("pack_seeks", s.pack.seeks);
   field("peak_rss_bytes", PeakRssBytes());
+  std::string accounting = Json(s.accounting);
+  while (!accounting.empty() && accounting.back() == '\n') accounting.pop_back();
+  std::printf("  \"accounting\": %s,\n", accounting.c_str());
   std::printf("  \"seconds\": {");
   for (size_t i = 0; i < s.stages.size(); ++i) {
     std::printf("%s\"%s\": %.4f", i ? ", " : "", s.stages[i].stage.c_str(), s.stages[i].seconds);
@@ -71,11 +75,34 @@ void PrintSummary(const RunOptions& o, const RunSummary& s) {
     std::printf("  damaged frames      %lld skipped:\n", static_cast<long long>(s.corrupt_frames));
     for (const std::string& d : s.damaged) std::printf("    %s\n", d.c_str());
   }
-  std::printf("  pairs aligned       %lld (rejected %lld)\n",
-              static_cast<long long>(s.pairs_aligned), static_cast<long long>(s.pairs_rejected));
+  const framepair::v1::Accounting& a = s.accounting;
+  for (const auto& r : a.recordings()) {
+    std::printf("  %s distinct frames  %lld: %lld paired, %lld unpaired\n",
+                r.role() == "lr" ? "LR" : "HR", static_cast<long long>(r.distinct()),
+                static_cast<long long>(r.paired()), static_cast<long long>(r.unpaired()));
+    for (const auto& range : r.longest_unpaired()) {
+      std::printf("      unpaired %lld: %s\n", static_cast<long long>(range.frames()),
+                  DescribeRange(range).c_str());
+    }
+  }
+  std::printf(
+      "  pairs aligned       %lld (rejected %lld: spike %lld, residual %lld, ambiguous %lld)\n",
+      static_cast<long long>(s.pairs_aligned), static_cast<long long>(s.pairs_rejected),
+      static_cast<long long>(a.rejected_spike()), static_cast<long long>(a.rejected_residual()),
+      static_cast<long long>(a.rejected_ambiguous()));
+  if (a.reanchors() > 0) {
+    std::printf("  re-anchored         %lld time(s) after gaps\n",
+                static_cast<long long>(a.reanchors()));
+  }
   std::printf("  scenes              %lld\n", static_cast<long long>(s.scenes));
-  std::printf("  windows             %lld in %lld shard(s), %.1f MiB\n",
-              static_cast<long long>(s.windows), static_cast<long long>(s.shards), mb(s.bytes));
+  std::printf(
+      "  segment breaks      %lld lost moments, %lld stalls (windows skip at most %d LR / %d HR "
+      "moment(s) only one side shows)\n",
+      static_cast<long long>(a.breaks_lost_moment()), static_cast<long long>(a.breaks_stall()),
+      a.max_jump_lr(), a.max_jump_hr());
+  std::printf("  windows             %lld of %lld requested, in %lld shard(s), %.1f MiB\n",
+              static_cast<long long>(s.windows), static_cast<long long>(a.windows_requested()),
+              static_cast<long long>(s.shards), mb(s.bytes));
   std::printf("  PNGs encoded        %lld for %lld distinct LR + %lld distinct HR frames\n",
               static_cast<long long>(s.pack.pngs_encoded),
               static_cast<long long>(s.pack.distinct_lr_frames),
@@ -166,6 +193,10 @@ int RunCommand(const std::vector<std::string>& args) {
     std::fprintf(stderr, "\nframepair run: error: %s\n",
                  std::string(summary.status().message()).c_str());
     return ExitCodeFor(summary.status());
+  }
+  // Warnings go to stderr whatever the output format; the manifest records them too.
+  for (const std::string& w : summary->accounting.warnings()) {
+    std::fprintf(stderr, "framepair run: warning: %s\n", w.c_str());
   }
   if (json) {
     PrintSummaryJson(o, *summary);

@@ -24,7 +24,9 @@ void AddDatasetFlags(po::options_description& desc, RunFlags* f) {
     ("scene", po::value(&f->scene)->default_value("adaptive"), "scene detector: adaptive or content")
     ("scene-threshold", po::value(&f->scene_threshold), "detector threshold (content default 27, adaptive default 3.0)")
     ("min-scene-len", po::value(&o.scene.min_scene_len)->default_value(o.scene.min_scene_len), "minimum frames between scene cuts")
-    ("max-jump", po::value(&o.scene.max_jump)->default_value(o.scene.max_jump), "break segments where alignment skipped more than this many source frames")
+    ("max-jump", po::value(&o.scene.max_jump)->default_value(o.scene.max_jump), "longest run of moments (distinct frames) that only one recording shows which a window may step over; -1 = from the recordings' rate ratio (1 for equal rates). Moments both recordings lose always end a window's segment")
+    ("max-offset", po::value(&o.align.max_offset)->default_value(o.align.max_offset), "largest start offset between the recordings, and longest gap on either side, that alignment searches (in distinct frames)")
+    ("band", po::value(&o.align.band_half_width)->default_value(o.align.band_half_width), "alignment band half-width (distinct frames): drop runs shorter than this are followed directly, longer gaps by a new search")
     ("overlap", po::value(&f->overlap)->default_value("allow"), "windows may overlap (allow) or not (disjoint)")
     ("min-motion", po::value(&o.sample.min_motion)->default_value(0), "skip near-static windows: minimum mean thumbnail change per frame (0 disables)")
     ("no-dedup", po::bool_switch(&f->no_dedup), "keep duplicate frames");

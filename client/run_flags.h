@@ -25,7 +25,8 @@ struct RunFlags {
 
 // --windows --density --seed --scale --window --shards --png-level --hr-only --format
 // --no-provenance --gzip --align --max-residual --spike-ratio --scene --scene-threshold
-// --min-scene-len --max-jump --overlap --min-motion --no-dedup. Values land in *flags.
+// --min-scene-len --max-jump --max-offset --band --overlap --min-motion --no-dedup. Values
+// land in *flags.
 void AddDatasetFlags(boost::program_options::options_description& desc, RunFlags* flags);
 
 // Copies the parsed names (format, align, ...) into flags->options. INVALID_ARGUMENT naming

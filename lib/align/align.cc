@@ -1,6 +1,7 @@
 #include "align/align.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -9,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "util/status_macros.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -164,6 +166,31 @@ Downsampler FineDownsampler(int width, int height) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Rate prior.
+
+// Where LR position i's partner is expected before the offset: rate_ratio * i. Ratios within
+// 5 % of 1 are equal rates (drops on either side make up the difference; the band follows).
+class Prior {
+ public:
+  explicit Prior(double ratio) : ratio_(ratio <= 0 || std::abs(ratio - 1) <= 0.05 ? 1.0 : ratio) {}
+  double ratio() const { return ratio_; }
+  int64_t operator()(int64_t i) const {
+    return ratio_ == 1.0 ? i : static_cast<int64_t>(std::llround(ratio_ * static_cast<double>(i)));
+  }
+  // Smallest i with (*this)(i) >= j.
+  int64_t Inverse(int64_t j) const {
+    if (ratio_ == 1.0 || j <= 0) return std::max<int64_t>(j, 0);
+    int64_t i = static_cast<int64_t>(std::floor(static_cast<double>(j) / ratio_));
+    while (i > 0 && (*this)(i - 1) >= j) --i;
+    while ((*this)(i) < j) ++i;
+    return i;
+  }
+
+ private:
+  double ratio_;
+};
+
+// ---------------------------------------------------------------------------------------------
 // Coarse offset search.
 
 // LR frames (every kCoarseStep-th of the first kCoarseWindow of the overlap) per offset.
@@ -205,17 +232,18 @@ struct CoarseResult {
   std::vector<int64_t> samples;  // LR frames scored at the chosen offset
 };
 
-CoarseResult CoarseOffset(const ThumbSequence& a, const ThumbSequence& b, int max_offset) {
+CoarseResult CoarseOffset(const ThumbSequence& a, const ThumbSequence& b, int max_offset,
+                          const Prior& prior) {
   const int64_t n = static_cast<int64_t>(a.size);
   const int64_t m = static_cast<int64_t>(b.size);
   const Downsampler ds(a.width, a.height, kCoarseW, kCoarseH);
   const size_t bytes = ds.bytes();
-  const int64_t lo_off = -std::min<int64_t>(max_offset, n - 1);
+  const int64_t lo_off = -std::min<int64_t>(max_offset, prior(n - 1));
   const int64_t hi_off = std::min<int64_t>(max_offset, m - 1);
   // Both sides only need the frames any offset's window can reach.
-  const int64_t reach = std::max<int64_t>(max_offset, 0) + kCoarseWindow + kCoarseSlack;
-  const int64_t na = std::min(n, reach);
-  const int64_t nb = std::min(m, reach);
+  const int64_t na = std::min(n, prior.Inverse(std::max(0, max_offset)) + kCoarseWindow + 1);
+  const int64_t nb =
+      std::min(m, std::max<int64_t>(max_offset, 0) + prior(kCoarseWindow) + kCoarseSlack + 1);
   std::vector<uint8_t> sa(static_cast<size_t>(na) * bytes);
   std::vector<uint8_t> sb(static_cast<size_t>(nb) * bytes);
   for (int64_t i = 0; i < na; ++i) ds.Apply(a.thumb(static_cast<size_t>(i)), &sa[i * bytes]);
@@ -244,9 +272,10 @@ CoarseResult CoarseOffset(const ThumbSequence& a, const ThumbSequence& b, int ma
 
   auto samples_for = [&](int64_t o, std::vector<int64_t>* out) {
     out->clear();
-    const int64_t i0 = std::max<int64_t>(0, -o);
+    const int64_t i0 = prior.Inverse(-o);
     const int64_t first = (i0 + kCoarseStep - 1) / kCoarseStep * kCoarseStep;
-    for (int64_t i = first; i < i0 + kCoarseWindow && i < na && i + o < nb; i += kCoarseStep) {
+    for (int64_t i = first; i < i0 + kCoarseWindow && i < na && prior(i) + o < nb;
+         i += kCoarseStep) {
       out->push_back(i);
     }
   };
@@ -266,7 +295,7 @@ CoarseResult CoarseOffset(const ThumbSequence& a, const ThumbSequence& b, int ma
     samples_for(o, &idx);
     if (idx.size() < min_count) continue;
     d.clear();
-    for (int64_t i : idx) d.push_back(best_near(i, i + o));
+    for (int64_t i : idx) d.push_back(best_near(i, prior(i) + o));
     const uint64_t score = Quantile(d, kCoarseQuantile);
     // Ties go to the offset closest to zero, the least surprising start.
     if (score < best || (score == best && std::abs(o) < std::abs(result.offset))) {
@@ -294,7 +323,7 @@ CoarseResult CoarseOffset(const ThumbSequence& a, const ThumbSequence& b, int ma
   for (int k = 0; k < kRandomPairs; ++k) {
     const int64_t i = next(n);
     const int64_t j0 = next(m - run + 1);
-    const int64_t match = i + result.offset;
+    const int64_t match = prior(i) + result.offset;
     if (run > 1 && j0 < match + run && match - run < j0 + run) continue;
     a.CopyThumbs(static_cast<size_t>(i), 1, raw_a.data());
     b.CopyThumbs(static_cast<size_t>(j0), static_cast<size_t>(run), raw_b.data());
@@ -334,7 +363,7 @@ double MedianOf(std::vector<double> v) {
 }
 
 double MatchThreshold(const ThumbSequence& a, const ThumbSequence& b, const Downsampler& ds,
-                      const CoarseResult& coarse, int64_t radius) {
+                      const CoarseResult& coarse, const Prior& prior, int64_t radius) {
   const size_t bytes = ds.bytes();
   const double scale = 1.0 / static_cast<double>(bytes);
   std::vector<uint8_t> sa(bytes), sb(bytes);
@@ -346,8 +375,8 @@ double MatchThreshold(const ThumbSequence& a, const ThumbSequence& b, const Down
   std::vector<double> match;
   if (!picks.empty()) {
     // Samples are ascending, so their search ranges cover one HR span: downsample it once.
-    const int64_t jlo = std::max<int64_t>(0, picks.front() + coarse.offset - radius);
-    const int64_t jhi = std::min(m - 1, picks.back() + coarse.offset + radius);
+    const int64_t jlo = std::max<int64_t>(0, prior(picks.front()) + coarse.offset - radius);
+    const int64_t jhi = std::min(m - 1, prior(picks.back()) + coarse.offset + radius);
     std::vector<uint8_t> hr_sigs(static_cast<size_t>(std::max<int64_t>(0, jhi - jlo + 1)) * bytes);
     for (int64_t j = jlo; j <= jhi; ++j) {
       ds.Apply(b.thumb(static_cast<size_t>(j)), &hr_sigs[static_cast<size_t>(j - jlo) * bytes]);
@@ -355,7 +384,7 @@ double MatchThreshold(const ThumbSequence& a, const ThumbSequence& b, const Down
     for (const int64_t i : picks) {
       ds.Apply(a.thumb(static_cast<size_t>(i)), sa.data());
       uint64_t best = std::numeric_limits<uint64_t>::max();
-      const int64_t c = i + coarse.offset;
+      const int64_t c = prior(i) + coarse.offset;
       for (int64_t j = std::max(jlo, c - radius); j <= std::min(jhi, c + radius); ++j) {
         best =
             std::min(best, Sad(sa.data(), &hr_sigs[static_cast<size_t>(j - jlo) * bytes], bytes));
@@ -540,7 +569,8 @@ struct Band {
 // Pass 1: finds the path with a global threshold and a band that follows it. Returns the
 // matches and the band it scored.
 IndexPairs TrackPath(const ThumbSequence& a, const ThumbSequence& b, const Downsampler& ds,
-                     int64_t start_offset, int half_width, double threshold, Band* band) {
+                     const Prior& prior, int64_t start_offset, int half_width, double threshold,
+                     Band* band) {
   const int64_t n = static_cast<int64_t>(a.size);
   const int64_t m = static_cast<int64_t>(b.size);
   const int64_t w = std::max(1, half_width);
@@ -553,11 +583,12 @@ IndexPairs TrackPath(const ThumbSequence& a, const ThumbSequence& b, const Downs
   std::vector<uint8_t> asig(bytes);
   std::vector<int64_t> gain(static_cast<size_t>(width));
   std::vector<int64_t> history, sorted;
+  // The band centre is an offset from the prior's expected column.
   int64_t centre = start_offset;
   int64_t lo = start_offset - w;
   for (int64_t i = 0; i < n; ++i) {
     // Never left (keeps the recurrence exact), never past the previous band (no gaps).
-    if (i > 0) lo = std::clamp(i + centre - w, lo, lo + width);
+    if (i > 0) lo = std::clamp(prior(i) + centre - w, lo, lo + width);
     const int64_t elo = std::max<int64_t>(lo, 0);
     const int64_t ehi = std::min(lo + width - 1, m - 1);
     ReleaseEvery(a, b, static_cast<size_t>(i));
@@ -571,7 +602,7 @@ IndexPairs TrackPath(const ThumbSequence& a, const ThumbSequence& b, const Downs
     }
     const int64_t best_j = dp.AddRow(lo, lo + width - 1, gain.data());
     if (best_j >= 0) {
-      history.push_back(best_j - i);
+      history.push_back(best_j - prior(i));
       if (history.size() > kCentreHistory) history.erase(history.begin());
       sorted = history;
       const auto mid = sorted.begin() + static_cast<std::ptrdiff_t>(sorted.size() / 2);
@@ -746,6 +777,207 @@ int64_t FrameIndex(const ThumbSequence& s, int64_t i) {
   return s.frame_index != nullptr ? s.frame_index[i] : i;
 }
 
+absl::Status CheckRelated(const CoarseResult& coarse, const AlignOptions& options) {
+  if (coarse.offset_distance < kRelatedRatio * coarse.random_distance) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "align: the LR and HR recordings look unrelated: at the best start offset (%d frames, "
+      "searched up to +-%d) thumbnails differ by %.2f per byte, random frame pairs by %.2f; "
+      "check that both videos show the same gameplay, or raise --max-offset if one starts "
+      "more than %d distinct frames after the other",
+      coarse.offset, options.max_offset, coarse.offset_distance, coarse.random_distance,
+      options.max_offset));
+}
+
+// The thumbnails from position `from` on, as a sequence of their own (positions relative).
+ThumbSequence Suffix(const ThumbSequence& s, size_t from) {
+  ThumbSequence out = s;
+  from = std::min(from, s.size);
+  out.size = s.size - from;
+  if (s.frame_index != nullptr) out.frame_index = s.frame_index + from;
+  if (s.position != nullptr) {
+    out.position = s.position + from;
+  } else {
+    out.pixels = s.pixels + from * s.thumb_bytes();
+    if (s.copy) {
+      out.copy = [copy = s.copy, from](size_t first, size_t count, uint8_t* dst) {
+        copy(first + from, count, dst);
+      };
+    }
+  }
+  return out;
+}
+
+// Re-anchoring. The band follows drop runs shorter than its half-width; after a longer gap on
+// either side the partners lie outside it, and the path either stays lost or finds its way
+// back only where the offset happens to return (a gap on the other side), skipping everything
+// in between. So wherever both sides skip more than this many frames between two matches, or
+// the path ends that far before both sequences do, the path is cut and the rest aligned again
+// from a new coarse search, which looks up to --max-offset frames either way.
+constexpr int64_t kMinLostHole = 24;
+// A new search needs this many frames on both sides to judge relatedness.
+constexpr int64_t kMinAnchorFrames = 48;
+// Each search re-aligns the rest of the footage: bound the work on pathological input. What
+// is left unaligned is reported as unpaired.
+constexpr int kMaxReanchors = 64;
+
+// Number of path entries to keep: up to the first hole where both sides skip more than
+// `hole` frames, or path.size(). `*tail_lost`: the path ends that far before both sequences.
+size_t KeepUntilLost(const IndexPairs& path, int64_t n, int64_t m, int64_t hole, bool* tail_lost) {
+  *tail_lost = false;
+  for (size_t k = 1; k < path.size(); ++k) {
+    if (path[k].first - path[k - 1].first - 1 > hole &&
+        path[k].second - path[k - 1].second - 1 > hole) {
+      return k;
+    }
+  }
+  if (!path.empty()) {
+    *tail_lost = n - path.back().first - 1 > hole && m - path.back().second - 1 > hole;
+  }
+  return path.size();
+}
+
+absl::StatusOr<IndexPairs> AlignSequences(const ThumbSequence& lr, const ThumbSequence& hr,
+                                          const AlignOptions& options, const Prior& prior,
+                                          AlignStats* stats) {
+  const Downsampler fine = FineDownsampler(lr.width, lr.height);
+  const int64_t hole = std::max<int64_t>(kMinLostHole, options.band_half_width / 4);
+  IndexPairs matched;
+  size_t a0 = 0, b0 = 0;
+  for (int round = 0; round <= kMaxReanchors; ++round) {
+    const ThumbSequence a = Suffix(lr, a0);
+    const ThumbSequence b = Suffix(hr, b0);
+    if (round > 0 && (static_cast<int64_t>(a.size) < kMinAnchorFrames ||
+                      static_cast<int64_t>(b.size) < kMinAnchorFrames)) {
+      break;
+    }
+    const CoarseResult coarse = CoarseOffset(a, b, std::max(0, options.max_offset), prior);
+    if (round == 0) {
+      stats->offset_distance = coarse.offset_distance;
+      stats->random_distance = coarse.random_distance;
+      FP_RETURN_IF_ERROR(CheckRelated(coarse, options));
+      stats->start_offset = coarse.offset;
+    } else if (!CheckRelated(coarse, options).ok()) {
+      break;  // what is left has no partner within reach: accounted as unpaired
+    }
+    const double threshold =
+        MatchThreshold(a, b, fine, coarse, prior, std::max(1, options.band_half_width));
+    if (round == 0) stats->match_threshold = threshold;
+    Band band;
+    const IndexPairs path =
+        TrackPath(a, b, fine, prior, coarse.offset, options.band_half_width, threshold, &band);
+    const IndexPairs refined = RefinePath(a, b, fine, path, band, threshold);
+    bool tail_lost = false;
+    const size_t keep = KeepUntilLost(refined, static_cast<int64_t>(a.size),
+                                      static_cast<int64_t>(b.size), hole, &tail_lost);
+    for (size_t k = 0; k < keep; ++k) {
+      matched.emplace_back(refined[k].first + static_cast<int64_t>(a0),
+                           refined[k].second + static_cast<int64_t>(b0));
+    }
+    if (keep == 0 || (keep == refined.size() && !tail_lost)) break;
+    a0 += static_cast<size_t>(refined[keep - 1].first) + 1;
+    b0 += static_cast<size_t>(refined[keep - 1].second) + 1;
+    ++stats->reanchors;
+  }
+  return matched;
+}
+
+// Pairs sampled for the colour fit, and the least LR variance (per byte, 0..255 scale) that
+// makes a fit meaningful: flat footage says nothing about gain.
+constexpr size_t kColourPairs = 256;
+constexpr double kMinColourVariance = 100;
+
+void FitColour(const ThumbSequence& a, const ThumbSequence& b, const IndexPairs& pairs,
+               AlignStats* stats) {
+  if (pairs.empty()) return;
+  const size_t bytes = a.thumb_bytes();
+  const size_t step = std::max<size_t>(1, pairs.size() / kColourPairs);
+  double n[3] = {}, sx[3] = {}, sy[3] = {}, sxx[3] = {}, sxy[3] = {};
+  std::vector<uint8_t> ta(bytes), tb(bytes);
+  for (size_t k = 0; k < pairs.size(); k += step) {
+    a.CopyThumbs(static_cast<size_t>(pairs[k].first), 1, ta.data());
+    b.CopyThumbs(static_cast<size_t>(pairs[k].second), 1, tb.data());
+    for (size_t p = 0; p < bytes; ++p) {
+      const size_t c = p % 3;
+      const double x = ta[p], y = tb[p];
+      n[c] += 1;
+      sx[c] += x;
+      sy[c] += y;
+      sxx[c] += x * x;
+      sxy[c] += x * y;
+    }
+  }
+  for (int c = 0; c < 3; ++c) {
+    const double var = sxx[c] / n[c] - (sx[c] / n[c]) * (sx[c] / n[c]);
+    if (var < kMinColourVariance) return;
+  }
+  for (int c = 0; c < 3; ++c) {
+    const double cov = sxy[c] / n[c] - (sx[c] / n[c]) * (sy[c] / n[c]);
+    const double var = sxx[c] / n[c] - (sx[c] / n[c]) * (sx[c] / n[c]);
+    stats->colour_gain[c] = cov / var;
+    stats->colour_offset[c] = sy[c] / n[c] - stats->colour_gain[c] * sx[c] / n[c];
+  }
+  stats->colour_samples = static_cast<int64_t>(n[0]);
+}
+
+// The near-neighbour test (AlignOptions::neighbour_margin). Whether a frame agrees better with
+// its partner or with the partner's neighbour is decided only where those two differ beyond
+// noise: over the whole picture the true match and the next moment often differ by less than
+// codec noise (slow motion), and the sums would decide by chance.
+//
+// Bytes where partner and neighbour differ by more than max(kMinChange, 3 x the pair's
+// residual) are compared: the residual measures the noise between the two recordings, and
+// noise alone rarely moves a byte three times that far. Fewer than kMinChangedFraction of the
+// thumbnail means the neighbour shows the same moment as far as the thumbnails can tell, and
+// it does not compete.
+constexpr int kMinChange = 8;
+constexpr double kMinChangedFraction = 0.01;
+
+// True when `self` agrees with `partner` clearly better than with `neighbour`.
+bool BeatsNeighbour(const uint8_t* self, const uint8_t* partner, const uint8_t* neighbour,
+                    size_t bytes, double residual, double margin) {
+  const int tau = std::max(kMinChange, static_cast<int>(3 * residual + 0.5));
+  int64_t to_partner = 0, to_neighbour = 0, changed = 0;
+  for (size_t p = 0; p < bytes; ++p) {
+    const int pn = std::abs(int{partner[p]} - int{neighbour[p]});
+    if (pn <= tau) continue;
+    ++changed;
+    to_partner += std::abs(int{self[p]} - int{partner[p]});
+    to_neighbour += std::abs(int{self[p]} - int{neighbour[p]});
+  }
+  if (static_cast<double>(changed) < kMinChangedFraction * static_cast<double>(bytes)) return true;
+  return static_cast<double>(to_partner) < margin * static_cast<double>(to_neighbour);
+}
+
+std::vector<bool> ClearlyBest(const ThumbSequence& a, const ThumbSequence& b,
+                              const IndexPairs& matched, const std::vector<double>& residuals,
+                              double margin) {
+  std::vector<bool> clear(matched.size(), true);
+  if (margin <= 0) return clear;
+  const size_t bytes = a.thumb_bytes();
+  const int64_t n = static_cast<int64_t>(a.size);
+  const int64_t m = static_cast<int64_t>(b.size);
+  for (size_t k = 0; k < matched.size(); ++k) {
+    ReleaseEvery(a, b, k);
+    const auto [i, j] = matched[k];
+    const uint8_t* lr = a.thumb(static_cast<size_t>(i));
+    const uint8_t* hr = b.thumb(static_cast<size_t>(j));
+    bool ok = true;
+    for (int64_t d : {-1, 1}) {
+      if (ok && j + d >= 0 && j + d < m) {
+        ok = BeatsNeighbour(lr, hr, b.thumb(static_cast<size_t>(j + d)), bytes, residuals[k],
+                            margin);
+      }
+      if (ok && i + d >= 0 && i + d < n) {
+        ok = BeatsNeighbour(hr, lr, a.thumb(static_cast<size_t>(i + d)), bytes, residuals[k],
+                            margin);
+      }
+    }
+    clear[k] = ok;
+  }
+  ReleaseResident(a, b);
+  return clear;
+}
+
 }  // namespace
 
 double ThumbDistance(const uint8_t* a, const uint8_t* b, size_t bytes) {
@@ -771,34 +1003,20 @@ absl::StatusOr<AlignResult> Align(const ThumbSequence& lr, const ThumbSequence& 
   AlignStats& stats = result.stats;
   stats.lr_frames = static_cast<int64_t>(lr.size);
   stats.hr_frames = static_cast<int64_t>(hr.size);
-
-  const CoarseResult coarse = CoarseOffset(lr, hr, std::max(0, options.max_offset));
-  stats.offset_distance = coarse.offset_distance;
-  stats.random_distance = coarse.random_distance;
-  if (!(coarse.offset_distance < kRelatedRatio * coarse.random_distance)) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "align: the LR and HR recordings look unrelated: at the best start offset (%d frames, "
-        "searched up to +-%d) thumbnails differ by %.2f per byte, random frame pairs by %.2f; "
-        "check that both videos show the same gameplay, or raise max_offset",
-        coarse.offset, options.max_offset, coarse.offset_distance, coarse.random_distance));
-  }
+  const Prior prior(options.rate_ratio);
+  stats.rate_ratio = prior.ratio();
 
   IndexPairs matched;
   if (options.mode == AlignMode::kGreedy) {
+    const CoarseResult coarse = CoarseOffset(lr, hr, std::max(0, options.max_offset), prior);
+    FP_RETURN_IF_ERROR(CheckRelated(coarse, options));
     matched = GreedyFrameSync(lr, hr);
   } else {
-    stats.start_offset = coarse.offset;
-    const Downsampler fine = FineDownsampler(lr.width, lr.height);
-    stats.match_threshold =
-        MatchThreshold(lr, hr, fine, coarse, std::max(1, options.band_half_width));
-    Band band;
-    const IndexPairs path = TrackPath(lr, hr, fine, coarse.offset, options.band_half_width,
-                                      stats.match_threshold, &band);
-    matched = RefinePath(lr, hr, fine, path, band, stats.match_threshold);
+    FP_ASSIGN_OR_RETURN(matched, AlignSequences(lr, hr, options, prior, &stats));
   }
   stats.matched = static_cast<int64_t>(matched.size());
 
-  const size_t bytes = static_cast<size_t>(lr.width) * lr.height * 3;
+  const size_t bytes = lr.thumb_bytes();
   std::vector<double> residuals;
   residuals.reserve(matched.size());
   for (const auto& [i, j] : matched) {
@@ -808,7 +1026,12 @@ absl::StatusOr<AlignResult> Align(const ThumbSequence& lr, const ThumbSequence& 
   }
   ReleaseResident(lr, hr);
   const std::vector<bool> keep = SpikeFilter(residuals, options.spike_ratio);
+  const std::vector<bool> clear =
+      options.mode == AlignMode::kSequence
+          ? ClearlyBest(lr, hr, matched, residuals, options.neighbour_margin)
+          : std::vector<bool>(matched.size(), true);
   double sum = 0;
+  IndexPairs kept_positions;
   for (size_t k = 0; k < matched.size(); ++k) {
     if (!keep[k]) {
       ++stats.rejected_spike;
@@ -818,11 +1041,17 @@ absl::StatusOr<AlignResult> Align(const ThumbSequence& lr, const ThumbSequence& 
       ++stats.rejected_residual;
       continue;
     }
+    if (!clear[k]) {
+      ++stats.rejected_ambiguous;
+      continue;
+    }
     result.pairs.push_back(AlignedPair{FrameIndex(lr, matched[k].first),
                                        FrameIndex(hr, matched[k].second), residuals[k]});
+    kept_positions.push_back(matched[k]);
     sum += residuals[k];
   }
   stats.pairs = static_cast<int64_t>(result.pairs.size());
+  FitColour(lr, hr, kept_positions, &stats);
   stats.mean_residual = result.pairs.empty() ? 0 : sum / static_cast<double>(result.pairs.size());
   return result;
 }

@@ -113,7 +113,9 @@ enum class AlignMode {
 
 struct AlignOptions {
   AlignMode mode = AlignMode::kSequence;
-  // Largest start offset (in kept frames, either direction) the coarse search considers.
+  // Largest offset (in kept frames, either direction) the coarse search considers: at the
+  // start, and again after a gap where the alignment lost its way (--max-offset). It is also
+  // the longest gap on either side that alignment recovers from.
   int max_offset = 1500;
   // clean_sync spike filter: drop a pair whose residual / mean(residual of it and the 2
   // before it) exceeds this (zeros treated as 1). <= 0 disables. The seed used 1.2; the
@@ -126,25 +128,49 @@ struct AlignOptions {
   // Absolute residual gate: pairs whose residual exceeds this are rejected (mean absolute
   // difference per byte, 0..255). <= 0 disables.
   double max_residual = 12.0;
-  // kSequence: HR frames scored per LR frame on each side of the band centre. Drop runs
-  // shorter than this (on either side) are followed; cost grows linearly with it.
+  // kSequence: HR frames scored per LR frame on each side of the band centre (--band). Drop
+  // runs shorter than this (on either side) are followed; longer gaps are found again by a new
+  // coarse search (re-anchoring). Cost grows linearly with it.
   int band_half_width = 96;
+  // A prior, not a constraint: distinct HR frames per distinct LR frame, from the streams'
+  // frame rates and duplicate counts (1:2 render rates give 2). The searches expect LR frame
+  // i's partner near HR frame rate_ratio * i + offset; the band follows the content from
+  // there. <= 0, or within 5 % of 1: equal rates.
+  double rate_ratio = 0;
+  // kSequence: a pair is kept only when each frame agrees with its partner clearly better than
+  // with the partner's neighbours (the adjacent moments): where partner and neighbour differ
+  // beyond noise, the frame's distance to the partner must be below this fraction of its
+  // distance to the neighbour. Otherwise the pair may be off by one moment and is left
+  // unpaired. Neighbours that show the same moment do not compete. <= 0 disables.
+  double neighbour_margin = 0.8;
 };
 
 struct AlignStats {
   int64_t lr_frames = 0;  // input sizes
   int64_t hr_frames = 0;
-  int64_t matched = 0;            // pairs produced by the matcher before filtering
-  int64_t rejected_spike = 0;     // removed by the spike filter
-  int64_t rejected_residual = 0;  // removed by the absolute gate
-  int64_t pairs = 0;              // final pairs
-  int64_t start_offset = 0;       // coarse offset found (hr position - lr position), kSequence only
-  double mean_residual = 0;       // over final pairs
+  int64_t matched = 0;             // pairs produced by the matcher before filtering
+  int64_t rejected_spike = 0;      // removed by the spike filter
+  int64_t rejected_residual = 0;   // removed by the absolute gate
+  int64_t rejected_ambiguous = 0;  // removed because an adjacent moment matched as well
+  int64_t reanchors = 0;           // new coarse searches after the path was lost (gaps)
+  int64_t pairs = 0;               // final pairs
+  int64_t start_offset = 0;  // coarse offset found (hr position - lr position), kSequence only
+  double rate_ratio = 1;     // the rate prior used (AlignOptions::rate_ratio, normalised)
+  double mean_residual = 0;  // over final pairs
   // Diagnostics of the coarse search (8x4 signatures, per byte): 25th percentile distance at
   // the chosen offset and over random frame pairs. Unrelated if not below half the latter.
   double offset_distance = 0;
   double random_distance = 0;
   double match_threshold = 0;  // T of the banded alignment (per byte), kSequence only
+  // Colour agreement of the final pairs: per RGB channel, the least-squares fit
+  // HR = colour_gain * LR + colour_offset over the thumbnails of up to 256 pairs spread over
+  // the footage. Mis-tagged streams show here (a range mismatch scales by 219/255 or 255/219
+  // around 16). colour_samples = 0: not enough pairs or contrast to judge.
+  double colour_gain[3] = {1, 1, 1};
+  double colour_offset[3] = {0, 0, 0};
+  int64_t colour_samples = 0;
+
+  int64_t rejected() const { return rejected_spike + rejected_residual + rejected_ambiguous; }
 };
 
 struct AlignResult {
@@ -153,7 +179,8 @@ struct AlignResult {
 };
 
 // INVALID_ARGUMENT if thumbnail sizes differ, a sequence is empty, or the two sequences have
-// nothing in common (no plausible match; the message says so: likely unrelated recordings).
+// nothing in common (no plausible match; the message says so: likely unrelated recordings,
+// or a start offset beyond --max-offset).
 absl::StatusOr<AlignResult> Align(const ThumbSequence& lr, const ThumbSequence& hr,
                                   const AlignOptions& options);
 

@@ -182,6 +182,11 @@ struct SideSpec {
   // Each frame's noise amplitude drawn from 1..2*noise-1 instead, like a codec whose quality
   // varies from frame to frame.
   bool noise_varies = false;
+  // A stall: world frames [gap_at, gap_at + gap_len) are missing (gap_len 0: none).
+  int64_t gap_at = 0;
+  int64_t gap_len = 0;
+  // Renders only every n-th world frame (a game at 1/n of the other recording's rate).
+  int render_every = 1;
 };
 
 Recording Record(const World& world, const SideSpec& spec, uint64_t seed, int64_t index_scale,
@@ -201,6 +206,8 @@ Recording Record(const World& world, const SideSpec& spec, uint64_t seed, int64_
   for (int64_t w = 0; w < k; ++w) {
     if (single(rng)) present[static_cast<size_t>(w)] = false;
     if (spec.every > 0 && w % spec.every == spec.every - 1) present[static_cast<size_t>(w)] = false;
+    if (w % spec.render_every != 0) present[static_cast<size_t>(w)] = false;
+    if (w >= spec.gap_at && w < spec.gap_at + spec.gap_len) present[static_cast<size_t>(w)] = false;
   }
   Recording rec;
   rec.index_scale = index_scale;
@@ -381,6 +388,8 @@ struct Scenario {
   SideSpec lr, hr;
   int min_scene = 300;
   int max_scene = 900;
+  // The rate prior AlignSources derives from the streams: distinct HR per distinct LR frame.
+  double rate_ratio = 0;
 };
 
 const Scenario kScenarios[] = {
@@ -405,6 +414,35 @@ const Scenario kScenarios[] = {
      8000,
      {.end_trim = 250, .runs = 10, .singles = 0.04},
      {.start = 450, .runs = 10, .singles = 0.02}},
+    // Stalls longer than the band on each side: LR misses 700 moments, later HR misses 650.
+    // The path is lost after each and found again by a new coarse search.
+    {"long_gap_each_side",
+     8000,
+     {.runs = 4, .singles = 0.01, .gap_at = 2000, .gap_len = 700},
+     {.start = 100, .runs = 4, .gap_at = 5000, .gap_len = 650}},
+    // Different render rates: the faster recording's extra frames stay unpaired.
+    {"lr_renders_at_half_rate",
+     6000,
+     {.runs = 3, .singles = 0.01, .render_every = 2},
+     {.start = 120, .runs = 3},
+     300,
+     900,
+     2.0},
+    {"hr_renders_at_half_rate",
+     6000,
+     {.start = 80, .runs = 3},
+     {.runs = 3, .singles = 0.01, .render_every = 2},
+     300,
+     900,
+     0.5},
+    // A 35 fps game captured at 30 fps (LR misses one moment in seven) and at 60 (HR has all).
+    {"game_35fps_captured_30_and_60",
+     6000,
+     {.runs = 2, .every = 7},
+     {.start = 60, .runs = 2},
+     300,
+     900,
+     7.0 / 6.0},
 };
 
 struct ScenarioRun {
@@ -418,6 +456,7 @@ ScenarioRun RunScenario(const Scenario& sc, uint64_t seed) {
   const Recording hr = Record(world, sc.hr, seed * 3 + 2, 2, 7);
   ScenarioRun run;
   AlignOptions options;
+  options.rate_ratio = sc.rate_ratio;
   auto seq = Align(lr.Thumbs(), hr.Thumbs(), options);
   EXPECT_TRUE(seq.ok()) << seq.status();
   if (!seq.ok()) return run;
@@ -425,6 +464,7 @@ ScenarioRun RunScenario(const Scenario& sc, uint64_t seed) {
   run.sequence = Evaluate(*seq, lr, hr);
   run.stats = seq->stats;
   options.spike_ratio = 0;
+  options.neighbour_margin = 0;
   auto raw = Align(lr.Thumbs(), hr.Thumbs(), options);
   EXPECT_TRUE(raw.ok()) << raw.status();
   if (raw.ok()) run.sequence_no_spike = Evaluate(*raw, lr, hr);
@@ -452,12 +492,15 @@ TEST_P(ScenarioTest, SequenceIsAccurateAndBeatsGreedy) {
   for (uint64_t seed : {1, 2}) {
     const ScenarioRun run = RunScenario(sc, seed);
     std::printf(
-        "%-24s seed %d | sequence P %.4f R %.4f (no spike filter P %.4f R %.4f) | greedy P %.4f "
-        "R %.4f | matchable %lld offset %lld T %.2f\n",
+        "%-24s seed %d | sequence P %.4f R %.4f (no spike or neighbour filter P %.4f R %.4f) | "
+        "greedy P %.4f "
+        "R %.4f | matchable %lld offset %lld T %.2f reanchors %lld ambiguous %lld\n",
         sc.name, static_cast<int>(seed), run.sequence.precision, run.sequence.recall,
         run.sequence_no_spike.precision, run.sequence_no_spike.recall, run.greedy.precision,
         run.greedy.recall, static_cast<long long>(run.sequence.matchable),
-        static_cast<long long>(run.stats.start_offset), run.stats.match_threshold);
+        static_cast<long long>(run.stats.start_offset), run.stats.match_threshold,
+        static_cast<long long>(run.stats.reanchors),
+        static_cast<long long>(run.stats.rejected_ambiguous));
     EXPECT_GE(run.sequence.precision, 0.995) << sc.name << " seed " << seed;
     EXPECT_GE(run.sequence.recall, 0.98) << sc.name << " seed " << seed;
     // Without a start offset greedy can be near perfect too; it must never be clearly better.

@@ -173,34 +173,58 @@ absl::StatusOr<StoredFrameTable> ReadFrameTable(const std::string& path, bool wi
   return out;
 }
 
-absl::Status WritePairs(const std::string& path, const std::vector<AlignedPair>& pairs,
-                        const AlignStats& stats) {
+absl::Status WritePairs(const std::string& path, const AlignOutput& aligned) {
+  const AlignStats& stats = aligned.stats;
   framepair::v1::AlignedPairs m;
-  for (const AlignedPair& p : pairs) {
+  for (const AlignedPair& p : aligned.pairs) {
     m.add_lr_frame(p.lr_frame);
     m.add_hr_frame(p.hr_frame);
     m.add_residual(p.residual);
   }
-  m.set_rejected(stats.rejected_spike + stats.rejected_residual);
+  m.set_rejected(stats.rejected());
   m.set_mean_residual(stats.mean_residual);
   m.set_start_offset(stats.start_offset);
+  m.set_rejected_spike(stats.rejected_spike);
+  m.set_rejected_residual(stats.rejected_residual);
+  m.set_rejected_ambiguous(stats.rejected_ambiguous);
+  m.set_reanchors(stats.reanchors);
+  m.set_rate_ratio(stats.rate_ratio);
+  for (const std::string& w : aligned.warnings) m.add_warnings(w);
+  if (stats.colour_samples > 0) {
+    for (int c = 0; c < 3; ++c) {
+      m.add_colour_gain(stats.colour_gain[c]);
+      m.add_colour_offset(stats.colour_offset[c]);
+    }
+  }
   return WriteMessage(path, m);
 }
 
-absl::StatusOr<StoredPairs> ReadPairs(const std::string& path) {
+absl::StatusOr<AlignOutput> ReadPairs(const std::string& path) {
   FP_ASSIGN_OR_RETURN(auto m, ReadMessage<framepair::v1::AlignedPairs>(path));
   if (m.hr_frame_size() != m.lr_frame_size() || m.residual_size() != m.lr_frame_size()) {
     return Damaged(path, "inconsistent pair lists");
   }
-  StoredPairs out;
+  AlignOutput out;
   out.pairs.reserve(m.lr_frame_size());
   for (int i = 0; i < m.lr_frame_size(); ++i) {
     out.pairs.push_back({m.lr_frame(i), m.hr_frame(i), m.residual(i)});
   }
   out.stats.pairs = m.lr_frame_size();
-  out.stats.rejected_residual = m.rejected();
+  out.stats.rejected_spike = m.rejected_spike();
+  out.stats.rejected_residual = m.rejected_residual();
+  out.stats.rejected_ambiguous = m.rejected_ambiguous();
+  out.stats.reanchors = m.reanchors();
+  out.stats.rate_ratio = m.rate_ratio();
   out.stats.mean_residual = m.mean_residual();
   out.stats.start_offset = m.start_offset();
+  out.warnings.assign(m.warnings().begin(), m.warnings().end());
+  if (m.colour_gain_size() == 3 && m.colour_offset_size() == 3) {
+    for (int c = 0; c < 3; ++c) {
+      out.stats.colour_gain[c] = m.colour_gain(c);
+      out.stats.colour_offset[c] = m.colour_offset(c);
+    }
+    out.stats.colour_samples = 1;
+  }
   return out;
 }
 
@@ -224,6 +248,7 @@ absl::Status WriteWindowPlan(const std::string& path, const WindowPlan& plan) {
     m.add_window_shard(w.shard);
   }
   m.set_shards(plan.shards);
+  *m.mutable_accounting() = plan.accounting;
   return WriteMessage(path, m);
 }
 
@@ -242,6 +267,7 @@ absl::StatusOr<WindowPlan> ReadWindowPlan(const std::string& path) {
     plan.windows.push_back({m.window_start(i), m.window_shard(i)});
   }
   plan.shards = m.shards();
+  plan.accounting = m.accounting();
   return plan;
 }
 

@@ -28,20 +28,22 @@ absl::Status WriteFrameTable(const std::string& path, const FrameTable& table,
 // frame positions. Errors name the file (DATA_LOSS for a damaged or foreign file).
 absl::StatusOr<StoredFrameTable> ReadFrameTable(const std::string& path, bool with_thumbs = true);
 
-struct StoredPairs {
+// Step 2's output: the aligned pairs (without LR, every kept HR frame pairs with itself).
+struct AlignOutput {
   std::vector<AlignedPair> pairs;
-  AlignStats stats;  // rejected_*, mean_residual and start_offset only
+  AlignStats stats;  // stored: the gates' counts, reanchors, rate ratio, mean residual, offset
+  std::vector<std::string> warnings;  // for the user: shown in the summary and the manifest
 };
 
-absl::Status WritePairs(const std::string& path, const std::vector<AlignedPair>& pairs,
-                        const AlignStats& stats);
-absl::StatusOr<StoredPairs> ReadPairs(const std::string& path);
+absl::Status WritePairs(const std::string& path, const AlignOutput& aligned);
+absl::StatusOr<AlignOutput> ReadPairs(const std::string& path);
 
 struct WindowPlan {
   std::vector<Segment> segments;
   int64_t scenes = 0;
   std::vector<Window> windows;  // sorted by (shard, start)
   int shards = 1;
+  framepair::v1::Accounting accounting;  // of the whole run so far (pipeline/accounting.h)
 
   // The windows of one shard, in start order.
   std::vector<Window> WindowsOfShard(int shard) const;

@@ -24,6 +24,8 @@ framepair::v1::RunParameters ParametersFor(const RunOptions& o) {
   p.set_align_mode(o.align.mode == AlignMode::kGreedy ? "greedy" : "sequence");
   p.set_spike_ratio(o.align.spike_ratio);
   p.set_max_residual(o.align.max_residual);
+  p.set_max_offset(o.align.max_offset);
+  p.set_band_half_width(o.align.band_half_width);
   const bool content = o.scene.detector == SceneDetector::kContent;
   p.set_scene_detector(content ? "content" : "adaptive");
   p.set_scene_threshold(content ? o.scene.content_threshold : o.scene.adaptive_threshold);
@@ -67,6 +69,8 @@ absl::StatusOr<RunOptions> OptionsFromParameters(const framepair::v1::RunParamet
   }
   o.align.spike_ratio = p.spike_ratio();
   o.align.max_residual = p.max_residual();
+  if (p.has_max_offset()) o.align.max_offset = p.max_offset();
+  if (p.has_band_half_width()) o.align.band_half_width = p.band_half_width();
   if (p.scene_detector() == "content") {
     o.scene.detector = SceneDetector::kContent;
     o.scene.content_threshold = p.scene_threshold();
@@ -114,6 +118,15 @@ absl::Status NormalizeRunOptions(RunOptions* options) {
     return Bad(absl::StrCat("--png-level ", o.pack.png.compression_level, " must be 0..9"));
   }
   if (o.sample.windows < 0) return Bad("--windows must be >= 0");
+  if (o.align.max_offset < 0 || o.align.max_offset > 100000) {
+    return Bad(absl::StrCat("--max-offset ", o.align.max_offset, " must be 0..100000"));
+  }
+  if (o.align.band_half_width < 4 || o.align.band_half_width > 2000) {
+    return Bad(absl::StrCat("--band ", o.align.band_half_width, " must be 4..2000"));
+  }
+  if (o.scene.max_jump < -1 || o.scene.max_jump > 100000) {
+    return Bad(absl::StrCat("--max-jump ", o.scene.max_jump, " must be -1 (auto) or 0..100000"));
+  }
   if (o.ingest.thumb_width < 8 || o.ingest.thumb_width > 1024) {
     return Bad(absl::StrCat("thumbnail width ", o.ingest.thumb_width, " must be 8..1024"));
   }

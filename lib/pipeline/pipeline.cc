@@ -121,7 +121,7 @@ absl::StatusOr<RunSummary> RunPipeline(const RunOptions& options_in, ProgressSin
   }
   const std::vector<AlignedPair>& pairs = aligned.pairs;
   summary.pairs_aligned = static_cast<int64_t>(pairs.size());
-  summary.pairs_rejected = aligned.stats.rejected_spike + aligned.stats.rejected_residual;
+  summary.pairs_rejected = aligned.stats.rejected();
 
   // 3 + 4a. Scenes (on the LR side: that is what training sees as input) and windows.
   FrameTable& scene_table = hr_only ? hr.table : lr->table;
@@ -131,12 +131,13 @@ absl::StatusOr<RunSummary> RunPipeline(const RunOptions& options_in, ProgressSin
     StageTimer timer("scene", progress, &summary.stages);
     FP_ASSIGN_OR_RETURN(PairThumbs pair_thumbs, PairThumbsOf(scene_table, pairs, hr_only));
     const std::string names = hr_only ? o.hr_path : o.lr_path + " and " + o.hr_path;
-    FP_ASSIGN_OR_RETURN(plan, PlanWindows(pair_thumbs.sequence, lr_table, hr.table, pairs, o.scene,
-                                          o.sample, names));
+    FP_ASSIGN_OR_RETURN(plan, PlanWindows(pair_thumbs.sequence, lr_table, hr.table, aligned,
+                                          o.scene, o.sample, names));
   }
   scene_table.thumbs = ThumbStore();
   summary.scenes = plan.scenes;
   summary.windows = static_cast<int64_t>(plan.windows.size());
+  summary.accounting = plan.accounting;
 
   // 4b. Pack shards.
   framepair::v1::Manifest manifest;
@@ -173,6 +174,7 @@ absl::StatusOr<RunSummary> RunPipeline(const RunOptions& options_in, ProgressSin
   stats.set_distinct_hr_frames(summary.pack.distinct_hr_frames);
   stats.set_pngs_encoded(summary.pack.pngs_encoded);
   stats.set_mean_residual(aligned.stats.mean_residual);
+  *stats.mutable_accounting() = plan.accounting;
   FillRunManifest(o, sources, stats, hr.table.video.width, hr.table.video.height, &manifest);
   FP_RETURN_IF_ERROR(PublishDataset(staging, o.out_dir, manifest));
   guard.published = true;

@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "align/align.h"
+#include "framepair/v1/manifest.pb.h"
 #include "ingest/ingest.h"
 #include "pipeline/pack.h"
 #include "sample/sample.h"
@@ -65,6 +66,9 @@ struct RunSummary {
   int64_t shards = 0;
   int64_t bytes = 0;
   PackCounters pack;
+  // Per recording, where every frame went; warnings the user should read (also in the
+  // manifest).
+  framepair::v1::Accounting accounting;
   std::vector<StageTime> stages;
   std::string manifest_path;
 };

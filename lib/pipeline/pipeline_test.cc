@@ -133,8 +133,8 @@ TEST_F(TinyPipelineTest, StagesThroughStoredArtifactsWriteTheBytesOfRun) {
   ASSERT_TRUE(CheckSources(&lr->table, hr->table, options.scale, options.sample.window).ok());
   absl::StatusOr<AlignOutput> aligned = AlignSources(&lr->table, hr->table, options.align);
   ASSERT_TRUE(aligned.ok()) << aligned.status();
-  ASSERT_TRUE(WritePairs(work + "/pairs", aligned->pairs, aligned->stats).ok());
-  absl::StatusOr<StoredPairs> pairs = ReadPairs(work + "/pairs");
+  ASSERT_TRUE(WritePairs(work + "/pairs", *aligned).ok());
+  absl::StatusOr<AlignOutput> pairs = ReadPairs(work + "/pairs");
   ASSERT_TRUE(pairs.ok());
   ASSERT_EQ(pairs->pairs.size(), aligned->pairs.size());
   for (size_t i = 0; i < pairs->pairs.size(); ++i) {
@@ -144,13 +144,16 @@ TEST_F(TinyPipelineTest, StagesThroughStoredArtifactsWriteTheBytesOfRun) {
   }
   absl::StatusOr<PairThumbs> thumbs = PairThumbsOf(lr->table, pairs->pairs, false);
   ASSERT_TRUE(thumbs.ok()) << thumbs.status();
-  absl::StatusOr<WindowPlan> plan =
-      PlanWindows(thumbs->sequence, &lr->table, hr->table, pairs->pairs, options.scene,
-                  options.sample, "tiny pair");
+  absl::StatusOr<WindowPlan> plan = PlanWindows(thumbs->sequence, &lr->table, hr->table, *pairs,
+                                                options.scene, options.sample, "tiny pair");
   ASSERT_TRUE(plan.ok()) << plan.status();
   ASSERT_TRUE(WriteWindowPlan(work + "/plan", *plan).ok());
   absl::StatusOr<WindowPlan> stored_plan = ReadWindowPlan(work + "/plan");
   ASSERT_TRUE(stored_plan.ok());
+  // The stored steps carry the same accounting as the run's.
+  EXPECT_EQ(stored_plan->accounting.SerializeAsString(), plan->accounting.SerializeAsString());
+  EXPECT_EQ(pairs->stats.rejected(), aligned->stats.rejected());
+  EXPECT_EQ(pairs->stats.rate_ratio, aligned->stats.rate_ratio);
 
   // Packers load tables without thumbnails.
   absl::StatusOr<StoredFrameTable> lr_lean = ReadFrameTable(work + "/lr.frames", false);

@@ -1,8 +1,11 @@
 #include "pipeline/stages.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "pipeline/accounting.h"
 #include "pipeline/source_hash.h"
 #include "util/status_macros.h"
 
@@ -53,6 +56,67 @@ std::vector<double> Motion(const ThumbSequence& thumbs) {
   }
   thumbs.ReleaseResident();
   return motion;
+}
+
+// Duplicate runs longer than this are stalls of the capture (a frozen picture), not the
+// game's render rate, and are left out of it.
+constexpr int64_t kStallFrames = 30;
+
+// Distinct frames per second of a recording, the basis of the alignment's rate prior. 0 when
+// the stream's frame rate is unknown.
+double DistinctRate(const FrameTable& t) {
+  if (t.video.fps <= 0 || t.frames.empty()) return 0;
+  int64_t frames = static_cast<int64_t>(t.frames.size());
+  int64_t run = 0;
+  for (const FrameRecord& f : t.frames) {
+    if (f.dup != DupKind::kKept) {
+      ++run;
+      continue;
+    }
+    if (run > kStallFrames) frames -= run;
+    run = 0;
+  }
+  if (run > kStallFrames) frames -= run;
+  if (frames <= 0) return 0;
+  return t.video.fps * static_cast<double>(t.kept.size()) / static_cast<double>(frames);
+}
+
+// Colour agreement of the pairs (AlignStats::colour_*). A range mismatch scales by 14-16 %;
+// encoders and downscaling stay within about 1 %.
+constexpr double kColourRefuseGain = 0.08;
+constexpr double kColourWarnGain = 0.03;
+constexpr double kColourWarnShift = 6;  // levels at mid grey
+
+std::string ColourTags(const FrameTable& t) {
+  return absl::StrCat(t.video.path, ": ", t.video.color_matrix,
+                      t.video.full_range ? " full range" : " limited range");
+}
+
+// A warning for a moderate colour disagreement, an error for a gross one, OK otherwise.
+absl::Status JudgeColour(const FrameTable& lr, const FrameTable& hr, const AlignStats& s,
+                         std::vector<std::string>* warnings) {
+  if (s.colour_samples == 0) return absl::OkStatus();
+  double worst_gain = 0, worst_shift = 0;
+  for (int c = 0; c < 3; ++c) {
+    worst_gain = std::max(worst_gain, std::abs(s.colour_gain[c] - 1));
+    worst_shift =
+        std::max(worst_shift, std::abs(s.colour_gain[c] * 128 + s.colour_offset[c] - 128));
+  }
+  if (worst_gain <= kColourWarnGain && worst_shift <= kColourWarnShift) return absl::OkStatus();
+  const std::string fit =
+      absl::StrFormat("HR = %.3f x LR %+.1f (R), %.3f x LR %+.1f (G), %.3f x LR %+.1f (B)",
+                      s.colour_gain[0], s.colour_offset[0], s.colour_gain[1], s.colour_offset[1],
+                      s.colour_gain[2], s.colour_offset[2]);
+  const std::string what = absl::StrCat(
+      "the LR and HR recordings disagree in colour after alignment: ", fit, "; converted as ",
+      ColourTags(lr), ", ", ColourTags(hr),
+      ". A gain near 0.86 or 1.16 is a range mismatch (one recording is full range, the other "
+      "limited, or one is mis-tagged): set the true range with --lr-range or --hr-range "
+      "(full|limited); a matrix mismatch shows in the colourful channels: --lr-matrix or "
+      "--hr-matrix (bt601|bt709|bt2020)");
+  if (worst_gain > kColourRefuseGain) return absl::InvalidArgumentError(what);
+  warnings->push_back(what);
+  return absl::OkStatus();
 }
 
 absl::Status Prefixed(const absl::Status& s, const std::string& prefix) {
@@ -107,12 +171,16 @@ absl::StatusOr<AlignOutput> AlignSources(const FrameTable* lr, const FrameTable&
     out.stats.pairs = out.stats.matched = static_cast<int64_t>(out.pairs.size());
     return out;
   }
-  absl::StatusOr<AlignResult> aligned = Align(KeptThumbs(*lr), KeptThumbs(hr), options);
+  AlignOptions with_prior = options;
+  const double lr_rate = DistinctRate(*lr), hr_rate = DistinctRate(hr);
+  if (lr_rate > 0 && hr_rate > 0) with_prior.rate_ratio = hr_rate / lr_rate;
+  absl::StatusOr<AlignResult> aligned = Align(KeptThumbs(*lr), KeptThumbs(hr), with_prior);
   if (!aligned.ok()) {
     return Prefixed(aligned.status(), absl::StrCat(lr->video.path, " and ", hr.video.path));
   }
   out.pairs = std::move(aligned->pairs);
   out.stats = aligned->stats;
+  FP_RETURN_IF_ERROR(JudgeColour(*lr, hr, out.stats, &out.warnings));
   return out;
 }
 
@@ -137,10 +205,14 @@ absl::StatusOr<PairThumbs> PairThumbsOf(const FrameTable& t, const std::vector<A
 }
 
 absl::StatusOr<WindowPlan> PlanWindows(const ThumbSequence& pair_thumbs, const FrameTable* lr,
-                                       const FrameTable& hr, const std::vector<AlignedPair>& pairs,
+                                       const FrameTable& hr, const AlignOutput& aligned,
                                        const SceneOptions& scene, const SampleOptions& sample,
                                        const std::string& names) {
-  absl::StatusOr<SceneResult> scenes = DetectScenes(pair_thumbs, pairs, scene);
+  const std::vector<AlignedPair>& pairs = aligned.pairs;
+  const KeptFrames kept{
+      lr != nullptr ? std::span<const int64_t>(lr->kept) : std::span<const int64_t>(hr.kept),
+      hr.kept};
+  absl::StatusOr<SceneResult> scenes = DetectScenes(pair_thumbs, pairs, kept, scene);
   if (!scenes.ok()) return Prefixed(scenes.status(), names);
 
   WindowPlan plan;
@@ -152,6 +224,9 @@ absl::StatusOr<WindowPlan> PlanWindows(const ThumbSequence& pair_thumbs, const F
   absl::StatusOr<SampleResult> sampled = SampleWindows(plan.segments, motion, sample);
   if (!sampled.ok()) return Prefixed(sampled.status(), names);
   plan.windows = std::move(sampled->windows);
+  plan.accounting = BuildAccounting(lr, hr, pairs, aligned.stats, aligned.warnings, scenes->stats,
+                                    sampled->stats);
+  plan.accounting.set_windows_written(static_cast<int64_t>(plan.windows.size()));
   return plan;
 }
 

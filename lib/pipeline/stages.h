@@ -31,11 +31,7 @@ absl::StatusOr<StoredFrameTable> IngestSource(const std::string& role, const std
 // one window. INVALID_ARGUMENT naming the files and what to change.
 absl::Status CheckSources(const FrameTable* lr, const FrameTable& hr, int scale, int window);
 
-// Step 2: aligned pairs. Without LR (HR-only), every kept HR frame pairs with itself.
-struct AlignOutput {
-  std::vector<AlignedPair> pairs;
-  AlignStats stats;
-};
+// Step 2: aligned pairs (AlignOutput in artifacts.h).
 absl::StatusOr<AlignOutput> AlignSources(const FrameTable* lr, const FrameTable& hr,
                                          const AlignOptions& options);
 
@@ -54,12 +50,12 @@ struct PairThumbs {
 absl::StatusOr<PairThumbs> PairThumbsOf(const FrameTable& table,
                                         const std::vector<AlignedPair>& pairs, bool use_hr_index);
 
-// Steps 3 and 4a: segments (scene cuts, alignment jumps, damaged ranges) and the seeded
-// windows of every shard. `pair_thumbs` holds one thumbnail per pair (PairThumbsOf); lr/hr
-// need no thumbnails (only their damaged ranges are read). `names` prefixes error messages
-// (the inputs).
+// Steps 3 and 4a: segments (scene cuts, continuity breaks, damaged ranges), the seeded
+// windows of every shard, and the accounting of the whole run (accounting.h). `pair_thumbs`
+// holds one thumbnail per pair (PairThumbsOf); lr/hr need no thumbnails (their kept frames and
+// damaged ranges are read). `names` prefixes error messages (the inputs).
 absl::StatusOr<WindowPlan> PlanWindows(const ThumbSequence& pair_thumbs, const FrameTable* lr,
-                                       const FrameTable& hr, const std::vector<AlignedPair>& pairs,
+                                       const FrameTable& hr, const AlignOutput& aligned,
                                        const SceneOptions& scene, const SampleOptions& sample,
                                        const std::string& names);
 

@@ -78,10 +78,16 @@ double HsvScore(const HsvImage& a, const HsvImage& b) {
   return (MeanAbsDiff(a.h, b.h) + MeanAbsDiff(a.s, b.s) + MeanAbsDiff(a.v, b.v)) / 3.0;
 }
 
-bool IsJump(const AlignedPair& prev, const AlignedPair& cur, int max_jump) {
-  if (max_jump < 0) return false;
-  return cur.lr_frame - prev.lr_frame - 1 > max_jump || cur.hr_frame - prev.hr_frame - 1 > max_jump;
+enum class Break { kNone, kLostMoment, kStall };
+
+Break ContinuityBreak(const UnpairedRun& run, const JumpLimits& limits) {
+  if (run.lr > 0 && run.hr > 0) return Break::kLostMoment;
+  if (run.lr > limits.lr || run.hr > limits.hr) return Break::kStall;
+  return Break::kNone;
 }
+
+// Longest one-sided run counted towards the rate ratio: a stall says nothing about rates.
+constexpr int64_t kRateRunCap = 8;
 
 // Whether position i passes the detector's threshold, ignoring min_scene_len and flashes.
 bool PassesDetector(const std::vector<double>& score, const std::vector<bool>& jump, size_t i,
@@ -111,6 +117,52 @@ bool PassesDetector(const std::vector<double>& score, const std::vector<bool>& j
 
 }  // namespace
 
+absl::StatusOr<std::vector<UnpairedRun>> UnpairedBetweenPairs(const std::vector<AlignedPair>& pairs,
+                                                              const KeptFrames& kept) {
+  auto position = [](std::span<const int64_t> frames, int64_t frame) -> int64_t {
+    const auto it = std::lower_bound(frames.begin(), frames.end(), frame);
+    if (it == frames.end() || *it != frame) return -1;
+    return it - frames.begin();
+  };
+  std::vector<UnpairedRun> runs;
+  runs.reserve(pairs.size());
+  int64_t prev_lr = -1, prev_hr = -1;
+  for (const AlignedPair& p : pairs) {
+    const int64_t lr = position(kept.lr, p.lr_frame);
+    const int64_t hr = position(kept.hr, p.hr_frame);
+    if (lr < 0 || hr < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "aligned pair (", p.lr_frame, ", ", p.hr_frame, ") names a frame that ",
+          lr < 0 ? "the LR" : "the HR", " recording does not keep (damaged work files?)"));
+    }
+    if (lr <= prev_lr || hr <= prev_hr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "aligned pairs are not strictly increasing at (", p.lr_frame, ", ", p.hr_frame, ")"));
+    }
+    runs.push_back({lr - prev_lr - 1, hr - prev_hr - 1});
+    prev_lr = lr;
+    prev_hr = hr;
+  }
+  return runs;
+}
+
+JumpLimits AutoJumpLimits(const std::vector<UnpairedRun>& runs) {
+  if (runs.size() < 2) return {};
+  int64_t lr_extra = 0, hr_extra = 0;
+  for (size_t k = 1; k < runs.size(); ++k) {
+    if (runs[k].hr == 0) lr_extra += std::min(runs[k].lr, kRateRunCap);
+    if (runs[k].lr == 0) hr_extra += std::min(runs[k].hr, kRateRunCap);
+  }
+  const double gaps = static_cast<double>(runs.size() - 1);
+  // Kept frames per pair on each side; a recording rendering r times as many frames as the
+  // other shows r - 1 extra frames per pair, and one more may be missed by the other capture.
+  auto limit = [gaps](int64_t extra) {
+    const double ratio = 1.0 + static_cast<double>(extra) / gaps;
+    return std::max(1, static_cast<int>(std::lround(2 * ratio)) - 1);
+  };
+  return {limit(lr_extra), limit(hr_extra)};
+}
+
 double ContentScore(const uint8_t* a, const uint8_t* b, int width, int height) {
   const size_t pixels = static_cast<size_t>(width) * static_cast<size_t>(height);
   HsvImage ha, hb;
@@ -121,7 +173,7 @@ double ContentScore(const uint8_t* a, const uint8_t* b, int width, int height) {
 
 absl::StatusOr<SceneResult> DetectScenes(const ThumbSequence& thumbs,
                                          const std::vector<AlignedPair>& pairs,
-                                         const SceneOptions& options) {
+                                         const KeptFrames& kept, const SceneOptions& options) {
   if (thumbs.size != pairs.size()) {
     return absl::InvalidArgumentError(absl::StrCat("scene detection got ", thumbs.size,
                                                    " thumbnails for ", pairs.size(),
@@ -131,11 +183,12 @@ absl::StatusOr<SceneResult> DetectScenes(const ThumbSequence& thumbs,
     return absl::InvalidArgumentError(absl::StrCat("scene detection got empty thumbnails (",
                                                    thumbs.width, "x", thumbs.height, ")"));
   }
-  if (options.min_scene_len < 0 || options.flash_max_len < 0 || options.adaptive_window < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid scene options: min_scene_len ", options.min_scene_len,
-                     ", flash_max_len ", options.flash_max_len, ", adaptive_window ",
-                     options.adaptive_window, " (need >= 0, >= 0, >= 1)"));
+  if (options.min_scene_len < 0 || options.flash_max_len < 0 || options.adaptive_window < 1 ||
+      options.max_jump < -1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid scene options: --min-scene-len ", options.min_scene_len, ", flash_max_len ",
+        options.flash_max_len, ", adaptive_window ", options.adaptive_window, ", --max-jump ",
+        options.max_jump, " (need >= 0, >= 0, >= 1, >= -1)"));
   }
   for (size_t i = 1; i < pairs.size(); ++i) {
     if (pairs[i].lr_frame <= pairs[i - 1].lr_frame || pairs[i].hr_frame <= pairs[i - 1].hr_frame) {
@@ -145,8 +198,14 @@ absl::StatusOr<SceneResult> DetectScenes(const ThumbSequence& thumbs,
                        pairs[i].lr_frame, ", ", pairs[i].hr_frame, ")"));
     }
   }
+  absl::StatusOr<std::vector<UnpairedRun>> runs = UnpairedBetweenPairs(pairs, kept);
+  if (!runs.ok()) return runs.status();
+  JumpLimits limits = AutoJumpLimits(*runs);
+  if (options.max_jump >= 0) limits = {options.max_jump, options.max_jump};
 
   SceneResult result;
+  result.stats.max_jump_lr = limits.lr;
+  result.stats.max_jump_hr = limits.hr;
   const size_t n = pairs.size();
   if (n == 0) return result;
   const size_t pixels = static_cast<size_t>(thumbs.width) * static_cast<size_t>(thumbs.height);
@@ -162,7 +221,18 @@ absl::StatusOr<SceneResult> DetectScenes(const ThumbSequence& thumbs,
     thumbs.ReleaseEvery(i);
     ToHsv(thumbs.thumb(i), pixels, &current);
     score[i] = HsvScore(previous, current);
-    jump[i] = IsJump(pairs[i - 1], pairs[i], options.max_jump);
+    switch (ContinuityBreak((*runs)[i], limits)) {
+      case Break::kLostMoment:
+        ++result.stats.lost_moments;
+        jump[i] = true;
+        break;
+      case Break::kStall:
+        ++result.stats.stalls;
+        jump[i] = true;
+        break;
+      case Break::kNone:
+        break;
+    }
     std::swap(previous, current);
   }
   thumbs.ReleaseResident();

@@ -1,8 +1,19 @@
 // Pipeline step 3: split the aligned sequence into segments that a training window may not
-// cross: scene cuts (PySceneDetect content and adaptive detectors) and alignment jumps.
+// cross: scene cuts (PySceneDetect content and adaptive detectors) and breaks in continuity.
+//
+// Continuity is counted in moments, not source frames: the unit is a *kept* frame (one that
+// deduplication left), so a frame held for many capture frames is one moment. Between two
+// consecutive pairs, each recording may have kept frames that no pair uses:
+//  - on both sides: some moment both recordings show may have been lost (gated, filtered or
+//    unmatched pairs), so the segment breaks, whatever the distance in source frames;
+//  - on one side only: moments the other capture missed, or the in-between frames of a
+//    recording rendered at a higher rate. A window may step over them on that side, as long
+//    as the run is no longer than the recordings' rate ratio explains (SceneOptions::max_jump);
+//    a longer run is a stall of the other recording and breaks the segment like a cut.
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -27,10 +38,18 @@ struct SceneOptions {
   // frames (the frame after the flash matches the frame before it) is not a cut. 0 disables.
   // "Matches" means a content score below content_threshold / 3.
   int flash_max_len = 3;
-  // Segments also break where alignment skipped more than this many source frames on
-  // either side between consecutive pairs (drops in the recordings, or damaged ranges):
-  // frame indexes differing by more than max_jump + 1. Negative disables.
-  int max_jump = 3;
+  // Longest run of kept frames (moments) that only one recording shows which a window may
+  // step over between two consecutive pairs. -1 (default): from the rate ratio of the two
+  // recordings, the usual run for the faster one plus one missed frame (1 for equal rates, 3
+  // when one renders twice as many frames). Moments both recordings lose always break.
+  int max_jump = -1;
+};
+
+// The kept (deduplicated) frames of each recording, ascending source frame indexes. Pair
+// frames must be among them. For HR-only footage both are the HR frames.
+struct KeptFrames {
+  std::span<const int64_t> lr;
+  std::span<const int64_t> hr;
 };
 
 // A half-open range of aligned pair positions [begin, end).
@@ -41,9 +60,13 @@ struct Segment {
 };
 
 struct SceneStats {
-  int64_t cuts = 0;   // scene cuts detected
-  int64_t jumps = 0;  // breaks caused by alignment jumps
+  int64_t cuts = 0;          // scene cuts detected
+  int64_t jumps = 0;         // continuity breaks: lost_moments + stalls
+  int64_t lost_moments = 0;  // breaks where both recordings have unpaired kept frames
+  int64_t stalls = 0;        // breaks where one recording has a run longer than max_jump
   int64_t flashes_suppressed = 0;
+  int max_jump_lr = 0;  // the limits used (max_jump, or what -1 resolved to) per recording
+  int max_jump_hr = 0;
 };
 
 struct SceneResult {
@@ -53,12 +76,30 @@ struct SceneResult {
 };
 
 // `thumbs` holds one RGB24 thumbnail per aligned pair (the LR frame's), in pair order.
-// Cuts are never placed at a jump (that break exists anyway) nor in the first min_scene_len
-// pairs. INVALID_ARGUMENT when thumbs and pairs differ in count, pairs are not strictly
-// increasing, or options are out of range. Pure function; thread-safe.
+// Cuts are never placed at a continuity break (that break exists anyway) nor in the first
+// min_scene_len pairs. INVALID_ARGUMENT when thumbs and pairs differ in count, pairs are not
+// strictly increasing, a pair's frame is not a kept frame, or options are out of range.
+// Pure function; thread-safe.
 absl::StatusOr<SceneResult> DetectScenes(const ThumbSequence& thumbs,
                                          const std::vector<AlignedPair>& pairs,
-                                         const SceneOptions& options);
+                                         const KeptFrames& kept, const SceneOptions& options);
+
+// Kept frames that no pair uses, between pair k-1 and pair k (index 0: before the first
+// pair), per recording. INVALID_ARGUMENT if a pair's frame is not kept.
+struct UnpairedRun {
+  int64_t lr = 0;
+  int64_t hr = 0;
+};
+absl::StatusOr<std::vector<UnpairedRun>> UnpairedBetweenPairs(const std::vector<AlignedPair>& pairs,
+                                                              const KeptFrames& kept);
+
+// The max_jump that -1 stands for, per recording: the usual one-sided run of the recording
+// (its kept frames per pair, from the one-sided runs of `runs`) rounded, plus one.
+struct JumpLimits {
+  int lr = 1;
+  int hr = 1;
+};
+JumpLimits AutoJumpLimits(const std::vector<UnpairedRun>& runs);
 
 // PySceneDetect's content score between two RGB24 images: mean over H, S, V of the mean
 // absolute per-pixel difference (OpenCV 8-bit HSV: H in 0..179).

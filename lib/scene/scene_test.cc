@@ -104,8 +104,22 @@ struct Footage {
   }
 };
 
+// Every source frame up to the last pair's is kept: unpaired kept frames between two pairs
+// are then exactly the frames their indexes skip.
+struct AllKept {
+  std::vector<int64_t> lr, hr;
+  explicit AllKept(const std::vector<AlignedPair>& pairs) {
+    const int64_t n_lr = pairs.empty() ? 0 : pairs.back().lr_frame + 1;
+    const int64_t n_hr = pairs.empty() ? 0 : pairs.back().hr_frame + 1;
+    for (int64_t i = 0; i < n_lr; ++i) lr.push_back(i);
+    for (int64_t i = 0; i < n_hr; ++i) hr.push_back(i);
+  }
+  KeptFrames view() const { return {lr, hr}; }
+};
+
 SceneResult Detect(const Footage& f, const SceneOptions& o) {
-  absl::StatusOr<SceneResult> r = DetectScenes(f.Thumbs(), f.pairs, o);
+  const AllKept kept(f.pairs);
+  absl::StatusOr<SceneResult> r = DetectScenes(f.Thumbs(), f.pairs, kept.view(), o);
   EXPECT_TRUE(r.ok()) << r.status();
   return r.ok() ? *r : SceneResult{};
 }
@@ -356,30 +370,82 @@ TEST(DetectScenesTest, AdaptiveIgnoresHighScoresInBusyNeighbourhoods) {
   EXPECT_TRUE(Detect(f, o).cut_positions.empty());
 }
 
-TEST(DetectScenesTest, JumpsBreakSegments) {
+TEST(DetectScenesTest, ContinuityBreaksCountMomentsNotFrames) {
   Footage f;
   f.AddScene(0, 100);
-  // Pair 30: LR skips 4 frames (max_jump 3 allows 3). Pair 60: HR skips 10. Pair 80: both
-  // skip exactly 3, which is allowed.
+  // Pair 30: LR alone skips 4 kept frames (one-sided, over the limit of 1 for equal rates).
+  // Pair 60: HR alone skips 10. Pair 80: both skip one kept frame: a moment both recordings
+  // may show is lost, so it breaks however short. Pair 90: LR alone skips 1: allowed.
   for (size_t i = 30; i < f.pairs.size(); ++i) f.pairs[i].lr_frame += 4;
   for (size_t i = 60; i < f.pairs.size(); ++i) f.pairs[i].hr_frame += 10;
   for (size_t i = 80; i < f.pairs.size(); ++i) {
-    f.pairs[i].lr_frame += 3;
-    f.pairs[i].hr_frame += 3;
+    f.pairs[i].lr_frame += 1;
+    f.pairs[i].hr_frame += 1;
   }
+  for (size_t i = 90; i < f.pairs.size(); ++i) f.pairs[i].lr_frame += 1;
   SceneOptions o;
   const SceneResult r = Detect(f, o);
   ExpectTiling(r, f.pairs.size());
   EXPECT_TRUE(r.cut_positions.empty());
-  EXPECT_EQ(r.stats.jumps, 2);
-  ASSERT_EQ(r.segments.size(), 3u);
+  EXPECT_EQ(r.stats.jumps, 3);
+  EXPECT_EQ(r.stats.stalls, 2);
+  EXPECT_EQ(r.stats.lost_moments, 1);
+  EXPECT_EQ(r.stats.max_jump_lr, 1);
+  EXPECT_EQ(r.stats.max_jump_hr, 1);
+  ASSERT_EQ(r.segments.size(), 4u);
   EXPECT_EQ(r.segments[1].begin, 30);
   EXPECT_EQ(r.segments[2].begin, 60);
+  EXPECT_EQ(r.segments[3].begin, 80);
 
-  o.max_jump = 2;  // now pair 80 breaks too
-  EXPECT_EQ(Detect(f, o).segments.size(), 4u);
-  o.max_jump = -1;  // disabled
-  EXPECT_EQ(Detect(f, o).segments.size(), 1u);
+  o.max_jump = 0;  // now the single one-sided skip at pair 90 breaks too
+  EXPECT_EQ(Detect(f, o).segments.size(), 5u);
+  o.max_jump = 10;  // one-sided runs up to 10 allowed: only the lost moment breaks
+  EXPECT_EQ(Detect(f, o).segments.size(), 2u);
+}
+
+TEST(DetectScenesTest, HeldFramesAreOneMoment) {
+  // A game rendering at 12 fps captured at 60: every moment is held for 5 capture frames,
+  // deduplication keeps one of each. Pairs skip 4 source frames each time, no kept frame.
+  Footage f;
+  f.AddScene(0, 60);
+  AllKept kept(f.pairs);
+  kept.lr.clear();
+  kept.hr.clear();
+  for (AlignedPair& p : f.pairs) {
+    p.lr_frame *= 5;
+    p.hr_frame *= 5;
+    kept.lr.push_back(p.lr_frame);
+    kept.hr.push_back(p.hr_frame);
+  }
+  absl::StatusOr<SceneResult> r = DetectScenes(f.Thumbs(), f.pairs, kept.view(), SceneOptions{});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->segments.size(), 1u);
+  EXPECT_EQ(r->stats.jumps, 0);
+}
+
+TEST(DetectScenesTest, HigherRenderRateOnOneSideIsNotAStall) {
+  // HR renders twice as many moments: one unpaired HR kept frame between every two pairs.
+  // The automatic limit follows the ratio (3 for HR), so only a real HR stall breaks.
+  Footage f;
+  f.AddScene(0, 100);
+  for (size_t i = 0; i < f.pairs.size(); ++i)
+    f.pairs[i].hr_frame = 10 + 2 * static_cast<int64_t>(i);
+  for (size_t i = 70; i < f.pairs.size(); ++i) f.pairs[i].hr_frame += 20;  // a stall of LR
+  const SceneResult r = Detect(f, SceneOptions{});
+  EXPECT_EQ(r.stats.max_jump_lr, 1);
+  EXPECT_EQ(r.stats.max_jump_hr, 3);
+  ASSERT_EQ(r.segments.size(), 2u);
+  EXPECT_EQ(r.segments[1].begin, 70);
+  EXPECT_EQ(r.stats.stalls, 1);
+}
+
+TEST(DetectScenesTest, PairFrameThatIsNotKeptIsRejected) {
+  Footage f;
+  f.AddScene(0, 20);
+  AllKept kept(f.pairs);
+  kept.hr.erase(kept.hr.begin() + 15);  // the HR frame of pair 5
+  EXPECT_EQ(DetectScenes(f.Thumbs(), f.pairs, kept.view(), SceneOptions{}).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(DetectScenesTest, JumpAndCutsTogether) {
@@ -414,16 +480,21 @@ TEST(DetectScenesTest, EmptyAndSingle) {
 TEST(DetectScenesTest, RejectsBadInput) {
   Footage f;
   f.AddScene(0, 10);
+  const AllKept kept(f.pairs);
   std::vector<AlignedPair> short_pairs(f.pairs.begin(), f.pairs.end() - 1);
-  EXPECT_EQ(DetectScenes(f.Thumbs(), short_pairs, SceneOptions{}).status().code(),
+  EXPECT_EQ(DetectScenes(f.Thumbs(), short_pairs, kept.view(), SceneOptions{}).status().code(),
             absl::StatusCode::kInvalidArgument);
   std::vector<AlignedPair> unordered = f.pairs;
   unordered[5].hr_frame = unordered[4].hr_frame;
-  EXPECT_EQ(DetectScenes(f.Thumbs(), unordered, SceneOptions{}).status().code(),
+  EXPECT_EQ(DetectScenes(f.Thumbs(), unordered, kept.view(), SceneOptions{}).status().code(),
             absl::StatusCode::kInvalidArgument);
   SceneOptions bad;
   bad.adaptive_window = 0;
-  EXPECT_EQ(DetectScenes(f.Thumbs(), f.pairs, bad).status().code(),
+  EXPECT_EQ(DetectScenes(f.Thumbs(), f.pairs, kept.view(), bad).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  bad = SceneOptions{};
+  bad.max_jump = -2;
+  EXPECT_EQ(DetectScenes(f.Thumbs(), f.pairs, kept.view(), bad).status().code(),
             absl::StatusCode::kInvalidArgument);
 }
 

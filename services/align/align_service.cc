@@ -27,12 +27,12 @@ absl::StatusOr<framepair::v1::TaskResult> RunAlignTask(const StorageRoot& storag
   context.Progress(1, 1);
 
   const std::string file = dir + "/pairs";
-  FP_RETURN_IF_ERROR(WritePairs(file, aligned.pairs, aligned.stats));
+  FP_RETURN_IF_ERROR(WritePairs(file, aligned));
   framepair::v1::TaskResult result;
   auto* out = result.mutable_align();
   FP_ASSIGN_OR_RETURN(*out->mutable_pairs(), storage.Relativize(file));
   out->set_pairs_aligned(static_cast<int64_t>(aligned.pairs.size()));
-  out->set_pairs_rejected(aligned.stats.rejected_spike + aligned.stats.rejected_residual);
+  out->set_pairs_rejected(aligned.stats.rejected());
   out->set_mean_residual(aligned.stats.mean_residual);
   return result;
 }

@@ -92,6 +92,7 @@ absl::StatusOr<framepair::v1::JobResult> PublishJob(
   stats.set_mean_residual(aligned.align().mean_residual());
   stats.set_scenes(scene.scene().scenes());
   stats.set_windows(scene.scene().windows());
+  *stats.mutable_accounting() = scene.scene().accounting();
   FillRunManifest(options, sources, stats, hr.ingest().source().width(),
                   hr.ingest().source().height(), &pair);
 

@@ -36,7 +36,7 @@ absl::StatusOr<framepair::v1::TaskResult> RunPackTask(const StorageRoot& storage
   FP_ASSIGN_OR_RETURN(std::string hr_path, ResolveInput(storage, r.hr_frame_table(), "HR frames"));
   FP_ASSIGN_OR_RETURN(StoredFrameTable hr, ReadFrameTable(hr_path, /*with_thumbs=*/false));
   FP_ASSIGN_OR_RETURN(std::string pairs_path, ResolveInput(storage, r.pairs(), "pairs"));
-  FP_ASSIGN_OR_RETURN(StoredPairs pairs, ReadPairs(pairs_path));
+  FP_ASSIGN_OR_RETURN(AlignOutput pairs, ReadPairs(pairs_path));
   FP_ASSIGN_OR_RETURN(std::string plan_path, ResolveInput(storage, r.plan(), "plan"));
   FP_ASSIGN_OR_RETURN(WindowPlan plan, ReadWindowPlan(plan_path));
 

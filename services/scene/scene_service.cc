@@ -23,17 +23,17 @@ absl::StatusOr<framepair::v1::TaskResult> RunSceneTask(const StorageRoot& storag
   FP_ASSIGN_OR_RETURN(std::string hr_path, ResolveInput(storage, r.hr_frame_table(), "HR frames"));
   FP_ASSIGN_OR_RETURN(StoredFrameTable hr, ReadFrameTable(hr_path, /*with_thumbs=*/hr_only));
   FP_ASSIGN_OR_RETURN(std::string pairs_path, ResolveInput(storage, r.pairs(), "pairs"));
-  FP_ASSIGN_OR_RETURN(StoredPairs pairs, ReadPairs(pairs_path));
+  FP_ASSIGN_OR_RETURN(AlignOutput aligned, ReadPairs(pairs_path));
   if (context.cancel()->load()) return absl::CancelledError("scene: cancelled");
   context.Progress(0, 1);
 
   FrameTable& scene_table = hr_only ? hr.table : lr->table;
-  FP_ASSIGN_OR_RETURN(PairThumbs pair_thumbs, PairThumbsOf(scene_table, pairs.pairs, hr_only));
+  FP_ASSIGN_OR_RETURN(PairThumbs pair_thumbs, PairThumbsOf(scene_table, aligned.pairs, hr_only));
   const std::string names =
       hr_only ? hr.table.video.path : lr->table.video.path + " and " + hr.table.video.path;
   FP_ASSIGN_OR_RETURN(WindowPlan plan,
                       PlanWindows(pair_thumbs.sequence, lr ? &lr->table : nullptr, hr.table,
-                                  pairs.pairs, options.scene, options.sample, names));
+                                  aligned, options.scene, options.sample, names));
   context.Progress(1, 1);
 
   const std::string file = dir + "/plan";
@@ -43,6 +43,7 @@ absl::StatusOr<framepair::v1::TaskResult> RunSceneTask(const StorageRoot& storag
   FP_ASSIGN_OR_RETURN(*out->mutable_plan(), storage.Relativize(file));
   out->set_scenes(plan.scenes);
   out->set_windows(static_cast<int64_t>(plan.windows.size()));
+  *out->mutable_accounting() = plan.accounting;
   return result;
 }
 

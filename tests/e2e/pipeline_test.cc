@@ -189,7 +189,8 @@ TEST_F(PipelineTest, SceneCutsMatchTheTruth) {
   for (SceneDetector detector : {SceneDetector::kAdaptive, SceneDetector::kContent}) {
     SceneOptions options;
     options.detector = detector;
-    absl::StatusOr<SceneResult> scenes = DetectScenes(seq, pairs, options);
+    absl::StatusOr<SceneResult> scenes =
+        DetectScenes(seq, pairs, KeptFrames{a.lr.kept, a.hr.kept}, options);
     ASSERT_TRUE(scenes.ok()) << scenes.status();
     std::vector<int> cut_frames;
     for (int64_t p : scenes->cut_positions) cut_frames.push_back(pairs[p].lr_frame);
