@@ -5,14 +5,27 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "framepair/v1/manifest.pb.h"
 
 namespace framepair {
 
 std::string ShardFileName(const std::string& split, int index, int count, bool gzip);
+
+// The one rule for the file names a manifest may list (readers delete, move and open what a
+// manifest names, so a name must never reach outside the dataset directory): a plain name,
+// "train-" or "train_", then [A-Za-z0-9._-]*, then ".tfrecord" or ".tfrecord.gz". New splits
+// or file kinds are added here and nowhere else.
+bool IsShardFileName(std::string_view name);
+
+// INVALID_ARGUMENT naming `manifest_path` and the first listed file name (shards and pairs)
+// that IsShardFileName() refuses.
+absl::Status CheckManifestFileNames(const framepair::v1::Manifest& manifest,
+                                    const std::string& manifest_path);
 
 // Writes one complete shard file atomically and fills in its manifest entry (name, bytes,
 // sha256, examples).
@@ -22,6 +35,8 @@ absl::StatusOr<framepair::v1::ShardEntry> WriteShard(const std::string& dir,
 
 // Writes manifest.json (JSON of the Manifest proto, stable field order) atomically.
 absl::Status WriteManifest(const std::string& dir, const framepair::v1::Manifest& manifest);
+// NOT_FOUND without a manifest, DATA_LOSS for one that does not parse, INVALID_ARGUMENT for
+// one that lists a file name CheckManifestFileNames() refuses.
 absl::StatusOr<framepair::v1::Manifest> ReadManifest(const std::string& dir);
 
 }  // namespace framepair

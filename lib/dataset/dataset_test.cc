@@ -1,6 +1,7 @@
 #include "dataset/dataset.h"
 
 #include <gmock/gmock.h>
+#include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 
@@ -253,6 +254,101 @@ TEST(PublishTest, StagingDirsOfDeadProcessesAreRemoved) {
   EXPECT_TRUE(fs::exists(*staging));
   RemoveStagingDir(*staging);
   EXPECT_TRUE(ListDir(out).empty());
+}
+
+TEST(ManifestNamesTest, OnlyPlainShardNamesAreShardFileNames) {
+  for (const char* name : {"train-00000-of-00001.tfrecord", "train-00003-of-00016.tfrecord.gz",
+                           "train-j000000000001-00000-of-00002.tfrecord",
+                           "train_00000-of-00001.tfrecord", "train_x.tfrecord.gz"}) {
+    EXPECT_TRUE(IsShardFileName(name)) << name;
+  }
+  for (const char* name :
+       {"", ".", "..", "../victim.txt", "../train-0.tfrecord", "/etc/passwd",
+        "/tmp/train-0.tfrecord", "a/b.tfrecord", "train-0/../../x.tfrecord", "train-0.tfrecord/",
+        "manifest.json", "victim.txt", "train-0.txt", "train-0.tfrecord.tmp-1-2", "train.tfrecord",
+        "xtrain-0.tfrecord", "train-0 .tfrecord", "train-\n.tfrecord"}) {
+    EXPECT_FALSE(IsShardFileName(name)) << name;
+  }
+  EXPECT_FALSE(IsShardFileName(std::string("train-\0.tfrecord", 16)));
+  EXPECT_FALSE(IsShardFileName("train-" + std::string(300, 'a') + ".tfrecord"));
+}
+
+// A manifest.json in `dir` whose only shard (or a pair's shard file) is `name`.
+void WriteManifestNaming(const fs::path& dir, const std::string& name, bool in_pair = false) {
+  framepair::v1::Manifest m = SampleManifest();
+  if (in_pair) {
+    m.add_pairs()->add_shard_files(name);
+  } else {
+    m.mutable_shards(0)->set_file(name);
+  }
+  // Written by hand: WriteManifest is for manifests framepair makes.
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  std::string json;
+  ASSERT_TRUE(google::protobuf::util::MessageToJsonString(m, &json, options).ok());
+  ASSERT_TRUE(WriteFileAtomically((dir / "manifest.json").string(), json).ok());
+}
+
+const char* const kHostileNames[] = {"../victim.txt", "/tmp/fp_dataset_victim_absolute.txt",
+                                     "a/b.tfrecord", ".."};
+
+TEST(ManifestNamesTest, ReadManifestRefusesNamesOutsideTheDirectory) {
+  const fs::path dir = TestDir();
+  for (const char* name : kHostileNames) {
+    for (bool in_pair : {false, true}) {
+      WriteManifestNaming(dir, name, in_pair);
+      absl::StatusOr<framepair::v1::Manifest> m = ReadManifest(dir.string());
+      EXPECT_EQ(m.status().code(), absl::StatusCode::kInvalidArgument) << name;
+      EXPECT_THAT(m.status().message(), HasSubstr((dir / "manifest.json").string()));
+    }
+  }
+  // The message quotes a hostile name only up to a bound.
+  WriteManifestNaming(dir, "../" + std::string(100000, 'x'));
+  EXPECT_LT(ReadManifest(dir.string()).status().message().size(), 1000u);
+}
+
+TEST(ManifestNamesTest, PublishingOverAHostileManifestDeletesNothing) {
+  const fs::path root = TestDir();
+  const fs::path out = root / "out";
+  fs::create_directories(out);
+  for (const char* name : kHostileNames) {
+    std::ofstream(root / "victim.txt") << "keep me";
+    std::ofstream("/tmp/fp_dataset_victim_absolute.txt") << "keep me";
+    fs::create_directories(out / "a");
+    std::ofstream(out / "a" / "b.tfrecord") << "keep me";
+    WriteManifestNaming(out, name);
+    const std::string manifest = *ReadFile((out / "manifest.json").string());
+
+    // Refused up front, before a run does its work...
+    absl::StatusOr<std::string> staging = CreateStagingDir(out.string());
+    EXPECT_EQ(staging.status().code(), absl::StatusCode::kInvalidArgument) << name;
+    // ... and again when publishing, should the manifest appear during the run.
+    const std::string staging_dir = (out / ".framepair-staging-manual").string();
+    fs::create_directories(staging_dir);
+    std::ofstream(fs::path(staging_dir) / "train-00000-of-00001.tfrecord") << "new";
+    framepair::v1::Manifest m;
+    m.add_shards()->set_file("train-00000-of-00001.tfrecord");
+    const absl::Status published = PublishDataset(staging_dir, out.string(), m);
+    EXPECT_EQ(published.code(), absl::StatusCode::kInvalidArgument) << name;
+    EXPECT_THAT(published.message(), HasSubstr("manifest.json"));
+
+    EXPECT_EQ(*ReadFile((root / "victim.txt").string()), "keep me") << name;
+    EXPECT_EQ(*ReadFile("/tmp/fp_dataset_victim_absolute.txt"), "keep me") << name;
+    EXPECT_EQ(*ReadFile((out / "a" / "b.tfrecord").string()), "keep me") << name;
+    EXPECT_EQ(*ReadFile((out / "manifest.json").string()), manifest) << name;
+    RemoveStagingDir(staging_dir);
+  }
+  fs::remove("/tmp/fp_dataset_victim_absolute.txt");
+}
+
+TEST(ManifestNamesTest, PublishRefusesANewManifestWithHostileNames) {
+  const fs::path out = TestDir();
+  absl::StatusOr<std::string> staging = CreateStagingDir(out.string());
+  ASSERT_TRUE(staging.ok());
+  framepair::v1::Manifest m;
+  m.add_shards()->set_file("../victim.txt");
+  EXPECT_EQ(PublishDataset(*staging, out.string(), m).code(), absl::StatusCode::kInvalidArgument);
+  RemoveStagingDir(*staging);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <system_error>
 
 #include "absl/strings/match.h"
@@ -57,10 +58,22 @@ absl::Status Rename(const fs::path& from, const fs::path& to) {
   return absl::OkStatus();
 }
 
+// The previous dataset, if any. A manifest naming files outside the directory refuses the
+// whole publication: its shards are deleted below, by the names it lists. One that cannot be
+// parsed at all is replaced, its shards left alone (nothing says which they are).
+absl::StatusOr<std::optional<framepair::v1::Manifest>> ReadOldManifest(const std::string& dir) {
+  absl::StatusOr<framepair::v1::Manifest> old = ReadManifest(dir);
+  if (old.ok()) return std::optional(*std::move(old));
+  if (absl::IsInvalidArgument(old.status())) return old.status();
+  return std::nullopt;
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> CreateStagingDir(const std::string& out_dir) {
   FP_RETURN_IF_ERROR(EnsureWritableDirectory(out_dir));
+  // Fail fast, before minutes of work that PublishDataset() would then refuse to publish.
+  FP_RETURN_IF_ERROR(ReadOldManifest(out_dir).status());
   RemoveDeadStagingDirs(out_dir);
   for (int n = 0;; ++n) {
     std::string dir = absl::StrCat(out_dir, "/", kStagingPrefix, getpid(), "-", n);
@@ -81,10 +94,11 @@ absl::Status PublishDataset(const std::string& staging_dir, const std::string& o
   // The old dataset stops being valid the moment its first file changes, so its manifest
   // goes first: a crash from here on leaves a directory without manifest (clearly
   // incomplete), never a manifest that lies.
-  absl::StatusOr<framepair::v1::Manifest> old = ReadManifest(out_dir);
+  FP_RETURN_IF_ERROR(CheckManifestFileNames(manifest, "the new manifest"));
+  FP_ASSIGN_OR_RETURN(std::optional<framepair::v1::Manifest> old, ReadOldManifest(out_dir));
   fs::remove(out / "manifest.json", ec);
   FP_RETURN_IF_ERROR(FsyncDir(out_dir));
-  if (old.ok()) {
+  if (old) {
     for (const auto& shard : old->shards()) fs::remove(out / shard.file(), ec);
   }
   for (const auto& shard : manifest.shards()) {

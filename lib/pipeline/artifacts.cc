@@ -1,6 +1,7 @@
 #include "pipeline/artifacts.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -32,6 +33,53 @@ absl::Status ReadExactly(int fd, const std::string& path, void* out, size_t n) {
     if (got == 0) return Damaged(path, "truncated");
     p += got;
     n -= static_cast<size_t>(got);
+  }
+  return absl::OkStatus();
+}
+
+// The frame lists of a frame table header, checked before anything indexes with them: kept
+// indexes name frames, in increasing order (readers binary-search them); damaged ranges start
+// at a frame index or just past the last; dup kinds are the enum's.
+absl::Status CheckFrameLists(const framepair::v1::FrameTableHeader& h, const std::string& path) {
+  const int64_t n = h.frame_pts_size();
+  if (h.frame_keyframe_size() != n || h.frame_content_hash_size() != n || h.frame_dup_size() != n ||
+      h.damaged_first_index_size() != h.damaged_corrupt_frames_size()) {
+    return Damaged(path, "inconsistent frame lists");
+  }
+  if (h.width() < 0 || h.height() < 0) return Damaged(path, "negative frame size");
+  for (int32_t dup : h.frame_dup()) {
+    if (dup < static_cast<int32_t>(DupKind::kKept) || dup > static_cast<int32_t>(DupKind::kNoise)) {
+      return Damaged(path, "unknown duplicate kind");
+    }
+  }
+  int64_t previous = -1;
+  for (int64_t k : h.kept_index()) {
+    if (k <= previous || k >= n) {
+      return Damaged(path, absl::StrCat("kept frame index ", k,
+                                        " is not an increasing index below ", n, " frames"));
+    }
+    previous = k;
+  }
+  for (int i = 0; i < h.damaged_first_index_size(); ++i) {
+    if (h.damaged_first_index(i) < 0 || h.damaged_first_index(i) > n ||
+        h.damaged_corrupt_frames(i) < 0) {
+      return Damaged(path, "damaged range outside the frame list");
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Thumbnails follow the header: kept x (width x height x 3) bytes, all inside the file. Sizes
+// are bounded first, so the product cannot overflow.
+absl::Status CheckThumbs(int width, int height, size_t kept, uint64_t offset, uint64_t file_size,
+                         const std::string& path) {
+  if (width <= 0 || height <= 0 || width > 4096 || height > 4096) {
+    return Damaged(path, "implausible thumbnail size");
+  }
+  const uint64_t record = static_cast<uint64_t>(width) * static_cast<uint64_t>(height) * 3;
+  if (offset > file_size || kept > (file_size - offset) / record) {
+    return Damaged(path, absl::StrCat("truncated: ", kept, " thumbnails of ", width, "x", height,
+                                      " do not fit in ", file_size, " bytes"));
   }
   return absl::OkStatus();
 }
@@ -109,6 +157,11 @@ absl::StatusOr<StoredFrameTable> ReadFrameTable(const std::string& path, bool wi
     int fd;
     ~Closer() { ::close(fd); }
   } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    return absl::UnavailableError(absl::StrCat(path, ": ", std::strerror(errno)));
+  }
+  const uint64_t file_size = static_cast<uint64_t>(st.st_size);
 
   char magic[8];
   uint64_t header_len = 0;
@@ -117,16 +170,17 @@ absl::StatusOr<StoredFrameTable> ReadFrameTable(const std::string& path, bool wi
     return Damaged(path, "not a frame table");
   }
   FP_RETURN_IF_ERROR(ReadExactly(fd, path, &header_len, sizeof(header_len)));
-  if (header_len > (1ull << 30)) return Damaged(path, "implausible header size");
+  // The header is read into memory: its length must fit in the file, not just in an int64.
+  constexpr uint64_t kPrefix = sizeof(kFrameTableMagic) + sizeof(header_len);
+  if (header_len > (1ull << 30) || header_len > file_size - kPrefix) {
+    return Damaged(path, absl::StrCat("header of ", header_len, " bytes in a file of ", file_size));
+  }
   std::string header(header_len, '\0');
   FP_RETURN_IF_ERROR(ReadExactly(fd, path, header.data(), header.size()));
   framepair::v1::FrameTableHeader h;
   if (!h.ParseFromString(header)) return Damaged(path, "header cannot be parsed");
+  FP_RETURN_IF_ERROR(CheckFrameLists(h, path));
   const int n = h.frame_pts_size();
-  if (h.frame_keyframe_size() != n || h.frame_content_hash_size() != n || h.frame_dup_size() != n ||
-      h.damaged_first_index_size() != h.damaged_corrupt_frames_size()) {
-    return Damaged(path, "inconsistent frame lists");
-  }
 
   StoredFrameTable out;
   FrameTable& t = out.table;
@@ -156,14 +210,12 @@ absl::StatusOr<StoredFrameTable> ReadFrameTable(const std::string& path, bool wi
   }
   out.source = h.source();
   if (with_thumbs) {
-    if (t.thumb_width <= 0 || t.thumb_height <= 0 || t.thumb_width > 4096 ||
-        t.thumb_height > 4096) {
-      return Damaged(path, "implausible thumbnail size");
-    }
+    FP_RETURN_IF_ERROR(CheckThumbs(t.thumb_width, t.thumb_height, t.kept.size(),
+                                   kPrefix + header_len, file_size, path));
     // Mapped, not read: they can be larger than the memory a worker should use (thumb_store.h).
     absl::StatusOr<ThumbStore> thumbs =
-        ThumbStore::Map(path, sizeof(kFrameTableMagic) + sizeof(header_len) + header_len,
-                        t.kept.size(), static_cast<size_t>(t.thumb_width) * t.thumb_height * 3);
+        ThumbStore::Map(path, kPrefix + header_len, t.kept.size(),
+                        static_cast<size_t>(t.thumb_width) * t.thumb_height * 3);
     if (!thumbs.ok()) {
       if (thumbs.status().code() == absl::StatusCode::kDataLoss) return thumbs.status();
       return absl::UnavailableError(thumbs.status().message());
@@ -203,6 +255,16 @@ absl::StatusOr<AlignOutput> ReadPairs(const std::string& path) {
   FP_ASSIGN_OR_RETURN(auto m, ReadMessage<framepair::v1::AlignedPairs>(path));
   if (m.hr_frame_size() != m.lr_frame_size() || m.residual_size() != m.lr_frame_size()) {
     return Damaged(path, "inconsistent pair lists");
+  }
+  // Frame indexes; the frame tables bound them from above where they are used.
+  for (int i = 0; i < m.lr_frame_size(); ++i) {
+    if (m.lr_frame(i) < 0 || m.hr_frame(i) < 0) {
+      return Damaged(path, absl::StrCat("pair ", i, " has a negative frame index"));
+    }
+  }
+  if (m.rejected() < 0 || m.rejected_spike() < 0 || m.rejected_residual() < 0 ||
+      m.rejected_ambiguous() < 0 || m.reanchors() < 0) {
+    return Damaged(path, "negative count");
   }
   AlignOutput out;
   out.pairs.reserve(m.lr_frame_size());
@@ -257,6 +319,18 @@ absl::StatusOr<WindowPlan> ReadWindowPlan(const std::string& path) {
   if (m.segment_begin_size() != m.segment_end_size() ||
       m.window_start_size() != m.window_shard_size()) {
     return Damaged(path, "inconsistent plan lists");
+  }
+  // Positions in the pair list; the packer bounds them from above against the pairs it has.
+  if (m.shards() < 1 || m.scenes() < 0) return Damaged(path, "no shards or a negative count");
+  for (int i = 0; i < m.segment_begin_size(); ++i) {
+    if (m.segment_begin(i) < 0 || m.segment_end(i) < m.segment_begin(i)) {
+      return Damaged(path, absl::StrCat("segment ", i, " is not a range of pairs"));
+    }
+  }
+  for (int i = 0; i < m.window_start_size(); ++i) {
+    if (m.window_start(i) < 0 || m.window_shard(i) < 0 || m.window_shard(i) >= m.shards()) {
+      return Damaged(path, absl::StrCat("window ", i, " has a negative start or no such shard"));
+    }
   }
   WindowPlan plan;
   for (int i = 0; i < m.segment_begin_size(); ++i) {

@@ -209,6 +209,25 @@ std::string BuildExample(const std::vector<PngBytes>& lr_png, const std::vector<
   return SerializeExampleDeterministic(example);
 }
 
+// Windows come from a plan file another worker wrote: each must lie inside the aligned pairs.
+// Checked without `start + window`, which a crafted start overflows.
+absl::Status CheckWindows(const std::vector<Window>& windows, int window, size_t pairs) {
+  const int64_t count = static_cast<int64_t>(pairs);
+  if (window < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("window of ", window, " pairs; it must be >= 1"));
+  }
+  for (const Window& w : windows) {
+    if (w.start < 0 || w.start > count || window > count - w.start) {
+      return absl::InvalidArgumentError(absl::StrCat("window at pair ", w.start, " of ", window,
+                                                     " pairs does not fit in the ", count,
+                                                     " aligned pairs; the window plan does not "
+                                                     "belong to these pairs"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 void PackCounters::Add(const PackCounters& other) {
@@ -226,6 +245,7 @@ absl::StatusOr<PackedShard> PackShard(const PackInput& input, const std::vector<
                                       const std::string& file_name, const PackProgressFn& progress,
                                       const std::atomic<bool>* cancel) {
   const std::vector<AlignedPair>& pairs = *input.pairs;
+  FP_RETURN_IF_ERROR(CheckWindows(windows, options.window, pairs.size()));
   FP_ASSIGN_OR_RETURN(FrameReader hr_reader, FrameReader::Open(input.hr_path, *input.hr));
   std::optional<FrameReader> lr_reader;
   if (!options.hr_only) {
@@ -264,11 +284,7 @@ absl::StatusOr<PackedShard> PackShard(const PackInput& input, const std::vector<
     if (cancel != nullptr && cancel->load()) {
       return absl::CancelledError(absl::StrCat("packing ", file_name, " cancelled"));
     }
-    const int64_t start = window.start;
-    if (start < 0 || start + options.window > static_cast<int64_t>(pairs.size())) {
-      return absl::InvalidArgumentError(absl::StrCat("window at pair ", start, " runs past the ",
-                                                     pairs.size(), " aligned pairs"));
-    }
+    const int64_t start = window.start;  // CheckWindows(): start + options.window <= size
     lr_cache.EvictBelow(pairs[start].lr_frame);
     hr_cache.EvictBelow(pairs[start].hr_frame);
 

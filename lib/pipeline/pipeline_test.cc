@@ -6,17 +6,24 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <limits>
 
+#include "absl/strings/str_cat.h"
 #include "dataset/dataset.h"
+#include "framepair/v1/artifacts.pb.h"
 #include "pipeline/artifacts.h"
 #include "pipeline/parameters.h"
 #include "pipeline/stages.h"
 #include "pipeline/verify.h"
+#include "util/crc32c.h"
 #include "util/file.h"
+#include "util/sha256.h"
 
 namespace framepair {
 namespace {
@@ -185,6 +192,231 @@ TEST_F(TinyPipelineTest, DamagedArtifactsAreReportedNotMisread) {
   ASSERT_TRUE(WriteFileAtomically(work + "/pairs", "\xff\xff\xff").ok());
   EXPECT_EQ(ReadPairs(work + "/pairs").status().code(), absl::StatusCode::kDataLoss);
   EXPECT_EQ(ReadWindowPlan(work + "/missing").status().code(), absl::StatusCode::kNotFound);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile work files and shards: clean errors, bounded memory, no addresses in messages.
+
+fs::path ScratchDir() {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  fs::path dir =
+      fs::temp_directory_path() /
+      absl::StrCat("fp_hostile_", getpid(), "_", info->test_suite_name(), "_", info->name());
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+TEST(HostileArtifactsTest, WindowPlanPastThePairsIsRefusedBeforeAnyRead) {
+  const fs::path dir = ScratchDir();
+  std::vector<AlignedPair> pairs(20, AlignedPair{0, 0, 0.0});
+  FrameTable table;  // never read: the windows are refused first
+  PackInput input{"", (dir / "no-such-video.mkv").string(), nullptr, &table, &pairs};
+  PackOptions options;
+  options.window = 10;
+  options.hr_only = true;
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  for (int64_t start : {kMax, kMax - 5, kMax - 9, int64_t{-1}, std::numeric_limits<int64_t>::min(),
+                        int64_t{11}, int64_t{21}}) {
+    absl::StatusOr<PackedShard> packed = PackShard(input, {Window{start, 0}}, options, dir.string(),
+                                                   "train-00000-of-00001.tfrecord");
+    EXPECT_EQ(packed.status().code(), absl::StatusCode::kInvalidArgument) << start;
+    EXPECT_THAT(std::string(packed.status().message()), ::testing::Not(::testing::HasSubstr("0x")));
+    EXPECT_FALSE(fs::exists(dir / "train-00000-of-00001.tfrecord"));
+  }
+  options.window = 0;
+  EXPECT_EQ(
+      PackShard(input, {Window{0, 0}}, options, dir.string(), "train-0.tfrecord").status().code(),
+      absl::StatusCode::kInvalidArgument);
+}
+
+TEST(HostileArtifactsTest, CraftedPlansAndPairsAreDataLoss) {
+  const fs::path dir = ScratchDir();
+  const std::string path = (dir / "plan").string();
+  auto plan_with = [&](int64_t start, int shard, int shards) {
+    WindowPlan plan;
+    plan.shards = shards;
+    plan.windows.push_back({start, shard});
+    EXPECT_TRUE(WriteWindowPlan(path, plan).ok());
+    return ReadWindowPlan(path).status();
+  };
+  EXPECT_TRUE(plan_with(std::numeric_limits<int64_t>::max(), 0, 1).ok());  // pack bounds it
+  EXPECT_EQ(plan_with(-1, 0, 1).code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(plan_with(std::numeric_limits<int64_t>::min(), 0, 1).code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(plan_with(0, 1, 1).code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(plan_with(0, -1, 1).code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(plan_with(0, 0, 0).code(), absl::StatusCode::kDataLoss);
+
+  AlignStats stats;
+  ASSERT_TRUE(WritePairs((dir / "pairs").string(), {{0, 0, 0.0}, {-7, 3, 0.0}}, stats).ok());
+  EXPECT_EQ(ReadPairs((dir / "pairs").string()).status().code(), absl::StatusCode::kDataLoss);
+}
+
+// A frame table file: magic, header length, header, then `thumb_bytes` bytes of thumbnails.
+void WriteRawFrameTable(const std::string& path, const framepair::v1::FrameTableHeader& h,
+                        uint64_t header_len_field, size_t thumb_bytes) {
+  const std::string header = h.SerializeAsString();
+  std::string file = "FPFRAME1";
+  file.append(reinterpret_cast<const char*>(&header_len_field), 8);
+  file += header;
+  file.append(thumb_bytes, '\0');
+  ASSERT_TRUE(WriteFileAtomically(path, file).ok());
+}
+
+framepair::v1::FrameTableHeader SmallHeader(int frames) {
+  framepair::v1::FrameTableHeader h;
+  for (int i = 0; i < frames; ++i) {
+    h.add_frame_pts(i);
+    h.add_frame_keyframe(i == 0);
+    h.add_frame_content_hash(i);
+    h.add_frame_dup(0);
+    h.add_kept_index(i);
+  }
+  h.set_thumb_width(8);
+  h.set_thumb_height(4);
+  return h;
+}
+
+TEST(HostileArtifactsTest, FrameTablesWithAbsurdCountsAreDataLoss) {
+  const fs::path dir = ScratchDir();
+  const std::string path = (dir / "t.frames").string();
+  auto read = [&](bool thumbs) { return ReadFrameTable(path, thumbs).status(); };
+
+  framepair::v1::FrameTableHeader good = SmallHeader(3);
+  WriteRawFrameTable(path, good, good.ByteSizeLong(), 3 * 8 * 4 * 3);
+  ASSERT_TRUE(read(true).ok()) << read(true);
+
+  // A header length far beyond the file (no allocation of it), and near UINT64_MAX.
+  for (uint64_t len : {uint64_t{1} << 29, ~uint64_t{0}, ~uint64_t{0} - 15}) {
+    WriteRawFrameTable(path, good, len, 0);
+    EXPECT_EQ(read(false).code(), absl::StatusCode::kDataLoss) << len;
+  }
+  // More thumbnails than the file holds; a kept index past the frames; thumbnail sizes whose
+  // product would overflow.
+  framepair::v1::FrameTableHeader h = SmallHeader(100000);
+  WriteRawFrameTable(path, h, h.ByteSizeLong(), 3 * 8 * 4 * 3);
+  EXPECT_EQ(read(true).code(), absl::StatusCode::kDataLoss);
+  h = good;
+  h.add_kept_index(3);
+  WriteRawFrameTable(path, h, h.ByteSizeLong(), 4 * 8 * 4 * 3);
+  EXPECT_EQ(read(false).code(), absl::StatusCode::kDataLoss);
+  h = good;
+  h.set_thumb_width(std::numeric_limits<int32_t>::max());
+  h.set_thumb_height(std::numeric_limits<int32_t>::max());
+  WriteRawFrameTable(path, h, h.ByteSizeLong(), 3 * 8 * 4 * 3);
+  EXPECT_EQ(read(true).code(), absl::StatusCode::kDataLoss);
+  h = good;
+  h.set_thumb_width(-8);
+  WriteRawFrameTable(path, h, h.ByteSizeLong(), 3 * 8 * 4 * 3);
+  EXPECT_EQ(read(true).code(), absl::StatusCode::kDataLoss);
+  h = SmallHeader(3);
+  WriteRawFrameTable(path, h, h.ByteSizeLong(), 2 * 8 * 4 * 3);  // one thumbnail short
+  EXPECT_EQ(read(true).code(), absl::StatusCode::kDataLoss);
+  // Kept indexes out of order or negative; damaged ranges and dup kinds out of range.
+  h = good;
+  h.set_kept_index(1, -1);
+  WriteRawFrameTable(path, h, h.ByteSizeLong(), 3 * 8 * 4 * 3);
+  EXPECT_EQ(read(false).code(), absl::StatusCode::kDataLoss);
+  h = good;
+  h.add_damaged_first_index(std::numeric_limits<int64_t>::max());
+  h.add_damaged_corrupt_frames(1);
+  WriteRawFrameTable(path, h, h.ByteSizeLong(), 3 * 8 * 4 * 3);
+  EXPECT_EQ(read(false).code(), absl::StatusCode::kDataLoss);
+  h = good;
+  h.set_frame_dup(0, 77);
+  WriteRawFrameTable(path, h, h.ByteSizeLong(), 3 * 8 * 4 * 3);
+  EXPECT_EQ(read(false).code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(read(false).message()), ::testing::Not(::testing::HasSubstr("0x")));
+}
+
+// Current and peak resident set size in bytes, from /proc/self/status.
+int64_t StatusBytes(const std::string& field) {
+  std::string status = *ReadFile("/proc/self/status");
+  const size_t at = status.find(field + ":");
+  if (at == std::string::npos) return -1;
+  return std::strtoll(status.c_str() + at + field.size() + 1, nullptr, 10) * 1024;
+}
+
+// A one-shard dataset whose shard is `prefix` followed by `zeros` zero bytes, GZIP-compressed
+// as a stream (never held whole: 1 GiB of zeros deflates to about 1 MiB).
+void WriteBombDataset(const fs::path& dir, const std::string& prefix, int64_t zeros) {
+  const std::string name = "train-00000-of-00001.tfrecord.gz";
+  z_stream zs{};
+  ASSERT_EQ(deflateInit2(&zs, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+  std::ofstream file(dir / name, std::ios::binary);
+  const std::string chunk(1 << 20, '\0');
+  std::string out(1 << 16, '\0');
+  auto feed = [&](std::string_view in, int flush) {
+    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+    zs.avail_in = static_cast<uInt>(in.size());
+    do {
+      zs.next_out = reinterpret_cast<Bytef*>(out.data());
+      zs.avail_out = static_cast<uInt>(out.size());
+      deflate(&zs, flush);
+      file.write(out.data(), static_cast<std::streamsize>(out.size() - zs.avail_out));
+    } while (zs.avail_out == 0 || (flush == Z_FINISH && zs.avail_in > 0));
+  };
+  feed(prefix, Z_NO_FLUSH);
+  for (int64_t left = zeros; left > 0; left -= static_cast<int64_t>(chunk.size())) {
+    feed(std::string_view(chunk).substr(0, std::min<int64_t>(left, chunk.size())), Z_NO_FLUSH);
+  }
+  feed({}, Z_FINISH);
+  deflateEnd(&zs);
+  file.close();
+  ASSERT_LT(fs::file_size(dir / name), 4u << 20);
+
+  framepair::v1::Manifest m;
+  m.mutable_parameters()->set_window(3);
+  m.mutable_parameters()->set_scale(4);
+  m.mutable_parameters()->set_format("pair");
+  m.set_lr_width(64);
+  m.set_lr_height(36);
+  m.set_hr_width(256);
+  m.set_hr_height(144);
+  auto* shard = m.add_shards();
+  shard->set_file(name);
+  shard->set_examples(1);
+  shard->set_bytes(static_cast<int64_t>(fs::file_size(dir / name)));
+  shard->set_sha256(*Sha256File((dir / name).string()));
+  m.set_total_examples(1);
+  ASSERT_TRUE(WriteManifest(dir.string(), m).ok());
+}
+
+// Verifies `dir` and returns how far the peak RSS rose above the RSS before.
+int64_t VerifyPeakGrowth(const fs::path& dir, VerifyReport* report) {
+  // Writing 5 to clear_refs resets the peak (VmHWM) to the current RSS (Linux >= 4.0).
+  std::ofstream("/proc/self/clear_refs") << "5";
+  const int64_t before = StatusBytes("VmRSS");
+  VerifyOptions options;
+  options.threads = 1;
+  absl::StatusOr<VerifyReport> r = VerifyDataset(dir.string(), options);
+  EXPECT_TRUE(r.ok()) << r.status();
+  if (r.ok()) *report = *std::move(r);
+  return StatusBytes("VmHWM") - before;
+}
+
+TEST(HostileShardTest, GzipBombOfZerosIsADefectWithBoundedMemory) {
+  const fs::path dir = ScratchDir();
+  WriteBombDataset(dir, "", int64_t{1} << 30);
+  VerifyReport report;
+  EXPECT_LT(VerifyPeakGrowth(dir, &report), int64_t{64} << 20);
+  EXPECT_FALSE(report.ok());
+  EXPECT_THAT(report.defects, ::testing::Contains(::testing::HasSubstr("corrupt record length")));
+}
+
+TEST(HostileShardTest, RecordClaimingAGigabyteIsADefectNotAnAllocation) {
+  const fs::path dir = ScratchDir();
+  // A valid header for a record of 1 GiB - 1, then zeros: only the length bound stops it.
+  const uint64_t length = (uint64_t{1} << 30) - 1;
+  std::string header(12, '\0');
+  for (int i = 0; i < 8; ++i) header[i] = static_cast<char>(length >> (8 * i));
+  const uint32_t crc = MaskCrc32c(Crc32c(header.data(), 8));
+  for (int i = 0; i < 4; ++i) header[8 + i] = static_cast<char>(crc >> (8 * i));
+  WriteBombDataset(dir, header, int64_t{1} << 30);
+  VerifyReport report;
+  EXPECT_LT(VerifyPeakGrowth(dir, &report), int64_t{64} << 20);
+  EXPECT_THAT(report.defects, ::testing::Contains(::testing::HasSubstr("more than the")));
 }
 
 }  // namespace

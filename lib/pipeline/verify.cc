@@ -1,7 +1,13 @@
 #include "pipeline/verify.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <cerrno>
+#include <condition_variable>
 #include <filesystem>
 #include <mutex>
 #include <set>
@@ -15,6 +21,7 @@
 #include "tfrecord/tfrecord.h"
 #include "util/file.h"
 #include "util/sha256.h"
+#include "util/status_macros.h"
 
 namespace framepair {
 namespace fs = std::filesystem;
@@ -91,11 +98,128 @@ std::vector<std::string> CheckExample(const std::string& record, const Expect& e
   return defects;
 }
 
+// The largest record the packer can write for these examples, so a record length field beyond
+// it is a defect found before it costs memory. PNG's worst case (incompressible pixels, stored
+// deflate blocks, chunk framing) stays under the filtered bytes plus an eighth; 4 KiB covers
+// the PNG headers, 64 KiB the Example's own framing and provenance. Absurd sizes (a damaged
+// manifest) fall back to the TFRecord maximum.
+uint64_t MaxRecordBytes(const Expect& e) {
+  constexpr int64_t kMaxSide = 1 << 16, kMaxWindow = 1 << 16;
+  auto png_bound = [](int64_t w, int64_t h) {
+    const int64_t filtered = h * (1 + 3 * w);
+    return filtered + filtered / 8 + 4096;
+  };
+  const int64_t sides[] = {e.lr_w, e.lr_h, e.hr_w, e.hr_h};
+  for (int64_t side : sides) {
+    if ((side <= 0 && !e.single) || side > kMaxSide) return kMaxTfRecordBytes;
+  }
+  if (e.window <= 0 || e.window > kMaxWindow || e.hr_w <= 0 || e.hr_h <= 0) {
+    return kMaxTfRecordBytes;
+  }
+  int64_t image_pair = png_bound(e.hr_w, e.hr_h);
+  if (!e.single) image_pair += png_bound(e.lr_w, e.lr_h);
+  const int64_t bound = e.window * image_pair + (int64_t{64} << 10);
+  return std::min<uint64_t>(static_cast<uint64_t>(bound), kMaxTfRecordBytes);
+}
+
+// A shard file read once, in chunks, for everything verify checks: size, SHA-256 and records.
+class ShardFile {
+ public:
+  explicit ShardFile(std::string path) : path_(std::move(path)) {}
+  ShardFile(const ShardFile&) = delete;
+  ShardFile& operator=(const ShardFile&) = delete;
+  ~ShardFile() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  absl::Status Open() {
+    fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) return ErrnoError(errno, absl::StrCat("cannot open ", path_), "");
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<size_t> Read(char* out, size_t n) {
+    for (;;) {
+      const ssize_t got = ::read(fd_, out, n);
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) return ErrnoError(errno, absl::StrCat("cannot read ", path_), "");
+      sha_.Update(out, static_cast<size_t>(got));
+      bytes_ += got;
+      return static_cast<size_t>(got);
+    }
+  }
+
+  // Reads what the records did not (after a damaged one), so size and hash cover the file.
+  absl::Status Drain() {
+    std::string buffer(size_t{1} << 20, '\0');
+    for (;;) {
+      FP_ASSIGN_OR_RETURN(size_t got, Read(buffer.data(), buffer.size()));
+      if (got == 0) return absl::OkStatus();
+    }
+  }
+
+  int64_t bytes() const { return bytes_; }
+  std::string HexDigest() { return sha_.HexDigest(); }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  Sha256 sha_;
+  int64_t bytes_ = 0;
+};
+
+// Bounds the records queued for the checking threads: reading outruns PNG decoding, and a
+// shard of many small records (a GZIP bomb of them) must not pile up in memory.
+class InFlight {
+ public:
+  explicit InFlight(int limit) : limit_(limit) {}
+  void Acquire() {
+    std::unique_lock lock(mu_);
+    room_.wait(lock, [this] { return count_ < limit_; });
+    ++count_;
+  }
+  void Release() {
+    {
+      std::lock_guard lock(mu_);
+      --count_;
+    }
+    room_.notify_one();
+  }
+
+ private:
+  const int limit_;
+  std::mutex mu_;
+  std::condition_variable room_;
+  int count_ = 0;
+};
+
+// Defects are listed up to a bound: a shard of millions of bad records (a GZIP bomb of them)
+// would otherwise hold millions of messages.
 class Collector {
  public:
+  static constexpr size_t kMaxDefects = 1000;
+
   void Defect(std::string s) {
     std::lock_guard lock(mu_);
-    report_.defects.push_back(std::move(s));
+    if (report_.defects.size() < kMaxDefects) {
+      report_.defects.push_back(std::move(s));
+    } else {
+      ++unlisted_;
+    }
+  }
+  // Enough is known to call the dataset defective: reading on would only cost time.
+  bool Saturated() {
+    std::lock_guard lock(mu_);
+    return report_.defects.size() >= kMaxDefects;
+  }
+  VerifyReport Finish() {
+    std::lock_guard lock(mu_);
+    if (unlisted_ > 0) {
+      report_.defects.push_back(absl::StrCat("... and ", unlisted_,
+                                             " more defects (listing stops at ", kMaxDefects,
+                                             "); verification stopped early"));
+    }
+    return std::move(report_);
   }
   void AddImages(int64_t n) {
     std::lock_guard lock(mu_);
@@ -106,6 +230,7 @@ class Collector {
  private:
   std::mutex mu_;
   VerifyReport report_;
+  int64_t unlisted_ = 0;
 };
 
 }  // namespace
@@ -117,6 +242,9 @@ absl::StatusOr<VerifyReport> VerifyDataset(const std::string& dir, const VerifyO
   }
   Collector out;
   absl::StatusOr<Manifest> manifest = ReadManifest(dir);
+  // A manifest naming files outside the directory is refused, not reported: verify must not
+  // read through it (and could not say which dataset it describes).
+  if (absl::IsInvalidArgument(manifest.status())) return manifest.status();
   if (!manifest.ok()) {
     out.Defect(absl::StrCat(dir, "/manifest.json: ", manifest.status().message()));
     return out.report();
@@ -138,46 +266,58 @@ absl::StatusOr<VerifyReport> VerifyDataset(const std::string& dir, const VerifyO
 
   std::set<std::string> listed;
   int64_t total = 0;
-  boost::asio::thread_pool pool(
-      options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = options.threads > 0
+                          ? options.threads
+                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  InFlight in_flight(2 * threads + 2);  // before the pool: its tasks use it until join()
+  boost::asio::thread_pool pool(threads);
+  const uint64_t max_record_bytes = MaxRecordBytes(e);
   for (const auto& shard : m.shards()) {
     listed.insert(shard.file());
     const std::string path = dir + "/" + shard.file();
-    absl::StatusOr<std::string> bytes = ReadFile(path);
-    if (!bytes.ok()) {
-      out.Defect(absl::StrCat(path, ": ", bytes.status().message()));
+    ShardFile file(path);
+    if (absl::Status opened = file.Open(); !opened.ok()) {
+      out.Defect(std::string(opened.message()));
       continue;
     }
     ++out.report().shards;
-    if (static_cast<int64_t>(bytes->size()) != shard.bytes()) {
-      out.Defect(absl::StrCat(path, ": ", bytes->size(), " bytes, manifest says ", shard.bytes()));
-    }
-    if (Sha256Hex(*bytes) != shard.sha256()) {
-      out.Defect(absl::StrCat(path, ": sha256 differs from the manifest"));
-    }
-    absl::StatusOr<TfRecordReader> reader = TfRecordReader::FromBytes(*std::move(bytes));
+    absl::StatusOr<TfRecordReader> reader = TfRecordReader::FromSource(
+        [&file](char* buffer, size_t size) { return file.Read(buffer, size); }, max_record_bytes);
+    int64_t records = 0;
     if (!reader.ok()) {
       out.Defect(absl::StrCat(path, ": ", reader.status().message()));
+    } else {
+      for (;;) {
+        uint64_t offset = reader->offset();
+        absl::StatusOr<std::string_view> record = reader->Next();
+        if (absl::IsOutOfRange(record.status())) break;
+        if (!record.ok()) {
+          out.Defect(absl::StrCat(path, ": record ", records, ": ", record.status().message()));
+          break;
+        }
+        if (out.Saturated()) break;
+        in_flight.Acquire();
+        boost::asio::post(pool, [&out, &e, &options, &in_flight, path, records, offset,
+                                 data = std::string(*record)] {
+          int64_t images = 0;
+          for (const std::string& d : CheckExample(data, e, options.decode_pngs, &images)) {
+            out.Defect(absl::StrCat(path, ": record ", records, " (offset ", offset, "): ", d));
+          }
+          out.AddImages(images);
+          in_flight.Release();
+        });
+        ++records;
+      }
+    }
+    if (absl::Status drained = file.Drain(); !drained.ok()) {
+      out.Defect(std::string(drained.message()));
       continue;
     }
-    int64_t records = 0;
-    for (;;) {
-      uint64_t offset = reader->offset();
-      absl::StatusOr<std::string_view> record = reader->Next();
-      if (absl::IsOutOfRange(record.status())) break;
-      if (!record.ok()) {
-        out.Defect(absl::StrCat(path, ": record ", records, ": ", record.status().message()));
-        break;
-      }
-      boost::asio::post(
-          pool, [&out, &e, &options, path, records, offset, data = std::string(*record)] {
-            int64_t images = 0;
-            for (const std::string& d : CheckExample(data, e, options.decode_pngs, &images)) {
-              out.Defect(absl::StrCat(path, ": record ", records, " (offset ", offset, "): ", d));
-            }
-            out.AddImages(images);
-          });
-      ++records;
+    if (file.bytes() != shard.bytes()) {
+      out.Defect(absl::StrCat(path, ": ", file.bytes(), " bytes, manifest says ", shard.bytes()));
+    }
+    if (file.HexDigest() != shard.sha256()) {
+      out.Defect(absl::StrCat(path, ": sha256 differs from the manifest"));
     }
     if (records != shard.examples()) {
       out.Defect(absl::StrCat(path, ": ", records, " records, manifest says ", shard.examples()));
@@ -201,7 +341,7 @@ absl::StatusOr<VerifyReport> VerifyDataset(const std::string& dir, const VerifyO
       }
     }
   }
-  return std::move(out.report());
+  return out.Finish();
 }
 
 }  // namespace framepair

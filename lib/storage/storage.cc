@@ -13,10 +13,10 @@
 #include <utility>
 #include <vector>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "util/file.h"
+#include "util/quote.h"
 #include "util/sha256.h"
 #include "util/status_macros.h"
 
@@ -32,11 +32,6 @@ constexpr absl::string_view kDatasetsDir = "datasets";
 // Same bound as the kernel's (ELOOP after 40 links): deep enough for any sane layout, and a
 // loop ends in an error instead of a hang.
 constexpr int kMaxSymlinks = 40;
-
-// User text in messages: quoted, with control characters and NUL escaped so logs stay readable.
-std::string Quote(absl::string_view user_text) {
-  return absl::StrCat("'", absl::CHexEscape(user_text), "'");
-}
 
 std::string Join(absl::string_view dir, absl::string_view name) {
   if (dir == "/") return absl::StrCat("/", name);
@@ -148,7 +143,7 @@ absl::StatusOr<std::string> StorageRoot::Resolve(std::string_view relative_arg,
   const absl::string_view relative = A(relative_arg);
   const auto refuse = [&](absl::string_view rule) {
     return absl::InvalidArgumentError(
-        absl::StrCat("storage path ", Quote(relative), " refused: ", rule));
+        absl::StrCat("storage path ", QuoteUserText(relative), " refused: ", rule));
   };
   if (relative.empty()) {
     return refuse("it is empty; give a path relative to the storage root, e.g. footage/...");
@@ -200,10 +195,10 @@ absl::StatusOr<std::string> StorageRoot::Resolve(std::string_view relative_arg,
     if (::lstat(next.c_str(), &st) != 0) {
       const int err = errno;
       if (err != ENOENT && err != ENOTDIR) {
-        return ErrnoError(
-            err,
-            absl::StrCat("cannot resolve storage path ", Quote(relative), ": cannot stat ", next),
-            "check the permissions under the storage root");
+        return ErrnoError(err,
+                          absl::StrCat("cannot resolve storage path ", QuoteUserText(relative),
+                                       ": cannot stat ", QuoteUserText(next)),
+                          "check the permissions under the storage root");
       }
       missing = true;  // ENOTDIR: a file with more components after it; cannot exist either
       current = std::move(next);
@@ -214,7 +209,8 @@ absl::StatusOr<std::string> StorageRoot::Resolve(std::string_view relative_arg,
       continue;
     }
     if (++symlinks > kMaxSymlinks) {
-      return refuse(absl::StrCat("more than ", kMaxSymlinks, " symbolic links on the way (", next,
+      return refuse(absl::StrCat("more than ", kMaxSymlinks, " symbolic links on the way (",
+                                 QuoteUserText(next),
                                  " is part of a loop?); fix the links under the root"));
     }
     std::error_code ec;
@@ -228,22 +224,44 @@ absl::StatusOr<std::string> StorageRoot::Resolve(std::string_view relative_arg,
   }
 
   if (!IsStrictlyBelow(current, root_)) {
-    return refuse(absl::StrCat("it resolves to ", current, ", which is not below the storage root ",
-                               root_, " (through a symbolic link); paths must stay inside"));
+    return refuse(absl::StrCat("it resolves to ", QuoteUserText(current),
+                               ", which is not below the storage root ", root_,
+                               " (through a symbolic link); paths must stay inside"));
   }
   if (must_exist && missing) {
-    return absl::NotFoundError(absl::StrCat("storage path ", Quote(relative),
-                                            " does not exist (looked for ", current,
+    return absl::NotFoundError(absl::StrCat("storage path ", QuoteUserText(relative),
+                                            " does not exist (looked for ", QuoteUserText(current),
                                             "); check the name or upload it first"));
   }
   return current;
 }
 
+absl::StatusOr<std::string> StorageRoot::ResolveWithin(std::string_view relative,
+                                                       std::string_view dir,
+                                                       bool must_exist) const {
+  FP_ASSIGN_OR_RETURN(const std::string base, Resolve(dir, false));
+  // The directory itself as spelled: one replaced by a symbolic link would let "inside" mean
+  // wherever the link points.
+  if (base != Join(root_, A(dir))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("storage directory ", QuoteUserText(A(dir)),
+                     " refused: it is not a plain path of real directories below the root"));
+  }
+  FP_ASSIGN_OR_RETURN(std::string path, Resolve(relative, must_exist));
+  if (!IsStrictlyBelow(path, base)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "storage path ", QuoteUserText(A(relative)), " refused: it is not inside ",
+        QuoteUserText(A(dir)), " (following symbolic links); only files there may be named"));
+  }
+  return path;
+}
+
 absl::StatusOr<std::string> StorageRoot::Relativize(std::string_view absolute_arg) const {
   const absl::string_view absolute = A(absolute_arg);
   const auto refuse = [&](absl::string_view rule) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "cannot make ", Quote(absolute), " relative to the storage root ", root_, ": ", rule));
+    return absl::InvalidArgumentError(absl::StrCat("cannot make ", QuoteUserText(absolute),
+                                                   " relative to the storage root ", root_, ": ",
+                                                   rule));
   };
   if (absolute.empty() || absolute.front() != '/') return refuse("it is not absolute");
   if (absolute.find('\0') != absl::string_view::npos) return refuse("it contains a NUL byte");
@@ -269,7 +287,7 @@ absl::Status StorageRoot::ValidateName(std::string_view kind_arg, std::string_vi
   }
   if (ok) return absl::OkStatus();
   return absl::InvalidArgumentError(
-      absl::StrCat("invalid ", kind, " ", Quote(name),
+      absl::StrCat("invalid ", kind, " ", QuoteUserText(name),
                    ": use 1 to 64 characters from A-Z a-z 0-9 . _ -, starting with a letter or "
                    "a digit"));
 }
@@ -282,9 +300,8 @@ absl::Status StorageRoot::ValidateSha256Hex(std::string_view sha256_hex_arg) {
     ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
   }
   if (ok) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      absl::StrCat("invalid SHA-256 ", Quote(sha256_hex.substr(0, 80)),
-                   sha256_hex.size() > 80 ? "..." : "", ": give 64 lowercase hexadecimal digits"));
+  return absl::InvalidArgumentError(absl::StrCat("invalid SHA-256 ", QuoteUserText(sha256_hex, 80),
+                                                 ": give 64 lowercase hexadecimal digits"));
 }
 
 absl::StatusOr<std::string> StorageRoot::NamedDir(absl::string_view parent, absl::string_view kind,

@@ -60,6 +60,13 @@ class StorageRoot {
   // mapping (e.g. PERMISSION_DENIED).
   absl::StatusOr<std::string> Resolve(std::string_view relative, bool must_exist) const;
 
+  // Resolve() for a path that must also lie strictly below `dir` (a plain path below the root,
+  // e.g. one task attempt's work directory, with no symbolic link on the way to it), symbolic
+  // links in `relative` followed: what a worker reports may only name files it was allowed to
+  // write. INVALID_ARGUMENT otherwise, as for Resolve().
+  absl::StatusOr<std::string> ResolveWithin(std::string_view relative, std::string_view dir,
+                                            bool must_exist) const;
+
   // The inverse for paths we produced (Resolve(), WorkDir(), ...): the absolute path, which must
   // lie strictly below root() as spelled (purely lexical, no ".."), becomes relative ("a/b").
   // INVALID_ARGUMENT otherwise.

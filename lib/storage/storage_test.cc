@@ -225,6 +225,30 @@ TEST_F(StorageTest, ResolveMustExist) {
   EXPECT_EQ(storage().Resolve("file/x", true).status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST_F(StorageTest, ResolveWithinKeepsPathsInsideTheirDirectory) {
+  fs::create_directories(root() / "work/j1/t.a1");
+  fs::create_directories(root() / "work/j1/t.a2");
+  WriteFile(root() / "work/j1/t.a1/out", "x");
+  WriteFile(root() / "footage/sha256/f", "footage");
+  EXPECT_EQ(storage().ResolveWithin("work/j1/t.a1/out", "work/j1/t.a1", true).value(),
+            (root() / "work/j1/t.a1/out").string());
+  EXPECT_TRUE(storage().ResolveWithin("work/j1/t.a1/later", "work/j1/t.a1", false).ok());
+  fs::create_symlink(root() / "footage/sha256/f", root() / "work/j1/t.a1/link");
+  fs::create_directory_symlink(root() / "footage/sha256", root() / "work/j1/t.a3");
+  for (const char* path : {"work/j1/t.a2/out", "work/j1/t.a1", "work/j1/t.a1/../t.a2/out",
+                           "footage/sha256/f", "work/j1/t.a1/link", "/etc/passwd"}) {
+    absl::StatusOr<std::string> r = storage().ResolveWithin(path, "work/j1/t.a1", false);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << path;
+  }
+  // A directory reached through a symbolic link is not a place of its own.
+  EXPECT_EQ(storage().ResolveWithin("work/j1/t.a3/f", "work/j1/t.a3", false).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  // Messages quote user text only up to a bound.
+  const std::string longest(100000, 'x');
+  EXPECT_LT(storage().ResolveWithin(longest, "work/j1/t.a1", false).status().message().size(),
+            1000u);
+}
+
 // --- Relativize ------------------------------------------------------------------------------
 
 TEST_F(StorageTest, Relativize) {

@@ -2,7 +2,9 @@
 // CRC32C of the data), optionally GZIP-compressed as a whole stream (as TensorFlow does).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -38,25 +40,43 @@ class TfRecordWriter {
 // Frames a single record without compression (exposed for tests).
 std::string FrameTfRecord(std::string_view record);
 
-// Reads records from a whole file's bytes. Not thread-safe.
+// Where a reader gets its bytes: fills up to `size` bytes of `buffer` and returns how many,
+// 0 only at the end. Errors end the reading with that status.
+using TfRecordSource = std::function<absl::StatusOr<size_t>(char* buffer, size_t size)>;
+
+// The largest record the writer frames and a reader accepts by default. A length field above
+// a reader's maximum is damage (or a hostile file), reported as DATA_LOSS, never allocated.
+inline constexpr uint64_t kMaxTfRecordBytes = uint64_t{1} << 30;
+
+// Reads records one at a time with bounded memory: the current record plus fixed-size
+// buffers, however far a GZIP stream inflates (a small file can inflate to terabytes). Not
+// thread-safe; movable.
 class TfRecordReader {
  public:
-  // Detects GZIP by its magic bytes (1f 8b) and inflates the whole stream up front; DATA_LOSS
-  // for a damaged or truncated GZIP stream.
-  static absl::StatusOr<TfRecordReader> FromBytes(std::string bytes);
-  // Next record, valid until the reader is destroyed or moved; absl::OutOfRangeError at a
-  // clean end; DATA_LOSS with the byte offset (of the uncompressed stream for GZIP) for a
-  // truncated record or a CRC mismatch.
+  // Detects GZIP by its magic bytes (1f 8b) and inflates as records are read. Damage in the
+  // GZIP stream is DATA_LOSS from Next().
+  static absl::StatusOr<TfRecordReader> FromSource(TfRecordSource source,
+                                                   uint64_t max_record_bytes = kMaxTfRecordBytes);
+  // A whole file's bytes (tests, small files).
+  static absl::StatusOr<TfRecordReader> FromBytes(std::string bytes,
+                                                  uint64_t max_record_bytes = kMaxTfRecordBytes);
+  TfRecordReader(TfRecordReader&&) noexcept;
+  TfRecordReader& operator=(TfRecordReader&&) noexcept;
+  ~TfRecordReader();
+
+  // Next record, valid until the next call or until the reader is destroyed or moved;
+  // absl::OutOfRangeError at a clean end; DATA_LOSS with the byte offset (of the uncompressed
+  // stream for GZIP) for a truncated record, a CRC mismatch, a length above the maximum, or a
+  // damaged GZIP stream.
   absl::StatusOr<std::string_view> Next();
   // Offset of the next record in the uncompressed stream.
-  uint64_t offset() const { return offset_; }
-  bool gzip() const { return gzip_; }
+  uint64_t offset() const;
+  bool gzip() const;
 
  private:
-  explicit TfRecordReader(std::string bytes) : data_(std::move(bytes)) {}
-  std::string data_;
-  uint64_t offset_ = 0;
-  bool gzip_ = false;
+  struct Impl;
+  explicit TfRecordReader(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace framepair

@@ -4,12 +4,17 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <utility>
+#include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "dataset/dataset.h"
 #include "pipeline/parameters.h"
 #include "util/file.h"
+#include "util/quote.h"
 #include "util/status_macros.h"
 
 namespace framepair {
@@ -48,21 +53,93 @@ absl::Status CheckSameShape(const Manifest& dataset, const Manifest& pair,
   return absl::OkStatus();
 }
 
+// The shard a pack task writes: "pack-00003" is shard 3.
+absl::StatusOr<int> ShardOfPackTask(const std::string& task) {
+  constexpr absl::string_view kPrefix = "pack-";
+  int shard = -1;
+  if (!absl::StartsWith(task, kPrefix) ||
+      !absl::SimpleAtoi(absl::string_view(task).substr(kPrefix.size()), &shard) || shard < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a pack result arrived for task ", QuoteUserText(task), ", not a pack task"));
+  }
+  return shard;
+}
+
+// The storage-relative files a result names, by field.
+std::vector<std::pair<const char*, std::string>> FilesOf(const framepair::v1::TaskResult& r) {
+  switch (r.result_case()) {
+    case framepair::v1::TaskResult::kIngest:
+      return {{"frame_table", r.ingest().frame_table()}};
+    case framepair::v1::TaskResult::kAlign:
+      return {{"pairs", r.align().pairs()}};
+    case framepair::v1::TaskResult::kScene:
+      return {{"plan", r.scene().plan()}};
+    case framepair::v1::TaskResult::kPack:
+      return {{"shard", r.pack().shard()}};
+    default:
+      return {};
+  }
+}
+
 }  // namespace
+
+std::string AttemptWorkDir(const std::string& job_id, const std::string& task, int64_t attempt) {
+  return absl::StrFormat("work/%s/%s.a%d", job_id, task, attempt);
+}
+
+absl::Status CheckTaskResult(const StorageRoot& storage, const std::string& job_id,
+                             const std::string& task, int64_t attempt,
+                             const framepair::v1::RunParameters& parameters,
+                             const framepair::v1::TaskResult& result) {
+  const std::string work_dir = AttemptWorkDir(job_id, task, attempt);
+  auto refuse = [&](const std::string& why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the worker's result for ", task, " (attempt ", attempt, ") is refused: ", why,
+                     "; a worker may only report files of its own attempt"));
+  };
+  for (const auto& [field, path] : FilesOf(result)) {
+    if (path.empty()) continue;  // names no file
+    absl::StatusOr<std::string> resolved = storage.ResolveWithin(path, work_dir, false);
+    if (!resolved.ok()) {
+      return refuse(absl::StrCat(field, " ", QuoteUserText(path), " is not inside ", work_dir));
+    }
+  }
+  if (result.has_pack()) {
+    FP_ASSIGN_OR_RETURN(const int shard, ShardOfPackTask(task));
+    const std::string assigned =
+        JobShardFileName(job_id, shard, parameters.shards(), parameters.gzip());
+    const std::string& named = result.pack().entry().file();
+    if (named != assigned) {
+      return refuse(absl::StrCat("it names its shard ", QuoteUserText(named), ", not ", assigned));
+    }
+    const std::string expected_path = absl::StrCat(work_dir, "/", assigned);
+    if (result.pack().shard() != expected_path) {
+      return refuse(absl::StrCat("its shard is ", QuoteUserText(result.pack().shard()), ", not ",
+                                 expected_path));
+    }
+  }
+  return absl::OkStatus();
+}
 
 std::string JobShardFileName(const std::string& job_id, int shard, int shards, bool gzip) {
   return ShardFileName("train-" + job_id, shard, shards, gzip);
 }
 
-absl::StatusOr<framepair::v1::JobResult> PublishJob(
-    const StorageRoot& storage, const std::string& job_id, const framepair::v1::JobSpec& spec,
-    const std::map<std::string, framepair::v1::TaskResult>& results) {
+absl::StatusOr<framepair::v1::JobResult> PublishJob(const StorageRoot& storage,
+                                                    const std::string& job_id,
+                                                    const framepair::v1::JobSpec& spec,
+                                                    const std::map<std::string, DoneTask>& tasks) {
   FP_ASSIGN_OR_RETURN(RunOptions options, OptionsFromParameters(spec.parameters()));
   FP_RETURN_IF_ERROR(NormalizeRunOptions(&options));
+  // Every result is checked before anything moves: a refused job leaves the dataset untouched.
+  for (const auto& [task, done] : tasks) {
+    FP_RETURN_IF_ERROR(
+        CheckTaskResult(storage, job_id, task, done.attempt, spec.parameters(), done.result));
+  }
   auto result_of = [&](const std::string& task) -> absl::StatusOr<framepair::v1::TaskResult> {
-    auto it = results.find(task);
-    if (it == results.end()) return absl::InternalError(absl::StrCat(task, " has no result"));
-    return it->second;
+    auto it = tasks.find(task);
+    if (it == tasks.end()) return absl::InternalError(absl::StrCat(task, " has no result"));
+    return it->second.result;
   };
 
   // The pair's own manifest, exactly as `framepair run` would write it.

@@ -5,6 +5,7 @@
 // twice.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 
@@ -19,11 +20,33 @@ namespace framepair {
 // (a dataset holds the shards of many footage pairs, one job each).
 std::string JobShardFileName(const std::string& job_id, int shard, int shards, bool gzip);
 
-// `results` maps task name to that task's result (every task DONE). Not thread-safe for one
-// dataset: the caller serialises publications. FAILED_PRECONDITION when the dataset already
-// holds examples of another shape (frame sizes, window, format): a dataset has one shape.
-absl::StatusOr<framepair::v1::JobResult> PublishJob(
-    const StorageRoot& storage, const std::string& job_id, const framepair::v1::JobSpec& spec,
-    const std::map<std::string, framepair::v1::TaskResult>& results);
+// The storage-relative output directory of one task attempt, "work/<job>/<task>.a<attempt>":
+// the only place that attempt's worker may write, and so the only place its result may name.
+std::string AttemptWorkDir(const std::string& job_id, const std::string& task, int64_t attempt);
+
+// A task's result and the attempt that produced it.
+struct DoneTask {
+  int64_t attempt = 0;
+  framepair::v1::TaskResult result;
+};
+
+// What a worker reported, checked against what the coordinator asked of it: every file the
+// result names lies inside the attempt's own work directory (symbolic links followed), and a
+// pack result's shard carries the file name the coordinator assigned to it. A worker is not
+// trusted with the rest of the storage root. INVALID_ARGUMENT otherwise (the task fails for
+// good), naming the task and the rule, user text cut to a bounded length.
+absl::Status CheckTaskResult(const StorageRoot& storage, const std::string& job_id,
+                             const std::string& task, int64_t attempt,
+                             const framepair::v1::RunParameters& parameters,
+                             const framepair::v1::TaskResult& result);
+
+// `tasks` maps task name to that task's result (every task DONE); each result passes
+// CheckTaskResult() first, or nothing is moved. Not thread-safe for one dataset: the caller
+// serialises publications. FAILED_PRECONDITION when the dataset already holds examples of
+// another shape (frame sizes, window, format): a dataset has one shape.
+absl::StatusOr<framepair::v1::JobResult> PublishJob(const StorageRoot& storage,
+                                                    const std::string& job_id,
+                                                    const framepair::v1::JobSpec& spec,
+                                                    const std::map<std::string, DoneTask>& tasks);
 
 }  // namespace framepair

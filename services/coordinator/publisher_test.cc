@@ -31,31 +31,35 @@ class PublisherTest : public ::testing::Test {
   void TearDown() override { fs::remove_all(root_); }
 
   // A job of `shards` packed shards whose files sit in the packers' attempt directories.
-  std::map<std::string, framepair::v1::TaskResult> Results(const std::string& job, int shards,
-                                                           int hr_width = 640) {
-    std::map<std::string, framepair::v1::TaskResult> r;
+  std::map<std::string, DoneTask> Results(const std::string& job, int shards, int hr_width = 640) {
+    std::map<std::string, DoneTask> done;
+    for (const char* task : {"ingest-lr", "ingest-hr", "align", "scene"}) done[task].attempt = 1;
+    for (int k = 0; k < shards; ++k) done[absl::StrFormat("pack-%05d", k)].attempt = 1;
+    auto r = [&](const std::string& task) -> framepair::v1::TaskResult& {
+      return done[task].result;
+    };
     for (const char* role : {"lr", "hr"}) {
-      auto* source = r[std::string("ingest-") + role].mutable_ingest()->mutable_source();
+      auto* source = r(std::string("ingest-") + role).mutable_ingest()->mutable_source();
       source->set_role(role);
       source->set_width(role == std::string("lr") ? hr_width / 4 : hr_width);
       source->set_height(role == std::string("lr") ? 96 : 384);
     }
-    r["align"].mutable_align()->set_pairs_aligned(100);
-    r["scene"].mutable_scene()->set_windows(shards * 3);
+    r("align").mutable_align()->set_pairs_aligned(100);
+    r("scene").mutable_scene()->set_windows(shards * 3);
     for (int k = 0; k < shards; ++k) {
       const std::string name = JobShardFileName(job, k, shards, false);
       const std::string dir = absl::StrFormat("work/%s/pack-%05d.a1", job, k);
       fs::create_directories(root_ / dir);
       const std::string bytes = absl::StrFormat("shard %d of %s", k, job);
       EXPECT_TRUE(WriteFileAtomically((root_ / dir / name).string(), bytes).ok());
-      auto* pack = r[absl::StrFormat("pack-%05d", k)].mutable_pack();
+      auto* pack = r(absl::StrFormat("pack-%05d", k)).mutable_pack();
       pack->set_shard(dir + "/" + name);
       pack->mutable_entry()->set_file(name);
       pack->mutable_entry()->set_examples(3);
       pack->mutable_entry()->set_bytes(static_cast<int64_t>(bytes.size()));
       pack->mutable_entry()->set_sha256(Sha256Hex(bytes));
     }
-    return r;
+    return done;
   }
 
   framepair::v1::JobSpec Spec(int shards) {
@@ -116,10 +120,111 @@ TEST_F(PublisherTest, ADatasetKeepsOneShape) {
 
 TEST_F(PublisherTest, AMissingShardIsDataLoss) {
   auto results = Results("j000000000006", 1);
-  fs::remove(root_ / results["pack-00000"].pack().shard());
+  fs::remove(root_ / results["pack-00000"].result.pack().shard());
   auto r = PublishJob(*storage_, "j000000000006", Spec(1), results);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_FALSE(fs::exists(root_ / "datasets/games/manifest.json"));
+}
+
+// A dataset holding one good job, and a file uploaded by a user (what a fake packer would try to
+// steal into the dataset).
+class HostileResultTest : public PublisherTest {
+ protected:
+  void SetUp() override {
+    PublisherTest::SetUp();
+    ASSERT_TRUE(PublishJob(*storage_, "j000000000010", Spec(1), Results("j000000000010", 1)).ok());
+    manifest_ = *ReadFile((root_ / "datasets/games/manifest.json").string());
+    upload_ = root_ / "footage/sha256" / std::string(64, 'a');
+    ASSERT_TRUE(WriteFileAtomically(upload_.string(), "uploaded footage").ok());
+  }
+
+  // Publishing is refused with INVALID_ARGUMENT, and nothing moved: the upload and every
+  // attempt's file are where they were, and the dataset is as the good job left it.
+  void ExpectRefused(const std::map<std::string, DoneTask>& results) {
+    auto r = PublishJob(*storage_, "j000000000011", Spec(1), results);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+    EXPECT_THAT(std::string(r.status().message()), ::testing::HasSubstr("pack-00000"));
+    EXPECT_LT(r.status().message().size(), 1000u);
+    EXPECT_EQ(*ReadFile(upload_.string()), "uploaded footage");
+    EXPECT_TRUE(fs::exists(root_ / "work/j000000000011/pack-00000.a1" /
+                           "train-j000000000011-00000-of-00001.tfrecord"));
+    EXPECT_EQ(*ReadFile((root_ / "datasets/games/manifest.json").string()), manifest_);
+    std::vector<std::string> files;
+    for (const auto& e : fs::directory_iterator(root_ / "datasets/games")) {
+      files.push_back(e.path().filename().string());
+    }
+    EXPECT_THAT(files, ::testing::UnorderedElementsAre(
+                           "manifest.json", "train-j000000000010-00000-of-00001.tfrecord"));
+    EXPECT_FALSE(fs::exists(root_ / "outside"));
+  }
+
+  framepair::v1::PackResult& Pack(std::map<std::string, DoneTask>& results) {
+    return *results["pack-00000"].result.mutable_pack();
+  }
+
+  std::string manifest_;
+  fs::path upload_;
+};
+
+TEST_F(HostileResultTest, AShardOutsideTheAttemptsWorkDirIsRefused) {
+  auto results = Results("j000000000011", 1);
+  for (const std::string& shard :
+       {std::string("footage/sha256/") + std::string(64, 'a'),
+        std::string("work/j000000000011/pack-00000.a1/../../../footage/sha256/") +
+            std::string(64, 'a'),
+        std::string("work/j000000000011/pack-00000.a2/train-j000000000011-00000-of-00001.tfrecord"),
+        std::string("work/j000000000011/ingest-hr.a1/train-j000000000011-00000-of-00001.tfrecord"),
+        std::string("/etc/passwd"), std::string("../../../../outside/x.tfrecord")}) {
+    Pack(results).set_shard(shard);
+    ExpectRefused(results);
+  }
+}
+
+TEST_F(HostileResultTest, ASymlinkInTheAttemptsWorkDirIsRefused) {
+  auto results = Results("j000000000011", 1);
+  const fs::path shard = root_ / Pack(results).shard();
+  fs::remove(shard);
+  fs::create_symlink(upload_, shard);
+  ExpectRefused(results);
+}
+
+TEST_F(HostileResultTest, AnAttemptDirReplacedByASymlinkIsRefused) {
+  auto results = Results("j000000000011", 1);
+  const fs::path dir = root_ / "work/j000000000011/pack-00000.a1";
+  const std::string name = "train-j000000000011-00000-of-00001.tfrecord";
+  fs::rename(dir, root_ / "work/j000000000011/moved");
+  ASSERT_TRUE(WriteFileAtomically((root_ / "footage/sha256" / name).string(), "x").ok());
+  fs::create_symlink(root_ / "footage/sha256", dir);
+  auto r = PublishJob(*storage_, "j000000000011", Spec(1), results);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+  EXPECT_TRUE(fs::exists(root_ / "footage/sha256" / name));
+  EXPECT_EQ(*ReadFile((root_ / "datasets/games/manifest.json").string()), manifest_);
+}
+
+TEST_F(HostileResultTest, AShardNameOtherThanTheAssignedOneIsRefused) {
+  auto results = Results("j000000000011", 1);
+  for (const std::string& name :
+       {std::string("../../x.tfrecord"), std::string("../../../../outside/x.tfrecord"),
+        std::string("train-j000000000010-00000-of-00001.tfrecord"), std::string("manifest.json"),
+        std::string("train-j000000000011-00000-of-00001.tfrecord.gz"),
+        "../" + std::string(100000, 'x')}) {
+    Pack(results).mutable_entry()->set_file(name);
+    ExpectRefused(results);
+  }
+}
+
+TEST_F(HostileResultTest, OtherResultsMayOnlyNameTheirOwnFilesToo) {
+  auto results = Results("j000000000011", 1);
+  results["align"].result.mutable_align()->set_pairs("footage/sha256/" + std::string(64, 'a'));
+  auto r = PublishJob(*storage_, "j000000000011", Spec(1), results);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(CheckTaskResult(*storage_, "j000000000011", "align", 1, Spec(1).parameters(),
+                              results["align"].result)
+                  .code() == absl::StatusCode::kInvalidArgument);
+  results["align"].result.mutable_align()->set_pairs("work/j000000000011/align.a1/pairs");
+  EXPECT_TRUE(CheckTaskResult(*storage_, "j000000000011", "align", 1, Spec(1).parameters(),
+                              results["align"].result)
+                  .ok());
 }
 
 }  // namespace

@@ -4,7 +4,6 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "services/common/metrics.h"
 #include "services/coordinator/publisher.h"
 #include "spdlog/spdlog.h"
@@ -276,7 +275,7 @@ void Scheduler::RunAttempt(std::shared_ptr<Attempt> a, framepair::v1::JobSpec sp
   ref.set_job_id(a->job_id);
   ref.set_task(a->task);
   ref.set_attempt(a->attempt);
-  ref.set_work_dir(absl::StrFormat("work/%s/%s.a%d", a->job_id, a->task, a->attempt));
+  ref.set_work_dir(AttemptWorkDir(a->job_id, a->task, a->attempt));
   auto table = [&](const char* task) { return deps[task].ingest().frame_table(); };
 
   std::unique_ptr<grpc::ClientReader<TaskUpdate>> reader;
@@ -358,6 +357,17 @@ void Scheduler::RunAttempt(std::shared_ptr<Attempt> a, framepair::v1::JobSpec sp
   grpc::Status status = reader->Finish();
   if (status.ok() && !result) {
     status = grpc::Status(grpc::StatusCode::INTERNAL, "worker ended the call without a result");
+  }
+  if (status.ok()) {
+    // A result that names files outside its attempt fails the task for good (INVALID_ARGUMENT
+    // is permanent): retrying would hand the same worker the same chance.
+    absl::Status checked =
+        CheckTaskResult(storage_, a->job_id, a->task, a->attempt, params, *result);
+    if (!checked.ok()) {
+      spdlog::warn("{}/{}: {}", a->job_id, a->task, std::string(checked.message()));
+      status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(checked.message()));
+      result.reset();
+    }
   }
   HandleOutcome(*a, status, result ? &*result : nullptr);
   {
@@ -468,10 +478,11 @@ void Scheduler::FinishJobIfDone(const std::string& job_id) {
   absl::StatusOr<JobRecord> job = store_->GetJob(job_id);
   absl::StatusOr<std::vector<TaskRecord>> tasks = store_->GetTasks(job_id);
   if (!job.ok() || !tasks.ok() || IsTerminal(job->state)) return;
-  std::map<std::string, TaskResult> results;
+  std::map<std::string, DoneTask> results;
   for (const TaskRecord& t : *tasks) {
     if (t.state != TaskState::kDone) return;
-    results[t.name].ParseFromString(t.result);
+    results[t.name].attempt = t.attempt;
+    results[t.name].result.ParseFromString(t.result);
   }
   framepair::v1::JobSpec spec;
   spec.ParseFromString(job->spec);

@@ -182,5 +182,26 @@ TEST_F(BadInputTest, UsageErrors) {
   EXPECT_THAT(r.err, HasSubstr("does-not-exist"));
 }
 
+TEST_F(BadInputTest, ManifestNamingFilesOutsideTheDirectoryIsRefused) {
+  const std::string absolute_victim = Path("absolute_victim.txt");
+  for (const std::string& name :
+       {std::string("../victim.txt"), absolute_victim, std::string("a/b.tfrecord")}) {
+    const std::string out = Path("out_hostile");
+    fs::remove_all(out);
+    fs::create_directories(out + "/a");
+    for (const std::string& victim : {Path("victim.txt"), absolute_victim, out + "/a/b.tfrecord"}) {
+      std::ofstream(victim) << "keep me";
+    }
+    std::ofstream(out + "/manifest.json")
+        << R"({"shards": [{"file": ")" << name << R"(", "examples": 1, "bytes": 7}]})";
+    ExpectBadInput(Run(Path("lr.mp4"), Path("hr.mkv"), out), "manifest.json", "not a shard file");
+    ExpectBadInput(Framepair({"verify", out}), "manifest.json", "not a shard file");
+    for (const std::string& victim : {Path("victim.txt"), absolute_victim, out + "/a/b.tfrecord"}) {
+      EXPECT_EQ(Slurp(victim), "keep me") << name << ": " << victim;
+    }
+    EXPECT_TRUE(fs::exists(out + "/manifest.json"));
+  }
+}
+
 }  // namespace
 }  // namespace framepair::testing
