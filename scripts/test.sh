@@ -14,7 +14,14 @@ scripts/build.sh build
 echo "== tests"
 # End-to-end tests kill, stop and cut off real processes on a shared 2-core machine; a test
 # that fails is run once more, and only a second failure fails the run (both are printed).
-ctest --test-dir build --output-on-failure -j "$(nproc)" --timeout 600 --repeat until-pass:2
+# A test that passed only on its second run is reported as flaky below, never hidden.
+set +e
+ctest --test-dir build --output-on-failure -j "$(nproc)" --timeout 600 --repeat until-pass:2 \
+  2>&1 | tee build/ctest.log
+status=${PIPESTATUS[0]}
+set -e
+scripts/report-flaky.sh build/ctest.log
+[ "$status" -eq 0 ] || exit "$status"
 
 echo "== container image build steps (deploy/docker/build-in-image.sh on this build tree)"
 FRAMEPAIR_IMAGE_BUILD_TYPE=RelWithDebInfo deploy/docker/build-in-image.sh . build/image-prefix build
