@@ -103,6 +103,7 @@ absl::Status NormalizeRunOptions(RunOptions* options) {
   o.pack.window = o.sample.window;
   o.pack.gzip = o.gzip;
   o.pack.threads = o.threads;
+  o.pack.decoder.max_frame_pixels = o.ingest.decoder.max_frame_pixels;
   if (o.scale < 1 || o.scale > 16) return Bad(absl::StrCat("--scale ", o.scale, " must be 1..16"));
   if (o.sample.window < 1 || o.sample.window > 1000) {
     return Bad(absl::StrCat("--window ", o.sample.window, " must be 1..1000"));
@@ -114,6 +115,10 @@ absl::Status NormalizeRunOptions(RunOptions* options) {
     return Bad(absl::StrCat("--png-level ", o.pack.png.compression_level, " must be 0..9"));
   }
   if (o.sample.windows < 0) return Bad("--windows must be >= 0");
+  if (o.ingest.decoder.max_frame_pixels < 1) {
+    return Bad(
+        absl::StrCat("--max-frame-pixels ", o.ingest.decoder.max_frame_pixels, " must be >= 1"));
+  }
   if (o.ingest.thumb_width < 8 || o.ingest.thumb_width > 1024) {
     return Bad(absl::StrCat("thumbnail width ", o.ingest.thumb_width, " must be 8..1024"));
   }
