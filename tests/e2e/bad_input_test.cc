@@ -50,12 +50,12 @@ class BadInputTest : public ::testing::Test {
     // directory, one of them live (no end, a day per segment), and a 12-Mpixel frame in a few
     // KB.
     fs::create_directories(Path("elsewhere"));
-    fs::copy_file(Path("lr.mp4"), Path("elsewhere/private.mp4"));
+    Ffmpeg({"-i", Path("lr.mp4"), "-c", "copy", "-f", "mpegts", Path("elsewhere/private.ts")});
     const std::string hls = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-MEDIA-SEQUENCE:0\n";
     std::ofstream(Path("playlist")) << hls << "#EXT-X-TARGETDURATION:3\n#EXTINF:3.0,\n"
-                                    << Path("elsewhere/private.mp4") << "\n#EXT-X-ENDLIST\n";
+                                    << Path("elsewhere/private.ts") << "\n#EXT-X-ENDLIST\n";
     std::ofstream(Path("live")) << hls << "#EXT-X-TARGETDURATION:86400\n#EXTINF:86400.0,\n"
-                                << Path("elsewhere/private.mp4") << "\n";
+                                << Path("elsewhere/private.ts") << "\n";
     Ffmpeg({"-f", "lavfi", "-i", "color=c=black:s=4000x3000", "-frames:v", "1", "-c:v", "libx264",
             "-preset", "ultrafast", Path("huge.mkv")});
   }
