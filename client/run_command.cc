@@ -153,6 +153,7 @@ int RunCommand(const std::vector<std::string>& args) {
   AddDatasetFlags(desc, &flags);
   desc.add_options()
     ("threads", po::value(&o.threads)->default_value(0), "worker threads (0 = all cores)")
+    ("max-frame-pixels", po::value(&o.ingest.decoder.max_frame_pixels)->default_value(o.ingest.decoder.max_frame_pixels), "refuse inputs whose frames have more pixels (width x height) than this; the default fits 4K (3840x2160) with 10% to spare")
     ("quiet,q", po::bool_switch(&quiet), "no progress output")
     ("json", po::bool_switch(&json), "print the summary as JSON (for scripts)")
     ("verbose,v", po::bool_switch(&verbose), "also show FFmpeg's warnings about the inputs");

@@ -48,8 +48,11 @@ absl::StatusOr<FrameTable> IngestVideo(const std::string& path, const IngestOpti
     return absl::InvalidArgumentError(
         absl::StrCat("thumb_width must be positive, got ", options.thumb_width));
   }
+  DecoderOptions decoder_options = options.decoder;
+  // Also interrupts FFmpeg inside a read, not only between frames.
+  if (decoder_options.cancel == nullptr) decoder_options.cancel = cancel;
   FP_ASSIGN_OR_RETURN(std::unique_ptr<VideoDecoder> decoder,
-                      VideoDecoder::Open(path, options.decoder));
+                      VideoDecoder::Open(path, decoder_options));
   FrameTable table;
   table.video = decoder->info();
   table.thumb_width = options.thumb_width;

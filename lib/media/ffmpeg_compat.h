@@ -9,6 +9,7 @@
 extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
+#include <libavutil/avstring.h>
 #include <libavutil/avutil.h>
 #include <libavutil/error.h>
 #include <libavutil/frame.h>
@@ -37,12 +38,16 @@ struct SwsContextDeleter {
 struct DictionaryDeleter {
   void operator()(AVDictionary* p) const { av_dict_free(&p); }
 };
+struct IoContextDeleter {
+  void operator()(AVIOContext* p) const { avio_closep(&p); }
+};
 
 using FormatContextPtr = std::unique_ptr<AVFormatContext, FormatContextDeleter>;
 using CodecContextPtr = std::unique_ptr<AVCodecContext, CodecContextDeleter>;
 using FramePtr = std::unique_ptr<AVFrame, FrameDeleter>;
 using PacketPtr = std::unique_ptr<AVPacket, PacketDeleter>;
 using SwsContextPtr = std::unique_ptr<SwsContext, SwsContextDeleter>;
+using IoContextPtr = std::unique_ptr<AVIOContext, IoContextDeleter>;
 
 inline std::string ErrorString(int err) {
   char buf[AV_ERROR_MAX_STRING_SIZE] = {};
@@ -56,6 +61,17 @@ inline bool IsKeyFrame(const AVFrame* f) {
   return (f->flags & AV_FRAME_FLAG_KEY) != 0;
 #else
   return f->key_frame != 0;
+#endif
+}
+
+// Before FFmpeg 6, a custom get_buffer2 with frame threading warns unless flagged thread-safe
+// (it is called from the decoder's threads either way).
+inline void MarkCallbacksThreadSafe([[maybe_unused]] AVCodecContext* c) {
+#if FF_API_THREAD_SAFE_CALLBACKS
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  c->thread_safe_callbacks = 1;
+#pragma GCC diagnostic pop
 #endif
 }
 

@@ -1,12 +1,17 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -437,6 +442,277 @@ TEST(Errors, DecodeAtOutsideTable) {
   auto frame = (*decoder)->DecodeAt(5, positions);
   ASSERT_FALSE(frame.ok());
   EXPECT_NE(frame.status().message().find(path), std::string::npos);
+}
+
+// --- hostile inputs (uploads) ----------------------------------------------------------
+// Files built to make FFmpeg read other files, wait forever, decode forever or allocate huge
+// frames. Each must be refused quickly with an error naming the file.
+
+std::string WriteText(const std::string& relative, const std::string& text) {
+  const std::string path = Clips::Get().dir() + "/" + relative;
+  fs::create_directories(fs::path(path).parent_path());
+  std::ofstream(path, std::ios::binary) << text;
+  return path;
+}
+
+// A real video in a directory of its own: what a hostile list tries to make us read.
+std::string SecretVideo(const std::string& name) {
+  fs::create_directories(Clips::Get().dir() + "/elsewhere");
+  return Clips::Get().Make("elsewhere/" + name,
+                           absl::StrCat(kTestSrc, "-frames:v 30 -c:v libx264 -g 10"));
+}
+
+// Opens `path` on another thread so that a decoder stuck inside FFmpeg fails the test
+// instead of hanging it (the stuck thread is abandoned).
+absl::StatusOr<VideoInfo> OpenWithin(const std::string& path, const DecoderOptions& options,
+                                     std::chrono::seconds limit = std::chrono::seconds(60)) {
+  auto task = std::make_shared<std::packaged_task<absl::StatusOr<VideoInfo>()>>(
+      [path, options]() -> absl::StatusOr<VideoInfo> {
+        auto decoder = VideoDecoder::Open(path, options);
+        if (!decoder.ok()) return decoder.status();
+        while (true) {  // decode everything it offers
+          auto frame = (*decoder)->Next();
+          if (!frame.ok()) return frame.status();
+          if (*frame == nullptr) return (*decoder)->info();
+        }
+      });
+  std::future<absl::StatusOr<VideoInfo>> result = task->get_future();
+  std::thread([task] { (*task)(); }).detach();
+  if (result.wait_for(limit) != std::future_status::ready) {
+    return absl::DeadlineExceededError(
+        absl::StrCat(path, ": still inside FFmpeg after ", limit.count(), " s"));
+  }
+  return result.get();
+}
+
+void ExpectRefused(const std::string& path, const std::string& problem,
+                   const DecoderOptions& options = {}) {
+  absl::StatusOr<VideoInfo> opened = OpenWithin(path, options);
+  ASSERT_FALSE(opened.ok()) << path << " was accepted as " << opened->container << ", "
+                            << opened->width << "x" << opened->height;
+  EXPECT_EQ(opened.status().code(), absl::StatusCode::kInvalidArgument) << opened.status();
+  EXPECT_NE(opened.status().message().find(path), std::string::npos) << opened.status();
+  EXPECT_NE(opened.status().message().find(problem), std::string::npos) << opened.status();
+  auto probe = ProbeVideo(path, options);
+  ASSERT_FALSE(probe.ok());
+  EXPECT_EQ(probe.status().code(), absl::StatusCode::kInvalidArgument) << probe.status();
+}
+
+TEST(HostileInput, HlsPlaylistReferencingAnotherFileIsRefused) {
+  const std::string secret = SecretVideo("secret.mp4");
+  const std::string playlist = absl::StrCat(
+      "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:0\n"
+      "#EXTINF:1.0,\n",
+      secret, "\n#EXT-X-ENDLIST\n");
+  for (const char* name : {"uploads/playlist", "uploads/playlist.mp4", "uploads/playlist.m3u8"}) {
+    ExpectRefused(WriteText(name, playlist), "'hls'");
+  }
+}
+
+TEST(HostileInput, LivePlaylistIsRefusedWithoutWaiting) {
+  const std::string secret = SecretVideo("secret.mp4");
+  // No EXT-X-ENDLIST and a day-long target duration: FFmpeg would wait for the next segment.
+  const std::string path = WriteText(
+      "uploads/live", absl::StrCat("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:86400\n"
+                                   "#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:86400.0,\n",
+                                   secret, "\n"));
+  ExpectRefused(path, "'hls'");
+}
+
+TEST(HostileInput, ConcatListIsRefused) {
+  // Names in the list's own directory pass the concat demuxer's `safe` check; an absolute
+  // name does not, but is refused by us first either way.
+  const std::string secret = SecretVideo("secret.mp4");
+  fs::create_directories(Clips::Get().dir() + "/uploads");
+  fs::copy_file(secret, Clips::Get().dir() + "/uploads/other_upload",
+                fs::copy_options::overwrite_existing);
+  ExpectRefused(WriteText("uploads/list", "ffconcat version 1.0\nfile other_upload\n"), "'concat'");
+  ExpectRefused(WriteText("uploads/list.mp4", absl::StrCat("ffconcat version 1.0\nfile ", secret,
+                                                           "\nfile other_upload\n")),
+                "'concat'");
+}
+
+TEST(HostileInput, ImagePatternOutsideItsDirectoryIsRefused) {
+  // "inside/%d/../../outside/frame.png" expands to inside/0/../../outside/frame.png, ...:
+  // the number would pick directories, and the frames would come from elsewhere.
+  const std::string dir = Clips::Get().dir() + "/pattern";
+  for (int i = 0; i < 5; ++i) fs::create_directories(absl::StrCat(dir, "/inside/", i));
+  fs::create_directories(dir + "/outside");
+  Clips::Get().Make("pattern/outside/frame.png", absl::StrCat(kTestSrc, "-frames:v 1"));
+  ExpectRefused(dir + "/inside/%d/../../outside/frame.png", "file name");
+}
+
+TEST(HostileInput, SingleImageAndRawStreamAreRefused) {
+  const std::string png =
+      Clips::Get().Make("single.png", absl::StrCat(kTestSrc, "-frames:v 1 -f image2"));
+  ExpectRefused(png, "not accepted");
+  const std::string raw =
+      Clips::Get().Make("raw.h264", absl::StrCat(kTestSrc, "-frames:v 5 -c:v libx264 -f h264"));
+  ExpectRefused(raw, "not accepted");
+}
+
+TEST(HostileInput, AcceptedContainersStillOpen) {
+  for (const auto& [name, args] : std::vector<std::pair<std::string, std::string>>{
+           {"accepted.ts", "-c:v libx264 -f mpegts"},
+           {"accepted.flv", "-c:v libx264 -f flv"},
+           {"accepted.nut", "-c:v ffv1 -f nut"},
+           {"accepted.y4m", "-pix_fmt yuv420p -f yuv4mpegpipe"},
+           {"accepted.mov", "-c:v libx264"}}) {
+    const std::string path = Clips::Get().Make(name, absl::StrCat(kTestSrc, "-frames:v 6 ", args));
+    absl::StatusOr<VideoInfo> info = OpenWithin(path, {});
+    ASSERT_TRUE(info.ok()) << info.status();
+    EXPECT_EQ(info->width, 160) << name;
+  }
+}
+
+// --- frame size ---
+
+TEST(FrameSize, HeaderLargerThanTheDefaultLimitIsRefused) {
+  // 4000x3000 = 12 Mpixel, one black frame: a few KB of file.
+  const std::string path =
+      Clips::Get().Make("huge.mkv",
+                        "-f lavfi -i color=c=black:s=4000x3000 -frames:v 1 -c:v libx264 -preset "
+                        "ultrafast");
+  ExpectRefused(path, "--max-frame-pixels");
+  auto probe = ProbeVideo(path);
+  EXPECT_NE(probe.status().message().find("4000x3000"), std::string::npos) << probe.status();
+}
+
+TEST(FrameSize, LimitBelowANormalVideoRefusesIt) {
+  const std::string path = MakeClip(AllClips()[0]);  // 160x96
+  DecoderOptions options;
+  options.max_frame_pixels = 160 * 96 - 1;
+  ExpectRefused(path, "--max-frame-pixels", options);
+  options.max_frame_pixels = 160 * 96;
+  EXPECT_TRUE(ProbeVideo(path, options).ok());
+  // PNG sequences: the size comes from decoding the first image, not from a header, so the
+  // probe cannot tell; the first frame is refused before it is allocated.
+  options.max_frame_pixels = 160 * 96 - 1;
+  const std::string pattern = MakeClip(AllClips().back());
+  absl::StatusOr<VideoInfo> decoded = OpenWithin(pattern, options);
+  ASSERT_FALSE(decoded.ok());
+  EXPECT_EQ(decoded.status().code(), absl::StatusCode::kInvalidArgument) << decoded.status();
+  EXPECT_NE(decoded.status().message().find("160x96"), std::string::npos) << decoded.status();
+  EXPECT_NE(decoded.status().message().find("--max-frame-pixels"), std::string::npos)
+      << decoded.status();
+}
+
+TEST(FrameSize, FourKUnderTheDefaultLimitIsAccepted) {
+  const std::string path =
+      Clips::Get().Make("uhd.mkv",
+                        "-f lavfi -i color=c=black:s=3840x2160 -frames:v 1 -c:v libx264 -preset "
+                        "ultrafast");
+  auto probe = ProbeVideo(path);  // probes only; no 4K frames decoded by the test itself
+  ASSERT_TRUE(probe.ok()) << probe.status();
+  EXPECT_EQ(probe->width, 3840);
+}
+
+TEST(FrameSize, StreamGrowingMidwayIsRefusedAtTheLargeFrame) {
+  // Two MPEG-TS segments concatenated: 160x96, then 320x192. The header says 160x96.
+  const std::string small =
+      Clips::Get().Make("grow_a.ts", absl::StrCat(kTestSrc, "-frames:v 10 -c:v libx264 -f mpegts"));
+  const std::string big = Clips::Get().Make(
+      "grow_b.ts", "-f lavfi -i testsrc2=size=320x192:rate=30 -frames:v 10 -c:v libx264 -f mpegts");
+  const std::string path = Clips::Get().dir() + "/grow.ts";
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << std::ifstream(small, std::ios::binary).rdbuf()
+        << std::ifstream(big, std::ios::binary).rdbuf();
+  }
+  DecoderOptions options;
+  options.max_frame_pixels = 160 * 96;
+  auto decoder = VideoDecoder::Open(path, options);
+  ASSERT_TRUE(decoder.ok()) << decoder.status();
+  EXPECT_EQ((*decoder)->info().width, 160);
+  absl::Status status;
+  int frames = 0;
+  while (status.ok()) {
+    auto frame = (*decoder)->Next();
+    if (!frame.ok()) status = frame.status();
+    if (!frame.ok() || *frame == nullptr) break;
+    ++frames;
+  }
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_NE(status.message().find("320x192"), std::string::npos) << status;
+  EXPECT_NE(status.message().find("--max-frame-pixels"), std::string::npos) << status;
+  EXPECT_LE(frames, 10);
+}
+
+// --- decoding no more than the container promises ---
+
+TEST(FrameCount, StreamFarLongerThanItsDurationIsStopped) {
+  // 500 frames at 30 fps whose Matroska Duration claims half a second (15 frames).
+  const std::string source =
+      Clips::Get().Make("long.mkv",
+                        "-f lavfi -i color=c=black:s=64x48:rate=30 -frames:v 500 -c:v libx264 "
+                        "-preset ultrafast");
+  std::ifstream in(source, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  const std::string duration_id("\x44\x89\x88", 3);  // Duration, 8-byte float, milliseconds
+  const size_t at = bytes.find(duration_id);
+  ASSERT_NE(at, std::string::npos);
+  const double half_second = 500.0;
+  uint64_t bits = 0;
+  std::memcpy(&bits, &half_second, sizeof(bits));
+  for (int i = 0; i < 8; ++i) bytes[at + 3 + i] = static_cast<char>(bits >> (56 - 8 * i));
+  const std::string path = WriteText("short_claim.mkv", bytes);
+
+  auto decoder = VideoDecoder::Open(path);
+  ASSERT_TRUE(decoder.ok()) << decoder.status();
+  ASSERT_GT((*decoder)->info().frame_count_estimate, 0);
+  ASSERT_LT((*decoder)->info().frame_count_estimate, 30);
+  absl::Status status;
+  int frames = 0;
+  while (true) {
+    auto frame = (*decoder)->Next();
+    if (!frame.ok()) status = frame.status();
+    if (!frame.ok() || *frame == nullptr) break;
+    ++frames;
+  }
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_NE(status.message().find(path), std::string::npos) << status;
+  EXPECT_LT(frames, 500);
+}
+
+// --- cancel and deadline ---
+
+TEST(Stop, CancelFlagInterruptsOpening) {
+  std::atomic<bool> cancel{true};
+  DecoderOptions options;
+  options.cancel = &cancel;
+  for (const std::string& path : {MakeClip(AllClips()[0]), MakeClip(AllClips().back())}) {
+    auto decoder = VideoDecoder::Open(path, options);
+    ASSERT_FALSE(decoder.ok()) << path;
+    EXPECT_EQ(decoder.status().code(), absl::StatusCode::kCancelled) << decoder.status();
+    EXPECT_NE(decoder.status().message().find(path), std::string::npos) << decoder.status();
+  }
+}
+
+TEST(Stop, CancelDuringDecodeIsCancelled) {
+  std::atomic<bool> cancel{false};
+  DecoderOptions options;
+  options.cancel = &cancel;
+  const std::string path = MakeClip(AllClips()[0]);
+  auto decoder = VideoDecoder::Open(path, options);
+  ASSERT_TRUE(decoder.ok()) << decoder.status();
+  ASSERT_TRUE((*decoder)->Next().ok());
+  cancel = true;
+  auto frame = (*decoder)->Next();
+  ASSERT_FALSE(frame.ok());
+  EXPECT_EQ(frame.status().code(), absl::StatusCode::kCancelled) << frame.status();
+  Straight s = DecodeStraight(path);
+  auto at = (*decoder)->DecodeAt(5, s.positions);
+  ASSERT_FALSE(at.ok());
+  EXPECT_EQ(at.status().code(), absl::StatusCode::kCancelled) << at.status();
+}
+
+TEST(Stop, PastDeadlineIsDeadlineExceeded) {
+  DecoderOptions options;
+  options.deadline = std::chrono::steady_clock::now() - std::chrono::seconds(1);
+  const std::string path = MakeClip(AllClips()[0]);
+  auto decoder = VideoDecoder::Open(path, options);
+  ASSERT_FALSE(decoder.ok());
+  EXPECT_EQ(decoder.status().code(), absl::StatusCode::kDeadlineExceeded) << decoder.status();
 }
 
 }  // namespace

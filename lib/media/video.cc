@@ -3,10 +3,13 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
+#include <climits>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <tuple>
 #include <unordered_map>
@@ -31,6 +34,8 @@ constexpr int kMaxConsecutiveErrors = 256;
 constexpr int kMaxUnidentifiedAfterSeek = 64;
 // Attempts at seeking further back before reopening the file and decoding straight.
 constexpr int kMaxSeekAttempts = 4;
+// Frames a straight decode may deliver beyond 1.5x what the container promises (FillInfo).
+constexpr int64_t kExtraFrames = 300;
 
 // Swscale wants 16-byte aligned rows for its SIMD paths (and warns otherwise).
 int AlignedStride(int bytes) { return (bytes + 31) & ~31; }
@@ -244,12 +249,17 @@ class FfmpegDecoder final : public VideoDecoder {
  public:
   static absl::StatusOr<std::unique_ptr<FfmpegDecoder>> Create(const std::string& path,
                                                                const DecoderOptions& options) {
+    if (options.max_frame_pixels < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("max_frame_pixels must be at least 1, not ", options.max_frame_pixels));
+    }
     std::unique_ptr<FfmpegDecoder> d(new FfmpegDecoder(path, options));
     FP_RETURN_IF_ERROR(d->OpenInput());
     return d;
   }
 
   absl::StatusOr<const DecodedFrame*> Next() override {
+    FP_RETURN_IF_ERROR(StopStatus());
     if (!index_known_) {
       return absl::FailedPreconditionError(
           absl::StrCat(path_, ": decoder position lost after a failed random access"));
@@ -259,12 +269,14 @@ class FfmpegDecoder final : public VideoDecoder {
       if (next_index_ == 0) return NoFramesError();
       return nullptr;
     }
+    if (next_index_ >= frame_limit_) return TooManyFramesError();
     Publish(next_index_++);
     return &current_;
   }
 
   absl::StatusOr<const DecodedFrame*> DecodeAt(
       int64_t index, const std::vector<FramePosition>& positions) override {
+    FP_RETURN_IF_ERROR(StopStatus());
     if (index < 0 || index >= static_cast<int64_t>(positions.size())) {
       return absl::OutOfRangeError(absl::StrCat(
           path_, ": frame ", index, " is outside the frame table (0..", positions.size(), ")"));
@@ -308,21 +320,38 @@ class FfmpegDecoder final : public VideoDecoder {
     return absl::InvalidArgumentError(absl::StrCat(path_, ": no decodable video frames", damage));
   }
 
-  absl::Status OpenInput() {
-    fmt_.reset();
-    codec_.reset();
-    std::string url = path_;
-    AVDictionary* raw_opts = nullptr;
-    const AVInputFormat* input_format = nullptr;
+  // What FFmpeg is asked to open for path_.
+  struct Input {
+    std::string url;
+    const AVInputFormat* format = nullptr;
+    const char* pattern_type = nullptr;  // image2 only: "sequence" or "glob"
+  };
+
+  absl::StatusOr<Input> ResolveInput() {
+    Input in;
+    // FFmpeg reads "name:rest" as protocol `name`; "./" keeps a relative path a file path.
+    in.url = !path_.empty() && path_[0] == '/' ? path_ : "./" + path_;
+    image2_ = false;
     struct stat st {};
     if (stat(path_.c_str(), &st) != 0) {
       if (!IsImagePattern(path_)) {
         return absl::NotFoundError(absl::StrCat(path_, ": no such file"));
       }
+      // A number in a directory name would make the frames come from many directories, any
+      // of them anywhere ("seq/%d/../../elsewhere/frame.png"); the sequence is one directory.
+      const size_t slash = path_.rfind('/');
+      if (slash != std::string::npos && IsImagePattern(path_.substr(0, slash))) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            path_,
+            ": the frame number pattern must be in the file name (dir/%05d.png), not in a "
+            "directory name"));
+      }
       image2_ = true;
-      input_format = av_find_input_format("image2");
-      av_dict_set(&raw_opts, "pattern_type", "sequence", 0);
-    } else if (S_ISDIR(st.st_mode)) {
+      in.format = av_find_input_format("image2");
+      in.pattern_type = "sequence";
+      return in;
+    }
+    if (S_ISDIR(st.st_mode)) {
       bool any_png = false;
       std::error_code ec;
       for (const auto& e : std::filesystem::directory_iterator(path_, ec)) {
@@ -338,32 +367,159 @@ class FfmpegDecoder final : public VideoDecoder {
                          "frames or a printf pattern such as dir/%05d.png"));
       }
       image2_ = true;
-      input_format = av_find_input_format("image2");
+      in.format = av_find_input_format("image2");
       // glob() sorts the names, which is the frame order.
-      url = EscapeGlob(path_) + "/*.png";
-      av_dict_set(&raw_opts, "pattern_type", "glob", 0);
-    } else if (st.st_size == 0) {
+      in.url = EscapeGlob(in.url) + "/*.png";
+      in.pattern_type = "glob";
+      return in;
+    }
+    // A FIFO, socket or device would block reads or never end.
+    if (!S_ISREG(st.st_mode)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path_, ": not a regular file (a device, FIFO or socket), not a video"));
+    }
+    if (st.st_size == 0) {
       return absl::InvalidArgumentError(absl::StrCat(path_, ": empty file (0 bytes), not a video"));
     }
-    std::unique_ptr<AVDictionary, ff::DictionaryDeleter> opts(raw_opts);
+    FP_ASSIGN_OR_RETURN(in.format, ProbeContainer(in.url));
+    return in;
+  }
 
-    AVFormatContext* raw_fmt = nullptr;
-    AVDictionary* open_opts = opts.release();
-    int r = avformat_open_input(&raw_fmt, url.c_str(), input_format, &open_opts);
-    opts.reset(open_opts);
-    fmt_.reset(raw_fmt);
-    if (r < 0) {
-      if (r == AVERROR(ENOENT)) {
-        return absl::NotFoundError(absl::StrCat(path_, ": no such file"));
-      }
-      return absl::InvalidArgumentError(
-          absl::StrCat(path_, ": not a video FFmpeg can read (", ff::ErrorString(r), ")"));
-    }
+  // Identifies the container before any demuxer reads its header, so a refused one (a
+  // playlist, a list of other files, ...) is named in the error and never opened.
+  absl::StatusOr<const AVInputFormat*> ProbeContainer(const std::string& url) {
+    AVIOContext* raw_pb = nullptr;
+    AVDictionary* opts = nullptr;
+    av_dict_set(&opts, "protocol_whitelist", "file", 0);
+    const AVIOInterruptCB interrupt{&Interrupt, this};
+    int r = avio_open2(&raw_pb, url.c_str(), AVIO_FLAG_READ, &interrupt, &opts);
+    av_dict_free(&opts);
+    ff::IoContextPtr pb(raw_pb);
+    FP_RETURN_IF_ERROR(StopStatus());
+    if (r < 0) return OpenError(r);
+    const AVInputFormat* format = nullptr;
+    r = av_probe_input_buffer2(pb.get(), &format, url.c_str(), nullptr, 0, 0);
+    FP_RETURN_IF_ERROR(StopStatus());
+    if (r < 0 || format == nullptr) return OpenError(r);
     // The tty demuxer claims any *.txt as ANSI art; nobody means that by "video".
-    if (std::strcmp(fmt_->iformat->name, "tty") == 0) {
+    if (std::strcmp(format->name, "tty") == 0) {
       return absl::InvalidArgumentError(absl::StrCat(path_, ": a text file, not a video"));
     }
-    r = avformat_find_stream_info(fmt_.get(), nullptr);
+    if (av_match_list(format->name, kAcceptedContainers, ',') <= 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path_, ": a '", format->name,
+          "' file, which is not accepted: give a video file (mp4/mov, mkv/webm, avi, flv, "
+          "mpegts, nut, y4m), a directory of PNGs or a pattern such as dir/%05d.png. Playlists, "
+          "lists of other files, single images and raw streams are refused"));
+    }
+    return format;
+  }
+
+  absl::Status OpenError(int r) const {
+    if (r == AVERROR(ENOENT)) return absl::NotFoundError(absl::StrCat(path_, ": no such file"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path_, ": not a video FFmpeg can read (", ff::ErrorString(r), ")"));
+  }
+
+  absl::Status OpenFormat(const Input& in) {
+    AVFormatContext* raw_fmt = avformat_alloc_context();
+    if (raw_fmt == nullptr) return absl::ResourceExhaustedError("avformat_alloc_context failed");
+    // Every file the demuxer opens (image2 opens one per frame) inherits the callback and the
+    // whitelists.
+    raw_fmt->interrupt_callback = {&Interrupt, this};
+    AVDictionary* opts = nullptr;
+    av_dict_set(&opts, "protocol_whitelist", "file", 0);
+    av_dict_set(&opts, "format_whitelist", image2_ ? "image2" : kAcceptedContainers, 0);
+    // mov: never follow data references to other files (off by default; kept off).
+    av_dict_set(&opts, "enable_drefs", "0", 0);
+    if (in.pattern_type != nullptr) av_dict_set(&opts, "pattern_type", in.pattern_type, 0);
+    const int r = avformat_open_input(&raw_fmt, in.url.c_str(), in.format, &opts);
+    av_dict_free(&opts);
+    fmt_.reset(raw_fmt);  // null after a failure: avformat_open_input freed it
+    FP_RETURN_IF_ERROR(StopStatus());
+    return r < 0 ? OpenError(r) : absl::OkStatus();
+  }
+
+  bool ShouldStop() const {
+    return (options_.cancel != nullptr && options_.cancel->load(std::memory_order_relaxed)) ||
+           std::chrono::steady_clock::now() > options_.deadline;
+  }
+
+  // FFmpeg polls this during every read; nonzero makes the read fail with AVERROR_EXIT.
+  static int Interrupt(void* opaque) {
+    return static_cast<const FfmpegDecoder*>(opaque)->ShouldStop() ? 1 : 0;
+  }
+
+  // CANCELLED or DEADLINE_EXCEEDED once the caller asked to stop: checked wherever FFmpeg
+  // failed or ended, since an interrupted read looks like an error or the end of the file.
+  absl::Status StopStatus() const {
+    if (options_.cancel != nullptr && options_.cancel->load(std::memory_order_relaxed)) {
+      return absl::CancelledError(absl::StrCat(path_, ": decoding cancelled"));
+    }
+    if (std::chrono::steady_clock::now() > options_.deadline) {
+      return absl::DeadlineExceededError(absl::StrCat(path_, ": decoding passed its deadline"));
+    }
+    return absl::OkStatus();
+  }
+
+  // The sizes the container's header declares, before find_stream_info decodes anything
+  // (cover art is never decoded, whatever its size).
+  absl::Status CheckDeclaredFrameSizes() const {
+    for (unsigned i = 0; i < fmt_->nb_streams; ++i) {
+      const AVStream* s = fmt_->streams[i];
+      if (s->codecpar->codec_type == AVMEDIA_TYPE_VIDEO &&
+          (s->disposition & AV_DISPOSITION_ATTACHED_PIC) == 0) {
+        FP_RETURN_IF_ERROR(CheckFrameSize(s->codecpar->width, s->codecpar->height));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status CheckFrameSize(int64_t width, int64_t height) const {
+    const int64_t pixels = std::max<int64_t>(width, 0) * std::max<int64_t>(height, 0);
+    if (pixels <= options_.max_frame_pixels) return absl::OkStatus();
+    return absl::InvalidArgumentError(
+        absl::StrCat(path_, ": a frame of ", width, "x", height, " (", pixels,
+                     " pixels) is larger than --max-frame-pixels=", options_.max_frame_pixels,
+                     "; raise the limit to accept such frames"));
+  }
+
+  // The decoder's buffer allocator: refuses oversized frames before their memory exists (a
+  // stream can change size mid-way, after the header was checked). Called from the decoder's
+  // threads.
+  static int GetBuffer(AVCodecContext* c, AVFrame* frame, int flags) {
+    auto* self = static_cast<FfmpegDecoder*>(c->opaque);
+    const int width = c->width > 0 ? c->width : frame->width;
+    const int height = c->height > 0 ? c->height : frame->height;
+    if (int64_t{width} * height > self->options_.max_frame_pixels) {
+      self->refused_size_.store((int64_t{width} << 32) | static_cast<uint32_t>(height));
+      return AVERROR(EINVAL);
+    }
+    return avcodec_default_get_buffer2(c, frame, flags);
+  }
+
+  absl::Status RefusedFrameError() const {
+    const int64_t size = refused_size_.load();
+    if (size == 0) return absl::OkStatus();
+    return CheckFrameSize(size >> 32, size & 0xffffffff);
+  }
+
+  absl::Status OpenInput() {
+    fmt_.reset();
+    codec_.reset();
+    FP_ASSIGN_OR_RETURN(Input input, ResolveInput());
+    FP_RETURN_IF_ERROR(OpenFormat(input));
+    FP_RETURN_IF_ERROR(CheckDeclaredFrameSizes());
+    // Lets the decoders that find_stream_info runs on the first frames refuse oversized ones
+    // before allocating them, for containers that declare no size (image2, MPEG-TS). A refused
+    // stream's size reads 0x0 afterwards; GetBuffer then names it when decoding reaches it.
+    std::vector<AVDictionary*> stream_options(fmt_->nb_streams, nullptr);
+    for (AVDictionary*& d : stream_options) {
+      av_dict_set_int(&d, "max_pixels", std::min<int64_t>(options_.max_frame_pixels, INT_MAX), 0);
+    }
+    int r = avformat_find_stream_info(fmt_.get(), stream_options.data());
+    for (AVDictionary*& d : stream_options) av_dict_free(&d);
+    FP_RETURN_IF_ERROR(StopStatus());
     if (r < 0) {
       return absl::InvalidArgumentError(
           absl::StrCat(path_, ": cannot read the stream parameters (", ff::ErrorString(r), ")"));
@@ -404,6 +560,7 @@ class FfmpegDecoder final : public VideoDecoder {
     }
     stream_index_ = best;
     stream_ = fmt_->streams[best];
+    FP_RETURN_IF_ERROR(CheckFrameSize(stream_->codecpar->width, stream_->codecpar->height));
     for (unsigned i = 0; i < fmt_->nb_streams; ++i) {
       if (static_cast<int>(i) != best) fmt_->streams[i]->discard = AVDISCARD_ALL;
     }
@@ -418,6 +575,10 @@ class FfmpegDecoder final : public VideoDecoder {
     codec_->thread_count = options_.threads;
     codec_->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
     codec_->pkt_timebase = stream_->time_base;
+    codec_->opaque = this;
+    codec_->get_buffer2 = &GetBuffer;
+    ff::MarkCallbacksThreadSafe(codec_.get());
+    refused_size_.store(0);
     r = avcodec_open2(codec_.get(), decoder, nullptr);
     if (r < 0) {
       return absl::InvalidArgumentError(absl::StrCat(path_, ": cannot open the ", decoder->name,
@@ -463,6 +624,24 @@ class FfmpegDecoder final : public VideoDecoder {
       info_.frame_count_estimate =
           std::llround(static_cast<double>(fmt_->duration) / AV_TIME_BASE * info_.fps);
     }
+    // What the container declares, with room for rounding and variable frame rates, is held
+    // against what the stream delivers (Next). A duration FFmpeg guessed (from the bitrate, or
+    // from the first and last timestamps, which a concatenated MPEG-TS restarts) promises
+    // nothing, and neither does an unknown one.
+    frame_limit_ = std::numeric_limits<int64_t>::max();
+    const bool promised =
+        stream_->nb_frames > 0 || fmt_->duration_estimation_method == AVFMT_DURATION_FROM_STREAM;
+    if (promised && info_.frame_count_estimate > 0 &&
+        info_.frame_count_estimate < std::numeric_limits<int64_t>::max() / 2) {
+      frame_limit_ = info_.frame_count_estimate + info_.frame_count_estimate / 2 + kExtraFrames;
+    }
+  }
+
+  absl::Status TooManyFramesError() const {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path_, ": the stream goes on past ", frame_limit_, " frames although its duration and ",
+        "frame rate promise about ", info_.frame_count_estimate,
+        "; its timestamps or index do not match its content, so decoding stopped"));
   }
 
   // Sends packets until the decoder has output or input is exhausted.
@@ -470,6 +649,7 @@ class FfmpegDecoder final : public VideoDecoder {
     while (true) {
       if (!pending_packet_) {
         int r = av_read_frame(fmt_.get(), packet_.get());
+        if (r < 0) FP_RETURN_IF_ERROR(StopStatus());
         if (r == AVERROR_EOF || (r < 0 && fmt_->pb != nullptr && avio_feof(fmt_->pb))) {
           avcodec_send_packet(codec_.get(), nullptr);
           flushing_ = true;
@@ -519,6 +699,8 @@ class FfmpegDecoder final : public VideoDecoder {
       int r = avcodec_receive_frame(codec_.get(), frame_.get());
       if (r >= 0) {
         ++counters_.frames_decoded;
+        // Decoders that hand out their input's buffers (rawvideo) bypass GetBuffer.
+        FP_RETURN_IF_ERROR(CheckFrameSize(frame_->width, frame_->height));
         if (ff::IsCorrupt(frame_.get())) {
           ++counters_.corrupt_frames;
           av_frame_unref(frame_.get());
@@ -526,6 +708,7 @@ class FfmpegDecoder final : public VideoDecoder {
         }
         return true;
       }
+      FP_RETURN_IF_ERROR(RefusedFrameError());
       if (r == AVERROR_EOF) return false;
       if (r != AVERROR(EAGAIN)) {
         ++counters_.corrupt_frames;
@@ -645,6 +828,8 @@ class FfmpegDecoder final : public VideoDecoder {
   std::string path_;
   DecoderOptions options_;
   bool image2_ = false;
+  int64_t frame_limit_ = std::numeric_limits<int64_t>::max();  // see FillInfo
+  std::atomic<int64_t> refused_size_{0};  // width << 32 | height of a frame GetBuffer refused
   ff::FormatContextPtr fmt_;
   ff::CodecContextPtr codec_;
   ff::PacketPtr packet_;
@@ -679,8 +864,8 @@ absl::StatusOr<std::unique_ptr<VideoDecoder>> VideoDecoder::Open(const std::stri
 
 void SetFfmpegLogQuiet(bool quiet) { av_log_set_level(quiet ? AV_LOG_ERROR : AV_LOG_INFO); }
 
-absl::StatusOr<VideoInfo> ProbeVideo(const std::string& path) {
-  DecoderOptions options;
+absl::StatusOr<VideoInfo> ProbeVideo(const std::string& path, const DecoderOptions& decoder) {
+  DecoderOptions options = decoder;
   options.threads = 1;  // no frames are decoded; do not start a thread pool
   FP_ASSIGN_OR_RETURN(std::unique_ptr<VideoDecoder> d, VideoDecoder::Open(path, options));
   return d->info();

@@ -4,11 +4,17 @@
 // Frame index = 0-based position of a frame in a straight decode of the file. Every other
 // component names frames this way.
 //
-// Anything FFmpeg can open is accepted: containers (mp4, mkv, avi, ...), codecs (H.264, HEVC,
-// VP9, FFV1, UTVideo, ...) and numbered image sequences given as a printf pattern
-// ("dir/frame%05d.png") or a directory holding *.png files.
+// Inputs come from users (uploads to the worker services), so only what a recording can be is
+// opened: a regular file in one of the video containers of kAcceptedContainers (mp4/mov,
+// mkv/webm, avi, flv, mpegts, nut, y4m) with any codec FFmpeg decodes (H.264, HEVC, VP9, FFV1,
+// UTVideo, ...), or a numbered image sequence given as a printf pattern ("dir/frame%05d.png",
+// the number in the file name only) or a directory holding *.png files. Playlists and lists
+// (HLS, DASH, concat, ...), network protocols and anything else that makes FFmpeg open further
+// files or wait are refused with INVALID_ARGUMENT.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -36,17 +42,34 @@ struct VideoInfo {
   int64_t frame_count_estimate = 0;  // from the container; 0 if unknown. Not authoritative.
 };
 
+// FFmpeg demuxer names (as in `ffmpeg -formats`) a video file may be read with. None of them
+// opens other files or waits for data that is not there yet.
+inline constexpr char kAcceptedContainers[] = "mov,matroska,avi,flv,mpegts,nut,yuv4mpegpipe";
+
+// Largest frame (width x height) accepted by default: 4K UHD HR recordings with 10% to spare.
+inline constexpr int64_t kDefaultMaxFramePixels = 3840 * 2160 * 11 / 10;
+
 // FFmpeg logs its own findings about streams to stderr. Quiet (the CLI default) keeps only
 // errors, such as damaged data, and drops warnings that seeking and probing routinely cause.
 void SetFfmpegLogQuiet(bool quiet);
 
-// Opens the file and reads its stream parameters. INVALID_ARGUMENT (with the path and the
-// reason) if it is not a video FFmpeg can decode; NOT_FOUND if it does not exist.
-absl::StatusOr<VideoInfo> ProbeVideo(const std::string& path);
-
 struct DecoderOptions {
   int threads = 0;  // decoder threads; 0 = FFmpeg's automatic choice
+  // Frames with more pixels are refused (INVALID_ARGUMENT naming --max-frame-pixels), from the
+  // stream header and again for every frame before the decoder allocates it: a few KB of file
+  // must not make the decoder allocate gigabytes.
+  int64_t max_frame_pixels = kDefaultMaxFramePixels;
+  // When *cancel becomes true, FFmpeg's reads are interrupted and calls return CANCELLED. Must
+  // outlive the decoder; null = not cancellable.
+  const std::atomic<bool>* cancel = nullptr;
+  // Past it, FFmpeg's reads are interrupted and calls return DEADLINE_EXCEEDED.
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 };
+
+// Opens the file and reads its stream parameters. INVALID_ARGUMENT (with the path and the
+// reason) if it is not a video FFmpeg can decode or not an accepted input; NOT_FOUND if it
+// does not exist.
+absl::StatusOr<VideoInfo> ProbeVideo(const std::string& path, const DecoderOptions& options = {});
 
 // What the decoder has done; tests and benchmarks assert efficiency on these.
 struct DecodeCounters {
@@ -100,7 +123,9 @@ class VideoDecoder {
 
   // Straight decode: the next frame, or nullptr at the end of the stream. A damaged packet
   // is skipped and counted (counters().corrupt_frames); a fatal read error is an error
-  // status naming the file.
+  // status naming the file. A stream that goes on far beyond the frame count its duration
+  // and frame rate promise (timestamps or index built to make it decode forever) is stopped
+  // with INVALID_ARGUMENT.
   virtual absl::StatusOr<const DecodedFrame*> Next() = 0;
 
   // Random access: returns exactly frame `index` as a straight decode would have produced it.

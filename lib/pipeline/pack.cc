@@ -45,9 +45,10 @@ class PngCache {
 // One source video read in increasing frame order.
 class FrameReader {
  public:
-  static absl::StatusOr<FrameReader> Open(const std::string& path, const FrameTable& table) {
+  static absl::StatusOr<FrameReader> Open(const std::string& path, const FrameTable& table,
+                                          const DecoderOptions& options) {
     FrameReader reader;
-    FP_ASSIGN_OR_RETURN(reader.decoder_, VideoDecoder::Open(path));
+    FP_ASSIGN_OR_RETURN(reader.decoder_, VideoDecoder::Open(path, options));
     reader.positions_ = table.positions();
     return reader;
   }
@@ -246,10 +247,13 @@ absl::StatusOr<PackedShard> PackShard(const PackInput& input, const std::vector<
                                       const std::atomic<bool>* cancel) {
   const std::vector<AlignedPair>& pairs = *input.pairs;
   FP_RETURN_IF_ERROR(CheckWindows(windows, options.window, pairs.size()));
-  FP_ASSIGN_OR_RETURN(FrameReader hr_reader, FrameReader::Open(input.hr_path, *input.hr));
+  DecoderOptions decoder = options.decoder;
+  // Also interrupts FFmpeg inside a read, not only between windows.
+  if (decoder.cancel == nullptr) decoder.cancel = cancel;
+  FP_ASSIGN_OR_RETURN(FrameReader hr_reader, FrameReader::Open(input.hr_path, *input.hr, decoder));
   std::optional<FrameReader> lr_reader;
   if (!options.hr_only) {
-    FP_ASSIGN_OR_RETURN(lr_reader, FrameReader::Open(input.lr_path, *input.lr));
+    FP_ASSIGN_OR_RETURN(lr_reader, FrameReader::Open(input.lr_path, *input.lr, decoder));
   }
   FP_ASSIGN_OR_RETURN(ShardWriter writer, ShardWriter::Create(dir, file_name, options.gzip));
 

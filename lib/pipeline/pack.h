@@ -35,6 +35,8 @@ struct PackOptions {
   PngOptions png;
   bool gzip = false;
   int threads = 0;  // PNG encoder threads; 0 = hardware concurrency
+  // Limits for the decoders (max_frame_pixels; PackShard adds its cancel flag).
+  DecoderOptions decoder;
 };
 
 struct PackCounters {

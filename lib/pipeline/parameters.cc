@@ -107,6 +107,7 @@ absl::Status NormalizeRunOptions(RunOptions* options) {
   o.pack.window = o.sample.window;
   o.pack.gzip = o.gzip;
   o.pack.threads = o.threads;
+  o.pack.decoder.max_frame_pixels = o.ingest.decoder.max_frame_pixels;
   if (o.scale < 1 || o.scale > 16) return Bad(absl::StrCat("--scale ", o.scale, " must be 1..16"));
   if (o.sample.window < 1 || o.sample.window > 1000) {
     return Bad(absl::StrCat("--window ", o.sample.window, " must be 1..1000"));
@@ -126,6 +127,10 @@ absl::Status NormalizeRunOptions(RunOptions* options) {
   }
   if (o.scene.max_jump < -1 || o.scene.max_jump > 100000) {
     return Bad(absl::StrCat("--max-jump ", o.scene.max_jump, " must be -1 (auto) or 0..100000"));
+  }
+  if (o.ingest.decoder.max_frame_pixels < 1) {
+    return Bad(
+        absl::StrCat("--max-frame-pixels ", o.ingest.decoder.max_frame_pixels, " must be >= 1"));
   }
   if (o.ingest.thumb_width < 8 || o.ingest.thumb_width > 1024) {
     return Bad(absl::StrCat("thumbnail width ", o.ingest.thumb_width, " must be 8..1024"));

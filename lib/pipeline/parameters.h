@@ -11,12 +11,13 @@ namespace framepair {
 
 framepair::v1::RunParameters ParametersFor(const RunOptions& options);
 
-// Paths, out_dir and threads stay empty/default. INVALID_ARGUMENT for unknown names
-// (format, align mode, detector, overlap).
+// Paths, out_dir, threads and the decoder limits (not dataset parameters) stay empty/default.
+// INVALID_ARGUMENT for unknown names (format, align mode, detector, overlap).
 absl::StatusOr<RunOptions> OptionsFromParameters(const framepair::v1::RunParameters& p);
 
-// Fills the derived fields (sample.shards, pack.scale/window/gzip/threads) and validates the
-// options the way `framepair run` does. INVALID_ARGUMENT naming the flag.
+// Fills the derived fields (sample.shards, pack.scale/window/gzip/threads, pack.decoder's
+// max_frame_pixels from ingest.decoder) and validates the options the way `framepair run`
+// does. INVALID_ARGUMENT naming the flag.
 absl::Status NormalizeRunOptions(RunOptions* options);
 
 }  // namespace framepair

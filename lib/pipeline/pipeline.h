@@ -29,7 +29,7 @@ struct RunOptions {
   bool gzip = false;
   // Worker threads for decoding and PNG encoding; 0 = hardware concurrency.
   int threads = 0;
-  IngestOptions ingest;
+  IngestOptions ingest;  // ingest.decoder.max_frame_pixels (--max-frame-pixels) also bounds pack
   AlignOptions align;
   SceneOptions scene;
   SampleOptions sample;  // sample.shards is overwritten by `shards`

@@ -9,11 +9,13 @@ namespace framepair {
 
 absl::StatusOr<framepair::v1::TaskResult> RunIngestTask(const StorageRoot& storage,
                                                         const framepair::v1::IngestRequest& r,
+                                                        const IngestWorkerOptions& worker,
                                                         TaskContext& context) {
   if (r.role() != "lr" && r.role() != "hr") {
     return absl::InvalidArgumentError(absl::StrCat("role must be lr or hr, not '", r.role(), "'"));
   }
   FP_ASSIGN_OR_RETURN(RunOptions options, OptionsFor(r.parameters()));
+  options.ingest.decoder.max_frame_pixels = worker.max_frame_pixels;
   const std::string name = r.display_name().empty() ? r.video() : r.display_name();
   FP_ASSIGN_OR_RETURN(std::string video, ResolveInput(storage, r.video(), r.role() + " video"));
   FP_ASSIGN_OR_RETURN(std::string dir, AttemptDir(storage, r.task()));
@@ -44,7 +46,7 @@ grpc::ServerWriteReactor<framepair::v1::TaskUpdate>* IngestService::Ingest(
       context,
       absl::StrCat("ingest ", request->task().job_id(), "/", request->task().task(), " attempt ",
                    request->task().attempt()),
-      [this, request](TaskContext& c) { return RunIngestTask(storage_, *request, c); });
+      [this, request](TaskContext& c) { return RunIngestTask(storage_, *request, options_, c); });
 }
 
 }  // namespace framepair

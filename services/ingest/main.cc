@@ -2,11 +2,15 @@
 #include "services/worker/worker_main.h"
 
 int main(int argc, char** argv) {
+  framepair::IngestWorkerOptions ingest;
   return framepair::WorkerMain(
       argc, argv, "framepair-ingest",
       "framepair-ingest: decodes footage from the storage root and writes its frame table\n"
       "(positions, duplicates, analysis thumbnails) for the coordinator's jobs.",
-      [](framepair::StorageRoot storage, framepair::TaskRunner* runner) {
-        return std::make_unique<framepair::IngestService>(std::move(storage), runner);
+      [&ingest](framepair::StorageRoot storage, framepair::TaskRunner* runner) {
+        return std::make_unique<framepair::IngestService>(std::move(storage), ingest, runner);
+      },
+      [&ingest](boost::program_options::options_description& flags) {
+        framepair::AddMaxFramePixelsFlag(flags, &ingest.max_frame_pixels);
       });
 }

@@ -15,5 +15,6 @@ int main(int argc, char** argv) {
         flags.add_options()("pack-threads",
                             po::value(&packer.threads)->default_value(packer.threads),
                             "decode and PNG threads per shard (0 = all cores)");
+        framepair::AddMaxFramePixelsFlag(flags, &packer.max_frame_pixels);
       });
 }

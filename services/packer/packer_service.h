@@ -3,6 +3,7 @@
 #pragma once
 
 #include "framepair/v1/workers.grpc.pb.h"
+#include "media/video.h"
 #include "services/worker/task_runner.h"
 #include "storage/storage.h"
 
@@ -10,6 +11,7 @@ namespace framepair {
 
 struct PackerOptions {
   int threads = 0;  // decode + PNG threads per shard; 0 = hardware concurrency
+  int64_t max_frame_pixels = kDefaultMaxFramePixels;  // --max-frame-pixels
 };
 
 absl::StatusOr<framepair::v1::TaskResult> RunPackTask(const StorageRoot& storage,

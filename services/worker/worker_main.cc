@@ -7,6 +7,22 @@
 
 namespace framepair {
 
+void AddMaxFramePixelsFlag(boost::program_options::options_description& flags,
+                           int64_t* max_frame_pixels) {
+  namespace po = boost::program_options;
+  flags.add_options()(
+      "max-frame-pixels",
+      po::value(max_frame_pixels)->default_value(*max_frame_pixels)->notifier([](int64_t v) {
+        if (v < 1) {
+          throw po::validation_error(po::validation_error::invalid_option_value,
+                                     "max-frame-pixels");
+        }
+      }),
+      "refuse videos whose frames have more pixels (width x height) than this, from the header "
+      "and for every frame before it is allocated; the default fits 4K (3840x2160) with 10% to "
+      "spare");
+}
+
 int WorkerMain(int argc, char** argv, std::string_view binary_name, std::string_view description,
                const WorkerServiceFactory& make_service,
                const std::function<void(boost::program_options::options_description&)>& add_flags) {

@@ -17,6 +17,12 @@ namespace framepair {
 using WorkerServiceFactory =
     std::function<std::unique_ptr<grpc::Service>(StorageRoot storage, TaskRunner* runner)>;
 
+// --max-frame-pixels, for the workers that decode video (ingest, packer): frames with more
+// pixels are refused. The default is the current *max_frame_pixels; values below 1 are a flag
+// error.
+void AddMaxFramePixelsFlag(boost::program_options::options_description& flags,
+                           int64_t* max_frame_pixels);
+
 int WorkerMain(
     int argc, char** argv, std::string_view binary_name, std::string_view description,
     const WorkerServiceFactory& make_service,

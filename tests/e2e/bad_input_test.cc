@@ -46,6 +46,18 @@ class BadInputTest : public ::testing::Test {
     std::string lr = Slurp(Path("lr.mp4"));
     std::ofstream(Path("truncated.mp4"), std::ios::binary) << lr.substr(0, lr.size() / 3);
     std::ofstream(Path("a_file"));
+    // Hostile uploads: playlists (no extension) that point at a real video in another
+    // directory, one of them live (no end, a day per segment), and a 12-Mpixel frame in a few
+    // KB.
+    fs::create_directories(Path("elsewhere"));
+    Ffmpeg({"-i", Path("lr.mp4"), "-c", "copy", "-f", "mpegts", Path("elsewhere/private.ts")});
+    const std::string hls = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-MEDIA-SEQUENCE:0\n";
+    std::ofstream(Path("playlist")) << hls << "#EXT-X-TARGETDURATION:3\n#EXTINF:3.0,\n"
+                                    << Path("elsewhere/private.ts") << "\n#EXT-X-ENDLIST\n";
+    std::ofstream(Path("live")) << hls << "#EXT-X-TARGETDURATION:86400\n#EXTINF:86400.0,\n"
+                                << Path("elsewhere/private.ts") << "\n";
+    Ffmpeg({"-f", "lavfi", "-i", "color=c=black:s=4000x3000", "-frames:v", "1", "-c:v", "libx264",
+            "-preset", "ultrafast", Path("huge.mkv")});
   }
   static void TearDownTestSuite() {
     fs::remove_all(*dir_);
@@ -128,6 +140,30 @@ TEST_F(BadInputTest, Truncated) {
   ExpectNoPartialOutput(Path("out5"));
 }
 
+TEST_F(BadInputTest, PlaylistIsRefused) {
+  ExpectBadInput(Run(Path("playlist"), Path("hr.mkv"), Path("out_hls")), "playlist", "'hls'");
+  ExpectNoPartialOutput(Path("out_hls"));
+}
+
+TEST_F(BadInputTest, LivePlaylistIsRefusedWithoutWaiting) {
+  // A hang would end in RunProcess's timeout and a signal, not exit code 2.
+  ExpectBadInput(Run(Path("lr.mp4"), Path("live"), Path("out_live")), "live", "'hls'");
+  ExpectNoPartialOutput(Path("out_live"));
+}
+
+TEST_F(BadInputTest, FrameLargerThanMaxFramePixels) {
+  ExpectBadInput(Run(Path("lr.mp4"), Path("huge.mkv"), Path("out_huge")), "huge.mkv",
+                 "--max-frame-pixels");
+  // 160x96 LR passes, 640x384 HR does not.
+  ExpectBadInput(
+      Run(Path("lr.mp4"), Path("hr.mkv"), Path("out_small"), {"--max-frame-pixels", "20000"}),
+      "hr.mkv", "--max-frame-pixels");
+  ExpectBadInput(Run(Path("lr.mp4"), Path("hr.mkv"), Path("out_zero"), {"--max-frame-pixels", "0"}),
+                 "--max-frame-pixels", ">= 1");
+  ExpectNoPartialOutput(Path("out_huge"));
+  ExpectNoPartialOutput(Path("out_small"));
+}
+
 TEST_F(BadInputTest, HrNotScaleTimesLr) {
   ExpectBadInput(Run(Path("lr.mp4"), Path("hr_3x.mkv"), Path("out6")), "hr_3x.mkv",
                  "must be exactly");
@@ -176,7 +212,9 @@ TEST_F(BadInputTest, UsageErrors) {
   EXPECT_EQ(Framepair({"run", "--lr", Path("lr.mp4")}).exit_code, kBadInput);
   EXPECT_EQ(Framepair({"run", "--bogus"}).exit_code, kBadInput);
   EXPECT_EQ(Framepair({"frobnicate"}).exit_code, kBadInput);
-  EXPECT_EQ(Framepair({"run", "--help"}).exit_code, 0);
+  ProcessResult help = Framepair({"run", "--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_THAT(help.out, HasSubstr("--max-frame-pixels"));
   ProcessResult r = Framepair({"verify", Path("does-not-exist")});
   EXPECT_EQ(r.exit_code, kBadInput);
   EXPECT_THAT(r.err, HasSubstr("does-not-exist"));
