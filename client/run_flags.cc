@@ -29,7 +29,11 @@ void AddDatasetFlags(po::options_description& desc, RunFlags* f) {
     ("band", po::value(&o.align.band_half_width)->default_value(o.align.band_half_width), "alignment band half-width (distinct frames): drop runs shorter than this are followed directly, longer gaps by a new search")
     ("overlap", po::value(&f->overlap)->default_value("allow"), "windows may overlap (allow) or not (disjoint)")
     ("min-motion", po::value(&o.sample.min_motion)->default_value(0), "skip near-static windows: minimum mean thumbnail change per frame (0 disables)")
-    ("no-dedup", po::bool_switch(&f->no_dedup), "keep duplicate frames");
+    ("no-dedup", po::bool_switch(&f->no_dedup), "keep duplicate frames")
+    ("lr-range", po::value(&o.lr_colour.range), "treat the LR recording as full or limited range, whatever it is tagged (for mis-tagged streams; see the colour check)")
+    ("hr-range", po::value(&o.hr_colour.range), "the same for the HR recording")
+    ("lr-matrix", po::value(&o.lr_colour.matrix), "convert the LR recording with bt601, bt709 or bt2020, whatever it is tagged")
+    ("hr-matrix", po::value(&o.hr_colour.matrix), "the same for the HR recording");
   // clang-format on
 }
 

@@ -82,6 +82,19 @@ AVPixelFormat DejpegFormat(AVPixelFormat f, bool* full_range) {
   }
 }
 
+AVColorSpace OverrideSpace(AVColorSpace space, const ColourOverride& o) {
+  if (o.matrix == "bt601") return AVCOL_SPC_SMPTE170M;
+  if (o.matrix == "bt709") return AVCOL_SPC_BT709;
+  if (o.matrix == "bt2020") return AVCOL_SPC_BT2020_NCL;
+  return space;
+}
+
+AVColorRange OverrideRange(AVColorRange range, const ColourOverride& o) {
+  if (o.range == "full") return AVCOL_RANGE_JPEG;
+  if (o.range == "limited") return AVCOL_RANGE_MPEG;
+  return range;
+}
+
 struct ColorChoice {
   AVPixelFormat format = AV_PIX_FMT_NONE;  // de-J'd source format
   int sws_matrix = SWS_CS_ITU601;
@@ -108,7 +121,8 @@ ColorChoice ChooseColor(AVPixelFormat format, AVColorSpace space, AVColorRange r
     c.full_range = range != AVCOL_RANGE_MPEG;
     return c;
   }
-  c.full_range = jpeg || range == AVCOL_RANGE_JPEG;
+  // An explicit limited tag on a J format only comes from ColourOverride: it wins.
+  c.full_range = range == AVCOL_RANGE_JPEG || (jpeg && range != AVCOL_RANGE_MPEG);
   switch (space) {
     case AVCOL_SPC_BT709:
       c.sws_matrix = SWS_CS_ITU709;
@@ -605,7 +619,8 @@ class FfmpegDecoder final : public VideoDecoder {
     const auto pix = static_cast<AVPixelFormat>(par->format);
     const char* pix_name = av_get_pix_fmt_name(pix);
     info_.pixel_format = pix_name != nullptr ? pix_name : "unknown";
-    ColorChoice color = ChooseColor(pix, par->color_space, par->color_range);
+    ColorChoice color = ChooseColor(pix, OverrideSpace(par->color_space, options_.colour),
+                                    OverrideRange(par->color_range, options_.colour));
     info_.color_matrix = color.name;
     info_.full_range = color.full_range;
     info_.width = par->width;
@@ -701,6 +716,8 @@ class FfmpegDecoder final : public VideoDecoder {
         ++counters_.frames_decoded;
         // Decoders that hand out their input's buffers (rawvideo) bypass GetBuffer.
         FP_RETURN_IF_ERROR(CheckFrameSize(frame_->width, frame_->height));
+        frame_->colorspace = OverrideSpace(frame_->colorspace, options_.colour);
+        frame_->color_range = OverrideRange(frame_->color_range, options_.colour);
         if (ff::IsCorrupt(frame_.get())) {
           ++counters_.corrupt_frames;
           av_frame_unref(frame_.get());
@@ -863,6 +880,18 @@ absl::StatusOr<std::unique_ptr<VideoDecoder>> VideoDecoder::Open(const std::stri
 }
 
 void SetFfmpegLogQuiet(bool quiet) { av_log_set_level(quiet ? AV_LOG_ERROR : AV_LOG_INFO); }
+
+absl::Status ValidateColourOverride(const ColourOverride& colour, const std::string& flag_prefix) {
+  if (!colour.matrix.empty() && colour.matrix != "bt601" && colour.matrix != "bt709" &&
+      colour.matrix != "bt2020") {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag_prefix, "-matrix must be bt601, bt709 or bt2020"));
+  }
+  if (!colour.range.empty() && colour.range != "full" && colour.range != "limited") {
+    return absl::InvalidArgumentError(absl::StrCat(flag_prefix, "-range must be full or limited"));
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<VideoInfo> ProbeVideo(const std::string& path, const DecoderOptions& decoder) {
   DecoderOptions options = decoder;

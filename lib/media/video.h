@@ -53,8 +53,21 @@ inline constexpr int64_t kDefaultMaxFramePixels = 3840 * 2160 * 11 / 10;
 // errors, such as damaged data, and drops warnings that seeking and probing routinely cause.
 void SetFfmpegLogQuiet(bool quiet);
 
+// For recordings whose colour tags are wrong (`framepair run --lr-range`, `--hr-matrix`, ...):
+// decoded frames carry these instead of the stream's tags, so every conversion (thumbnails,
+// PNGs) and VideoInfo follow them. Empty fields: as tagged.
+struct ColourOverride {
+  std::string matrix;  // "bt601", "bt709" or "bt2020"
+  std::string range;   // "full" or "limited"
+  bool empty() const { return matrix.empty() && range.empty(); }
+};
+
+// INVALID_ARGUMENT naming `flag_prefix` + "-matrix" / "-range" (e.g. "--lr") for other values.
+absl::Status ValidateColourOverride(const ColourOverride& colour, const std::string& flag_prefix);
+
 struct DecoderOptions {
   int threads = 0;  // decoder threads; 0 = FFmpeg's automatic choice
+  ColourOverride colour;
   // Frames with more pixels are refused (INVALID_ARGUMENT naming --max-frame-pixels), from the
   // stream header and again for every frame before the decoder allocates it: a few KB of file
   // must not make the decoder allocate gigabytes.

@@ -250,7 +250,9 @@ absl::StatusOr<PackedShard> PackShard(const PackInput& input, const std::vector<
   DecoderOptions decoder = options.decoder;
   // Also interrupts FFmpeg inside a read, not only between windows.
   if (decoder.cancel == nullptr) decoder.cancel = cancel;
+  decoder.colour = options.hr_colour;
   FP_ASSIGN_OR_RETURN(FrameReader hr_reader, FrameReader::Open(input.hr_path, *input.hr, decoder));
+  decoder.colour = options.lr_colour;
   std::optional<FrameReader> lr_reader;
   if (!options.hr_only) {
     FP_ASSIGN_OR_RETURN(lr_reader, FrameReader::Open(input.lr_path, *input.lr, decoder));

@@ -35,6 +35,9 @@ struct PackOptions {
   PngOptions png;
   bool gzip = false;
   int threads = 0;  // PNG encoder threads; 0 = hardware concurrency
+  // Each recording's colour tags as ingest used them (RunOptions::lr_colour / hr_colour).
+  ColourOverride lr_colour;
+  ColourOverride hr_colour;
   // Limits for the decoders (max_frame_pixels; PackShard adds its cancel flag).
   DecoderOptions decoder;
 };

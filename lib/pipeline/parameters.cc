@@ -25,6 +25,10 @@ framepair::v1::RunParameters ParametersFor(const RunOptions& o) {
   p.set_spike_ratio(o.align.spike_ratio);
   p.set_max_residual(o.align.max_residual);
   p.set_max_offset(o.align.max_offset);
+  p.set_lr_matrix(o.lr_colour.matrix);
+  p.set_lr_range(o.lr_colour.range);
+  p.set_hr_matrix(o.hr_colour.matrix);
+  p.set_hr_range(o.hr_colour.range);
   p.set_band_half_width(o.align.band_half_width);
   const bool content = o.scene.detector == SceneDetector::kContent;
   p.set_scene_detector(content ? "content" : "adaptive");
@@ -70,6 +74,8 @@ absl::StatusOr<RunOptions> OptionsFromParameters(const framepair::v1::RunParamet
   o.align.spike_ratio = p.spike_ratio();
   o.align.max_residual = p.max_residual();
   if (p.has_max_offset()) o.align.max_offset = p.max_offset();
+  o.lr_colour = {p.lr_matrix(), p.lr_range()};
+  o.hr_colour = {p.hr_matrix(), p.hr_range()};
   if (p.has_band_half_width()) o.align.band_half_width = p.band_half_width();
   if (p.scene_detector() == "content") {
     o.scene.detector = SceneDetector::kContent;
@@ -128,6 +134,10 @@ absl::Status NormalizeRunOptions(RunOptions* options) {
   if (o.scene.max_jump < -1 || o.scene.max_jump > 100000) {
     return Bad(absl::StrCat("--max-jump ", o.scene.max_jump, " must be -1 (auto) or 0..100000"));
   }
+  if (absl::Status s = ValidateColourOverride(o.lr_colour, "--lr"); !s.ok()) return s;
+  if (absl::Status s = ValidateColourOverride(o.hr_colour, "--hr"); !s.ok()) return s;
+  o.pack.lr_colour = o.lr_colour;
+  o.pack.hr_colour = o.hr_colour;
   if (o.ingest.decoder.max_frame_pixels < 1) {
     return Bad(
         absl::StrCat("--max-frame-pixels ", o.ingest.decoder.max_frame_pixels, " must be >= 1"));

@@ -82,7 +82,9 @@ absl::StatusOr<RunSummary> RunPipeline(const RunOptions& options_in, ProgressSin
       ProgressFn report = [progress, stage](int64_t done, int64_t total) {
         if (progress) progress->StageProgress(stage, done, total);
       };
-      return IngestSource(role, path, ingest_options, report, cancel);
+      IngestOptions side = ingest_options;
+      side.decoder.colour = role == "lr" ? o.lr_colour : o.hr_colour;
+      return IngestSource(role, path, side, report, cancel);
     };
     std::future<absl::StatusOr<StoredFrameTable>> lr_future;
     if (!hr_only) lr_future = std::async(std::launch::async, ingest, "lr", o.lr_path);

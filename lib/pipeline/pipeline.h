@@ -30,6 +30,9 @@ struct RunOptions {
   // Worker threads for decoding and PNG encoding; 0 = hardware concurrency.
   int threads = 0;
   IngestOptions ingest;  // ingest.decoder.max_frame_pixels (--max-frame-pixels) also bounds pack
+  // Colour tags to use instead of each recording's own (--lr-range, --hr-matrix, ...).
+  ColourOverride lr_colour;
+  ColourOverride hr_colour;
   AlignOptions align;
   SceneOptions scene;
   SampleOptions sample;  // sample.shards is overwritten by `shards`

@@ -71,10 +71,14 @@ std::vector<Example> ReadExamples(const fs::path& dir) {
       EXPECT_TRUE(example.ParseFromString(std::string(*record)));
       Example x;
       for (const auto& [name, f] : example.features().feature()) {
-        if (name == "input") x.input.assign(f.bytes_list().value().begin(), f.bytes_list().value().end());
-        if (name == "target") x.target.assign(f.bytes_list().value().begin(), f.bytes_list().value().end());
-        if (name == "input_frame") x.input_frame.assign(f.int64_list().value().begin(), f.int64_list().value().end());
-        if (name == "target_frame") x.target_frame.assign(f.int64_list().value().begin(), f.int64_list().value().end());
+        if (name == "input")
+          x.input.assign(f.bytes_list().value().begin(), f.bytes_list().value().end());
+        if (name == "target")
+          x.target.assign(f.bytes_list().value().begin(), f.bytes_list().value().end());
+        if (name == "input_frame")
+          x.input_frame.assign(f.int64_list().value().begin(), f.int64_list().value().end());
+        if (name == "target_frame")
+          x.target_frame.assign(f.int64_list().value().begin(), f.int64_list().value().end());
       }
       out.push_back(std::move(x));
     }
@@ -173,8 +177,8 @@ std::string Row(const std::string& name, const Measured& m) {
     return absl::StrFormat("%d/%d/%d", f.skips_shared_moment, f.repeats_moment, f.wrong_pair);
   };
   return absl::StrFormat(
-      "| %s | %.4f | %.4f | %s of %d | %.4f | %.4f | %s of %d | %.3f / %.3f | %.3f / %.3f |",
-      name, m.pairs.precision, m.pairs.recall, faults(m.windows), m.windows.windows,
+      "| %s | %.4f | %.4f | %s of %d | %.4f | %.4f | %s of %d | %.3f / %.3f | %.3f / %.3f |", name,
+      m.pairs.precision, m.pairs.recall, faults(m.windows), m.windows.windows,
       m.greedy_pairs.precision, m.greedy_pairs.recall, faults(m.greedy_windows),
       m.greedy_windows.windows, m.lr_dups.precision, m.lr_dups.recall, m.hr_dups.precision,
       m.hr_dups.recall);
@@ -218,8 +222,8 @@ TEST_P(FidelityTest, PairsAndWindowsMatchTheTruth) {
     if (!thumbs.ok()) return {};
     SampleOptions sample = o.sample;
     sample.shards = o.shards;
-    absl::StatusOr<WindowPlan> plan = PlanWindows(thumbs->sequence, &lr->table, hr->table,
-                                                  aligned, o.scene, sample, named.name);
+    absl::StatusOr<WindowPlan> plan =
+        PlanWindows(thumbs->sequence, &lr->table, hr->table, aligned, o.scene, sample, named.name);
     EXPECT_TRUE(plan.ok()) << plan.status();
     return plan.ok() ? WindowsOf(*plan, aligned.pairs, sample.window) : Windows{};
   };
@@ -240,8 +244,7 @@ TEST_P(FidelityTest, PairsAndWindowsMatchTheTruth) {
     // Gross colour disagreement: refused, naming the override flags.
     ASSERT_FALSE(aligned.ok());
     EXPECT_EQ(aligned.status().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_NE(aligned.status().message().find("--hr-range"), std::string::npos)
-        << aligned.status();
+    EXPECT_NE(aligned.status().message().find("--hr-range"), std::string::npos) << aligned.status();
     return;
   }
   ASSERT_TRUE(aligned.ok()) << aligned.status();
@@ -275,8 +278,7 @@ TEST_P(FidelityTest, PairsAndWindowsMatchTheTruth) {
   EXPECT_GE(m.lr_dups.precision, 0.99) << named.name;
   EXPECT_GE(m.hr_dups.precision, 0.99) << named.name;
   // The default beats the seed's walk wherever the walk runs at all.
-  EXPECT_GE(m.pairs.precision * m.pairs.recall,
-            m.greedy_pairs.precision * m.greedy_pairs.recall)
+  EXPECT_GE(m.pairs.precision * m.pairs.recall, m.greedy_pairs.precision * m.greedy_pairs.recall)
       << named.name;
   if (baseline.ok()) {
     EXPECT_LE(m.windows.skips_shared_moment + m.windows.repeats_moment,
