@@ -174,8 +174,21 @@ FootageSpec HardSpec();
 // DefaultSpec's world as HR only (ffv1), with duplicates and drops.
 FootageSpec HrOnlySpec();
 
-// Presets modelled on real captures, each 600-1800 world frames at LR 160x96 (HR 640x384),
-// both sides lossy unless said otherwise. See RealisticSpecs() in footage.cc for contents.
+// Presets modelled on real captures: LR 160x96, HR 640x384, both sides libx264 with
+// independent quality and keyframe spacing (LR crf 30 gop 2 s, HR crf 24 gop 5 s unless
+// said), natural drops (single and runs of 2-6) and repeats on both sides, seed 11. The
+// world (930 frames unless said) has small-motion and slow-pan scenes, a near-threshold
+// cut (content score ~29) and a same-palette cut (~21) besides ordinary scenes.
+//   independent_lossy  30 fps; LR crf 35 gop 30, HR crf 23 gop 250
+//   half_rate_lr       60 fps; LR render_divisor 2 (30 distinct/s, each shown twice)
+//   half_rate_hr       60 fps; HR render_divisor 2
+//   capture_30_vs_60   60 fps world; LR capture_divisor 2 (a 30 fps stream), HR 60
+//   held_frames        60 fps; render_divisor 5 on both (a 12 fps game), holds of 6-15
+//                      frames (1%), drop runs of 3-12
+//   long_gaps          30 fps, 1800 frames; LR frozen on world 149 for worlds 150-749, HR
+//                      missing worlds 1000-1599
+//   hud_on_hr          30 fps; HR has a filled box (LR rect 8,72 40x16) over worlds 300-329
+//   range_mismatch     30 fps; HR limited-range content tagged full range
 struct NamedSpec {
   std::string name;
   std::string description;  // what it stresses, one line
