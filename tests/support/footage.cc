@@ -12,6 +12,7 @@
 #include <random>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -23,6 +24,7 @@
 #include "absl/strings/str_split.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "png/png.h"
 #include "support/process.h"
 #include "util/file.h"
 #include "util/sha256.h"
@@ -161,6 +163,66 @@ std::string SceneSource(const SceneSpec& scene, const WorldSpec& world) {
       return absl::StrFormat("%s=s=%dx%d:r=%d%s", kBars[seed % 3], w, h, r,
                              Mover(world, seed, w, h));
     }
+    case SceneKind::kSmallMotion: {
+      // Background: a smooth two-frequency texture computed once per frame at half LR
+      // resolution (geq is slow; the texture does not depend on N, so it is static).
+      static constexpr double kFreq[][2] = {{0.37, 0.23}, {0.29, 0.41}, {0.53, 0.19}, {0.21, 0.31}};
+      static constexpr const char* kSprite[] = {"0xff3030", "0x30ff60", "0x3060ff", "0xffff40"};
+      // Seeds 2k and 2k+1 share the texture's frequencies and the sprite's colour; only the
+      // texture's phase and tint differ: a cut between them is a modest one.
+      const auto& f = kFreq[(seed / 2) % 4];
+      const double phase = (seed % 2) * 1.0;
+      const int s = world.scale;
+      const int lw = world.lr_size.width, lh = world.lr_size.height;
+      const int base = 60 + static_cast<int>(seed % 3) * 8;
+      const std::string bg = absl::StrFormat(
+          "nullsrc=s=%dx%d:r=%d,format=rgb24,"
+          "geq=r='%d+40*sin(X*%g+%g)*sin(Y*%g)':g='%d+40*sin(X*%g+1)*sin(Y*%g+2+%g)':"
+          "b='%d+30*sin((X+Y)*%g+%g)',scale=%d:%d:flags=neighbor",
+          std::max(1, lw / 2), std::max(1, lh / 2), r, base, f[0], phase, f[1], base + 10, f[1],
+          f[0], phase, base + 30, (f[0] + f[1]) / 2, phase, w, h);
+      // Sprite: 8x8 LR pixels, 1 LR pixel per frame along rows; the row steps by 3 LR pixels
+      // after each pass so a position never repeats within a scene.
+      const int span_x = std::max(1, lw - 8);
+      const int span_y = std::max(1, lh - 8);
+      // Status area: a 16-bit binary frame counter in 4x4 cells of 8x8 LR pixels.
+      const int cell = 8 * s;
+      const std::string bit = absl::StrFormat(
+          "mod(floor((N+%d)/pow(2,floor(Y/%d)*4+floor(X/%d))),2)", seed * 4099 % 1000, cell, cell);
+      return absl::StrFormat(
+          "%s[bg];color=c=%s:s=%dx%d:r=%d[sp];"
+          "nullsrc=s=%dx%d:r=%d,format=rgb24,geq=r='40+200*%s':g='40+160*%s':b='60+0*%s'[ctr];"
+          "[bg][sp]overlay=x='%d*mod(n,%d)':y='%d*mod(floor(n/%d)*3+%d,%d)'[a];"
+          "[a][ctr]overlay=x=W-w-%d:y=%d",
+          bg, kSprite[(seed / 2) % 4], 8 * s, 8 * s, r, 4 * cell, 4 * cell, r, bit, bit, bit, s,
+          span_x, s, span_x, static_cast<int>(seed * 7 % span_y), span_y, 4 * s, 4 * s);
+    }
+    case SceneKind::kSlowPan: {
+      // A cellular-automaton texture with cells of 4 LR pixels, filled in full (full=1) on
+      // the first frame and frozen (loop; setpts makes the timestamps regular again), then
+      // scrolled. Two close colours per palette: a 1-pixel step changes only cell edges.
+      static constexpr int kRules[] = {30, 110, 45, 105};
+      static constexpr const char* kPalettes[][2] = {{"0x3a5a8a", "0x8aa0c8"},
+                                                     {"0x6a8a3a", "0xb8c878"},
+                                                     {"0x8a4a3a", "0xd09070"},
+                                                     {"0x5a5a5a", "0xa8a8a8"}};
+      const auto& pal = kPalettes[seed % 4];
+      auto channel = [&](int shift) {
+        const int lo = std::stoi(std::string(pal[0]).substr(2), nullptr, 16) >> shift & 0xff;
+        const int hi = std::stoi(std::string(pal[1]).substr(2), nullptr, 16) >> shift & 0xff;
+        return absl::StrFormat("if(val,%d,%d)", hi, lo);
+      };
+      const int s = world.scale;
+      const int frames = std::min(scene.frames, 4096);
+      const int gw = (world.lr_size.width + frames + 3) / 4 + 1;
+      const int gh = std::max(3, (world.lr_size.height + 3) / 4);
+      return absl::StrFormat(
+          "cellauto=s=%dx%d:r=%d:rule=%d:seed=%d:full=1,loop=loop=-1:size=1,setpts=N/(%d*TB),"
+          "scale=%d:%d:flags=neighbor,format=rgb24,lutrgb=r='%s':g='%s':b='%s',"
+          "crop=%d:%d:x='%d*mod(n,%d)':y=0",
+          gw, gh, r, kRules[(seed / 4) % 4], seed + 1, r, gw * 4 * s, gh * 4 * s, channel(16),
+          channel(8), channel(0), w, h, s, frames);
+    }
     case SceneKind::kCustom:
       return absl::StrReplaceAll(
           scene.custom_source,
@@ -175,6 +237,11 @@ std::string World::HrFramePath(int world_id) const {
 std::string World::LrFramePath(int world_id) const {
   return absl::StrFormat("%s/lr/%06d.png", dir, world_id);
 }
+bool SideTruth::HasHud(int frame) const {
+  if (frame < 0 || frame >= static_cast<int>(world_ids.size())) return false;
+  return world_ids[frame] >= hud_from && world_ids[frame] < hud_to;
+}
+
 int World::SceneOf(int world_id) const {
   auto it = std::upper_bound(scene_starts.begin(), scene_starts.end(), world_id);
   return std::max(0, static_cast<int>(it - scene_starts.begin()) - 1);
@@ -293,24 +360,54 @@ EditList MakeEditList(const EditSpec& edits, int world_frames, uint64_t seed, ui
   list.start_offset = UniformInt(rng, edits.start_offset_min, edits.start_offset_max);
   list.end_trim = UniformInt(rng, edits.end_trim_min, edits.end_trim_max);
   const int end = world_frames - list.end_trim;
+  // Holds draw from their own stream: turning them on leaves the drops where they were.
+  std::mt19937_64 hold_rng(SplitMix64(seed ^ SplitMix64(stream + 0x401d)));
+  const int render = std::max(1, edits.render_divisor);
+  const int capture = std::max(1, edits.capture_divisor);
+  const bool gap = edits.gap_at >= 0 && edits.gap_len > 0;
+  const int gap_end = gap ? edits.gap_at + edits.gap_len : -1;
+  // The frame the game has on screen at world tick t (render divisor anchored to the world).
+  auto rendered = [&](int t) { return t - t % render; };
+  int held_id = -1;  // frame frozen by a hold, shown until tick held_until
+  int held_until = -1;
+  // Capture ticks are world ticks start, start + capture, ...; a drop run skips captures.
   for (int w = list.start_offset; w < end;) {
+    if (gap && w >= edits.gap_at && w < gap_end && !edits.gap_hold) {
+      // A missing stall: the recording resumes at the first capture tick after the gap.
+      w += (gap_end - w + capture - 1) / capture * capture;
+      continue;
+    }
     if (Chance(rng, edits.drop_run_rate)) {
-      w += UniformInt(rng, edits.drop_run_min, edits.drop_run_max);
+      w += capture * UniformInt(rng, edits.drop_run_min, edits.drop_run_max);
       continue;
     }
     if (Chance(rng, edits.drop_rate)) {
-      ++w;
+      w += capture;
       continue;
     }
-    list.world_ids.push_back(w);
+    int shown = rendered(w);
+    if (gap && w >= edits.gap_at && w < gap_end) {
+      shown = rendered(std::max(0, edits.gap_at - 1));  // frozen on the last frame before
+    } else if (w < held_until) {
+      shown = held_id;
+    } else if (edits.hold_rate > 0 && Chance(hold_rng, edits.hold_rate)) {
+      held_id = shown;
+      held_until = w + capture * UniformInt(hold_rng, edits.hold_min, edits.hold_max);
+    }
+    list.world_ids.push_back(shown);
     if (Chance(rng, edits.dup_rate)) {
       const int n = UniformInt(rng, edits.dup_min, edits.dup_max);
-      for (int k = 0; k < n; ++k) {
-        list.duplicates.push_back(static_cast<int>(list.world_ids.size()));
-        list.world_ids.push_back(w);
-      }
+      for (int k = 0; k < n; ++k) list.world_ids.push_back(shown);
     }
-    ++w;
+    w += capture;
+  }
+  // Every repeat of the previous frame, whatever made it (injected, held, rendered at a
+  // lower rate, frozen): what a perfect duplicate remover drops. Without the realism options
+  // these are exactly the injected repeats.
+  for (size_t i = 1; i < list.world_ids.size(); ++i) {
+    if (list.world_ids[i] == list.world_ids[i - 1]) {
+      list.duplicates.push_back(static_cast<int>(i));
+    }
   }
   return list;
 }
@@ -329,9 +426,23 @@ bool IsRgb(const std::string& pix_fmt) {
          absl::StartsWith(pix_fmt, "gbr");
 }
 
-absl::Status EncodeSide(const World& world, const std::vector<int>& world_ids, bool hr,
-                        const CodecSpec& codec, const std::string& pix_fmt,
+// The decoded frames [first, last] that carry the side's HUD; first > last when none do.
+std::pair<int, int> HudFrames(const SideTruth& side) {
+  int first = -1, last = -2;
+  if (side.hud_to <= side.hud_from) return {first, last};
+  for (int i = 0; i < static_cast<int>(side.world_ids.size()); ++i) {
+    if (side.HasHud(i)) {
+      if (first < 0) first = i;
+      last = i;
+    }
+  }
+  return first < 0 ? std::pair{0, -1} : std::pair{first, last};
+}
+
+absl::Status EncodeSide(const World& world, const SideTruth& side, bool hr, const CodecSpec& codec,
                         const std::string& out_path) {
+  const std::vector<int>& world_ids = side.world_ids;
+  const std::string& pix_fmt = side.pix_fmt;
   const std::string seq = absl::StrFormat("%s.seq-%d", out_path, getpid());
   std::error_code ec;
   fs::remove_all(seq, ec);
@@ -354,23 +465,43 @@ absl::Status EncodeSide(const World& world, const std::vector<int>& world_ids, b
                                    "-threads",
                                    "1",
                                    "-framerate",
-                                   absl::StrCat(world.fps),
+                                   side.capture_divisor > 1
+                                       ? absl::StrCat(world.fps, "/", side.capture_divisor)
+                                       : absl::StrCat(world.fps),
                                    "-start_number",
                                    "0",
                                    "-i",
                                    seq + "/%06d.png"};
   const bool yuv = !IsRgb(pix_fmt);
+  // The HUD is drawn on the RGB input, so its colour is exact before the codec's error.
+  std::string hud;
+  if (const auto [first, last] = HudFrames(side); first <= last) {
+    const Rect& r = side.hud_rect;
+    hud = absl::StrFormat(
+        "format=rgb24,drawbox=x=%d:y=%d:w=%d:h=%d:color=%s:t=fill:"
+        "enable='between(n,%d,%d)',",
+        r.x, r.y, r.width, r.height, side.hud_color, first, last);
+  }
+  // The tag lies about the content: the pixels stay limited range (out_range=tv).
+  const bool full_tag = side.tagged_full_range;
   if (yuv && codec.bt709) {
-    argv.insert(argv.end(),
-                {"-vf", absl::StrCat("scale=out_color_matrix=bt709:out_range=tv,format=", pix_fmt),
-                 "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709",
-                 "-color_range", "tv"});
+    argv.insert(
+        argv.end(),
+        {"-vf", absl::StrCat(hud, "scale=out_color_matrix=bt709:out_range=tv,format=", pix_fmt),
+         "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range",
+         full_tag ? "pc" : "tv"});
   } else {
+    if (!hud.empty()) argv.insert(argv.end(), {"-vf", absl::StrCat(hud, "format=", pix_fmt)});
     argv.insert(argv.end(), {"-pix_fmt", pix_fmt});
+    if (full_tag) argv.insert(argv.end(), {"-color_range", "pc"});
   }
   if (codec.codec == Codec::kX264) {
     argv.insert(argv.end(), {"-c:v", "libx264", "-preset", "fast", "-crf", absl::StrCat(codec.crf),
                              "-threads", "1"});
+    if (codec.gop > 0) argv.insert(argv.end(), {"-g", absl::StrCat(codec.gop)});
+    // The container tag follows -color_range; the bitstream's VUI is rewritten so that
+    // both say full range whatever the encoder wrapper decided.
+    if (full_tag) argv.insert(argv.end(), {"-bsf:v", "h264_metadata=video_full_range_flag=1"});
   } else {
     argv.insert(argv.end(), {"-c:v", "ffv1", "-level", "3", "-coder", "0", "-threads", "1"});
   }
@@ -416,6 +547,17 @@ std::string OutputKey(const FootageSpec& spec, const World& world) {
                           e.drop_run_rate, e.drop_run_min, e.drop_run_max, e.drop_rate, e.dup_rate,
                           e.dup_min, e.dup_max, static_cast<int>(c.codec), c.crf, c.pix_fmt,
                           c.bt709);
+    // Realism options join the key only when set, so older specs keep their keys (and
+    // reuse_existing keeps finding their output).
+    const HudSpec& h = side->hud;
+    if (e.render_divisor != 1 || e.capture_divisor != 1 || e.hold_rate != 0 || e.gap_at >= 0 ||
+        c.gop != 0 || c.tag_full_range || h.to > h.from) {
+      absl::StrAppendFormat(&text,
+                            "|r%d c%d h%.17g %d %d g%d %d %d|gop%d fr%d|hud%d %d %d %d %d %d %s",
+                            e.render_divisor, e.capture_divisor, e.hold_rate, e.hold_min,
+                            e.hold_max, e.gap_at, e.gap_len, e.gap_hold, c.gop, c.tag_full_range,
+                            h.from, h.to, h.rect.x, h.rect.y, h.rect.width, h.rect.height, h.color);
+    }
   }
   return Sha256Hex(text).substr(0, 16);
 }
@@ -485,8 +627,40 @@ absl::StatusOr<Footage> GenerateFootage(const FootageSpec& spec, const GenerateO
     side.duplicates = std::move(list.duplicates);
     side.start_offset = list.start_offset;
     side.end_trim = list.end_trim;
+    const EditSpec& e = job.spec->edits;
+    const CodecSpec& c = job.spec->codec;
+    side.render_divisor = std::max(1, e.render_divisor);
+    side.capture_divisor = std::max(1, e.capture_divisor);
+    if (e.gap_at >= 0 && e.gap_len > 0) {
+      side.gap_at = e.gap_at;
+      side.gap_len = e.gap_len;
+      side.gap_hold = e.gap_hold;
+    }
+    side.gop = c.codec == Codec::kX264 ? c.gop : 0;
+    if (c.tag_full_range) {
+      if (c.codec != Codec::kX264 || IsRgb(side.pix_fmt)) {
+        return absl::InvalidArgumentError(
+            "tag_full_range needs a libx264 YUV stream: it mislabels limited-range YUV");
+      }
+      side.tagged_full_range = true;
+    }
+    const HudSpec& hud = job.spec->hud;
+    if (hud.to > hud.from) {
+      const int s = job.hr ? spec.world.scale : 1;
+      const Rect& r = hud.rect;
+      if (r.width <= 0 || r.height <= 0 || r.x < 0 || r.y < 0 ||
+          r.x + r.width > world.lr_size.width || r.y + r.height > world.lr_size.height) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("HUD rect %d,%d %dx%d is not inside the %dx%d LR frame", r.x, r.y,
+                            r.width, r.height, world.lr_size.width, world.lr_size.height));
+      }
+      side.hud_from = hud.from;
+      side.hud_to = hud.to;
+      side.hud_rect = {r.x * s, r.y * s, r.width * s, r.height * s};
+      side.hud_color = hud.color;
+    }
     tasks.push_back([&world, &side, job] {
-      return EncodeSide(world, side.world_ids, job.hr, job.spec->codec, side.pix_fmt, side.path);
+      return EncodeSide(world, side, job.hr, job.spec->codec, side.path);
     });
   }
   FP_RETURN_IF_ERROR(RunAll(std::move(tasks), options.jobs));
@@ -572,6 +746,157 @@ FootageSpec HrOnlySpec() {
   return spec;
 }
 
+// --- Realistic presets ---
+
+namespace {
+
+// 930 world frames. Cuts 1|2 and 3|4 are the hard ones: 1|2 is small-motion to
+// small-motion (same layout, sprite and counter; the background texture and tint change a
+// little: the near-threshold cut) and 3|4 is slow pan to slow pan with the same two colours
+// and another automaton rule (the same-palette cut). footage_test prints their content
+// scores. The rest are the ordinary kinds, for contrast.
+std::vector<SceneSpec> RealisticScenes(int extra_sets = 0) {
+  std::vector<SceneSpec> scenes = {
+      {SceneKind::kSmallMotion, 150, 0}, {SceneKind::kSmallMotion, 120, 1},
+      {SceneKind::kSlowPan, 150, 0},     {SceneKind::kSlowPan, 120, 4},
+      {SceneKind::kTestsrc2, 90, 2},     {SceneKind::kLife, 100, 3},
+      {SceneKind::kSlowPan, 120, 1},     {SceneKind::kMandelbrot, 80, 1},
+  };
+  // Longer worlds: more of the same kinds with other seeds (290 frames a set).
+  for (int i = 0; i < extra_sets; ++i) {
+    const uint32_t k = static_cast<uint32_t>(i) * 4 + 5;
+    scenes.push_back({SceneKind::kSmallMotion, 100, k});
+    scenes.push_back({SceneKind::kCellauto, 90, k});
+    scenes.push_back({SceneKind::kSlowPan, 100, k + 1});
+  }
+  return scenes;
+}
+
+EditSpec NaturalEdits(int offset_max, int trim_max) {
+  EditSpec e;
+  e.start_offset_min = 0;
+  e.start_offset_max = offset_max;
+  e.end_trim_min = 0;
+  e.end_trim_max = trim_max;
+  e.drop_run_rate = 0.004;
+  e.drop_run_min = 2;
+  e.drop_run_max = 6;
+  e.drop_rate = 0.015;
+  e.dup_rate = 0.02;
+  e.dup_min = 1;
+  e.dup_max = 2;
+  return e;
+}
+
+FootageSpec RealisticBase(int fps) {
+  FootageSpec spec;
+  spec.world.lr_size = {160, 96};
+  spec.world.scale = 4;
+  spec.world.fps = fps;
+  spec.world.scenes = RealisticScenes();
+  spec.lr.edits = NaturalEdits(30, 20);
+  spec.hr.edits = NaturalEdits(10, 30);
+  // Independent lossy encodes: different quality and keyframe spacing on each side.
+  spec.lr.codec = {Codec::kX264, 30};
+  spec.lr.codec.gop = 2 * fps;
+  spec.hr.codec = {Codec::kX264, 24};
+  spec.hr.codec.gop = 5 * fps;
+  spec.seed = 11;
+  return spec;
+}
+
+}  // namespace
+
+std::vector<NamedSpec> RealisticSpecs() {
+  std::vector<NamedSpec> out;
+  {
+    FootageSpec spec = RealisticBase(30);
+    spec.lr.codec.crf = 35;
+    spec.lr.codec.gop = 30;
+    spec.hr.codec.crf = 23;
+    spec.hr.codec.gop = 250;
+    out.push_back({"independent_lossy",
+                   "30 fps; LR crf 35 gop 30, HR crf 23 gop 250; drops and repeats on both "
+                   "sides; small-motion, slow-pan, near-threshold and same-palette cuts",
+                   spec});
+  }
+  {
+    FootageSpec spec = RealisticBase(60);
+    spec.lr.edits.render_divisor = 2;
+    out.push_back({"half_rate_lr",
+                   "60 fps streams; LR game rendered at 30 (each moment twice), HR every frame: "
+                   "odd moments exist on HR only",
+                   spec});
+  }
+  {
+    FootageSpec spec = RealisticBase(60);
+    spec.hr.edits.render_divisor = 2;
+    out.push_back(
+        {"half_rate_hr", "the converse of half_rate_lr: HR rendered at 30 in 60 fps", spec});
+  }
+  {
+    FootageSpec spec = RealisticBase(60);
+    spec.lr.edits.capture_divisor = 2;
+    out.push_back({"capture_30_vs_60",
+                   "world at 60; LR captured at 30 fps (every other world frame, stream 30 "
+                   "fps, no repeats), HR at 60",
+                   spec});
+  }
+  {
+    FootageSpec spec = RealisticBase(60);
+    for (SideSpec* side : {&spec.lr, &spec.hr}) {
+      side->edits.render_divisor = 5;
+      side->edits.hold_rate = 0.01;
+      side->edits.hold_min = 6;
+      side->edits.hold_max = 15;
+      side->edits.drop_run_rate = 0.006;
+      side->edits.drop_run_min = 3;
+      side->edits.drop_run_max = 12;
+    }
+    out.push_back({"held_frames",
+                   "a 12 fps game captured at 60 on both sides (every moment 5 times), hitches "
+                   "holding a frame 6-15 frames, drop runs",
+                   spec});
+  }
+  {
+    FootageSpec spec = RealisticBase(30);
+    spec.world.scenes = RealisticScenes(3);  // 1800 frames
+    spec.lr.edits.gap_at = 150;
+    spec.lr.edits.gap_len = 600;
+    spec.lr.edits.gap_hold = true;
+    spec.hr.edits.gap_at = 1000;
+    spec.hr.edits.gap_len = 600;
+    spec.hr.edits.gap_hold = false;
+    out.push_back({"long_gaps",
+                   "1800 world frames; LR frozen on one frame for world 150-749, HR missing "
+                   "world 1000-1599; pairable: ~0-149, 750-999, 1600-1799",
+                   spec});
+  }
+  {
+    FootageSpec spec = RealisticBase(30);
+    spec.hr.hud = {300, 330, {8, 72, 40, 16}, "0xf0f0f0"};
+    out.push_back(
+        {"hud_on_hr", "HR only has a filled 40x16-LR box over world frames 300-329 (1 s)", spec});
+  }
+  {
+    FootageSpec spec = RealisticBase(30);
+    spec.hr.codec.tag_full_range = true;
+    out.push_back({"range_mismatch",
+                   "HR is limited-range content tagged full range (container and VUI)", spec});
+  }
+  return out;
+}
+
+absl::StatusOr<FootageSpec> RealisticSpec(const std::string& name) {
+  std::vector<std::string> names;
+  for (NamedSpec& named : RealisticSpecs()) {
+    if (named.name == name) return std::move(named.spec);
+    names.push_back(named.name);
+  }
+  return absl::NotFoundError(
+      absl::StrCat("no realistic preset '", name, "'; there are: ", absl::StrJoin(names, ", ")));
+}
+
 // --- Truth JSON ---
 
 namespace {
@@ -594,12 +919,36 @@ std::string JsonString(std::string_view s) {
 std::string JsonInts(const std::vector<int>& v) { return "[" + absl::StrJoin(v, ",") + "]"; }
 std::string JsonSize(Size s) { return absl::StrFormat("[%d,%d]", s.width, s.height); }
 
+// Realism fields, only those that are set: footage without them keeps its exact JSON.
+std::string SideRealismJson(const SideTruth& side) {
+  std::string out;
+  if (side.render_divisor != 1)
+    absl::StrAppend(&out, ",\n    \"render_divisor\": ", side.render_divisor);
+  if (side.capture_divisor != 1) {
+    absl::StrAppend(&out, ",\n    \"capture_divisor\": ", side.capture_divisor);
+  }
+  if (side.gap_len > 0) {
+    absl::StrAppend(&out, ",\n    \"gap\": [", side.gap_at, ",", side.gap_len, ",",
+                    side.gap_hold ? 1 : 0, "]");
+  }
+  if (side.gop != 0) absl::StrAppend(&out, ",\n    \"gop\": ", side.gop);
+  if (side.hud_to > side.hud_from) {
+    const Rect& r = side.hud_rect;
+    absl::StrAppend(&out, ",\n    \"hud\": [", side.hud_from, ",", side.hud_to, ",", r.x, ",", r.y,
+                    ",", r.width, ",", r.height,
+                    "],\n    \"hud_color\": ", JsonString(side.hud_color));
+  }
+  if (side.tagged_full_range) absl::StrAppend(&out, ",\n    \"tagged_full_range\": true");
+  return out;
+}
+
 std::string SideJson(const SideTruth& side) {
   return absl::StrCat(
       "{\n    \"path\": ", JsonString(side.path), ",\n    \"codec\": ", JsonString(side.codec),
       ",\n    \"pix_fmt\": ", JsonString(side.pix_fmt), ",\n    \"size\": ", JsonSize(side.size),
       ",\n    \"frames\": ", side.world_ids.size(), ",\n    \"start_offset\": ", side.start_offset,
-      ",\n    \"end_trim\": ", side.end_trim, ",\n    \"duplicates\": ", JsonInts(side.duplicates),
+      ",\n    \"end_trim\": ", side.end_trim, SideRealismJson(side),
+      ",\n    \"duplicates\": ", JsonInts(side.duplicates),
       ",\n    \"world_ids\": ", JsonInts(side.world_ids), "\n  }");
 }
 
@@ -668,6 +1017,34 @@ absl::StatusOr<SideTruth> SideFromStruct(const Struct& s) {
   FP_ASSIGN_OR_RETURN(side.end_trim, IntField(s, "end_trim"));
   FP_ASSIGN_OR_RETURN(side.duplicates, IntsField(s, "duplicates"));
   FP_ASSIGN_OR_RETURN(side.world_ids, IntsField(s, "world_ids"));
+  // Realism fields are optional: absent = not used.
+  if (s.fields().contains("render_divisor")) {
+    FP_ASSIGN_OR_RETURN(side.render_divisor, IntField(s, "render_divisor"));
+  }
+  if (s.fields().contains("capture_divisor")) {
+    FP_ASSIGN_OR_RETURN(side.capture_divisor, IntField(s, "capture_divisor"));
+  }
+  if (s.fields().contains("gap")) {
+    FP_ASSIGN_OR_RETURN(std::vector<int> gap, IntsField(s, "gap"));
+    if (gap.size() != 3) return absl::InvalidArgumentError("truth.json: bad gap");
+    side.gap_at = gap[0];
+    side.gap_len = gap[1];
+    side.gap_hold = gap[2] != 0;
+  }
+  if (s.fields().contains("gop")) {
+    FP_ASSIGN_OR_RETURN(side.gop, IntField(s, "gop"));
+  }
+  if (s.fields().contains("hud")) {
+    FP_ASSIGN_OR_RETURN(std::vector<int> hud, IntsField(s, "hud"));
+    if (hud.size() != 6) return absl::InvalidArgumentError("truth.json: bad hud");
+    side.hud_from = hud[0];
+    side.hud_to = hud[1];
+    side.hud_rect = {hud[2], hud[3], hud[4], hud[5]};
+    FP_ASSIGN_OR_RETURN(side.hud_color, StringField(s, "hud_color"));
+  }
+  if (s.fields().contains("tagged_full_range")) {
+    side.tagged_full_range = s.fields().at("tagged_full_range").bool_value();
+  }
   return side;
 }
 
@@ -796,6 +1173,127 @@ PrecisionRecall EvaluateCutsByWorldId(const Truth& truth, const std::vector<int>
 PrecisionRecall EvaluateCutsByLrFrame(const Truth& truth, const std::vector<int>& cut_lr_frames,
                                       int tolerance) {
   return MatchPositions(cut_lr_frames, CutPositions(truth.world, truth.lr.world_ids), tolerance);
+}
+
+std::vector<int> PairableMoments(const Truth& truth) { return MatchablePairs(truth); }
+
+WindowFaults EvaluateWindows(const Truth& truth,
+                             const std::vector<std::vector<std::pair<int, int>>>& windows) {
+  const std::vector<int>& lr = truth.lr.world_ids;
+  const std::vector<int>& hr = truth.hr.world_ids;
+  const std::vector<int> shared = MatchablePairs(truth);
+  WindowFaults faults;
+  faults.windows = static_cast<int>(windows.size());
+  auto valid = [](const std::vector<int>& ids, int i) {
+    return i >= 0 && i < static_cast<int>(ids.size());
+  };
+  for (int w = 0; w < static_cast<int>(windows.size()); ++w) {
+    const std::vector<std::pair<int, int>>& window = windows[w];
+    bool wrong = false, repeat = false, skip = false, cut = false;
+    auto note = [&](bool* flag, std::vector<int>* list, int* count, const std::string& what) {
+      if (!*flag) {
+        *flag = true;
+        list->push_back(w);
+        ++*count;
+      }
+      faults.messages.push_back(absl::StrFormat("window %d: %s", w, what));
+    };
+    for (size_t i = 0; i < window.size(); ++i) {
+      const auto [l, h] = window[i];
+      if (!valid(lr, l) || !valid(hr, h)) {
+        note(&wrong, &faults.wrong_pair_windows, &faults.wrong_pair,
+             absl::StrFormat("pair %d (lr %d, hr %d) is out of range", i, l, h));
+        continue;
+      }
+      if (lr[l] != hr[h]) {
+        note(&wrong, &faults.wrong_pair_windows, &faults.wrong_pair,
+             absl::StrFormat("pair %d: lr %d shows world %d, hr %d shows world %d", i, l, lr[l], h,
+                             hr[h]));
+      }
+      if (i == 0) continue;
+      const auto [pl, ph] = window[i - 1];
+      if (!valid(lr, pl) || !valid(hr, ph)) continue;
+      // Each side on its own: a wrong pair must not hide a repeat or a skip on the other.
+      for (const auto& [name, ids, a_index, b_index] :
+           {std::tuple{"lr", &lr, pl, l}, std::tuple{"hr", &hr, ph, h}}) {
+        const int a = (*ids)[a_index];
+        const int b = (*ids)[b_index];
+        // Correct pairs step alike on both sides: report the step once.
+        if (ids == &hr && a == lr[pl] && b == lr[l]) continue;
+        if (b <= a) {
+          note(&repeat, &faults.repeat_windows, &faults.repeats_moment,
+               absl::StrFormat("pairs %d-%d: %s %d then %d show worlds %d then %d", i - 1, i, name,
+                               a_index, b_index, a, b));
+          continue;
+        }
+        auto it = std::upper_bound(shared.begin(), shared.end(), a);
+        if (it != shared.end() && *it < b) {
+          note(&skip, &faults.skip_windows, &faults.skips_shared_moment,
+               absl::StrFormat("pairs %d-%d: %s steps from world %d to %d over world %d, which "
+                               "both recordings show",
+                               i - 1, i, name, a, b, *it));
+        }
+        if (truth.world.SceneOf(a) != truth.world.SceneOf(b)) {
+          note(&cut, &faults.cut_windows, &faults.crosses_cut,
+               absl::StrFormat("pairs %d-%d: %s crosses the cut between worlds %d and %d", i - 1, i,
+                               name, a, b));
+        }
+      }
+    }
+  }
+  return faults;
+}
+
+PrecisionRecall EvaluateDuplicates(const SideTruth& side, const std::vector<bool>& removed) {
+  const std::vector<int>& ids = side.world_ids;
+  PrecisionRecall pr;
+  for (size_t k = 0; k < ids.size(); ++k) {
+    const bool duplicate = k > 0 && ids[k] == ids[k - 1];
+    const bool gone = k < removed.size() && removed[k];
+    pr.relevant += duplicate;
+    pr.predicted += gone;
+    pr.correct += duplicate && gone;
+  }
+  // Removals past the end of the video are wrong by definition.
+  for (size_t k = ids.size(); k < removed.size(); ++k) pr.predicted += removed[k];
+  pr.found = pr.correct;
+  pr.precision = Ratio(pr.correct, pr.predicted);
+  pr.recall = Ratio(pr.found, pr.relevant);
+  return pr;
+}
+
+std::string TruthFramePath(const Truth& truth, bool hr, int frame) {
+  const SideTruth& side = hr ? truth.hr : truth.lr;
+  if (frame < 0 || frame >= static_cast<int>(side.world_ids.size())) return "";
+  const int id = side.world_ids[frame];
+  return hr ? truth.world.HrFramePath(id) : truth.world.LrFramePath(id);
+}
+
+absl::StatusOr<RgbImage> TruthFrameRgb(const Truth& truth, bool hr, int frame) {
+  const SideTruth& side = hr ? truth.hr : truth.lr;
+  const std::string path = TruthFramePath(truth, hr, frame);
+  if (path.empty()) {
+    return absl::OutOfRangeError(
+        absl::StrFormat("%s frame %d of %d", hr ? "HR" : "LR", frame, side.world_ids.size()));
+  }
+  FP_ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
+  FP_ASSIGN_OR_RETURN(RgbImage image, DecodePng(bytes));
+  if (side.HasHud(frame)) {
+    uint32_t rgb = 0;
+    if (!absl::SimpleHexAtoi(side.hud_color, &rgb)) {
+      return absl::InvalidArgumentError(absl::StrCat("bad HUD colour ", side.hud_color));
+    }
+    const Rect& r = side.hud_rect;
+    for (int y = r.y; y < std::min(image.height, r.y + r.height); ++y) {
+      for (int x = r.x; x < std::min(image.width, r.x + r.width); ++x) {
+        uint8_t* p = image.row(y) + 3 * x;
+        p[0] = static_cast<uint8_t>(rgb >> 16);
+        p[1] = static_cast<uint8_t>(rgb >> 8);
+        p[2] = static_cast<uint8_t>(rgb);
+      }
+    }
+  }
+  return image;
 }
 
 // --- Running tools ---

@@ -27,7 +27,9 @@ Options:
   --out DIR            output directory (required; created if missing)
   --preset NAME        default (6 scenes, ~540 world frames, modest offsets and drops),
                        hard (12 scenes, LR starts 300 frames late, drop runs up to 40,
-                       different ends) or hr-only (HR video only). Default: default
+                       different ends), hr-only (HR video only), or one of the realistic
+                       presets (both sides lossy; see --list-presets). Default: default
+  --list-presets       the realistic presets and what each stresses
   --seed N             seed of the edit lists (default 1); same seed => same truth
   --lr-codec C         x264 | x264:CRF | ffv1 (default x264:18)
   --hr-codec C         x264 | x264:CRF | ffv1 (default ffv1)
@@ -67,6 +69,12 @@ int main(int argc, char** argv) {
       std::fputs(kUsage, stdout);
       return 0;
     }
+    if (arg == "--list-presets") {
+      for (const fp::NamedSpec& named : fp::RealisticSpecs()) {
+        std::printf("%-18s %s\n", named.name.c_str(), named.description.c_str());
+      }
+      return 0;
+    }
     std::string* target = arg == "--out"        ? &out
                           : arg == "--preset"   ? &preset
                           : arg == "--seed"     ? &seed
@@ -90,8 +98,12 @@ int main(int argc, char** argv) {
     spec = fp::HardSpec();
   } else if (preset == "hr-only") {
     spec = fp::HrOnlySpec();
+  } else if (absl::StatusOr<fp::FootageSpec> realistic = fp::RealisticSpec(preset);
+             realistic.ok()) {
+    spec = *std::move(realistic);
   } else {
-    return Fail("unknown preset '" + preset + "' (default, hard or hr-only)");
+    return Fail("unknown preset '" + preset +
+                "' (default, hard, hr-only or a realistic one: --list-presets)");
   }
   if (!seed.empty() && !absl::SimpleAtoi(seed, &spec.seed)) return Fail("bad --seed " + seed);
   if (!lr_codec.empty() && !ParseCodec(lr_codec, &spec.lr.codec)) {
