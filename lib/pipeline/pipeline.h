@@ -28,7 +28,10 @@ struct RunOptions {
   bool gzip = false;
   // Worker threads for decoding and PNG encoding; 0 = hardware concurrency.
   int threads = 0;
-  IngestOptions ingest;
+  IngestOptions ingest;  // ingest.ignore_regions is set per recording from ignore_regions
+  // Areas left out of duplicate decisions and analysis thumbnails (--ignore-region), in LR
+  // pixels; the HR recording uses them times `scale` (IngestOptionsFor).
+  std::vector<PixelRect> ignore_regions;
   AlignOptions align;
   SceneOptions scene;
   SampleOptions sample;  // sample.shards is overwritten by `shards`

@@ -184,5 +184,28 @@ TEST_F(TinyPipelineTest, DamagedArtifactsAreReportedNotMisread) {
   EXPECT_EQ(ReadWindowPlan(work + "/missing").status().code(), absl::StatusCode::kNotFound);
 }
 
+// --ignore-region travels to the workers in RunParameters, and the HR recording gets the LR
+// regions times the scale.
+TEST(RunParametersTest, IgnoreRegionsTravelAndScaleForHr) {
+  RunOptions o;
+  o.scale = 4;
+  o.ignore_regions = {{1, 2, 3, 4}, {10, 20, 30, 40}};
+  absl::StatusOr<RunOptions> back = OptionsFromParameters(ParametersFor(o));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->ignore_regions, o.ignore_regions);
+  EXPECT_EQ(IngestOptionsFor(o, "lr").ignore_regions, o.ignore_regions);
+  EXPECT_EQ(IngestOptionsFor(o, "hr").ignore_regions,
+            (std::vector<PixelRect>{{4, 8, 12, 16}, {40, 80, 120, 160}}));
+  ASSERT_TRUE(NormalizeRunOptions(&o).ok());
+  for (const PixelRect& bad : {PixelRect{-1, 0, 5, 5}, PixelRect{0, 0, 0, 5},
+                               PixelRect{0, 0, 5, -2}, PixelRect{1 << 30, 0, 5, 5}}) {
+    RunOptions b = o;
+    b.ignore_regions = {bad};
+    const absl::Status s = NormalizeRunOptions(&b);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad.x;
+    EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("--ignore-region")) << bad.x;
+  }
+}
+
 }  // namespace
 }  // namespace framepair

@@ -1,6 +1,7 @@
 #include "services/ingest/ingest_service.h"
 
 #include "absl/strings/str_cat.h"
+#include "pipeline/parameters.h"
 #include "pipeline/stages.h"
 #include "services/worker/worker_io.h"
 #include "util/status_macros.h"
@@ -20,9 +21,10 @@ absl::StatusOr<framepair::v1::TaskResult> RunIngestTask(const StorageRoot& stora
 
   ProgressFn progress = [&context](int64_t done, int64_t total) { context.Progress(done, total); };
   // Thumbnails wait on shared storage, not in the pod's small ephemeral storage.
-  options.ingest.spill_dir = dir;
+  IngestOptions ingest = IngestOptionsFor(options, r.role());
+  ingest.spill_dir = dir;
   absl::StatusOr<StoredFrameTable> ingested =
-      IngestSource(r.role(), video, options.ingest, progress, context.cancel());
+      IngestSource(r.role(), video, ingest, progress, context.cancel());
   if (!ingested.ok()) return Rename(ingested.status(), video, name);
   // Later steps and the manifest speak of the file as the user named it.
   ingested->table.video.path = name;
