@@ -3,6 +3,7 @@
 #include <benchmark/benchmark.h>
 
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "align/align.h"
@@ -53,6 +54,38 @@ void BM_BlockSad8x8(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(BlockSad8x8(a.data(), 64, b.data(), 64));
 }
 BENCHMARK(BM_BlockSad8x8);
+
+// Worst case for the duplicate detector: a codec-noise duplicate of a 1280x720 frame, where
+// no block reaches `hi` and every block must be compared. Arg 0: luma only; 1: yuv420p.
+void BM_ClassifyNoiseDuplicate720p(benchmark::State& state) {
+  std::mt19937 rng(5);
+  struct Planes {
+    std::vector<uint8_t> a, b;
+    int w, h;
+  };
+  std::vector<Planes> planes;
+  for (auto [w, h] : {std::pair{1280, 720}, std::pair{640, 360}, std::pair{640, 360}}) {
+    Planes p{std::vector<uint8_t>(static_cast<size_t>(w) * h), {}, w, h};
+    p.b.resize(p.a.size());
+    for (size_t i = 0; i < p.a.size(); ++i) {
+      p.a[i] = static_cast<uint8_t>(60 + (i % w) / 10 + rng() % 8);
+      p.b[i] = static_cast<uint8_t>(p.a[i] + rng() % 3);
+    }
+    planes.push_back(std::move(p));
+  }
+  YuvView a, b;
+  a.count = b.count = state.range(0) == 0 ? 1 : 3;
+  a.log2_chroma_w = b.log2_chroma_w = a.log2_chroma_h = b.log2_chroma_h = 1;
+  for (int k = 0; k < a.count; ++k) {
+    const Planes& p = planes[k];
+    a.planes[k] = PlaneView{p.a.data(), p.w, p.w, p.h};
+    b.planes[k] = PlaneView{p.b.data(), p.w, p.w, p.h};
+  }
+  DuplicateDetector d;
+  d.Classify(a, 1);
+  for (auto _ : state) benchmark::DoNotOptimize(d.Classify(b, 2));
+}
+BENCHMARK(BM_ClassifyNoiseDuplicate720p)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
 
 void BM_ThumbDistance64x36(benchmark::State& state) {
   std::vector<uint8_t> a(64 * 36 * 3, 10), b(64 * 36 * 3, 13);

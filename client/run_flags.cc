@@ -1,7 +1,35 @@
 #include "client/run_flags.h"
 
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+
 namespace framepair::cli {
 namespace po = boost::program_options;
+namespace {
+
+// "X,Y,W,H": four non-negative decimal integers, W and H > 0. Whether the region lies inside
+// the frame is checked by ingest, which knows the frame size.
+absl::Status ParseIgnoreRegion(const std::string& text, PixelRect* out) {
+  const std::vector<std::string> parts = absl::StrSplit(text, ',');
+  int v[4] = {};
+  bool ok = parts.size() == 4;
+  for (size_t k = 0; ok && k < 4; ++k) {
+    ok = !parts[k].empty() && parts[k].find_first_not_of("0123456789") == std::string::npos &&
+         absl::SimpleAtoi(parts[k], &v[k]);
+  }
+  if (!ok || v[2] <= 0 || v[3] <= 0) {
+    return absl::InvalidArgumentError(
+        "--ignore-region must be X,Y,W,H: four non-negative integers (LR pixels) with W and H "
+        "> 0, not '" +
+        text + "'");
+  }
+  *out = {v[0], v[1], v[2], v[3]};
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 void AddDatasetFlags(po::options_description& desc, RunFlags* f) {
   RunOptions& o = f->options;
@@ -33,7 +61,8 @@ void AddDatasetFlags(po::options_description& desc, RunFlags* f) {
     ("lr-range", po::value(&o.lr_colour.range), "treat the LR recording as full or limited range, whatever it is tagged (for mis-tagged streams; see the colour check)")
     ("hr-range", po::value(&o.hr_colour.range), "the same for the HR recording")
     ("lr-matrix", po::value(&o.lr_colour.matrix), "convert the LR recording with bt601, bt709 or bt2020, whatever it is tagged")
-    ("hr-matrix", po::value(&o.hr_colour.matrix), "the same for the HR recording");
+    ("hr-matrix", po::value(&o.hr_colour.matrix), "the same for the HR recording")
+    ("ignore-region", po::value(&f->ignore_regions)->composing(), "X,Y,W,H in LR pixels (repeatable; HR uses them times --scale): an area such as a clock or counter left out of duplicate detection and alignment thumbnails (not out of the PNGs)");
   // clang-format on
 }
 
@@ -72,6 +101,12 @@ absl::Status ApplyDatasetFlags(RunFlags* f) {
     o.sample.overlap = OverlapPolicy::kDisjoint;
   } else {
     return bad("--overlap must be allow or disjoint, not '" + f->overlap + "'");
+  }
+  o.ignore_regions.clear();
+  for (const std::string& text : f->ignore_regions) {
+    PixelRect r;
+    if (absl::Status s = ParseIgnoreRegion(text, &r); !s.ok()) return s;
+    o.ignore_regions.push_back(r);
   }
   return absl::OkStatus();
 }

@@ -16,6 +16,21 @@ namespace {
 // footage between calls).
 constexpr int64_t kProgressEvery = 30;
 
+absl::Status CheckIgnoreRegions(const std::vector<PixelRect>& regions, const VideoInfo& video) {
+  for (const PixelRect& r : regions) {
+    const bool inside = r.x >= 0 && r.y >= 0 && r.width > 0 && r.height > 0 &&
+                        int64_t{r.x} + r.width <= video.width &&
+                        int64_t{r.y} + r.height <= video.height;
+    if (!inside) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(video.path, ": --ignore-region ", r.x, ",", r.y, ",", r.width, ",", r.height,
+                       " (in this recording's pixels) is not inside its ", video.width, "x",
+                       video.height, " frame"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 int64_t FrameTable::exact_duplicates() const {
@@ -55,6 +70,7 @@ absl::StatusOr<FrameTable> IngestVideo(const std::string& path, const IngestOpti
                       VideoDecoder::Open(path, decoder_options));
   FrameTable table;
   table.video = decoder->info();
+  FP_RETURN_IF_ERROR(CheckIgnoreRegions(options.ignore_regions, table.video));
   table.thumb_width = options.thumb_width;
   table.thumb_height = ThumbHeightFor(table.video.width, table.video.height, options.thumb_width);
   const size_t thumb_bytes = static_cast<size_t>(table.thumb_width) * table.thumb_height * 3;
@@ -62,7 +78,7 @@ absl::StatusOr<FrameTable> IngestVideo(const std::string& path, const IngestOpti
   table.frames.reserve(std::clamp<int64_t>(table.video.frame_count_estimate, 0, 1 << 20));
   FP_ASSIGN_OR_RETURN(table.thumbs, ThumbStore::Create(thumb_bytes, options.spill_dir));
 
-  DuplicateDetector detector(options.dedup);
+  DuplicateDetector detector(options.dedup, options.ignore_regions);
   RgbConverter converter;
   RgbImage thumb;
   int64_t damage_seen = 0;
@@ -85,12 +101,15 @@ absl::StatusOr<FrameTable> IngestVideo(const std::string& path, const IngestOpti
     record.pts = frame->pts;
     record.keyframe = frame->keyframe;
     record.content_hash = frame->ContentHash();
-    // The thumbnail is made before dedup because the detector also compares colour on it
-    // (luma alone misses chroma-only motion); duplicates are a minority, so this costs little.
+    // The thumbnail is made before dedup because the detector also compares colour on it;
+    // duplicates are a minority, so this costs little.
     FP_RETURN_IF_ERROR(
         converter.Thumbnail(frame->frame, table.thumb_width, table.thumb_height, &thumb));
+    if (!options.ignore_regions.empty()) {
+      MaskThumbnail(&thumb, table.video.width, table.video.height, options.ignore_regions);
+    }
     if (options.dedup_enabled) {
-      record.dup = detector.Classify(frame->Luma(), record.content_hash,
+      record.dup = detector.Classify(frame->Planes(), record.content_hash,
                                      std::span<const uint8_t>(thumb.pixels.data(), thumb_bytes));
     }
     if (record.dup == DupKind::kKept) {

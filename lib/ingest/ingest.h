@@ -57,6 +57,12 @@ struct IngestOptions {
   // Directory of the unnamed file that holds the thumbnails (ThumbStore); empty: $TMPDIR.
   std::string spill_dir;
   DecoderOptions decoder;
+  // Rectangles in this recording's pixels left out of duplicate decisions (dedup.h) and out
+  // of the analysis thumbnails (their thumbnail pixels are set to 0 on every frame), e.g. a
+  // clock or a counter that changes while the game picture does not. The caller scales them
+  // per recording (LR region r, HR region r * scale) so both mask the same thumbnail pixels.
+  // Never applied to the packed PNGs. A region not inside the frame is INVALID_ARGUMENT.
+  std::vector<PixelRect> ignore_regions;
 };
 
 // Progress callback: frames decoded so far, estimated total (0 if unknown).

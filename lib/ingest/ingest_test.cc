@@ -150,6 +150,86 @@ TEST_F(IngestTest, StaticNoisyImageThroughLossyCodecIsNoiseDuplicates) {
   EXPECT_EQ(all->kept.size(), 60u);
 }
 
+TEST_F(IngestTest, SpriteMovingOnePixelThroughLossyCodecKeepsEveryMove) {
+  // A white 8x8 sprite moves 1 px per frame over a static textured picture (testsrc2's first
+  // frame), stopping for one or two frames now and then; libx264 crf 28 adds codec noise.
+  // Its rows 36..43 straddle the 8-row tile grid the old detector used. Every move must be
+  // kept and every stop removed: precision and recall of duplicate removal are 1. The stops
+  // are found independently, as equal frame MD5s (ffmpeg's framemd5) of the lossless render.
+  // (The overlay runs in 4:4:4: in 4:2:0 it rounds x to even, repeating frames itself.)
+  std::string x = "30+n";
+  for (int r : {5, 12, 13, 20, 31, 38}) x += absl::StrCat("-gte(n\\,", r, ")");
+  const std::string lossless = Ffmpeg(
+      "sprite_1px.mkv",
+      absl::StrCat("-f lavfi -i testsrc2=size=320x192:rate=30 -f lavfi -i "
+                   "color=c=white:s=8x8:r=30 -filter_complex "
+                   "\"[0]trim=end_frame=1,loop=loop=39:size=1,setpts=N/30/TB,format=yuv444p[bg];"
+                   "[1]format=yuv444p[fg];[bg][fg]overlay=x='",
+                   x, "':y=36:eval=frame:format=yuv444:shortest=1,trim=end_frame=40\" ",
+                   "-c:v ffv1"));
+  const std::string path = Ffmpeg(
+      "sprite_1px.mp4", absl::StrCat("-i '", lossless, "' -c:v libx264 -crf 28 -pix_fmt yuv420p"));
+  std::set<int64_t> repeats;
+  {
+    const std::string cmd = absl::StrCat("ffmpeg -v error -nostdin -i '", lossless,
+                                         "' -pix_fmt yuv420p -f framemd5 - 2>/dev/null");
+    FILE* pipe = popen(cmd.c_str(), "r");
+    ASSERT_NE(pipe, nullptr);
+    char line[512];
+    std::string previous;
+    int64_t frame = 0;
+    while (std::fgets(line, sizeof(line), pipe) != nullptr) {
+      if (line[0] == '#') continue;
+      std::string md5 = line;
+      md5 = md5.substr(md5.rfind(',') + 1);
+      if (frame > 0 && md5 == previous) repeats.insert(frame);
+      previous = md5;
+      ++frame;
+    }
+    ASSERT_EQ(pclose(pipe), 0);
+    ASSERT_EQ(frame, 40);
+  }
+  ASSERT_EQ(repeats.size(), 6u);
+  auto table = IngestVideo(path, IngestOptions{});
+  ASSERT_TRUE(table.ok()) << table.status();
+  ASSERT_EQ(table->frames.size(), 40u);
+  EXPECT_EQ(Duplicates(*table), repeats);
+  EXPECT_EQ(table->kept.size(), 40u - repeats.size());
+}
+
+TEST_F(IngestTest, IgnoreRegionsMaskDecisionsAndThumbnails) {
+  // A counter-like box flickers in the top-left corner on every frame of an otherwise static
+  // picture: without an ignore region every frame is distinct; with it, all but the first
+  // are duplicates, and the kept thumbnail is 0 where the region maps.
+  const std::string path =
+      Ffmpeg("flicker.mkv",
+             "-f lavfi -i testsrc2=size=160x96:rate=30 -f lavfi -i color=c=white:s=16x8:r=30 "
+             "-filter_complex \"[0]trim=end_frame=1,loop=loop=19:size=1,setpts=N/30/TB[bg];"
+             "[bg][1]overlay=x=4:y=4:enable='eq(mod(n\\,2)\\,1)':shortest=1,trim=end_frame=20\" "
+             "-c:v ffv1");
+  auto all = IngestVideo(path, IngestOptions{});
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_EQ(all->kept.size(), 20u);
+  IngestOptions options;
+  options.ignore_regions = {{4, 4, 16, 8}};
+  auto masked = IngestVideo(path, options);
+  ASSERT_TRUE(masked.ok()) << masked.status();
+  EXPECT_EQ(masked->kept.size(), 1u);
+  // 160x96 -> 64x38 thumbnail: the region covers thumbnail columns 1..7, rows 1..3.
+  const uint8_t* thumb = masked->thumb(0);
+  const int tw = masked->thumb_width;
+  EXPECT_EQ(thumb[(2 * tw + 3) * 3], 0);
+  EXPECT_NE(thumb[(20 * tw + 30) * 3] + thumb[(20 * tw + 30) * 3 + 1], 0);
+
+  options.ignore_regions = {{150, 0, 11, 10}};
+  auto outside = IngestVideo(path, options);
+  ASSERT_FALSE(outside.ok());
+  EXPECT_EQ(outside.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(outside.status().message().find("--ignore-region 150,0,11,10"), std::string::npos)
+      << outside.status();
+  EXPECT_NE(outside.status().message().find("160x96"), std::string::npos) << outside.status();
+}
+
 TEST_F(IngestTest, ChromaOnlyMotionIsKept) {
   // A magenta box moving 2 px per frame over grey of nearly the same luma: luma alone sees
   // (almost) nothing, the analysis thumbnail sees the colour move. Every frame is distinct.

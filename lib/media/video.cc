@@ -170,37 +170,92 @@ bool HasNativeLuma(AVPixelFormat format) {
   return y.plane == 0 && y.depth == 8 && y.step == 1 && y.shift == 0 && y.offset == 0;
 }
 
+// True when the frame's Y (and U, V) are 8-bit planes, one byte per sample: 8-bit planar YUV
+// (any subsampling, J variants, alpha ignored) or grey.
+bool HasNativePlanes(AVPixelFormat format) {
+  if (!HasNativeLuma(format)) return false;
+  const AVPixFmtDescriptor* d = av_pix_fmt_desc_get(format);
+  if (d->nb_components <= 2) return true;
+  for (int k = 1; k < 3; ++k) {
+    const AVComponentDescriptor& c = d->comp[k];
+    if (c.plane != k || c.depth != 8 || c.step != 1 || c.shift != 0 || c.offset != 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// The 8-bit planar format Planes() converts other formats to: grey stays grey, YUV keeps its
+// subsampling (as ffmpeg's format negotiation would pick for mpdecimate), RGB becomes 4:4:4.
+AVPixelFormat PlanarFormatFor(const AVPixFmtDescriptor* d) {
+  if ((d->flags & AV_PIX_FMT_FLAG_RGB) != 0) return AV_PIX_FMT_YUV444P;
+  if (d->nb_components <= 2) return AV_PIX_FMT_GRAY8;
+  switch (d->log2_chroma_w * 4 + d->log2_chroma_h) {
+    case 0:
+      return AV_PIX_FMT_YUV444P;
+    case 1:
+      return AV_PIX_FMT_YUV440P;
+    case 4:
+      return AV_PIX_FMT_YUV422P;
+    case 5:
+      return AV_PIX_FMT_YUV420P;
+    case 8:
+      return AV_PIX_FMT_YUV411P;
+    case 10:
+      return AV_PIX_FMT_YUV410P;
+    default:
+      return AV_PIX_FMT_YUV444P;
+  }
+}
+
 }  // namespace
 
-// Converts frames without a native 8-bit luma plane to GRAY8. One per decoder.
+// Converts frames without native 8-bit planes to 8-bit planes: GRAY8 for Luma(), an 8-bit
+// planar YUV format for Planes(). One per decoder.
 class LumaScratch {
  public:
-  PlaneView Convert(const AVFrame* f) {
+  YuvView Convert(const AVFrame* f, AVPixelFormat dst_format) {
     const auto format = static_cast<AVPixelFormat>(f->format);
-    if (!sws_ || format != format_ || f->width != width_ || f->height != height_) {
-      sws_.reset(sws_getContext(f->width, f->height, format, f->width, f->height, AV_PIX_FMT_GRAY8,
+    if (!sws_ || format != format_ || dst_format != dst_format_ || f->width != width_ ||
+        f->height != height_) {
+      sws_.reset(sws_getContext(f->width, f->height, format, f->width, f->height, dst_format,
                                 SWS_BICUBIC | SWS_ACCURATE_RND | SWS_BITEXACT, nullptr, nullptr,
                                 nullptr));
       format_ = format;
+      dst_format_ = dst_format;
       width_ = f->width;
       height_ = f->height;
-      stride_ = AlignedStride(f->width);
-      buffer_.assign(static_cast<size_t>(stride_) * f->height, 0);
+      view_ = {};
+      const AVPixFmtDescriptor* d = av_pix_fmt_desc_get(dst_format);
+      view_.count = d->nb_components;
+      view_.log2_chroma_w = d->log2_chroma_w;
+      view_.log2_chroma_h = d->log2_chroma_h;
+      for (int k = 0; k < view_.count; ++k) {
+        const int w = k == 0 ? f->width : AV_CEIL_RSHIFT(f->width, d->log2_chroma_w);
+        const int h = k == 0 ? f->height : AV_CEIL_RSHIFT(f->height, d->log2_chroma_h);
+        buffers_[k].assign(static_cast<size_t>(AlignedStride(w)) * h, 0);
+        view_.planes[k] = PlaneView{buffers_[k].data(), AlignedStride(w), w, h};
+      }
     }
     if (!sws_) return {};
-    uint8_t* dst[4] = {buffer_.data(), nullptr, nullptr, nullptr};
-    int dst_stride[4] = {stride_, 0, 0, 0};
+    uint8_t* dst[4] = {};
+    int dst_stride[4] = {};
+    for (int k = 0; k < view_.count; ++k) {
+      dst[k] = buffers_[k].data();
+      dst_stride[k] = view_.planes[k].stride;
+    }
     sws_scale(sws_.get(), f->data, f->linesize, 0, f->height, dst, dst_stride);
-    return PlaneView{buffer_.data(), stride_, width_, height_};
+    return view_;
   }
 
  private:
   ff::SwsContextPtr sws_;
   AVPixelFormat format_ = AV_PIX_FMT_NONE;
+  AVPixelFormat dst_format_ = AV_PIX_FMT_NONE;
   int width_ = 0;
   int height_ = 0;
-  int stride_ = 0;
-  std::vector<uint8_t> buffer_;
+  YuvView view_;
+  std::vector<uint8_t> buffers_[3];
 };
 
 PlaneView DecodedFrame::Luma() const {
@@ -208,9 +263,32 @@ PlaneView DecodedFrame::Luma() const {
   if (HasNativeLuma(static_cast<AVPixelFormat>(frame->format))) {
     return PlaneView{frame->data[0], frame->linesize[0], frame->width, frame->height};
   }
-  if (scratch != nullptr) return scratch->Convert(frame);
+  if (scratch != nullptr) return scratch->Convert(frame, AV_PIX_FMT_GRAY8).planes[0];
   thread_local LumaScratch fallback;
-  return fallback.Convert(frame);
+  return fallback.Convert(frame, AV_PIX_FMT_GRAY8).planes[0];
+}
+
+YuvView DecodedFrame::Planes() const {
+  if (frame == nullptr) return {};
+  const auto format = static_cast<AVPixelFormat>(frame->format);
+  const AVPixFmtDescriptor* d = av_pix_fmt_desc_get(format);
+  if (d == nullptr) return {};
+  if (HasNativePlanes(format)) {
+    YuvView v;
+    v.count = d->nb_components >= 3 ? 3 : 1;
+    v.log2_chroma_w = d->log2_chroma_w;
+    v.log2_chroma_h = d->log2_chroma_h;
+    for (int k = 0; k < v.count; ++k) {
+      const int w = k == 0 ? frame->width : AV_CEIL_RSHIFT(frame->width, d->log2_chroma_w);
+      const int h = k == 0 ? frame->height : AV_CEIL_RSHIFT(frame->height, d->log2_chroma_h);
+      v.planes[k] = PlaneView{frame->data[k], frame->linesize[k], w, h};
+    }
+    return v;
+  }
+  const AVPixelFormat dst = PlanarFormatFor(d);
+  if (scratch != nullptr) return scratch->Convert(frame, dst);
+  thread_local LumaScratch fallback;
+  return fallback.Convert(frame, dst);
 }
 
 absl::StatusOr<SharedFrame> ShareFrame(const AVFrame* frame) {

@@ -106,6 +106,11 @@ struct DecodedFrame {
   // swscale into a buffer owned by the decoder, or by the calling thread if `scratch` is
   // null). Valid as long as `frame`.
   PlaneView Luma() const;
+  // The frame's 8-bit planes for duplicate detection: the native Y, U, V planes for 8-bit
+  // planar YUV (or Y alone for grey), otherwise a conversion to 8-bit planar YUV that keeps
+  // the chroma subsampling (RGB: 4:4:4) into buffers owned like Luma()'s. Valid as long as
+  // `frame` and until the next Luma() or Planes() call on a converted frame.
+  YuvView Planes() const;
   // Exact-content hash: CRC32C of plane 0's visible bytes (high 32 bits) and of the other
   // planes plus format and size (low 32 bits). Padding is excluded, so equal pictures hash
   // equal whatever the decoder's line sizes.

@@ -43,6 +43,13 @@ framepair::v1::RunParameters ParametersFor(const RunOptions& o) {
   p.set_dedup_frac(o.ingest.dedup.frac);
   p.set_thumb_width(o.ingest.thumb_width);
   p.set_no_dedup(!o.ingest.dedup_enabled);
+  for (const PixelRect& r : o.ignore_regions) {
+    framepair::v1::PixelRect* out = p.add_ignore_regions();
+    out->set_x(r.x);
+    out->set_y(r.y);
+    out->set_width(r.width);
+    out->set_height(r.height);
+  }
   return p;
 }
 
@@ -103,6 +110,9 @@ absl::StatusOr<RunOptions> OptionsFromParameters(const framepair::v1::RunParamet
   o.ingest.dedup.frac = p.dedup_frac();
   o.ingest.thumb_width = p.thumb_width();
   o.ingest.dedup_enabled = !p.no_dedup();
+  for (const framepair::v1::PixelRect& r : p.ignore_regions()) {
+    o.ignore_regions.push_back({r.x(), r.y(), r.width(), r.height()});
+  }
   return o;
 }
 
@@ -145,7 +155,30 @@ absl::Status NormalizeRunOptions(RunOptions* options) {
   if (o.ingest.thumb_width < 8 || o.ingest.thumb_width > 1024) {
     return Bad(absl::StrCat("thumbnail width ", o.ingest.thumb_width, " must be 8..1024"));
   }
+  // Whether a region lies inside the frame is checked by ingest, once the size is known; the
+  // bound here only keeps r * scale far from overflow (no frame is that large).
+  constexpr int kMaxCoordinate = 1 << 16;
+  for (const PixelRect& r : o.ignore_regions) {
+    if (r.x < 0 || r.y < 0 || r.width <= 0 || r.height <= 0 || r.x > kMaxCoordinate - r.width ||
+        r.y > kMaxCoordinate - r.height) {
+      return Bad(absl::StrCat("--ignore-region ", r.x, ",", r.y, ",", r.width, ",", r.height,
+                              ": X,Y must be >= 0 and W,H > 0, within ", kMaxCoordinate,
+                              " pixels"));
+    }
+  }
   return absl::OkStatus();
+}
+
+IngestOptions IngestOptionsFor(const RunOptions& o, const std::string& role) {
+  IngestOptions ingest = o.ingest;
+  ingest.ignore_regions = o.ignore_regions;
+  ingest.decoder.colour = role == "lr" ? o.lr_colour : o.hr_colour;
+  if (role == "hr") {
+    for (PixelRect& r : ingest.ignore_regions) {
+      r = {r.x * o.scale, r.y * o.scale, r.width * o.scale, r.height * o.scale};
+    }
+  }
+  return ingest;
 }
 
 }  // namespace framepair

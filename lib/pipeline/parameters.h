@@ -20,4 +20,8 @@ absl::StatusOr<RunOptions> OptionsFromParameters(const framepair::v1::RunParamet
 // does. INVALID_ARGUMENT naming the flag.
 absl::Status NormalizeRunOptions(RunOptions* options);
 
+// The ingest options for one recording ("lr" or "hr"): options.ingest with the ignore
+// regions in that recording's pixels (LR as given, HR times scale).
+IngestOptions IngestOptionsFor(const RunOptions& options, const std::string& role);
+
 }  // namespace framepair

@@ -75,16 +75,14 @@ absl::StatusOr<RunSummary> RunPipeline(const RunOptions& options_in, ProgressSin
   {
     StageTimer timer("ingest", progress, &summary.stages);
     // The thumbnails go next to the shards: the user chose that disk for the output.
-    IngestOptions ingest_options = o.ingest;
-    ingest_options.spill_dir = staging;
     auto ingest = [&](const std::string& role, const std::string& path) {
       std::string stage = "ingest " + role;
       ProgressFn report = [progress, stage](int64_t done, int64_t total) {
         if (progress) progress->StageProgress(stage, done, total);
       };
-      IngestOptions side = ingest_options;
-      side.decoder.colour = role == "lr" ? o.lr_colour : o.hr_colour;
-      return IngestSource(role, path, side, report, cancel);
+      IngestOptions ingest_options = IngestOptionsFor(o, role);
+      ingest_options.spill_dir = staging;
+      return IngestSource(role, path, ingest_options, report, cancel);
     };
     std::future<absl::StatusOr<StoredFrameTable>> lr_future;
     if (!hr_only) lr_future = std::async(std::launch::async, ingest, "lr", o.lr_path);

@@ -33,6 +33,9 @@ struct RunOptions {
   // Colour tags to use instead of each recording's own (--lr-range, --hr-matrix, ...).
   ColourOverride lr_colour;
   ColourOverride hr_colour;
+  // Areas left out of duplicate decisions and analysis thumbnails (--ignore-region), in LR
+  // pixels; the HR recording uses them times `scale` (IngestOptionsFor).
+  std::vector<PixelRect> ignore_regions;
   AlignOptions align;
   SceneOptions scene;
   SampleOptions sample;  // sample.shards is overwritten by `shards`

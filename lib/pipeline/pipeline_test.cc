@@ -248,8 +248,9 @@ TEST(HostileArtifactsTest, CraftedPlansAndPairsAreDataLoss) {
   EXPECT_EQ(plan_with(0, -1, 1).code(), absl::StatusCode::kDataLoss);
   EXPECT_EQ(plan_with(0, 0, 0).code(), absl::StatusCode::kDataLoss);
 
-  AlignStats stats;
-  ASSERT_TRUE(WritePairs((dir / "pairs").string(), {{0, 0, 0.0}, {-7, 3, 0.0}}, stats).ok());
+  AlignOutput crafted;
+  crafted.pairs = {{0, 0, 0.0}, {-7, 3, 0.0}};
+  ASSERT_TRUE(WritePairs((dir / "pairs").string(), crafted).ok());
   EXPECT_EQ(ReadPairs((dir / "pairs").string()).status().code(), absl::StatusCode::kDataLoss);
 }
 
@@ -417,6 +418,28 @@ TEST(HostileShardTest, RecordClaimingAGigabyteIsADefectNotAnAllocation) {
   VerifyReport report;
   EXPECT_LT(VerifyPeakGrowth(dir, &report), int64_t{64} << 20);
   EXPECT_THAT(report.defects, ::testing::Contains(::testing::HasSubstr("more than the")));
+
+// --ignore-region travels to the workers in RunParameters, and the HR recording gets the LR
+// regions times the scale.
+TEST(RunParametersTest, IgnoreRegionsTravelAndScaleForHr) {
+  RunOptions o;
+  o.scale = 4;
+  o.ignore_regions = {{1, 2, 3, 4}, {10, 20, 30, 40}};
+  absl::StatusOr<RunOptions> back = OptionsFromParameters(ParametersFor(o));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->ignore_regions, o.ignore_regions);
+  EXPECT_EQ(IngestOptionsFor(o, "lr").ignore_regions, o.ignore_regions);
+  EXPECT_EQ(IngestOptionsFor(o, "hr").ignore_regions,
+            (std::vector<PixelRect>{{4, 8, 12, 16}, {40, 80, 120, 160}}));
+  ASSERT_TRUE(NormalizeRunOptions(&o).ok());
+  for (const PixelRect& bad : {PixelRect{-1, 0, 5, 5}, PixelRect{0, 0, 0, 5},
+                               PixelRect{0, 0, 5, -2}, PixelRect{1 << 30, 0, 5, 5}}) {
+    RunOptions b = o;
+    b.ignore_regions = {bad};
+    const absl::Status s = NormalizeRunOptions(&b);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad.x;
+    EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("--ignore-region")) << bad.x;
+  }
 }
 
 }  // namespace

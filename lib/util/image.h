@@ -29,6 +29,31 @@ struct PlaneView {
   int height = 0;
 };
 
+// An 8-bit planar YUV picture: Y, then U and V (count 3), or Y alone (count 1, grey). A chroma
+// plane is AV_CEIL_RSHIFT(luma size, log2_chroma_w/h) pixels, as in FFmpeg.
+struct YuvView {
+  PlaneView planes[3];
+  int count = 0;
+  int log2_chroma_w = 0;
+  int log2_chroma_h = 0;
+};
+
+// A rectangle in a picture's pixels: columns [x, x + width), rows [y, y + height).
+struct PixelRect {
+  int x = 0;
+  int y = 0;
+  int width = 0;
+  int height = 0;
+  bool operator==(const PixelRect&) const = default;
+};
+
+// Sets to `value` every pixel of an area-averaged thumbnail whose source area (in a
+// source_width x source_height picture) overlaps one of `regions` (source pixels). Exact
+// integer arithmetic, so the LR thumbnail with region r and the HR thumbnail with r * scale
+// mask the same thumbnail pixels.
+void MaskThumbnail(RgbImage* thumb, int source_width, int source_height,
+                   const std::vector<PixelRect>& regions, uint8_t value = 0);
+
 // Nearest-neighbour downscale by an integer factor: out(x, y) = in(s*x, s*y), the
 // JoshUpscale convention (HR[::s, ::s]). Requires in.width and in.height divisible by s.
 RgbImage DownscaleNearest(const RgbImage& in, int scale);

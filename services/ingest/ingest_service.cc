@@ -1,6 +1,7 @@
 #include "services/ingest/ingest_service.h"
 
 #include "absl/strings/str_cat.h"
+#include "pipeline/parameters.h"
 #include "pipeline/stages.h"
 #include "services/worker/worker_io.h"
 #include "util/status_macros.h"
@@ -16,16 +17,16 @@ absl::StatusOr<framepair::v1::TaskResult> RunIngestTask(const StorageRoot& stora
   }
   FP_ASSIGN_OR_RETURN(RunOptions options, OptionsFor(r.parameters()));
   options.ingest.decoder.max_frame_pixels = worker.max_frame_pixels;
-  options.ingest.decoder.colour = r.role() == "lr" ? options.lr_colour : options.hr_colour;
   const std::string name = r.display_name().empty() ? r.video() : r.display_name();
   FP_ASSIGN_OR_RETURN(std::string video, ResolveInput(storage, r.video(), r.role() + " video"));
   FP_ASSIGN_OR_RETURN(std::string dir, AttemptDir(storage, r.task()));
 
   ProgressFn progress = [&context](int64_t done, int64_t total) { context.Progress(done, total); };
   // Thumbnails wait on shared storage, not in the pod's small ephemeral storage.
-  options.ingest.spill_dir = dir;
+  IngestOptions ingest = IngestOptionsFor(options, r.role());
+  ingest.spill_dir = dir;
   absl::StatusOr<StoredFrameTable> ingested =
-      IngestSource(r.role(), video, options.ingest, progress, context.cancel());
+      IngestSource(r.role(), video, ingest, progress, context.cancel());
   if (!ingested.ok()) return Rename(ingested.status(), video, name);
   // Later steps and the manifest speak of the file as the user named it.
   ingested->table.video.path = name;

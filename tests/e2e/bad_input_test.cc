@@ -208,6 +208,23 @@ TEST_F(BadInputTest, PreviousCompleteRunSurvivesAFailedRun) {
   }
 }
 
+TEST_F(BadInputTest, IgnoreRegions) {
+  // Malformed values are usage errors naming the flag; a region outside the LR frame (the
+  // pair is 160x96) names the flag and the frame size; a good one runs.
+  for (const char* bad : {"1,2,3", "1,2,0,4", "-1,2,3,4", "a,2,3,4", "1,2,3,4,5"}) {
+    ProcessResult r =
+        Run(Path("lr.mp4"), Path("hr.mkv"), Path("out_region"), {"--ignore-region", bad});
+    EXPECT_EQ(r.exit_code, kBadInput) << bad;
+    EXPECT_THAT(r.err, HasSubstr("--ignore-region")) << bad;
+  }
+  ExpectBadInput(
+      Run(Path("lr.mp4"), Path("hr.mkv"), Path("out_region"), {"--ignore-region", "150,0,20,10"}),
+      "--ignore-region", "160x96");
+  ProcessResult good = Run(Path("lr.mp4"), Path("hr.mkv"), Path("out_region_good"),
+                           {"--ignore-region", "0,0,40,12", "--ignore-region", "150,80,10,16"});
+  EXPECT_EQ(good.exit_code, 0) << good.err;
+}
+
 TEST_F(BadInputTest, UsageErrors) {
   EXPECT_EQ(Framepair({"run", "--lr", Path("lr.mp4")}).exit_code, kBadInput);
   EXPECT_EQ(Framepair({"run", "--bogus"}).exit_code, kBadInput);
