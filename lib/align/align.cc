@@ -566,6 +566,38 @@ struct Band {
   std::vector<int64_t> lo, hi;  // per LR frame, clipped to the HR range
 };
 
+// The global threshold T is measured near the start. Where a scene's true matches sit above it
+// (fine detail under heavy codec loss: measured 7-9 per byte against T = 5 on LR at crf 35,
+// while the adjacent moments were 15-30 away), the rows would stay unmatched. A row whose best
+// match is clearly better than both columns beside it (below kConfidentRatio of them) is a
+// confident true match; the median of the confident best distances of nearby rows, times
+// kConfidentSlack, raises the threshold there. Rows without a partner have no clear best (the
+// moments before and after are about as far) and do not count, so they cannot raise it.
+constexpr double kConfidentRatio = 0.7;
+constexpr double kConfidentSlack = 1.5;
+constexpr size_t kMinConfidentRows = 5;
+// Rows on each side whose best distances set the local levels (here and in pass 2).
+constexpr int64_t kLevelWindow = 15;
+
+// The row's best distance if it is confident, else -1. `d` holds the row's band distances.
+double ConfidentBest(const uint32_t* d, int64_t count) {
+  if (count < 3) return -1;
+  int64_t best = 0;
+  for (int64_t k = 1; k < count; ++k) {
+    if (d[k] < d[best]) best = k;
+  }
+  if (best == 0 || best == count - 1) return -1;
+  const uint32_t side = std::min(d[best - 1], d[best + 1]);
+  return d[best] < kConfidentRatio * side ? static_cast<double>(d[best]) : -1;
+}
+
+// Threshold (raw SAD units) for a row given nearby confident bests.
+int64_t RaisedThreshold(int64_t global, std::vector<double> confident) {
+  if (confident.size() < kMinConfidentRows) return global;
+  const double level = MedianOf(std::move(confident));
+  return std::max(global, static_cast<int64_t>(kConfidentSlack * level + 0.5));
+}
+
 // Pass 1: finds the path with a global threshold and a band that follows it. Returns the
 // matches and the band it scored.
 IndexPairs TrackPath(const ThumbSequence& a, const ThumbSequence& b, const Downsampler& ds,
@@ -582,6 +614,8 @@ IndexPairs TrackPath(const ThumbSequence& a, const ThumbSequence& b, const Downs
   SignatureRing ring(b, ds, static_cast<size_t>(width));
   std::vector<uint8_t> asig(bytes);
   std::vector<int64_t> gain(static_cast<size_t>(width));
+  std::vector<uint32_t> dist(static_cast<size_t>(width));
+  std::vector<double> confident;  // the last kLevelWindow rows' confident bests
   std::vector<int64_t> history, sorted;
   // The band centre is an offset from the prior's expected column.
   int64_t centre = start_offset;
@@ -596,8 +630,18 @@ IndexPairs TrackPath(const ThumbSequence& a, const ThumbSequence& b, const Downs
       ds.Apply(a.thumb(static_cast<size_t>(i)), asig.data());
       ring.Cover(elo, ehi);
       for (int64_t j = elo; j <= ehi; ++j) {
-        gain[static_cast<size_t>(j - elo)] =
-            t - static_cast<int64_t>(Sad(asig.data(), ring.get(j), bytes));
+        dist[static_cast<size_t>(j - elo)] =
+            static_cast<uint32_t>(Sad(asig.data(), ring.get(j), bytes));
+      }
+      const double best = ConfidentBest(dist.data(), ehi - elo + 1);
+      if (best >= 0) {
+        confident.push_back(best);
+        if (confident.size() > static_cast<size_t>(kLevelWindow))
+          confident.erase(confident.begin());
+      }
+      const int64_t ti = RaisedThreshold(t, confident);
+      for (int64_t j = elo; j <= ehi; ++j) {
+        gain[static_cast<size_t>(j - elo)] = ti - dist[static_cast<size_t>(j - elo)];
       }
     }
     const int64_t best_j = dp.AddRow(lo, lo + width - 1, gain.data());
@@ -617,8 +661,6 @@ IndexPairs TrackPath(const ThumbSequence& a, const ThumbSequence& b, const Downs
 
 // Pass 2 scores only this far around the pass-1 path.
 constexpr int64_t kRefineRadius = 16;
-// Rows on each side whose best distance sets the local match level.
-constexpr int64_t kLevelWindow = 15;
 // Local threshold T_i = L (1 + kLevelSlack) + kLevelMargin + kLevelSpread * sigma, where L is
 // the median and sigma the robust spread (1.4826 MAD) of the best distances of the rows in the
 // window, capped by the global threshold. It sits just above the local true-match level: a
@@ -664,6 +706,7 @@ IndexPairs RefinePath(const ThumbSequence& a, const ThumbSequence& b, const Down
   }
   std::vector<uint32_t> dist(offset.back());
   std::vector<double> row_best(static_cast<size_t>(n), -1);
+  std::vector<double> row_confident(static_cast<size_t>(n), -1);  // raw SAD units
   SignatureRing ring(b, ds, width_max);
   std::vector<uint8_t> asig(bytes);
   for (int64_t i = 0; i < n; ++i) {
@@ -680,22 +723,28 @@ IndexPairs RefinePath(const ThumbSequence& a, const ThumbSequence& b, const Down
       best = std::min(best, d);
     }
     row_best[static_cast<size_t>(i)] = best / scale;
+    row_confident[static_cast<size_t>(i)] =
+        ConfidentBest(&dist[offset[static_cast<size_t>(i)]], hi - lo + 1);
   }
 
   BandedDp dp(n, m);
   std::vector<int64_t> gain(width_max);
-  std::vector<double> window;
-  const int64_t cap = static_cast<int64_t>(threshold * scale + 0.5);
+  std::vector<double> window, confident;
+  const int64_t global_cap = static_cast<int64_t>(threshold * scale + 0.5);
   for (int64_t i = 0; i < n; ++i) {
     const int64_t lo = band.lo[static_cast<size_t>(i)];
     const int64_t hi = band.hi[static_cast<size_t>(i)];
     if (lo <= hi) {
       window.clear();
+      confident.clear();
       for (int64_t k = std::max<int64_t>(0, i - kLevelWindow);
            k <= std::min(n - 1, i + kLevelWindow); ++k) {
         if (row_best[static_cast<size_t>(k)] >= 0)
           window.push_back(row_best[static_cast<size_t>(k)]);
+        if (row_confident[static_cast<size_t>(k)] >= 0)
+          confident.push_back(row_confident[static_cast<size_t>(k)]);
       }
+      const int64_t cap = RaisedThreshold(global_cap, confident);
       const double level = MedianOf(window);
       for (double& v : window) v = std::abs(v - level);
       const double sigma = 1.4826 * MedianOf(window);

@@ -344,7 +344,7 @@ int64_t StatusBytes(const std::string& field) {
 void WriteBombDataset(const fs::path& dir, const std::string& prefix, int64_t zeros) {
   const std::string name = "train-00000-of-00001.tfrecord.gz";
   z_stream zs{};
-  ASSERT_EQ(deflateInit2(&zs, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+  ASSERT_EQ(deflateInit2(&zs, 9, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY), Z_OK);
   std::ofstream file(dir / name, std::ios::binary);
   const std::string chunk(1 << 20, '\0');
   std::string out(1 << 16, '\0');
@@ -418,6 +418,7 @@ TEST(HostileShardTest, RecordClaimingAGigabyteIsADefectNotAnAllocation) {
   VerifyReport report;
   EXPECT_LT(VerifyPeakGrowth(dir, &report), int64_t{64} << 20);
   EXPECT_THAT(report.defects, ::testing::Contains(::testing::HasSubstr("more than the")));
+}
 
 // --ignore-region travels to the workers in RunParameters, and the HR recording gets the LR
 // regions times the scale.

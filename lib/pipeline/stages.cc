@@ -84,8 +84,8 @@ double DistinctRate(const FrameTable& t) {
 // Colour agreement of the pairs (AlignStats::colour_*). A range mismatch scales by 14-16 %;
 // encoders and downscaling stay within about 1 %.
 constexpr double kColourRefuseGain = 0.08;
-constexpr double kColourWarnGain = 0.03;
-constexpr double kColourWarnShift = 6;  // levels at mid grey
+constexpr double kColourWarnGain = 0.05;
+constexpr double kColourWarnShift = 8;  // levels at mid grey
 
 std::string ColourTags(const FrameTable& t) {
   return absl::StrCat(t.video.path, ": ", t.video.color_matrix,

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_format.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/stages.h"
 #include "png/png.h"
