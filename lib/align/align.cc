@@ -232,8 +232,10 @@ struct CoarseResult {
   std::vector<int64_t> samples;  // LR frames scored at the chosen offset
 };
 
+// `min_samples`: offsets scored on fewer samples are not considered (0: half of the most any
+// offset has, which keeps noisy short overlaps out of the first search).
 CoarseResult CoarseOffset(const ThumbSequence& a, const ThumbSequence& b, int max_offset,
-                          const Prior& prior) {
+                          const Prior& prior, size_t min_samples = 0) {
   const int64_t n = static_cast<int64_t>(a.size);
   const int64_t m = static_cast<int64_t>(b.size);
   const Downsampler ds(a.width, a.height, kCoarseW, kCoarseH);
@@ -286,7 +288,8 @@ CoarseResult CoarseOffset(const ThumbSequence& a, const ThumbSequence& b, int ma
     samples_for(o, &idx);
     max_count = std::max(max_count, idx.size());
   }
-  const size_t min_count = std::max<size_t>(1, max_count / 2);
+  const size_t min_count =
+      min_samples > 0 ? std::min(min_samples, max_count) : std::max<size_t>(1, max_count / 2);
 
   CoarseResult result;
   uint64_t best = std::numeric_limits<uint64_t>::max();
@@ -355,6 +358,16 @@ CoarseResult CoarseOffset(const ThumbSequence& a, const ThumbSequence& b, int ma
 constexpr int kThresholdSamples = 128;
 constexpr double kMinThreshold = 1.0;  // per byte; identical sources still need T > 0
 
+// Quantile of the start window's best distances taken as the true-match level.
+constexpr double kMatchQuantile = 0.25;
+
+double QuantileOf(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  const size_t k = static_cast<size_t>(q * static_cast<double>(v.size() - 1));
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+  return v[k];
+}
+
 double MedianOf(std::vector<double> v) {
   if (v.empty()) return 0;
   const size_t k = v.size() / 2;
@@ -407,7 +420,9 @@ double MatchThreshold(const ThumbSequence& a, const ThumbSequence& b, const Down
     }
   }
   ReleaseResident(a, b);
-  const double mt = MedianOf(std::move(match));
+  // A low quantile, not the median: the start window may hold a gap on either side, whose
+  // rows have no partner and would set the "match" level to that of unrelated frames.
+  const double mt = QuantileOf(std::move(match), kMatchQuantile);
   const double nb = MedianOf(std::move(neighbour));
   return std::max({kMinThreshold, 2 * mt, (mt + nb) / 2});
 }
@@ -885,9 +900,12 @@ size_t KeepUntilLost(const IndexPairs& path, int64_t n, int64_t m, int64_t hole,
   return path.size();
 }
 
+// Leading stretches are searched again this many times at most (each from its own start).
+constexpr int kMaxPrefixDepth = 4;
+
 absl::StatusOr<IndexPairs> AlignSequences(const ThumbSequence& lr, const ThumbSequence& hr,
                                           const AlignOptions& options, const Prior& prior,
-                                          AlignStats* stats) {
+                                          AlignStats* stats, int depth = 0) {
   const Downsampler fine = FineDownsampler(lr.width, lr.height);
   const int64_t hole = std::max<int64_t>(kMinLostHole, options.band_half_width / 4);
   IndexPairs matched;
@@ -899,7 +917,9 @@ absl::StatusOr<IndexPairs> AlignSequences(const ThumbSequence& lr, const ThumbSe
                       static_cast<int64_t>(b.size) < kMinAnchorFrames)) {
       break;
     }
-    const CoarseResult coarse = CoarseOffset(a, b, std::max(0, options.max_offset), prior);
+    // After a gap little footage may be left: a new search accepts shorter overlaps.
+    const CoarseResult coarse = CoarseOffset(a, b, std::max(0, options.max_offset), prior,
+                                             round == 0 ? 0 : kMinAnchorFrames / 2);
     if (round == 0) {
       stats->offset_distance = coarse.offset_distance;
       stats->random_distance = coarse.random_distance;
@@ -926,6 +946,23 @@ absl::StatusOr<IndexPairs> AlignSequences(const ThumbSequence& lr, const ThumbSe
     a0 += static_cast<size_t>(refined[keep - 1].first) + 1;
     b0 += static_cast<size_t>(refined[keep - 1].second) + 1;
     ++stats->reanchors;
+  }
+  // The first search follows the offset most of its window agrees on: footage before a gap
+  // near the start (a capture frozen after a few seconds) is left before the first match on
+  // both sides. Align that stretch on its own.
+  if (!matched.empty() && depth < kMaxPrefixDepth && matched.front().first > hole &&
+      matched.front().second > hole && matched.front().first >= kMinAnchorFrames &&
+      matched.front().second >= kMinAnchorFrames) {
+    ThumbSequence a = lr, b = hr;
+    a.size = static_cast<size_t>(matched.front().first);
+    b.size = static_cast<size_t>(matched.front().second);
+    AlignStats scratch;
+    absl::StatusOr<IndexPairs> before = AlignSequences(a, b, options, prior, &scratch, depth + 1);
+    if (before.ok() && !before->empty()) {
+      stats->reanchors += 1 + scratch.reanchors;
+      before->insert(before->end(), matched.begin(), matched.end());
+      return before;
+    }
   }
   return matched;
 }

@@ -420,6 +420,16 @@ const Scenario kScenarios[] = {
      8000,
      {.runs = 4, .singles = 0.01, .gap_at = 2000, .gap_len = 700},
      {.start = 100, .runs = 4, .gap_at = 5000, .gap_len = 650}},
+    // A stall a few seconds in (LR frozen for 600 moments after 150) and a second one later
+    // on the other side: most of the coarse window agrees on the offset after the first gap,
+    // so the footage before it must be searched for on its own, and after the second gap
+    // little footage is left to find the offset with.
+    {"stall_near_start_then_other_side",
+     1800,
+     {.runs = 2, .gap_at = 150, .gap_len = 600},
+     {.runs = 2, .gap_at = 1000, .gap_len = 600},
+     100,
+     300},
     // Different render rates: the faster recording's extra frames stay unpaired.
     {"lr_renders_at_half_rate",
      6000,

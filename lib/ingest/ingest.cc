@@ -80,7 +80,8 @@ absl::StatusOr<FrameTable> IngestVideo(const std::string& path, const IngestOpti
 
   DuplicateDetector detector(options.dedup, options.ignore_regions);
   RgbConverter converter;
-  RgbImage thumb;
+  RgbImage thumb, full;
+  ContentScorer scorer;
   int64_t damage_seen = 0;
   auto damage_now = [&] {
     return decoder->counters().corrupt_frames + decoder->counters().read_errors;
@@ -115,6 +116,11 @@ absl::StatusOr<FrameTable> IngestVideo(const std::string& path, const IngestOpti
     if (record.dup == DupKind::kKept) {
       table.kept.push_back(record.index);
       FP_RETURN_IF_ERROR(table.thumbs.Append(thumb.pixels.data()));
+      if (options.scene_scores) {
+        FP_RETURN_IF_ERROR(converter.ToRgb(frame->frame, &full));
+        table.scene_scores.push_back(
+            static_cast<float>(scorer.Next(full.pixels.data(), full.width, full.height)));
+      }
     }
     table.frames.push_back(record);
     if (progress && table.frames.size() % kProgressEvery == 0) {

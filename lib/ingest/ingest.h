@@ -14,6 +14,7 @@
 #include "dedup/dedup.h"
 #include "ingest/thumb_store.h"
 #include "media/video.h"
+#include "scene/scene.h"
 
 namespace framepair {
 
@@ -39,6 +40,9 @@ struct FrameTable {
   int thumb_width = 0;
   int thumb_height = 0;
   ThumbStore thumbs;  // kept.size() RGB24 thumbnails of thumb_width x thumb_height, on disk
+  // With IngestOptions::scene_scores: per kept frame, its content score against the previous
+  // kept frame at PySceneDetect's scale (ContentScorer); empty otherwise.
+  std::vector<float> scene_scores;
   std::vector<DamagedRange> damaged;
 
   int64_t exact_duplicates() const;
@@ -63,6 +67,9 @@ struct IngestOptions {
   // per recording (LR region r, HR region r * scale) so both mask the same thumbnail pixels.
   // Never applied to the packed PNGs. A region not inside the frame is INVALID_ARGUMENT.
   std::vector<PixelRect> ignore_regions;
+  // Score each kept frame for scene detection as PySceneDetect would (FrameTable::
+  // scene_scores): set for the recording scene detection reads (LR; HR without LR).
+  bool scene_scores = false;
 };
 
 // Progress callback: frames decoded so far, estimated total (0 if unknown).

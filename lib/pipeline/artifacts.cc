@@ -47,6 +47,9 @@ absl::Status CheckFrameLists(const framepair::v1::FrameTableHeader& h, const std
     return Damaged(path, "inconsistent frame lists");
   }
   if (h.width() < 0 || h.height() < 0) return Damaged(path, "negative frame size");
+  if (h.kept_scene_score_size() != 0 && h.kept_scene_score_size() != h.kept_index_size()) {
+    return Damaged(path, "scene scores do not match the kept frames");
+  }
   for (int32_t dup : h.frame_dup()) {
     if (dup < static_cast<int32_t>(DupKind::kKept) || dup > static_cast<int32_t>(DupKind::kNoise)) {
       return Damaged(path, "unknown duplicate kind");
@@ -122,6 +125,7 @@ absl::Status WriteFrameTable(const std::string& path, const FrameTable& t,
     h.add_frame_dup(static_cast<int32_t>(f.dup));
   }
   for (int64_t k : t.kept) h.add_kept_index(k);
+  for (float s : t.scene_scores) h.add_kept_scene_score(s);
   h.set_thumb_width(t.thumb_width);
   h.set_thumb_height(t.thumb_height);
   for (const DamagedRange& d : t.damaged) {
@@ -203,6 +207,7 @@ absl::StatusOr<StoredFrameTable> ReadFrameTable(const std::string& path, bool wi
                    static_cast<DupKind>(h.frame_dup(i))};
   }
   t.kept.assign(h.kept_index().begin(), h.kept_index().end());
+  t.scene_scores.assign(h.kept_scene_score().begin(), h.kept_scene_score().end());
   t.thumb_width = h.thumb_width();
   t.thumb_height = h.thumb_height();
   for (int i = 0; i < h.damaged_first_index_size(); ++i) {

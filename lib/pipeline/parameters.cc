@@ -173,6 +173,8 @@ IngestOptions IngestOptionsFor(const RunOptions& o, const std::string& role) {
   IngestOptions ingest = o.ingest;
   ingest.ignore_regions = o.ignore_regions;
   ingest.decoder.colour = role == "lr" ? o.lr_colour : o.hr_colour;
+  // Scene detection reads LR, or HR when there is no LR.
+  ingest.scene_scores = role == "lr" || o.pack.hr_only;
   if (role == "hr") {
     for (PixelRect& r : ingest.ignore_regions) {
       r = {r.x * o.scale, r.y * o.scale, r.width * o.scale, r.height * o.scale};

@@ -209,9 +209,9 @@ absl::StatusOr<WindowPlan> PlanWindows(const ThumbSequence& pair_thumbs, const F
                                        const SceneOptions& scene, const SampleOptions& sample,
                                        const std::string& names) {
   const std::vector<AlignedPair>& pairs = aligned.pairs;
-  const KeptFrames kept{
-      lr != nullptr ? std::span<const int64_t>(lr->kept) : std::span<const int64_t>(hr.kept),
-      hr.kept};
+  const FrameTable& scene_side = lr != nullptr ? *lr : hr;
+  const KeptFrames kept{std::span<const int64_t>(scene_side.kept), hr.kept, scene_side.scene_scores,
+                        lr == nullptr};
   absl::StatusOr<SceneResult> scenes = DetectScenes(pair_thumbs, pairs, kept, scene);
   if (!scenes.ok()) return Prefixed(scenes.status(), names);
 

@@ -163,6 +163,97 @@ JumpLimits AutoJumpLimits(const std::vector<UnpairedRun>& runs) {
   return {limit(lr_extra), limit(hr_extra)};
 }
 
+ScoreSize PySceneDetectScoreSize(int width, int height) {
+  constexpr int kMinWidth = 256;  // PySceneDetect's DEFAULT_MIN_WIDTH
+  const int f = width < kMinWidth ? 1 : width / kMinWidth;
+  if (f <= 1) return {width, height};
+  auto round_div = [f](int v) {
+    return std::max(1, static_cast<int>(std::lround(static_cast<double>(v) / f)));
+  };
+  return {round_div(width), round_div(height)};
+}
+
+void ResizeLinear(const uint8_t* src, int width, int height, int out_width, int out_height,
+                  std::vector<uint8_t>* out) {
+  constexpr int kBits = 11;  // INTER_RESIZE_COEF_BITS
+  constexpr int kOne = 1 << kBits;
+  struct Tap {
+    int index;
+    int w0, w1;
+  };
+  // cv::resize: src = (dst + 0.5) * scale - 0.5, clamped at the borders.
+  auto taps = [](int in, int outn) {
+    std::vector<Tap> t(static_cast<size_t>(outn));
+    const double scale = static_cast<double>(in) / outn;
+    for (int d = 0; d < outn; ++d) {
+      double fx = (d + 0.5) * scale - 0.5;
+      int sx = static_cast<int>(std::floor(fx));
+      fx -= sx;
+      if (sx < 0) {
+        sx = 0;
+        fx = 0;
+      }
+      if (sx >= in - 1) {
+        sx = in - 1;
+        fx = 0;
+      }
+      const int w0 = static_cast<int>(std::lround((1.0 - fx) * kOne));
+      t[static_cast<size_t>(d)] = {sx, w0, kOne - w0};
+    }
+    return t;
+  };
+  const std::vector<Tap> xs = taps(width, out_width), ys = taps(height, out_height);
+  out->resize(static_cast<size_t>(out_width) * out_height * 3);
+  std::vector<int> row0(static_cast<size_t>(out_width) * 3), row1(row0.size());
+  auto horizontal = [&](int y, std::vector<int>* row) {
+    const uint8_t* line = src + static_cast<size_t>(y) * width * 3;
+    for (int d = 0; d < out_width; ++d) {
+      const Tap& t = xs[static_cast<size_t>(d)];
+      const int next = std::min(t.index + 1, width - 1);
+      for (int c = 0; c < 3; ++c) {
+        (*row)[static_cast<size_t>(d) * 3 + c] =
+            line[t.index * 3 + c] * t.w0 + line[next * 3 + c] * t.w1;
+      }
+    }
+  };
+  for (int d = 0; d < out_height; ++d) {
+    const Tap& t = ys[static_cast<size_t>(d)];
+    horizontal(t.index, &row0);
+    horizontal(std::min(t.index + 1, height - 1), &row1);
+    uint8_t* o = out->data() + static_cast<size_t>(d) * out_width * 3;
+    for (size_t k = 0; k < row0.size(); ++k) {
+      const int64_t v = int64_t{row0[k]} * t.w0 + int64_t{row1[k]} * t.w1;
+      o[k] = static_cast<uint8_t>(
+          std::clamp<int64_t>((v + (int64_t{1} << (2 * kBits - 1))) >> (2 * kBits), 0, 255));
+    }
+  }
+}
+
+struct ContentScorer::State {
+  std::vector<uint8_t> scaled;
+  HsvImage previous, current;
+  bool have_previous = false;
+};
+
+ContentScorer::ContentScorer() : state_(std::make_unique<State>()) {}
+ContentScorer::~ContentScorer() = default;
+
+double ContentScorer::Next(const uint8_t* rgb, int width, int height) {
+  const ScoreSize size = PySceneDetectScoreSize(width, height);
+  const uint8_t* pixels = rgb;
+  if (size.width != width || size.height != height) {
+    ResizeLinear(rgb, width, height, size.width, size.height, &state_->scaled);
+    pixels = state_->scaled.data();
+  }
+  ToHsv(pixels, static_cast<size_t>(size.width) * size.height, &state_->current);
+  const bool comparable =
+      state_->have_previous && state_->previous.h.size() == state_->current.h.size();
+  const double score = comparable ? HsvScore(state_->previous, state_->current) : 0.0;
+  std::swap(state_->previous, state_->current);
+  state_->have_previous = true;
+  return score;
+}
+
 double ContentScore(const uint8_t* a, const uint8_t* b, int width, int height) {
   const size_t pixels = static_cast<size_t>(width) * static_cast<size_t>(height);
   HsvImage ha, hb;
@@ -216,11 +307,33 @@ absl::StatusOr<SceneResult> DetectScenes(const ThumbSequence& thumbs,
   std::vector<double> score(n, 0.0);
   std::vector<bool> jump(n, false);
   HsvImage previous, current;
+  // With ingest's scores at PySceneDetect's scale, a pair's score is the largest over the
+  // scene side's kept frames since the previous pair (a cut shows in one of them).
+  const std::span<const int64_t> scene_kept = kept.scene_side_is_hr ? kept.hr : kept.lr;
+  const bool ingest_scores =
+      !kept.scene_scores.empty() && kept.scene_scores.size() == scene_kept.size();
+  std::vector<int64_t> scene_pos;
+  if (ingest_scores) {
+    for (const AlignedPair& p : pairs) {
+      const int64_t f = kept.scene_side_is_hr ? p.hr_frame : p.lr_frame;
+      scene_pos.push_back(std::lower_bound(scene_kept.begin(), scene_kept.end(), f) -
+                          scene_kept.begin());
+    }
+  }
   ToHsv(thumbs.thumb(0), pixels, &previous);
   for (size_t i = 1; i < n; ++i) {
     thumbs.ReleaseEvery(i);
-    ToHsv(thumbs.thumb(i), pixels, &current);
-    score[i] = HsvScore(previous, current);
+    if (ingest_scores) {
+      float best = 0;
+      for (int64_t k = scene_pos[i - 1] + 1; k <= scene_pos[i]; ++k) {
+        best = std::max(best, kept.scene_scores[static_cast<size_t>(k)]);
+      }
+      score[i] = best;
+    } else {
+      ToHsv(thumbs.thumb(i), pixels, &current);
+      score[i] = HsvScore(previous, current);
+      std::swap(previous, current);
+    }
     switch (ContinuityBreak((*runs)[i], limits)) {
       case Break::kLostMoment:
         ++result.stats.lost_moments;
@@ -233,7 +346,6 @@ absl::StatusOr<SceneResult> DetectScenes(const ThumbSequence& thumbs,
       case Break::kNone:
         break;
     }
-    std::swap(previous, current);
   }
   thumbs.ReleaseResident();
 

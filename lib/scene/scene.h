@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -50,6 +51,13 @@ struct SceneOptions {
 struct KeptFrames {
   std::span<const int64_t> lr;
   std::span<const int64_t> hr;
+  // Optional: for each kept frame of the recording scene detection reads (LR; HR without
+  // LR), its ContentScorer score against the previous kept frame, computed at ingest at
+  // PySceneDetect's scale. A pair's score is then the largest over the kept frames since the
+  // previous pair, so the thresholds mean what they mean in PySceneDetect. Empty: scores of
+  // the pairs' analysis thumbnails.
+  std::span<const float> scene_scores;
+  bool scene_side_is_hr = false;
 };
 
 // A half-open range of aligned pair positions [begin, end).
@@ -104,5 +112,34 @@ JumpLimits AutoJumpLimits(const std::vector<UnpairedRun>& runs);
 // PySceneDetect's content score between two RGB24 images: mean over H, S, V of the mean
 // absolute per-pixel difference (OpenCV 8-bit HSV: H in 0..179).
 double ContentScore(const uint8_t* a, const uint8_t* b, int width, int height);
+
+// The frame size PySceneDetect scores at: it divides the width by width // 256 (when the
+// frame is at least 256 wide) and resizes with OpenCV's INTER_LINEAR to
+// (round(w / f), round(h / f)).
+struct ScoreSize {
+  int width = 0;
+  int height = 0;
+};
+ScoreSize PySceneDetectScoreSize(int width, int height);
+
+// OpenCV INTER_LINEAR resize of an RGB24 image (11-bit fixed-point weights, as cv::resize
+// computes 8-bit images), for downscaling to PySceneDetect's scoring size.
+void ResizeLinear(const uint8_t* src, int width, int height, int out_width, int out_height,
+                  std::vector<uint8_t>* out);
+
+// Content scores of consecutive frames as PySceneDetect computes them on a video: each frame
+// is brought to PySceneDetect's scoring size and compared with the previous one. Ingest
+// feeds the kept frames of the recording scene detection reads. Not thread-safe.
+class ContentScorer {
+ public:
+  ContentScorer();
+  ~ContentScorer();
+  // Score against the previous frame (0 for the first). `rgb` is width x height RGB24.
+  double Next(const uint8_t* rgb, int width, int height);
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
 
 }  // namespace framepair

@@ -500,3 +500,73 @@ TEST(DetectScenesTest, RejectsBadInput) {
 
 }  // namespace
 }  // namespace framepair
+
+namespace framepair {
+namespace {
+
+// PySceneDetect's scale: width // 256 as the divisor, sizes rounded (scene_manager.py).
+TEST(PySceneDetectScaleTest, ScoreSizeFollowsTheDownscaleRule) {
+  EXPECT_EQ(PySceneDetectScoreSize(1280, 720).width, 256);
+  EXPECT_EQ(PySceneDetectScoreSize(1280, 720).height, 144);
+  EXPECT_EQ(PySceneDetectScoreSize(1920, 1080).width, 274);  // f = 7: round(1920 / 7)
+  EXPECT_EQ(PySceneDetectScoreSize(1920, 1080).height, 154);
+  EXPECT_EQ(PySceneDetectScoreSize(320, 180).width, 320);  // f = 1: not resized
+  EXPECT_EQ(PySceneDetectScoreSize(200, 100).width, 200);
+}
+
+// INTER_LINEAR at integer factors: odd f samples pixel f*d + (f-1)/2 exactly, even f averages
+// the two pixels around (f*d + f/2 - 0.5), rounding halves up.
+TEST(PySceneDetectScaleTest, ResizeLinearMatchesOpenCvAtIntegerFactors) {
+  const int w = 40, h = 10;
+  std::vector<uint8_t> src(static_cast<size_t>(w) * h * 3);
+  for (int y = 0; y < h; ++y) {
+    for (int x = 0; x < w; ++x) {
+      for (int c = 0; c < 3; ++c)
+        src[(static_cast<size_t>(y) * w + x) * 3 + c] = static_cast<uint8_t>(6 * x + c);
+    }
+  }
+  std::vector<uint8_t> out;
+  ResizeLinear(src.data(), w, h, w / 5, h / 5, &out);
+  for (int d = 0; d < w / 5; ++d) EXPECT_EQ(out[static_cast<size_t>(d) * 3], 6 * (5 * d + 2)) << d;
+  ResizeLinear(src.data(), w, h, w / 2, h / 2, &out);
+  for (int d = 0; d < w / 2; ++d) {
+    const int a = 6 * (2 * d), b = 6 * (2 * d + 1);
+    EXPECT_EQ(out[static_cast<size_t>(d) * 3], (a + b + 1) / 2) << d;
+  }
+}
+
+// Known answers: solid red to solid blue is a hue step of 120 (OpenCV H = degrees / 2) with S
+// and V equal: (120 + 0 + 0) / 3 = 40. A one-pixel checkerboard and its inverse look the same
+// (grey) on 64 px analysis thumbnails but, sampled at PySceneDetect's scale, swap black and
+// white everywhere: V changes by 255, H and S by 0: 85.
+TEST(PySceneDetectScaleTest, ContentScorerPinsKnownFramePairs) {
+  const int w = 1280, h = 720;
+  auto solid = [&](uint8_t r, uint8_t g, uint8_t b) {
+    std::vector<uint8_t> img(static_cast<size_t>(w) * h * 3);
+    for (size_t i = 0; i < img.size(); i += 3) {
+      img[i] = r;
+      img[i + 1] = g;
+      img[i + 2] = b;
+    }
+    return img;
+  };
+  auto checker = [&](bool inverse) {
+    std::vector<uint8_t> img(static_cast<size_t>(w) * h * 3);
+    for (int y = 0; y < h; ++y) {
+      for (int x = 0; x < w; ++x) {
+        const uint8_t v = ((x + y) % 2 == 0) != inverse ? 255 : 0;
+        for (int c = 0; c < 3; ++c) img[(static_cast<size_t>(y) * w + x) * 3 + c] = v;
+      }
+    }
+    return img;
+  };
+  ContentScorer scorer;
+  EXPECT_EQ(scorer.Next(solid(255, 0, 0).data(), w, h), 0.0);  // first frame
+  EXPECT_NEAR(scorer.Next(solid(0, 0, 255).data(), w, h), 40.0, 1e-9);
+  ContentScorer texture;
+  texture.Next(checker(false).data(), w, h);
+  EXPECT_NEAR(texture.Next(checker(true).data(), w, h), 85.0, 1e-9);
+}
+
+}  // namespace
+}  // namespace framepair
