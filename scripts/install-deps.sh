@@ -11,6 +11,7 @@ packages=(
   libspdlog-dev libboost-dev libboost-program-options-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   iproute2 dnsmasq-base jq  # tests/netns: hosts as network namespaces, their DNS, status JSON
+  clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer and the sanitizer runtimes for clang
 )
 
 missing=()

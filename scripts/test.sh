@@ -4,7 +4,10 @@
 #  2. an ASan+UBSan build: the unit tests of every library (real FFmpeg decoding, libpng,
 #     zlib, files) under AddressSanitizer and UndefinedBehaviorSanitizer, except the slow
 #     alignment accuracy scenarios (see below).
-# Set FRAMEPAIR_SKIP_SANITIZE=1 to skip the second configuration locally.
+#  3. the libFuzzer targets (scripts/fuzz.sh, clang, build-fuzz/): 30 s each from their seeds;
+#     any crash, sanitizer report, leak, hang or oversized allocation fails the run.
+# Set FRAMEPAIR_SKIP_SANITIZE=1 to skip the second configuration locally, and
+# FRAMEPAIR_SKIP_FUZZ=1 to skip the third (CI always runs both: .ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -38,5 +41,9 @@ if [ "${FRAMEPAIR_SKIP_SANITIZE:-0}" != 1 ]; then
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir build-asan --output-on-failure -j "$(nproc)" --timeout 900 -L unit \
     -E 'Synthetic/ScenarioTest|TwentyThousandFramesComplete'
+fi
+if [ "${FRAMEPAIR_SKIP_FUZZ:-0}" != 1 ]; then
+  echo "== fuzzing (libFuzzer + ASan + UBSan, 30 s per target)"
+  scripts/fuzz.sh 30
 fi
 echo "== all tests passed"

@@ -17,6 +17,10 @@ namespace {
 
 constexpr char kFrameTableMagic[8] = {'F', 'P', 'F', 'R', 'A', 'M', 'E', '1'};
 
+// The most frames (or pairs, scenes, ...) a count in a work file may claim: 2^40 is 580 years
+// of 60 fps footage, and a few such counts add up without overflowing an int64.
+constexpr int64_t kMaxCount = int64_t{1} << 40;
+
 absl::Status Damaged(const std::string& path, const std::string& what) {
   return absl::DataLossError(absl::StrCat(path, ": ", what,
                                           " (a damaged or foreign work file; the task that wrote "
@@ -267,9 +271,12 @@ absl::StatusOr<AlignOutput> ReadPairs(const std::string& path) {
       return Damaged(path, absl::StrCat("pair ", i, " has a negative frame index"));
     }
   }
-  if (m.rejected() < 0 || m.rejected_spike() < 0 || m.rejected_residual() < 0 ||
-      m.rejected_ambiguous() < 0 || m.reanchors() < 0) {
-    return Damaged(path, "negative count");
+  // Counts of pairs and frames. Bounded, not just non-negative: their users add them up
+  // (AlignStats::rejected(), the accounting), and a crafted INT64_MAX overflowed that sum
+  // (found by fuzz/pairs_fuzzer).
+  for (int64_t count : {m.rejected(), m.rejected_spike(), m.rejected_residual(),
+                        m.rejected_ambiguous(), m.reanchors()}) {
+    if (count < 0 || count > kMaxCount) return Damaged(path, "negative or implausible count");
   }
   AlignOutput out;
   out.pairs.reserve(m.lr_frame_size());
@@ -326,7 +333,9 @@ absl::StatusOr<WindowPlan> ReadWindowPlan(const std::string& path) {
     return Damaged(path, "inconsistent plan lists");
   }
   // Positions in the pair list; the packer bounds them from above against the pairs it has.
-  if (m.shards() < 1 || m.scenes() < 0) return Damaged(path, "no shards or a negative count");
+  if (m.shards() < 1 || m.scenes() < 0 || m.scenes() > kMaxCount) {
+    return Damaged(path, "no shards or a negative or implausible count");
+  }
   for (int i = 0; i < m.segment_begin_size(); ++i) {
     if (m.segment_begin(i) < 0 || m.segment_end(i) < m.segment_begin(i)) {
       return Damaged(path, absl::StrCat("segment ", i, " is not a range of pairs"));

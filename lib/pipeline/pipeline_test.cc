@@ -252,6 +252,14 @@ TEST(HostileArtifactsTest, CraftedPlansAndPairsAreDataLoss) {
   crafted.pairs = {{0, 0, 0.0}, {-7, 3, 0.0}};
   ASSERT_TRUE(WritePairs((dir / "pairs").string(), crafted).ok());
   EXPECT_EQ(ReadPairs((dir / "pairs").string()).status().code(), absl::StatusCode::kDataLoss);
+
+  // Counts their users add up (AlignStats::rejected()) must not overflow when summed
+  // (fuzz/corpus/pairs/regress-count-overflow.pb).
+  framepair::v1::AlignedPairs huge;
+  huge.set_rejected_spike(std::numeric_limits<int64_t>::max());
+  huge.set_rejected_residual(33);
+  ASSERT_TRUE(WriteFileAtomically((dir / "pairs").string(), huge.SerializeAsString()).ok());
+  EXPECT_EQ(ReadPairs((dir / "pairs").string()).status().code(), absl::StatusCode::kDataLoss);
 }
 
 // A frame table file: magic, header length, header, then `thumb_bytes` bytes of thumbnails.

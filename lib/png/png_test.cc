@@ -175,5 +175,32 @@ TEST(PngTest, DecodeRejectsDamagedData) {
   EXPECT_THAT(decoded.status().message(), HasSubstr("invalid PNG"));
 }
 
+// A header that declares far more pixels than the file could inflate to is refused before
+// the pixel buffer exists (fuzz/corpus/png/regress-huge-header.png: 69 bytes, 18918x18918,
+// used to cost 1 GiB).
+TEST(PngTest, DecodeRefusesHeaderLargerThanItsData) {
+  auto png = EncodePng(MakeImage(4, 4, 8));
+  ASSERT_TRUE(png.ok());
+  // IHDR's width and height sit at bytes 16..23; its CRC follows the 13 data bytes.
+  std::string huge = *png;
+  for (int at : {16, 20}) {
+    const uint32_t side = 18918;
+    for (int i = 0; i < 4; ++i) huge[at + i] = static_cast<char>(side >> (24 - 8 * i));
+  }
+  const uint32_t crc = crc32(0, reinterpret_cast<const Bytef*>(huge.data() + 12), 17);
+  for (int i = 0; i < 4; ++i) huge[29 + i] = static_cast<char>(crc >> (24 - 8 * i));
+  auto decoded = DecodePng(huge);
+  EXPECT_EQ(decoded.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(decoded.status().message(), HasSubstr("cannot come from"));
+  // Highly compressible images stay far inside the bound.
+  RgbImage flat{.width = 1000, .height = 1000};
+  flat.pixels.assign(flat.stride() * flat.height, 0);
+  auto flat_png = EncodePng(flat, {.compression_level = 9});
+  ASSERT_TRUE(flat_png.ok());
+  auto flat_decoded = DecodePng(*flat_png);
+  ASSERT_TRUE(flat_decoded.ok()) << flat_decoded.status();
+  EXPECT_EQ(flat_decoded->pixels, flat.pixels);
+}
+
 }  // namespace
 }  // namespace framepair

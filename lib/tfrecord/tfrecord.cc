@@ -286,6 +286,7 @@ struct TfRecordReader::Impl {
   }
 
   absl::StatusOr<size_t> Inflate(char* out, size_t n) {
+    if (!damage_.ok()) return damage_;
     size_t done = 0;
     while (done < n && !stream_end_) {
       if (raw_pos_ == raw_end_) {
@@ -308,9 +309,16 @@ struct TfRecordReader::Impl {
       if (rc == Z_STREAM_END) {
         FP_RETURN_IF_ERROR(NextMember());
       } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
-        return absl::DataLossError(absl::StrCat("corrupt GZIP stream near compressed byte offset ",
-                                                compressed_, ": ",
-                                                zs_.msg ? zs_.msg : "inflate failed"));
+        damage_ = absl::DataLossError(
+            absl::StrCat("corrupt GZIP stream near compressed byte offset ", compressed_, ": ",
+                         zs_.msg ? zs_.msg : "inflate failed"));
+        // The bytes inflated before the damage are returned first, and the error on the next
+        // read: whether they arrive in the same call as the damage depends only on how the
+        // source hands out its bytes, and that must not change which records a file yields
+        // (found by fuzz/tfrecord_fuzzer: a damaged GZIP trailer dropped the last record when
+        // read from one buffer, not when read in small pieces).
+        if (done > 0) return done;
+        return damage_;
       }
     }
     return done;
@@ -339,6 +347,7 @@ struct TfRecordReader::Impl {
   bool gzip_ = false;
   bool stream_end_ = false;
   uint64_t compressed_ = 0;  // compressed bytes consumed
+  absl::Status damage_;      // a damaged GZIP stream: every later read fails with it
   uint64_t offset_ = 0;
   std::string record_;
 };
