@@ -9,8 +9,13 @@
 //
 // Outcomes: INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION, PERMISSION_DENIED, DATA_LOSS and
 // OUT_OF_RANGE fail the job with the worker's message. Everything else (UNAVAILABLE, a dead
-// worker, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, a worker that stopped reporting progress for
-// stall_timeout, ...) is retried with exponential backoff, up to max_retries.
+// worker, DEADLINE_EXCEEDED, a worker that stopped reporting progress for stall_timeout, ...)
+// is retried with exponential backoff, up to max_retries. A busy worker's RESOURCE_EXHAUSTED
+// is no failure: the task waits (using no retry, storing no event) and the worker rests.
+//
+// Per dispatched task the store is asked only for that task, its job and the four upstream
+// results (indexed), so dispatching costs the same in a job of 10 or 4 000 tasks. The janitor
+// (RunJanitor) enforces retention and sweeps abandoned uploads.
 //
 // When every task of a job is done, the job is published (publisher.h) and SUCCEEDED. Work
 // directories of finished jobs are removed, and swept again periodically for late writers.
