@@ -932,19 +932,21 @@ absl::StatusOr<std::vector<TaskRecord>> JobStore::ReadyTasks(int64_t now_unix_ms
     }
   }
   FP_ASSIGN_OR_RETURN(
-      Stmt s, Stmt::Prepare(c, kind.empty()
-                                   ? "SELECT " FP_TASK_COLUMNS ", d.dep FROM"
-                                     " (SELECT * FROM tasks INDEXED BY tasks_ready WHERE job_id = ?1 AND state = 'PENDING'"
-                                     " AND waiting = 0 AND not_before_unix_ms <= ?2"
-                                     " ORDER BY name LIMIT ?3) t"
-                                     " LEFT JOIN task_deps d ON d.job_id = t.job_id AND d.task = "
-                                     "t.name ORDER BY t.name, d.pos"
-                                   : "SELECT " FP_TASK_COLUMNS ", d.dep FROM"
-                                     " (SELECT * FROM tasks INDEXED BY tasks_ready WHERE job_id = ?1 AND state = 'PENDING'"
-                                     " AND waiting = 0 AND kind = ?4 AND not_before_unix_ms <= ?2"
-                                     " ORDER BY name LIMIT ?3) t"
-                                     " LEFT JOIN task_deps d ON d.job_id = t.job_id AND d.task = "
-                                     "t.name ORDER BY t.name, d.pos"));
+      Stmt s,
+      Stmt::Prepare(c, kind.empty() ? "SELECT " FP_TASK_COLUMNS ", d.dep FROM"
+                                      " (SELECT * FROM tasks INDEXED BY tasks_ready WHERE job_id = "
+                                      "?1 AND state = 'PENDING'"
+                                      " AND waiting = 0 AND not_before_unix_ms <= ?2"
+                                      " ORDER BY name LIMIT ?3) t"
+                                      " LEFT JOIN task_deps d ON d.job_id = t.job_id AND d.task = "
+                                      "t.name ORDER BY t.name, d.pos"
+                                    : "SELECT " FP_TASK_COLUMNS ", d.dep FROM"
+                                      " (SELECT * FROM tasks INDEXED BY tasks_ready WHERE job_id = "
+                                      "?1 AND state = 'PENDING'"
+                                      " AND waiting = 0 AND kind = ?4 AND not_before_unix_ms <= ?2"
+                                      " ORDER BY name LIMIT ?3) t"
+                                      " LEFT JOIN task_deps d ON d.job_id = t.job_id AND d.task = "
+                                      "t.name ORDER BY t.name, d.pos"));
   std::vector<TaskRecord> ready;
   for (const std::string& job_id : job_ids) {
     if (static_cast<int>(ready.size()) >= limit) break;
