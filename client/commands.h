@@ -36,6 +36,7 @@ int WatchCommand(const std::vector<std::string>& args, RemoteOptions remote);
 int StatusCommand(const std::vector<std::string>& args, RemoteOptions remote);
 int ListCommand(const std::vector<std::string>& args, RemoteOptions remote);
 int CancelCommand(const std::vector<std::string>& args, RemoteOptions remote);
+int JobsCommand(const std::vector<std::string>& args, RemoteOptions remote);
 int HealthCommand(const std::vector<std::string>& args, RemoteOptions remote);
 
 // Maps a status to the documented exit code.

@@ -26,6 +26,7 @@ Against framepair-coordinator (scripts/local-stack.sh up starts one on this mach
   status   A job's state, tasks and result.                    framepair status JOB
   list     Jobs, newest first.                                 framepair list [--dataset NAME]
   cancel   Stop a job.                                         framepair cancel JOB
+  jobs rm  Delete a finished job and its work files.           framepair jobs rm JOB
   health   Ask any framepair server whether it is SERVING.    framepair health --server ADDR
 
 Global options (also accepted after the command):
@@ -80,6 +81,7 @@ int main(int argc, char** argv) {
   if (command == "status") return cli::StatusCommand(args, remote);
   if (command == "list") return cli::ListCommand(args, remote);
   if (command == "cancel") return cli::CancelCommand(args, remote);
+  if (command == "jobs") return cli::JobsCommand(args, remote);
   if (command == "health") return cli::HealthCommand(args, remote);
   std::fprintf(stderr, "framepair: unknown command '%s'\n\n%s", command.c_str(), kUsage);
   return cli::kExitBadInput;

@@ -508,13 +508,16 @@ int ListCommand(const std::vector<std::string>& args, RemoteOptions remote_optio
   desc.add_options()
     ("dataset", po::value(&dataset), "only jobs of this dataset")
     ("state", po::value(&state), "only jobs in this state: queued, running, succeeded, failed, cancelled")
-    ("limit", po::value(&limit)->default_value(50), "at most this many jobs");
+    ("limit", po::value(&limit)->default_value(50), "at most this many jobs (0 = all); fetched page by page");
   // clang-format on
   int code = 0;
   if (!Parse("list", args, desc, nullptr, &remote_options, &code)) return code;
+  if (limit < 0) {
+    std::fprintf(stderr, "framepair list: --limit must be >= 0\n");
+    return kExitBadInput;
+  }
   framepair::v1::ListJobsRequest request;
   request.set_dataset(dataset);
-  request.set_page_size(limit);
   if (!state.empty()) {
     framepair::v1::JobState s;
     std::string upper = "JOB_";
@@ -527,10 +530,23 @@ int ListCommand(const std::vector<std::string>& args, RemoteOptions remote_optio
   }
   Remote remote(remote_options);
   if (!remote.error.ok()) return ChannelError("list", remote.error);
-  auto ctx = remote.Context(std::chrono::seconds(30));
+  // Page by page: the server keeps each page below the message limit, whatever the jobs hold.
   framepair::v1::ListJobsResponse response;
-  grpc::Status s = remote.stub->ListJobs(ctx.get(), request, &response);
-  if (!s.ok()) return Fail("list", remote.options, s);
+  for (;;) {
+    const int wanted = limit == 0 ? 500 : std::min(500, limit - response.jobs_size());
+    request.set_page_size(wanted);
+    auto ctx = remote.Context(std::chrono::seconds(30));
+    framepair::v1::ListJobsResponse page;
+    grpc::Status s = remote.stub->ListJobs(ctx.get(), request, &page);
+    if (!s.ok()) return Fail("list", remote.options, s);
+    for (Job& job : *page.mutable_jobs()) {
+      if (limit > 0 && response.jobs_size() >= limit) break;
+      *response.add_jobs() = std::move(job);
+    }
+    response.set_next_page_token(page.next_page_token());
+    if (page.next_page_token().empty() || (limit > 0 && response.jobs_size() >= limit)) break;
+    request.set_page_token(page.next_page_token());
+  }
   if (remote.options.output == "json") {
     std::printf("%s\n", Json(response).c_str());
     return kExitOk;
@@ -544,6 +560,35 @@ int ListCommand(const std::vector<std::string>& args, RemoteOptions remote_optio
                 StateName(job.state()).c_str(), detail.c_str());
   }
   return kExitOk;
+}
+
+int JobsCommand(const std::vector<std::string>& args, RemoteOptions remote_options) {
+  if (args.empty() || args[0] != "rm") {
+    const bool help = !args.empty() && (args[0] == "--help" || args[0] == "-h");
+    std::fprintf(help ? stdout : stderr,
+                 "framepair jobs: usage: framepair jobs rm JOB\n"
+                 "  rm   delete a finished job (record, tasks, events, work files)\n");
+    return help ? kExitOk : kExitBadInput;
+  }
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  return JobCommand(
+      "jobs rm",
+      "framepair jobs rm JOB: delete a finished job: its record, tasks, events and work files\n"
+      "(published datasets stay). A queued or running job must be cancelled first.",
+      rest, remote_options, [](Remote& remote, const std::string& id) {
+        auto ctx = remote.Context(std::chrono::seconds(30));
+        framepair::v1::DeleteJobRequest request;
+        request.set_job_id(id);
+        framepair::v1::DeleteJobResponse response;
+        grpc::Status s = remote.stub->DeleteJob(ctx.get(), request, &response);
+        if (!s.ok()) return Fail("jobs rm", remote.options, s);
+        if (remote.options.output == "json") {
+          std::printf("{\"deleted\": \"%s\"}\n", id.c_str());
+        } else {
+          std::printf("job %s deleted\n", id.c_str());
+        }
+        return kExitOk;
+      });
 }
 
 int HealthCommand(const std::vector<std::string>& args, RemoteOptions remote_options) {

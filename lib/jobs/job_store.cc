@@ -26,7 +26,7 @@ constexpr int kApplicationId = 0x66706a73;
 // Append only: a migration that has shipped is never edited, old files replay them in order.
 //
 // Version 1:
-// - jobs.seq is the creation order (the rowid; rows are never deleted, so it only grows): it
+// - jobs.seq is the creation order (the rowid; a new job gets a larger one than any existing): it
 //   orders ListJobs (newest first), UnfinishedJobs and ReadyTasks (oldest first) and is the
 //   page cursor, so equal clock readings cannot reorder or repeat jobs across pages.
 // - request_id is NULL when absent; UNIQUE lets any number of NULLs through.
@@ -89,6 +89,22 @@ CREATE TABLE events (
   payload BLOB NOT NULL,
   PRIMARY KEY (job_id, seq)
 ) WITHOUT ROWID;
+)sql",
+    // Version 2: work per dispatched task independent of the job's size, and deletable jobs.
+    // - tasks.waiting counts the task's deps that are not DONE (DONE is final, so it only
+    //   decreases: CompleteAttempt decrements the dependents found through task_deps_by_dep).
+    //   tasks_ready finds a job's ready tasks of a kind in name order without scanning the
+    //   pending ones that still wait (100 000 packs waiting for their scene).
+    // - jobs_by_updated serves the retention sweep (FinishedJobsBefore). Deleting the newest job
+    //   lets SQLite reuse its seq; seq still orders by creation among the jobs that exist.
+    R"sql(
+ALTER TABLE tasks ADD COLUMN waiting INTEGER NOT NULL DEFAULT 0;
+UPDATE tasks SET waiting = (SELECT COUNT(*) FROM task_deps d JOIN tasks u
+  ON u.job_id = d.job_id AND u.name = d.dep
+  WHERE d.job_id = tasks.job_id AND d.task = tasks.name AND u.state <> 'DONE');
+CREATE INDEX tasks_ready ON tasks (job_id, state, waiting, kind, name);
+CREATE INDEX task_deps_by_dep ON task_deps (job_id, dep);
+CREATE INDEX jobs_by_updated ON jobs (updated_unix_ms);
 )sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
@@ -358,6 +374,13 @@ absl::StatusOr<std::vector<TaskRecord>> ReadTasksWithDeps(Stmt& s) {
   }
 }
 
+// What a job costs in a response: its variable-size fields plus a little framing.
+int64_t ApproximateSize(const JobRecord& j) {
+  return static_cast<int64_t>(j.id.size() + j.request_id.size() + j.dataset.size() + j.spec.size() +
+                              j.error.size() + j.result.size()) +
+         64;
+}
+
 absl::Status RequireJob(const Conn& c, std::string_view job_id) {
   FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c, "SELECT 1 FROM jobs WHERE id = ?1"));
   s.BindText(1, job_id);
@@ -616,6 +639,10 @@ absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path
 }
 
 absl::StatusOr<CreateJobResult> JobStore::CreateJob(JobRecord job, std::vector<TaskRecord> tasks) {
+  if (tasks.size() > static_cast<size_t>(kMaxTasksPerJob)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a job of ", tasks.size(), " tasks; at most ", kMaxTasksPerJob));
+  }
   FP_RETURN_IF_ERROR(ValidateTasks(tasks));
   absl::MutexLock lock(&mu_);
   const Conn c{db_.get(), &path_};
@@ -673,8 +700,8 @@ absl::StatusOr<CreateJobResult> JobStore::CreateJob(JobRecord job, std::vector<T
       Stmt insert_task,
       Stmt::Prepare(c,
                     "INSERT INTO tasks (job_id, name, kind, state, attempt, retries, "
-                    "not_before_unix_ms, worker, started_unix_ms, input, result, error) "
-                    "VALUES (?1, ?2, ?3, 'PENDING', 0, 0, ?4, '', 0, ?5, x'', '')"));
+                    "not_before_unix_ms, worker, started_unix_ms, input, result, error, waiting) "
+                    "VALUES (?1, ?2, ?3, 'PENDING', 0, 0, ?4, '', 0, ?5, x'', '', ?6)"));
   for (const TaskRecord& t : tasks) {
     insert_task.Reset();
     insert_task.BindText(1, job.id);
@@ -682,6 +709,7 @@ absl::StatusOr<CreateJobResult> JobStore::CreateJob(JobRecord job, std::vector<T
     insert_task.BindText(3, t.kind);
     insert_task.Bind(4, t.not_before_unix_ms);
     insert_task.BindBlob(5, t.input);
+    insert_task.Bind(6, static_cast<int64_t>(t.deps.size()));
     FP_RETURN_IF_ERROR(insert_task.Run());
   }
   // After every task exists, so the foreign keys of the deps are satisfied.
@@ -741,6 +769,7 @@ absl::StatusOr<JobPage> JobStore::ListJobs(const ListJobsQuery& query) {
   s.Bind(4, limit + 1);  // one more tells whether another page follows
   JobPage page;
   int64_t last_seq = 0;
+  int64_t bytes = 0;
   for (;;) {
     FP_ASSIGN_OR_RETURN(const bool row, s.Step());
     if (!row) break;
@@ -749,6 +778,12 @@ absl::StatusOr<JobPage> JobStore::ListJobs(const ListJobsQuery& query) {
       break;
     }
     FP_ASSIGN_OR_RETURN(JobRecord job, ReadJob(s));
+    const int64_t size = ApproximateSize(job);
+    if (query.max_bytes > 0 && !page.jobs.empty() && bytes + size > query.max_bytes) {
+      page.next_page_token = absl::StrCat(last_seq);  // the rest follows on the next page
+      break;
+    }
+    bytes += size;
     page.jobs.push_back(std::move(job));
     last_seq = s.Int(9);
   }
@@ -816,6 +851,58 @@ absl::StatusOr<std::vector<TaskRecord>> JobStore::GetTasks(std::string_view job_
   return ReadTasksWithDeps(s);
 }
 
+absl::StatusOr<TaskRecord> JobStore::GetTask(std::string_view job_id, std::string_view name) {
+  absl::MutexLock lock(&mu_);
+  const Conn c{db_.get(), &path_};
+  FP_ASSIGN_OR_RETURN(
+      Stmt s,
+      Stmt::Prepare(c, "SELECT " FP_TASK_COLUMNS ", d.dep FROM tasks t LEFT JOIN task_deps d "
+                       "ON d.job_id = t.job_id AND d.task = t.name "
+                       "WHERE t.job_id = ?1 AND t.name = ?2 ORDER BY d.pos"));
+  s.BindText(1, job_id);
+  s.BindText(2, name);
+  FP_ASSIGN_OR_RETURN(std::vector<TaskRecord> tasks, ReadTasksWithDeps(s));
+  if (tasks.empty()) {
+    FP_RETURN_IF_ERROR(RequireJob(c, job_id));
+    return absl::NotFoundError(absl::StrCat("no task ", TaskLabel(job_id, name)));
+  }
+  return std::move(tasks.front());
+}
+
+absl::StatusOr<std::map<std::string, std::string>> JobStore::TaskResults(
+    std::string_view job_id, const std::vector<std::string>& names) {
+  absl::MutexLock lock(&mu_);
+  const Conn c{db_.get(), &path_};
+  FP_RETURN_IF_ERROR(RequireJob(c, job_id));
+  FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c,
+                                            "SELECT result FROM tasks WHERE job_id = ?1 AND "
+                                            "name = ?2 AND state = 'DONE'"));
+  std::map<std::string, std::string> results;
+  for (const std::string& name : names) {
+    s.Reset();
+    s.BindText(1, job_id);
+    s.BindText(2, name);
+    FP_ASSIGN_OR_RETURN(const bool row, s.Step());
+    if (row) results[name] = s.Blob(0);
+  }
+  return results;
+}
+
+absl::StatusOr<bool> JobStore::AllTasksDone(std::string_view job_id) {
+  absl::MutexLock lock(&mu_);
+  const Conn c{db_.get(), &path_};
+  FP_RETURN_IF_ERROR(RequireJob(c, job_id));
+  // IN (...) rather than <> 'DONE': one index probe per state instead of a walk over the DONE
+  // entries of tasks_ready.
+  FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c,
+                                            "SELECT EXISTS (SELECT 1 FROM tasks WHERE job_id = ?1"
+                                            " AND state IN ('PENDING', 'RUNNING', 'FAILED',"
+                                            " 'CANCELLED'))"));
+  s.BindText(1, job_id);
+  FP_ASSIGN_OR_RETURN(const bool row, s.Step());
+  return row && s.Int(0) == 0;
+}
+
 absl::StatusOr<std::vector<TaskRecord>> JobStore::ReadyTasks(int64_t now_unix_ms, int limit,
                                                              std::string_view kind) {
   if (limit <= 0) {
@@ -824,27 +911,54 @@ absl::StatusOr<std::vector<TaskRecord>> JobStore::ReadyTasks(int64_t now_unix_ms
   }
   absl::MutexLock lock(&mu_);
   const Conn c{db_.get(), &path_};
-  // One statement, so one snapshot: the ready tasks (found through tasks_by_state), then their
-  // deps joined on for the records.
+  // One read transaction, so one snapshot. Jobs oldest first; in each, its ready tasks through
+  // tasks_ready (PENDING, waiting = 0, of `kind`, in name order), so the cost is that of the
+  // tasks returned, not of the tasks the job has. INDEXED BY: left to itself the planner walks
+  // the primary key in name order, past every task already started. (Without a kind, the
+  // job's ready tasks are sorted by name.)
+  FP_RETURN_IF_ERROR(Exec(c, "BEGIN", "cannot start a read transaction"));
+  struct EndRead {
+    sqlite3* db;
+    ~EndRead() { sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr); }
+  } end_read{c.db};
+  std::vector<std::string> job_ids;
+  {
+    FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c, "SELECT j.id FROM jobs j WHERE " FP_UNFINISHED_JOB
+                                                 " ORDER BY j.seq"));
+    for (;;) {
+      FP_ASSIGN_OR_RETURN(const bool row, s.Step());
+      if (!row) break;
+      job_ids.push_back(s.Text(0));
+    }
+  }
   FP_ASSIGN_OR_RETURN(
-      Stmt s, Stmt::Prepare(c,
-                            "WITH ready AS ("
-                            " SELECT t.*, j.seq AS job_seq FROM tasks t"
-                            " JOIN jobs j ON j.id = t.job_id"
-                            " WHERE t.state = 'PENDING' AND t.not_before_unix_ms <= ?1"
-                            " AND (?2 = '' OR t.kind = ?2) AND " FP_UNFINISHED_JOB
-                            " AND NOT EXISTS (SELECT 1 FROM task_deps d JOIN tasks u"
-                            " ON u.job_id = d.job_id AND u.name = d.dep"
-                            " WHERE d.job_id = t.job_id AND d.task = t.name"
-                            " AND u.state <> 'DONE')"
-                            " ORDER BY j.seq, t.name LIMIT ?3)"
-                            " SELECT " FP_TASK_COLUMNS ", d.dep FROM ready t"
-                            " LEFT JOIN task_deps d ON d.job_id = t.job_id AND d.task = t.name"
-                            " ORDER BY t.job_seq, t.name, d.pos"));
-  s.Bind(1, now_unix_ms);
-  s.BindText(2, kind);
-  s.Bind(3, limit);
-  return ReadTasksWithDeps(s);
+      Stmt s,
+      Stmt::Prepare(c, kind.empty() ? "SELECT " FP_TASK_COLUMNS ", d.dep FROM"
+                                      " (SELECT * FROM tasks INDEXED BY tasks_ready WHERE job_id = "
+                                      "?1 AND state = 'PENDING'"
+                                      " AND waiting = 0 AND not_before_unix_ms <= ?2"
+                                      " ORDER BY name LIMIT ?3) t"
+                                      " LEFT JOIN task_deps d ON d.job_id = t.job_id AND d.task = "
+                                      "t.name ORDER BY t.name, d.pos"
+                                    : "SELECT " FP_TASK_COLUMNS ", d.dep FROM"
+                                      " (SELECT * FROM tasks INDEXED BY tasks_ready WHERE job_id = "
+                                      "?1 AND state = 'PENDING'"
+                                      " AND waiting = 0 AND kind = ?4 AND not_before_unix_ms <= ?2"
+                                      " ORDER BY name LIMIT ?3) t"
+                                      " LEFT JOIN task_deps d ON d.job_id = t.job_id AND d.task = "
+                                      "t.name ORDER BY t.name, d.pos"));
+  std::vector<TaskRecord> ready;
+  for (const std::string& job_id : job_ids) {
+    if (static_cast<int>(ready.size()) >= limit) break;
+    s.Reset();
+    s.BindText(1, job_id);
+    s.Bind(2, now_unix_ms);
+    s.Bind(3, limit - static_cast<int>(ready.size()));
+    if (!kind.empty()) s.BindText(4, kind);
+    FP_ASSIGN_OR_RETURN(std::vector<TaskRecord> tasks, ReadTasksWithDeps(s));
+    for (TaskRecord& t : tasks) ready.push_back(std::move(t));
+  }
+  return ready;
 }
 
 absl::StatusOr<int64_t> JobStore::StartAttempt(std::string_view job_id, std::string_view name,
@@ -907,9 +1021,11 @@ namespace {
 
 // The fenced transitions: `update_sql` (?1 = job_id, ?2 = name, ?3... bound by `bind`) runs
 // only while the task is RUNNING `attempt`. The caller holds the mutex.
+// `after_sql` (optional, ?1 = job_id, ?2 = name) runs in the same transaction.
 template <typename Bind>
 absl::Status FencedUpdate(const Conn& c, std::string_view job_id, std::string_view name,
-                          int64_t attempt, const char* update_sql, Bind bind) {
+                          int64_t attempt, const char* update_sql, Bind bind,
+                          const char* after_sql = nullptr) {
   WriteTxn txn(c);
   FP_RETURN_IF_ERROR(txn.Begin());
   {
@@ -937,6 +1053,12 @@ absl::Status FencedUpdate(const Conn& c, std::string_view job_id, std::string_vi
   update.BindText(2, name);
   bind(update);
   FP_RETURN_IF_ERROR(update.Run());
+  if (after_sql != nullptr) {
+    FP_ASSIGN_OR_RETURN(Stmt after, Stmt::Prepare(c, after_sql));
+    after.BindText(1, job_id);
+    after.BindText(2, name);
+    FP_RETURN_IF_ERROR(after.Run());
+  }
   return txn.Commit();
 }
 
@@ -948,18 +1070,23 @@ absl::Status JobStore::CompleteAttempt(std::string_view job_id, std::string_view
   return FencedUpdate(
       Conn{db_.get(), &path_}, job_id, name, attempt,
       "UPDATE tasks SET state = 'DONE', result = ?3 WHERE job_id = ?1 AND name = ?2",
-      [&](Stmt& s) { s.BindBlob(3, result); });
+      [&](Stmt& s) { s.BindBlob(3, result); },
+      // Its dependents wait for one dep less (found through task_deps_by_dep).
+      "UPDATE tasks SET waiting = waiting - 1 WHERE job_id = ?1 AND name IN"
+      " (SELECT task FROM task_deps WHERE job_id = ?1 AND dep = ?2)");
 }
 
 absl::Status JobStore::RetryAttempt(std::string_view job_id, std::string_view name, int64_t attempt,
-                                    int64_t not_before_unix_ms, std::string_view error) {
+                                    int64_t not_before_unix_ms, std::string_view error,
+                                    bool count_retry) {
   absl::MutexLock lock(&mu_);
   return FencedUpdate(Conn{db_.get(), &path_}, job_id, name, attempt,
-                      "UPDATE tasks SET state = 'PENDING', retries = retries + 1, "
+                      "UPDATE tasks SET state = 'PENDING', retries = retries + ?5, "
                       "not_before_unix_ms = ?3, error = ?4 WHERE job_id = ?1 AND name = ?2",
                       [&](Stmt& s) {
                         s.Bind(3, not_before_unix_ms);
                         s.BindText(4, error);
+                        s.Bind(5, count_retry ? 1 : 0);
                       });
 }
 
@@ -1063,6 +1190,67 @@ absl::StatusOr<int64_t> JobStore::LastEventSeq(std::string_view job_id) {
   FP_ASSIGN_OR_RETURN(const bool row, s.Step());
   if (!row || s.IsNull(0)) return JobNotFound(job_id);
   return s.Int(1);
+}
+
+absl::Status JobStore::DeleteJob(std::string_view job_id) {
+  absl::MutexLock lock(&mu_);
+  const Conn c{db_.get(), &path_};
+  WriteTxn txn(c);
+  FP_RETURN_IF_ERROR(txn.Begin());
+  {
+    FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c, "SELECT state FROM jobs WHERE id = ?1"));
+    s.BindText(1, job_id);
+    FP_ASSIGN_OR_RETURN(const bool found, s.Step());
+    if (!found) return JobNotFound(job_id);
+    const std::string state = s.Text(0);
+    const std::optional<JobState> parsed = ParseJobState(state);
+    if (parsed && !IsTerminal(*parsed)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("job ", Sv(job_id), " is ", state, "; cancel it first"));
+    }
+  }
+  for (const char* sql :
+       {"DELETE FROM events WHERE job_id = ?1", "DELETE FROM task_deps WHERE job_id = ?1",
+        "DELETE FROM tasks WHERE job_id = ?1", "DELETE FROM jobs WHERE id = ?1"}) {
+    FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c, sql, "cannot delete the job"));
+    s.BindText(1, job_id);
+    FP_RETURN_IF_ERROR(s.Run());
+  }
+  return txn.Commit();
+}
+
+absl::StatusOr<std::vector<std::string>> JobStore::FinishedJobsBefore(int64_t before_unix_ms,
+                                                                      int limit) {
+  if (limit <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("FinishedJobsBefore limit must be positive, got ", limit));
+  }
+  absl::MutexLock lock(&mu_);
+  const Conn c{db_.get(), &path_};
+  FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c,
+                                            "SELECT id FROM jobs WHERE updated_unix_ms < ?1 AND"
+                                            " state IN ('SUCCEEDED', 'FAILED', 'CANCELLED')"
+                                            " ORDER BY updated_unix_ms LIMIT ?2"));
+  s.Bind(1, before_unix_ms);
+  s.Bind(2, limit);
+  std::vector<std::string> ids;
+  for (;;) {
+    FP_ASSIGN_OR_RETURN(const bool row, s.Step());
+    if (!row) return ids;
+    ids.push_back(s.Text(0));
+  }
+}
+
+absl::StatusOr<std::vector<std::string>> JobStore::AllSpecs() {
+  absl::MutexLock lock(&mu_);
+  const Conn c{db_.get(), &path_};
+  FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c, "SELECT spec FROM jobs"));
+  std::vector<std::string> specs;
+  for (;;) {
+    FP_ASSIGN_OR_RETURN(const bool row, s.Step());
+    if (!row) return specs;
+    specs.push_back(s.Blob(0));
+  }
 }
 
 absl::StatusOr<std::map<std::string, int64_t>> JobStore::CountTasks(TaskState state) {

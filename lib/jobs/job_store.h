@@ -98,6 +98,9 @@ struct ListJobsQuery {
   std::optional<JobState> state;  // nullopt = every state
   int limit = 100;                // page size, 1..kMaxListJobsLimit (larger is clamped)
   std::string page_token;         // opaque, from JobPage::next_page_token; "" = first page
+  // When > 0, the page ends before the job that would take the size of its jobs' variable
+  // fields (spec, error, result, ids) above this many bytes; a page always has at least one.
+  int64_t max_bytes = 0;
 };
 
 struct JobPage {
@@ -123,6 +126,8 @@ struct JobStoreOptions {
 class JobStore {
  public:
   static constexpr int kMaxListJobsLimit = 1000;
+  // CreateJob refuses a job of more tasks (the coordinator's own limits stay well below).
+  static constexpr int kMaxTasksPerJob = 100000;
 
   // Opens (creating if needed) the store at `path`, which must be a file in an existing,
   // writable directory (SQLite adds "<path>-wal" and "<path>-shm" beside it). Sets WAL,
@@ -145,7 +150,7 @@ class JobStore {
   // and spec, nothing is inserted and that job is returned with created=false; with a different
   // dataset or spec the call fails with ALREADY_EXISTS. INVALID_ARGUMENT when a task name is
   // empty or repeated, a kind is empty, or deps name a task outside the job, repeat, or form a
-  // cycle (such a task could never become ready).
+  // cycle (such a task could never become ready), or there are more than kMaxTasksPerJob.
   absl::StatusOr<CreateJobResult> CreateJob(JobRecord job, std::vector<TaskRecord> tasks);
 
   absl::StatusOr<JobRecord> GetJob(std::string_view job_id);
@@ -163,9 +168,18 @@ class JobStore {
 
   // The job's tasks, ordered by name. NOT_FOUND for an unknown job.
   absl::StatusOr<std::vector<TaskRecord>> GetTasks(std::string_view job_id);
+  // One task; NOT_FOUND for an unknown job or task. Cost independent of the job's size.
+  absl::StatusOr<TaskRecord> GetTask(std::string_view job_id, std::string_view name);
+  // The results of those of `names` that are DONE (others are absent). NOT_FOUND for an
+  // unknown job. Cost independent of the job's size.
+  absl::StatusOr<std::map<std::string, std::string>> TaskResults(
+      std::string_view job_id, const std::vector<std::string>& names);
+  // Whether every task of the job is DONE, in a few index probes. NOT_FOUND for an unknown job.
+  absl::StatusOr<bool> AllTasksDone(std::string_view job_id);
   // Up to `limit` (> 0) tasks that may start now: PENDING, every dep DONE,
   // not_before_unix_ms <= now_unix_ms, job QUEUED or RUNNING, and of `kind` unless it is "".
-  // Ordered by job creation (oldest first), then task name.
+  // Ordered by job creation (oldest first), then task name. Cost: one index probe per
+  // unfinished job plus the tasks returned, whatever the number of tasks in the jobs.
   absl::StatusOr<std::vector<TaskRecord>> ReadyTasks(int64_t now_unix_ms, int limit,
                                                      std::string_view kind = "");
 
@@ -180,10 +194,11 @@ class JobStore {
   // RUNNING -> DONE with `result`.
   absl::Status CompleteAttempt(std::string_view job_id, std::string_view name, int64_t attempt,
                                std::string_view result);
-  // RUNNING -> PENDING: retries += 1, ready again at not_before_unix_ms; `error` kept as the
-  // last error.
+  // RUNNING -> PENDING: retries += 1 (unless !count_retry: a busy worker's refusal is not a
+  // failure of the task), ready again at not_before_unix_ms; `error` kept as the last error.
   absl::Status RetryAttempt(std::string_view job_id, std::string_view name, int64_t attempt,
-                            int64_t not_before_unix_ms, std::string_view error);
+                            int64_t not_before_unix_ms, std::string_view error,
+                            bool count_retry = true);
   // RUNNING -> FAILED with `error`. The job's state is the caller's decision.
   absl::Status FailAttempt(std::string_view job_id, std::string_view name, int64_t attempt,
                            std::string_view error);
@@ -206,6 +221,15 @@ class JobStore {
                                                        int limit);
   // The seq of the job's last event; 0 when it has none.
   absl::StatusOr<int64_t> LastEventSeq(std::string_view job_id);
+
+  // Deletes a terminal job with its tasks and events. NOT_FOUND for an unknown job,
+  // FAILED_PRECONDITION for a QUEUED or RUNNING one (cancel it first).
+  absl::Status DeleteJob(std::string_view job_id);
+  // Up to `limit` (> 0) ids of terminal jobs last changed before `before_unix_ms`, oldest first
+  // (the retention sweep deletes them).
+  absl::StatusOr<std::vector<std::string>> FinishedJobsBefore(int64_t before_unix_ms, int limit);
+  // The spec of every job (the footage garbage collector keeps what they name).
+  absl::StatusOr<std::vector<std::string>> AllSpecs();
 
   // Gauges: the number of tasks in `state` by kind, counting only tasks of QUEUED or RUNNING
   // jobs (PENDING = queue depth, RUNNING = in flight). Kinds with no such task are absent.

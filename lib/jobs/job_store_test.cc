@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -810,7 +812,7 @@ TEST_F(JobStoreTest, FileUsesWalAndCurrentSchema) {
   ASSERT_TRUE(store_->AppendEvent(job, "e", kT0).ok());
   RawDb raw(path_);  // while the store is open, like an operator's sqlite3 shell
   EXPECT_EQ(raw.Query("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(raw.Query("PRAGMA user_version"), "1");
+  EXPECT_EQ(raw.Query("PRAGMA user_version"), "2");
   EXPECT_EQ(raw.Query("PRAGMA foreign_key_check"), "");  // no violations
   EXPECT_EQ(raw.Query("PRAGMA integrity_check"), "ok");
   EXPECT_EQ(raw.Query("SELECT state FROM jobs"), "QUEUED");  // readable in the shell
@@ -842,6 +844,157 @@ TEST_F(JobStoreTest, CountTasksByKindForUnfinishedJobs) {
   EXPECT_EQ(*store_->CountTasks(TaskState::kRunning),
             (std::map<std::string, int64_t>{{"ingest", 1}}));
   EXPECT_THAT(*store_->CountTasks(TaskState::kCancelled), IsEmpty());  // b is finished
+}
+
+TEST_F(JobStoreTest, ListJobsPageStaysUnderItsByteBudget) {
+  Reopen();
+  // Two jobs whose specs carry a 3 MB display name: together above gRPC's 4 MiB message limit.
+  const std::string big(3 << 20, 'x');
+  const std::string a = MustCreate(Job("ds", "a" + big));
+  const std::string b = MustCreate(Job("ds", "b" + big));
+  const std::string c = MustCreate(Job("ds", "small"));
+  ListJobsQuery query;
+  query.limit = 50;
+  query.max_bytes = 1 << 20;
+  std::vector<std::vector<std::string>> pages;
+  for (;;) {
+    auto page = store_->ListJobs(query);
+    ASSERT_TRUE(page.ok()) << page.status();
+    pages.push_back(Ids(page->jobs));
+    if (page->next_page_token.empty()) break;
+    query.page_token = page->next_page_token;
+  }
+  // A big job gets a page of its own (a page always has one job, even above the budget).
+  EXPECT_THAT(pages, ElementsAre(ElementsAre(c), ElementsAre(b), ElementsAre(a)));
+}
+
+TEST_F(JobStoreTest, TaskCountOfAJobIsBounded) {
+  Reopen();
+  std::vector<TaskRecord> tasks;
+  for (int i = 0; i <= JobStore::kMaxTasksPerJob; ++i)
+    tasks.push_back(Task(absl::StrCat("t", i), "pack"));
+  auto r = store_->CreateJob(Job("ds"), std::move(tasks));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("at most 100000"));
+}
+
+// What the scheduler does per dispatched task: find a ready task, start it, read the results it
+// needs, complete it, and check whether the job is done. Returns dispatches per second.
+double DispatchRate(JobStore& store, int dispatches) {
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < dispatches; ++i) {
+    auto ready = store.ReadyTasks(kT0, 1, "pack");
+    EXPECT_TRUE(ready.ok() && ready->size() == 1) << ready.status();
+    if (!ready.ok() || ready->empty()) return 0;
+    const TaskRecord& t = ready->front();
+    auto job = store.GetJob(t.job_id);
+    auto deps = store.TaskResults(t.job_id, {"ingest", "scene"});
+    EXPECT_TRUE(job.ok() && deps.ok() && deps->size() == 2);
+    auto attempt = store.StartAttempt(t.job_id, t.name, "w:1", kT0);
+    EXPECT_TRUE(attempt.ok()) << attempt.status();
+    if (!attempt.ok()) return 0;
+    EXPECT_TRUE(store.CompleteAttempt(t.job_id, t.name, *attempt, "r").ok());
+    auto done = store.AllTasksDone(t.job_id);
+    EXPECT_TRUE(done.ok() && !*done);
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return dispatches / seconds;
+}
+
+TEST_F(JobStoreTest, DispatchCostDoesNotGrowWithTheTasksOfTheJob) {
+  Reopen();
+  auto make = [&](int packs) {
+    std::vector<TaskRecord> tasks = {Task("ingest", "ingest"), Task("scene", "scene", {"ingest"})};
+    for (int i = 0; i < packs; ++i) {
+      char name[32];
+      std::snprintf(name, sizeof name, "pack-%06d", i);
+      tasks.push_back(Task(name, "pack", {"scene"}));
+    }
+    const std::string id = MustCreate(Job("ds"), std::move(tasks));
+    // Before the scene is done, no pack is ready (100 000 of them waiting cost nothing).
+    EXPECT_THAT(Ready(kT0, 10, "pack"), IsEmpty());
+    RunToDone(id, "ingest");
+    RunToDone(id, "scene");
+    return id;
+  };
+  const std::string small = make(100);
+  const double small_rate = DispatchRate(*store_, 90);
+  ASSERT_TRUE(store_->SetJobState(small, JobState::kCancelled).ok());
+  const std::string big = make(JobStore::kMaxTasksPerJob - 2);
+  // Far into the job, where a walk past the started tasks would show.
+  ASSERT_GT(DispatchRate(*store_, 1000), 0);
+  const double big_rate = DispatchRate(*store_, 90);
+  std::printf("dispatches/s: job of 100 tasks %.0f, job of 100 000 tasks %.0f\n", small_rate,
+              big_rate);
+  EXPECT_GT(big_rate, small_rate / 3) << "dispatching slows down with the tasks of the job";
+}
+
+TEST_F(JobStoreTest, GetTaskAndTaskResultsReadOnlyWhatTheyName) {
+  Reopen();
+  const std::string job = MustCreate(Job("ds"));
+  RunToDone(job, "ingest-lr");
+  auto t = store_->GetTask(job, "align");
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_THAT(t->deps, ElementsAre("ingest-lr", "ingest-hr"));
+  EXPECT_EQ(store_->GetTask(job, "nope").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetTask("jnope", "align").status().code(), absl::StatusCode::kNotFound);
+  auto results = store_->TaskResults(job, {"ingest-lr", "ingest-hr"});
+  ASSERT_TRUE(results.ok());
+  EXPECT_EQ(*results, (std::map<std::string, std::string>{{"ingest-lr", "ok"}}));
+  EXPECT_FALSE(*store_->AllTasksDone(job));
+}
+
+TEST_F(JobStoreTest, RetryWithoutCountingKeepsRetries) {
+  Reopen();
+  const std::string job = MustCreate(Job("ds"));
+  auto a1 = store_->StartAttempt(job, "ingest-lr", "w:1", kT0);
+  ASSERT_TRUE(a1.ok());
+  ASSERT_TRUE(store_->RetryAttempt(job, "ingest-lr", *a1, kT0, "busy", false).ok());
+  EXPECT_EQ(MustGetTask(job, "ingest-lr").retries, 0);
+  auto a2 = store_->StartAttempt(job, "ingest-lr", "w:1", kT0);
+  ASSERT_TRUE(a2.ok());
+  ASSERT_TRUE(store_->RetryAttempt(job, "ingest-lr", *a2, kT0, "down").ok());
+  EXPECT_EQ(MustGetTask(job, "ingest-lr").retries, 1);
+}
+
+TEST_F(JobStoreTest, DeleteJobRemovesEverythingOfAFinishedJob) {
+  Reopen();
+  const std::string running = MustCreate(Job("ds"));
+  const std::string done = MustCreate(Job("ds"));
+  ASSERT_TRUE(store_->AppendEvent(done, "e", kT0).ok());
+  ASSERT_TRUE(store_->SetJobState(running, JobState::kRunning).ok());
+  EXPECT_EQ(store_->DeleteJob(running).code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(store_->SetJobState(done, JobState::kCancelled).ok());
+  // Retention: finished before the cutoff only.
+  EXPECT_THAT(*store_->FinishedJobsBefore(clock_ms_ + 1, 10), ElementsAre(done));
+  EXPECT_THAT(*store_->FinishedJobsBefore(kT0, 10), IsEmpty());
+  ASSERT_TRUE(store_->DeleteJob(done).ok());
+  EXPECT_EQ(store_->GetJob(done).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->DeleteJob(done).code(), absl::StatusCode::kNotFound);
+  RawDb raw(path_);
+  EXPECT_EQ(raw.Query("SELECT COUNT(*) FROM tasks"), "6");  // the running job's only
+  EXPECT_EQ(raw.Query("SELECT COUNT(*) FROM task_deps"), "5");
+  EXPECT_EQ(raw.Query("SELECT COUNT(*) FROM events"), "0");
+  EXPECT_EQ(raw.Query("PRAGMA foreign_key_check"), "");
+}
+
+TEST_F(JobStoreTest, MigrationFromSchemaOneCountsWaitingDeps) {
+  Reopen();
+  const std::string job = MustCreate(Job("ds"));
+  RunToDone(job, "ingest-lr");
+  store_.reset();
+  {
+    // Back to what a version-1 file holds: no waiting column or new indexes.
+    RawDb raw(path_);
+    raw.Exec(
+        "DROP INDEX tasks_ready; DROP INDEX task_deps_by_dep; DROP INDEX jobs_by_updated;"
+        " ALTER TABLE tasks DROP COLUMN waiting; PRAGMA user_version = 1;");
+  }
+  Reopen();
+  EXPECT_THAT(Names(Ready()), ElementsAre("ingest-hr"));
+  RunToDone(job, "ingest-hr");
+  EXPECT_THAT(Names(Ready()), ElementsAre("align"));
 }
 
 TEST(JobStateNames, AreTheStoredSpellings) {

@@ -128,13 +128,19 @@ absl::Status NormalizeRunOptions(RunOptions* options) {
   if (o.sample.window < 1 || o.sample.window > 1000) {
     return Bad(absl::StrCat("--window ", o.sample.window, " must be 1..1000"));
   }
-  if (o.shards < 1 || o.shards > 99999) {
-    return Bad(absl::StrCat("--shards ", o.shards, " must be 1..99999"));
+  // 4096: one task, one file and one manifest entry per shard; at typical shard sizes (a few
+  // hundred MB) that is a terabyte dataset per job, and it bounds a job's task count.
+  if (o.shards < 1 || o.shards > 4096) {
+    return Bad(absl::StrCat("--shards ", o.shards, " must be 1..4096"));
   }
   if (o.pack.png.compression_level < 0 || o.pack.png.compression_level > 9) {
     return Bad(absl::StrCat("--png-level ", o.pack.png.compression_level, " must be 0..9"));
   }
-  if (o.sample.windows < 0) return Bad("--windows must be >= 0");
+  // 10 000 000 windows of 2..1000 frames: far beyond any recording, and the sampling plan
+  // (one entry per window) stays within memory and message limits.
+  if (o.sample.windows < 0 || o.sample.windows > 10'000'000) {
+    return Bad(absl::StrCat("--windows ", o.sample.windows, " must be 0..10000000"));
+  }
   if (o.align.max_offset < 0 || o.align.max_offset > 100000) {
     return Bad(absl::StrCat("--max-offset ", o.align.max_offset, " must be 0..100000"));
   }

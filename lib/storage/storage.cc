@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -345,6 +346,14 @@ bool StorageRoot::HasFootage(std::string_view sha256_hex) const {
   return ::lstat(path->c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
+absl::StatusOr<int64_t> StorageRoot::FreeBytes() const {
+  struct statvfs st {};
+  if (::statvfs(root_.c_str(), &st) != 0) {
+    return ErrnoError(errno, absl::StrCat("cannot read the free space of ", root_), "");
+  }
+  return static_cast<int64_t>(st.f_bavail) * static_cast<int64_t>(st.f_frsize);
+}
+
 absl::StatusOr<int> StorageRoot::CleanAbandonedUploads(std::chrono::seconds max_age) const {
   const std::string dir = Join(root_, kUploadsDir);
   const auto cutoff = std::chrono::system_clock::now() - max_age;
@@ -514,6 +523,8 @@ absl::StatusOr<std::string> FootageUpload::Commit() {
   struct stat st {};
   if (::lstat(final_path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
     Abandon();  // already stored: content-addressed, so these are the same bytes
+    // Fresh again for the coordinator's footage collection, which keeps young files.
+    (void)::utimensat(AT_FDCWD, final_path.c_str(), nullptr, 0);
     return relative;
   }
   if (::rename(temp_path_.c_str(), final_path.c_str()) != 0) {

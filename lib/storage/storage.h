@@ -100,6 +100,9 @@ class StorageRoot {
   // uploads and with other sweepers.
   absl::StatusOr<int> CleanAbandonedUploads(std::chrono::seconds max_age) const;
 
+  // Bytes available to unprivileged writers on the root's filesystem (statvfs f_bavail).
+  absl::StatusOr<int64_t> FreeBytes() const;
+
  private:
   explicit StorageRoot(std::string root) : root_(std::move(root)) {}
   absl::StatusOr<std::string> NamedDir(absl::string_view parent, absl::string_view kind,
@@ -111,7 +114,8 @@ class StorageRoot {
 // Receives one uploaded file in chunks: the bytes go to uploads/<random>.part and are hashed on
 // the way. Commit() checks the size and the SHA-256 the client declared, fsyncs and renames the
 // file to footage/sha256/<hex> (fsyncing the directory). If that file already exists the
-// upload is dropped: footage is content-addressed, so it is the same bytes.
+// upload is dropped (footage is content-addressed, so it is the same bytes) and the file's
+// mtime is refreshed: unreferenced footage is collected by age.
 //
 // A failed Append() or Commit() abandons the upload, and so does destruction without a
 // successful Commit(): the temporary file is removed, nothing usable or half-written is left

@@ -356,6 +356,48 @@ TEST(MetricsHttpTest, ServesMetricsAnd404) {
   server.Stop();  // idempotent
 }
 
+TEST(MetricsHttpTest, CapsConnectionsAndClosesIdleOnes) {
+  namespace asio = boost::asio;
+  MetricsRegistry registry;
+  MetricsHttpOptions options;
+  options.max_connections = 2;
+  options.io_timeout = std::chrono::milliseconds(500);
+  MetricsHttpServer server(&registry, options);
+  ASSERT_TRUE(server.Start("127.0.0.1:0").ok());
+  asio::io_context io;
+  const asio::ip::tcp::endpoint endpoint{asio::ip::make_address("127.0.0.1"),
+                                         static_cast<unsigned short>(server.port())};
+  // Two idle connections take both slots.
+  std::vector<std::unique_ptr<asio::ip::tcp::socket>> idle;
+  for (int i = 0; i < 2; ++i) {
+    idle.push_back(std::make_unique<asio::ip::tcp::socket>(io));
+    idle.back()->connect(endpoint);
+  }
+  for (int i = 0; i < 100 && server.connections() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(server.connections(), 2);
+  // A third is closed unanswered, at once.
+  asio::ip::tcp::socket third(io);
+  third.connect(endpoint);
+  const auto start = std::chrono::steady_clock::now();
+  char byte;
+  boost::system::error_code ec;
+  third.read_some(asio::buffer(&byte, 1), ec);
+  EXPECT_TRUE(ec == asio::error::eof || ec == asio::error::connection_reset) << ec.message();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(400));
+  // The idle ones are closed after the timeout, and scrapes work again.
+  for (auto& socket : idle) {
+    socket->read_some(asio::buffer(&byte, 1), ec);
+    EXPECT_TRUE(ec == asio::error::eof || ec == asio::error::connection_reset) << ec.message();
+  }
+  for (int i = 0; i < 100 && server.connections() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(server.connections(), 0);
+  EXPECT_EQ(HttpGet(server.port(), "/metrics").status, 200);
+}
+
 // --- Logging ---
 
 TEST(LoggingTest, JsonLinesEscapeAnyMessage) {

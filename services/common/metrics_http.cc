@@ -1,5 +1,6 @@
 #include "services/common/metrics_http.h"
 
+#include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
@@ -22,21 +23,28 @@ using tcp = asio::ip::tcp;
 
 constexpr size_t kMaxHeaderBytes = 8 * 1024;
 constexpr size_t kMaxBodyBytes = 1024;
-constexpr std::chrono::seconds kIoTimeout(10);
 constexpr char kContentType[] = "text/plain; version=0.0.4; charset=utf-8";
 
 // One client connection: read a request, answer, repeat while keep-alive. Owned by the
 // pending asynchronous operation (shared_from_this); runs on the server's single thread.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, const MetricsRegistry* registry)
-      : stream_(std::move(socket)), buffer_(kMaxHeaderBytes + kMaxBodyBytes), registry_(registry) {}
+  Session(tcp::socket socket, const MetricsRegistry* registry, std::chrono::milliseconds timeout,
+          std::shared_ptr<std::atomic<int>> open)
+      : stream_(std::move(socket)),
+        buffer_(kMaxHeaderBytes + kMaxBodyBytes),
+        registry_(registry),
+        timeout_(timeout),
+        open_(std::move(open)) {
+    ++*open_;
+  }
+  ~Session() { --*open_; }
 
   void Read() {
     parser_.emplace();
     parser_->header_limit(kMaxHeaderBytes);
     parser_->body_limit(kMaxBodyBytes);
-    stream_.expires_after(kIoTimeout);
+    stream_.expires_after(timeout_);
     http::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
@@ -71,7 +79,7 @@ class Session : public std::enable_shared_from_this<Session> {
     response_.prepare_payload();
     if (request.method() == http::verb::head) response_.body().clear();
 
-    stream_.expires_after(kIoTimeout);
+    stream_.expires_after(timeout_);
     http::async_write(stream_, response_,
                       [self = shared_from_this()](beast::error_code write_ec, size_t) {
                         if (write_ec || !self->response_.keep_alive()) return self->Close();
@@ -90,18 +98,28 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> response_;
   const MetricsRegistry* registry_;
+  const std::chrono::milliseconds timeout_;
+  const std::shared_ptr<std::atomic<int>> open_;  // sessions alive (the server's count)
 };
 
 }  // namespace
 
 struct MetricsHttpServer::Impl {
-  explicit Impl(const MetricsRegistry* r) : registry(r) {}
+  Impl(const MetricsRegistry* r, MetricsHttpOptions o) : registry(r), options(o) {}
 
   void Accept() {
     acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
       if (!ec) {
-        std::make_shared<Session>(std::move(socket), registry)->Read();
+        if (*open >= options.max_connections) {
+          // Over the cap: closed unanswered (the sessions run on this thread, so the count
+          // is exact here).
+          beast::error_code ignored;
+          socket.shutdown(tcp::socket::shutdown_both, ignored);
+          socket.close(ignored);
+        } else {
+          std::make_shared<Session>(std::move(socket), registry, options.io_timeout, open)->Read();
+        }
         return Accept();
       }
       // Other accept errors (e.g. out of file descriptors) are usually transient; retry a
@@ -114,6 +132,8 @@ struct MetricsHttpServer::Impl {
   }
 
   const MetricsRegistry* registry;
+  const MetricsHttpOptions options;
+  std::shared_ptr<std::atomic<int>> open = std::make_shared<std::atomic<int>>(0);
   asio::io_context io;
   tcp::acceptor acceptor{io};
   asio::steady_timer retry_timer{io};
@@ -123,8 +143,8 @@ struct MetricsHttpServer::Impl {
   bool stopped = false;
 };
 
-MetricsHttpServer::MetricsHttpServer(const MetricsRegistry* registry)
-    : impl_(std::make_unique<Impl>(registry)) {}
+MetricsHttpServer::MetricsHttpServer(const MetricsRegistry* registry, MetricsHttpOptions options)
+    : impl_(std::make_unique<Impl>(registry, options)) {}
 
 MetricsHttpServer::~MetricsHttpServer() { Stop(); }
 
@@ -160,6 +180,8 @@ absl::Status MetricsHttpServer::Start(std::string_view listen) {
 }
 
 int MetricsHttpServer::port() const { return impl_->port; }
+
+int MetricsHttpServer::connections() const { return impl_->open->load(); }
 
 void MetricsHttpServer::Stop() {
   if (!impl_->started || impl_->stopped) return;

@@ -1,5 +1,7 @@
 #include "services/coordinator/coordinator_service.h"
 
+#include <sys/statvfs.h>
+
 #include <deque>
 #include <optional>
 
@@ -8,6 +10,7 @@
 #include "pipeline/parameters.h"
 #include "services/common/grpc_status.h"
 #include "services/worker/worker_io.h"
+#include "util/quote.h"
 #include "util/status_macros.h"
 
 namespace framepair {
@@ -61,7 +64,71 @@ grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* context, const absl
   return reactor;
 }
 
+std::string LowerJobState(JobState s) {
+  std::string name(JobStateName(s));
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return name;
+}
+
+constexpr int kMaxRepeated = 1000;
+
+size_t StringLimit(const std::string& field) {
+  if (field == "request_id") return 128;
+  if (field == "display_name" || field == "file_name") return 1024;
+  if (field == "storage_path") return 4096;
+  if (field == "job_id" || field == "dataset" || field == "page_token" || field == "sha256") {
+    return 64;
+  }
+  return 256;
+}
+
+absl::Status CheckLimits(const google::protobuf::Message& m, const std::string& prefix) {
+  const google::protobuf::Reflection* reflection = m.GetReflection();
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  reflection->ListFields(m, &fields);  // only the fields that are set
+  for (const google::protobuf::FieldDescriptor* f : fields) {
+    const std::string name = prefix.empty() ? f->name() : absl::StrCat(prefix, ".", f->name());
+    if (f->is_repeated()) {
+      const int n = reflection->FieldSize(m, f);
+      if (n > kMaxRepeated) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(name, " has ", n, " entries; the limit is ", kMaxRepeated));
+      }
+      if (f->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) {
+        for (int i = 0; i < n; ++i) {
+          FP_RETURN_IF_ERROR(CheckLimits(reflection->GetRepeatedMessage(m, f, i),
+                                         absl::StrCat(name, "[", i, "]")));
+        }
+      }
+      continue;
+    }
+    if (f->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) {
+      FP_RETURN_IF_ERROR(CheckLimits(reflection->GetMessage(m, f), name));
+    } else if (f->type() == google::protobuf::FieldDescriptor::TYPE_STRING) {
+      std::string scratch;
+      const std::string& value = reflection->GetStringReference(m, f, &scratch);
+      const size_t limit = StringLimit(f->name());
+      if (value.size() > limit) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(name, " is ", value.size(), " bytes; the limit is ", limit, " bytes"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+// "ipv4:10.0.0.7:53122" -> "ipv4:10.0.0.7": one client, whatever its source port.
+std::string ClientOf(const std::string& peer) {
+  const size_t colon = peer.rfind(':');
+  const size_t first = peer.find(':');
+  return colon == std::string::npos || colon == first ? peer : peer.substr(0, colon);
+}
+
 }  // namespace
+
+absl::Status CheckRequestLimits(const google::protobuf::Message& request) {
+  return CheckLimits(request, "");
+}
 
 absl::StatusOr<Job> CoordinatorService::ToProto(const JobRecord& r, bool with_tasks) {
   Job job;
@@ -95,6 +162,7 @@ absl::StatusOr<Job> CoordinatorService::ToProto(const JobRecord& r, bool with_ta
 
 absl::StatusOr<framepair::v1::SubmitJobResponse> CoordinatorService::Submit(
     const framepair::v1::SubmitJobRequest& request) {
+  FP_RETURN_IF_ERROR(CheckRequestLimits(request));
   const framepair::v1::JobSpec& spec = request.spec();
   FP_RETURN_IF_ERROR(StorageRoot::ValidateName("dataset name", spec.dataset()));
   FP_ASSIGN_OR_RETURN(RunOptions options, OptionsFor(spec.parameters()));
@@ -147,6 +215,67 @@ absl::StatusOr<framepair::v1::SubmitJobResponse> CoordinatorService::Submit(
   return response;
 }
 
+absl::StatusOr<framepair::v1::ListJobsResponse> CoordinatorService::List(
+    const framepair::v1::ListJobsRequest& request) {
+  FP_RETURN_IF_ERROR(CheckRequestLimits(request));
+  ListJobsQuery query;
+  query.dataset = request.dataset();
+  query.state = FromProtoState(request.state());
+  query.limit = request.page_size() <= 0 ? 50 : std::min(request.page_size(), 500);
+  query.page_token = request.page_token();
+  query.max_bytes = options_.list_page_bytes;
+  FP_ASSIGN_OR_RETURN(JobPage page, store_->ListJobs(query));
+  framepair::v1::ListJobsResponse response;
+  for (const JobRecord& r : page.jobs) {
+    FP_ASSIGN_OR_RETURN(*response.add_jobs(), ToProto(r, false));
+  }
+  response.set_next_page_token(page.next_page_token);
+  return response;
+}
+
+absl::Status CoordinatorService::Delete(std::string_view job_id) {
+  FP_ASSIGN_OR_RETURN(JobRecord record, store_->GetJob(job_id));
+  if (!IsTerminal(record.state)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", record.id, " is ", LowerJobState(record.state),
+                     "; cancel it first (framepair cancel ", record.id, ")"));
+  }
+  FP_RETURN_IF_ERROR(store_->DeleteJob(job_id));
+  // The last attempt of a cancelled job removes the directory again when it ends.
+  (void)storage_.RemoveWorkDir(job_id);
+  return absl::OkStatus();
+}
+
+absl::Status CoordinatorService::AdmitUpload(const std::string& peer, int64_t bytes) {
+  std::lock_guard<std::mutex> lock(uploads_mu_);
+  int& mine = uploads_by_client_[peer];
+  if (mine >= options_.max_uploads_per_client) {
+    if (mine == 0) uploads_by_client_.erase(peer);
+    return absl::ResourceExhaustedError(
+        absl::StrCat("this client already has ", options_.max_uploads_per_client,
+                     " uploads in progress; wait for one to finish and retry"));
+  }
+  absl::StatusOr<int64_t> free = options_.free_bytes ? options_.free_bytes() : storage_.FreeBytes();
+  if (!free.ok()) return free.status();
+  const int64_t available = *free - upload_bytes_reserved_ - options_.min_free_bytes;
+  if (bytes > available) {
+    if (mine == 0) uploads_by_client_.erase(peer);
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the storage root has no room for ", bytes, " more bytes (", *free, " free, of which ",
+        upload_bytes_reserved_, " are promised to uploads in progress and ",
+        options_.min_free_bytes, " are kept free); retry later or ask the operator to free space"));
+  }
+  ++mine;
+  upload_bytes_reserved_ += bytes;
+  return absl::OkStatus();
+}
+
+void CoordinatorService::EndUpload(const std::string& peer, int64_t bytes) {
+  std::lock_guard<std::mutex> lock(uploads_mu_);
+  upload_bytes_reserved_ -= bytes;
+  if (--uploads_by_client_[peer] <= 0) uploads_by_client_.erase(peer);
+}
+
 absl::StatusOr<Job> CoordinatorService::Describe(std::string_view job_id, bool with_tasks) {
   FP_ASSIGN_OR_RETURN(JobRecord record, store_->GetJob(job_id));
   return ToProto(record, with_tasks);
@@ -180,6 +309,7 @@ grpc::ServerUnaryReactor* CoordinatorService::SubmitJob(
 grpc::ServerUnaryReactor* CoordinatorService::GetJob(grpc::CallbackServerContext* context,
                                                      const framepair::v1::GetJobRequest* request,
                                                      Job* response) {
+  if (absl::Status s = CheckRequestLimits(*request); !s.ok()) return Reply(context, s);
   absl::StatusOr<Job> r = Describe(request->job_id());
   if (r.ok()) *response = *std::move(r);
   return Reply(context, r.status());
@@ -188,25 +318,22 @@ grpc::ServerUnaryReactor* CoordinatorService::GetJob(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* CoordinatorService::ListJobs(
     grpc::CallbackServerContext* context, const framepair::v1::ListJobsRequest* request,
     framepair::v1::ListJobsResponse* response) {
-  ListJobsQuery query;
-  query.dataset = request->dataset();
-  query.state = FromProtoState(request->state());
-  query.limit = request->page_size() <= 0 ? 50 : std::min(request->page_size(), 500);
-  query.page_token = request->page_token();
-  absl::StatusOr<JobPage> page = store_->ListJobs(query);
-  if (!page.ok()) return Reply(context, page.status());
-  for (const JobRecord& r : page->jobs) {
-    absl::StatusOr<Job> job = ToProto(r, false);
-    if (!job.ok()) return Reply(context, job.status());
-    *response->add_jobs() = *std::move(job);
-  }
-  response->set_next_page_token(page->next_page_token);
-  return Reply(context, absl::OkStatus());
+  absl::StatusOr<framepair::v1::ListJobsResponse> r = List(*request);
+  if (r.ok()) *response = *std::move(r);
+  return Reply(context, r.status());
+}
+
+grpc::ServerUnaryReactor* CoordinatorService::DeleteJob(
+    grpc::CallbackServerContext* context, const framepair::v1::DeleteJobRequest* request,
+    framepair::v1::DeleteJobResponse*) {
+  if (absl::Status s = CheckRequestLimits(*request); !s.ok()) return Reply(context, s);
+  return Reply(context, Delete(request->job_id()));
 }
 
 grpc::ServerUnaryReactor* CoordinatorService::CancelJob(
     grpc::CallbackServerContext* context, const framepair::v1::CancelJobRequest* request,
     Job* response) {
+  if (absl::Status s = CheckRequestLimits(*request); !s.ok()) return Reply(context, s);
   absl::StatusOr<Job> r = Cancel(request->job_id());
   if (r.ok()) *response = *std::move(r);
   return Reply(context, r.status());
@@ -215,10 +342,17 @@ grpc::ServerUnaryReactor* CoordinatorService::CancelJob(
 // UploadFootage: header, then chunks straight into a FootageUpload (hashed on the way).
 class UploadReactor : public grpc::ServerReadReactor<framepair::v1::UploadFootageRequest> {
  public:
-  UploadReactor(const StorageRoot& storage, const CoordinatorServiceOptions& options,
+  UploadReactor(CoordinatorService* service, std::string client,
                 framepair::v1::UploadFootageResponse* response)
-      : storage_(storage), options_(options), response_(response) {
+      : service_(service),
+        storage_(service->storage_),
+        options_(service->options_),
+        client_(std::move(client)),
+        response_(response) {
     StartRead(&request_);
+  }
+  ~UploadReactor() override {
+    if (admitted_) service_->EndUpload(client_, admitted_bytes_);
   }
 
   void OnReadDone(bool ok) override {
@@ -232,6 +366,14 @@ class UploadReactor : public grpc::ServerReadReactor<framepair::v1::UploadFootag
     }
     if (request_.has_header()) {
       if (upload_) return Done(absl::InvalidArgumentError("a second upload header"));
+      if (absl::Status s = CheckRequestLimits(request_); !s.ok()) return Done(s);
+      const int64_t declared = request_.header().size();
+      if (declared >= 0 && declared <= options_.max_upload_bytes) {
+        // (Begin() explains the other sizes.)
+        if (absl::Status s = service_->AdmitUpload(client_, declared); !s.ok()) return Done(s);
+        admitted_ = true;
+        admitted_bytes_ = declared;
+      }
       absl::StatusOr<FootageUpload> upload =
           FootageUpload::Begin(storage_, request_.header().sha256(), request_.header().size(),
                                options_.max_upload_bytes);
@@ -256,17 +398,28 @@ class UploadReactor : public grpc::ServerReadReactor<framepair::v1::UploadFootag
     Finish(ToGrpcStatus(s));
   }
 
+  CoordinatorService* service_;
   const StorageRoot& storage_;
   const CoordinatorServiceOptions& options_;
+  const std::string client_;
+  bool admitted_ = false;
+  int64_t admitted_bytes_ = 0;
   framepair::v1::UploadFootageResponse* response_;
   framepair::v1::UploadFootageRequest request_;
   std::optional<FootageUpload> upload_;
 };
 
 grpc::ServerReadReactor<framepair::v1::UploadFootageRequest>* CoordinatorService::UploadFootage(
-    grpc::CallbackServerContext*, framepair::v1::UploadFootageResponse* response) {
-  return new UploadReactor(storage_, options_, response);
+    grpc::CallbackServerContext* context, framepair::v1::UploadFootageResponse* response) {
+  return new UploadReactor(this, ClientOf(context->peer()), response);
 }
+
+// A WatchJob refused before it started.
+class RefusedWatch : public grpc::ServerWriteReactor<JobEvent> {
+ public:
+  void Refuse(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
 
 // WatchJob: a snapshot, then stored events as they arrive (EventHub wakes it), one write at a
 // time, until the job's terminal state has been sent.
@@ -293,9 +446,23 @@ class WatchReactor : public grpc::ServerWriteReactor<JobEvent>, public EventList
       *snapshot.mutable_snapshot() = *job;
       if (IsTerminalProto(job->state())) terminal_sent_ = true;
       queue_.push_back(std::move(snapshot));
-    } else if (absl::StatusOr<JobRecord> job = service_->store_->GetJob(job_id_); !job.ok()) {
-      FinishLocked(ToGrpcStatus(job.status()));
-      return;
+    } else {
+      absl::StatusOr<JobRecord> job = service_->store_->GetJob(job_id_);
+      absl::StatusOr<int64_t> seq = service_->store_->LastEventSeq(job_id_);
+      if (!job.ok() || !seq.ok()) {
+        FinishLocked(ToGrpcStatus(!job.ok() ? job.status() : seq.status()));
+        return;
+      }
+      if (IsTerminal(job->state)) {
+        // Nothing more will come than what is stored now (its terminal event possibly at or
+        // before after_seq): send that, then end.
+        drain_only_ = true;
+      } else if (last_seq_ > *seq) {
+        FinishLocked(ToGrpcStatus(absl::OutOfRangeError(
+            absl::StrCat("after_seq ", last_seq_, " is past the last event (", *seq, ") of job ",
+                         job->id, "; resume with a seq you have seen, or 0 for a snapshot"))));
+        return;
+      }
     }
     FetchLocked();
     PumpLocked();
@@ -335,6 +502,9 @@ class WatchReactor : public grpc::ServerWriteReactor<JobEvent>, public EventList
     absl::StatusOr<std::vector<EventRecord>> events =
         service_->store_->EventsAfter(job_id_, fetched_seq(), 256);
     if (!events.ok()) return;
+    more_stored_ = events->size() == 256;
+    // A finished job's stream is complete once a fetch comes back short.
+    if (drain_only_ && !more_stored_) terminal_queued_ = true;
     for (const EventRecord& e : *events) {
       JobEvent event;
       event.ParseFromString(e.payload);
@@ -352,6 +522,7 @@ class WatchReactor : public grpc::ServerWriteReactor<JobEvent>, public EventList
 
   void PumpLocked() {
     if (writing_ || finished_) return;
+    if (queue_.empty() && more_stored_) FetchLocked();  // the last fetch hit its limit
     if (!queue_.empty()) {
       out_ = std::move(queue_.front());
       queue_.pop_front();
@@ -380,10 +551,17 @@ class WatchReactor : public grpc::ServerWriteReactor<JobEvent>, public EventList
   bool finished_ = false;
   bool terminal_sent_ = false;
   bool terminal_queued_ = false;
+  bool drain_only_ = false;   // the job was already finished when the watch began
+  bool more_stored_ = false;  // the last fetch was full: more events may be stored
 };
 
 grpc::ServerWriteReactor<JobEvent>* CoordinatorService::WatchJob(
     grpc::CallbackServerContext*, const framepair::v1::WatchJobRequest* request) {
+  if (absl::Status s = CheckRequestLimits(*request); !s.ok()) {
+    auto* reactor = new RefusedWatch;
+    reactor->Refuse(ToGrpcStatus(s));
+    return reactor;
+  }
   auto* reactor = new WatchReactor(this, request->job_id(), request->after_seq());
   reactor->Start();
   return reactor;

@@ -3,7 +3,12 @@
 // the status; nothing here blocks on a worker.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
 
 #include "framepair/v1/coordinator.grpc.pb.h"
 #include "jobs/job_store.h"
@@ -16,7 +21,24 @@ namespace framepair {
 struct CoordinatorServiceOptions {
   int64_t max_upload_bytes = 64LL << 30;  // largest footage file accepted, default 64 GiB
   int max_chunk_bytes = 1 << 20;          // largest UploadFootage chunk, default 1 MiB
+  // Concurrent uploads per client address (the coordinator's token is shared, so the peer's
+  // IP address is the only identity a call has).
+  int max_uploads_per_client = 4;
+  // An upload must leave this much free on the storage root (the datasets and work files
+  // need room too).
+  int64_t min_free_bytes = 1LL << 30;
+  // Free bytes of the storage root; default: statvfs (StorageRoot::FreeBytes). Tests inject.
+  std::function<absl::StatusOr<int64_t>()> free_bytes;
+  // A ListJobs page ends before its jobs' fields exceed this (well below the 4 MiB message
+  // limit; a page always holds at least one job).
+  int64_t list_page_bytes = 1 << 20;
 };
+
+// Every string field of `request` (recursively) within its limit and every repeated field at
+// most 1000 entries; INVALID_ARGUMENT naming the field ("spec.hr.display_name") and the limit.
+// Limits: request_id 128 bytes, display_name and file_name 1024, storage_path 4096, job_id,
+// dataset, page_token and sha256 64, any other string 256.
+absl::Status CheckRequestLimits(const google::protobuf::Message& request);
 
 class CoordinatorService final : public framepair::v1::Coordinator::CallbackService {
  public:
@@ -45,6 +67,9 @@ class CoordinatorService final : public framepair::v1::Coordinator::CallbackServ
   grpc::ServerUnaryReactor* CancelJob(grpc::CallbackServerContext* context,
                                       const framepair::v1::CancelJobRequest* request,
                                       framepair::v1::Job* response) override;
+  grpc::ServerUnaryReactor* DeleteJob(grpc::CallbackServerContext* context,
+                                      const framepair::v1::DeleteJobRequest* request,
+                                      framepair::v1::DeleteJobResponse* response) override;
 
   // The library-level operations (testable without gRPC).
   absl::StatusOr<framepair::v1::SubmitJobResponse> Submit(
@@ -52,9 +77,17 @@ class CoordinatorService final : public framepair::v1::Coordinator::CallbackServ
   // with_tasks = false leaves out task details (ListJobs).
   absl::StatusOr<framepair::v1::Job> Describe(std::string_view job_id, bool with_tasks = true);
   absl::StatusOr<framepair::v1::Job> Cancel(std::string_view job_id);
+  absl::StatusOr<framepair::v1::ListJobsResponse> List(
+      const framepair::v1::ListJobsRequest& request);
+  // FAILED_PRECONDITION for a job that is not finished.
+  absl::Status Delete(std::string_view job_id);
 
  private:
   friend class WatchReactor;
+  friend class UploadReactor;
+  // Admission of one upload of `bytes` from `peer`: the per-client limit and free space.
+  absl::Status AdmitUpload(const std::string& peer, int64_t bytes);
+  void EndUpload(const std::string& peer, int64_t bytes);
   absl::StatusOr<framepair::v1::Job> ToProto(const JobRecord& record, bool with_tasks);
 
   JobStore* store_;
@@ -62,6 +95,9 @@ class CoordinatorService final : public framepair::v1::Coordinator::CallbackServ
   Scheduler* scheduler_;
   EventHub* hub_;
   CoordinatorServiceOptions options_;
+  std::mutex uploads_mu_;
+  std::map<std::string, int> uploads_by_client_;  // guarded by uploads_mu_
+  int64_t upload_bytes_reserved_ = 0;             // declared sizes of uploads in progress
 };
 
 }  // namespace framepair

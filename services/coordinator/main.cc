@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   int64_t stall_ms = scheduler_options.stall_timeout.count();
   int64_t deadline_s = scheduler_options.task_deadline.count() / 1000;
   int64_t backoff_ms = scheduler_options.retry_backoff.count();
+  int64_t retain_days = 30;
   std::unique_ptr<JobStore> store;
   std::unique_ptr<EventHub> hub;
   std::unique_ptr<Scheduler> scheduler;
@@ -51,6 +52,9 @@ int main(int argc, char** argv) {
       ("stall-timeout-ms", po::value(&stall_ms)->default_value(stall_ms), "a worker silent for this long (no progress, no heartbeat: workers send one every --heartbeat-ms, default 1 s) is considered dead and its task retried elsewhere; keep it at several heartbeats")
       ("task-deadline-seconds", po::value(&deadline_s)->default_value(deadline_s), "deadline of one task attempt")
       ("max-upload-bytes", po::value(&service_options.max_upload_bytes)->default_value(service_options.max_upload_bytes), "largest footage file UploadFootage accepts")
+      ("max-uploads-per-client", po::value(&service_options.max_uploads_per_client)->default_value(service_options.max_uploads_per_client), "concurrent uploads per client IP address")
+      ("min-free-bytes", po::value(&service_options.min_free_bytes)->default_value(service_options.min_free_bytes), "an upload must leave this much free on the storage root")
+      ("retain", po::value(&retain_days)->default_value(retain_days), "days to keep finished jobs (tasks, events, work files) and footage no job names; 0 = forever")
       ("worker-keepalive-ms", po::value(&scheduler_options.worker_channel.keepalive_time_ms)->default_value(10000), "ping a worker connection after this long without traffic; an unanswered ping (--worker-keepalive-timeout-ms) closes it, so a cut-off host stops getting tasks")
       ("worker-keepalive-timeout-ms", po::value(&scheduler_options.worker_channel.keepalive_timeout_ms)->default_value(5000), "how long an unanswered keepalive ping may take")
       ("worker-tls-ca", po::value(&worker_ca), "CA bundle (PEM) of the workers' certificates: call workers over TLS")
@@ -74,6 +78,13 @@ int main(int argc, char** argv) {
     scheduler_options.stall_timeout = std::chrono::milliseconds(stall_ms);
     scheduler_options.task_deadline = std::chrono::seconds(deadline_s);
     scheduler_options.retry_backoff = std::chrono::milliseconds(backoff_ms);
+    if (retain_days < 0 || retain_days > 36500) {
+      return absl::InvalidArgumentError("--retain must be 0 (keep forever) .. 36500 days");
+    }
+    if (service_options.max_uploads_per_client < 1) {
+      return absl::InvalidArgumentError("--max-uploads-per-client must be at least 1");
+    }
+    scheduler_options.retain = std::chrono::hours(24 * retain_days);
     scheduler_options.worker_channel.tls_ca_file = worker_ca;
     if (!worker_token_file.empty()) {
       FP_ASSIGN_OR_RETURN(std::string token, ReadFile(worker_token_file));

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "services/common/metrics.h"
@@ -59,7 +60,7 @@ Gauge& RunningGauge() {
 Counter& AttemptCounter() {
   static Counter& c = DefaultMetricsRegistry().AddCounter(
       "framepair_task_attempts_total",
-      "Finished task attempts by kind and outcome (done, retried, failed, fenced)",
+      "Finished task attempts by kind and outcome (done, retried, busy, failed, fenced)",
       {"kind", "outcome"});
   return c;
 }
@@ -97,6 +98,8 @@ struct Scheduler::Attempt {
   std::atomic<bool> stalled{false};
   std::atomic<bool> job_cancelled{false};
   int64_t last_event_ms = 0;
+  int64_t retries = 0;            // of the task when this attempt started
+  bool reported_running = false;  // the "running" event was stored (the worker answered)
 };
 
 Scheduler::Scheduler(JobStore* store, StorageRoot storage, SchedulerOptions options, EventHub* hub)
@@ -165,6 +168,8 @@ void Scheduler::Loop() {
   if (auto jobs = store_->UnfinishedJobs(); jobs.ok()) {
     for (const JobRecord& job : *jobs) FinishJobIfDone(job.id);
   }
+  RunJanitor();  // at start: what a crashed coordinator left behind
+  auto last_janitor = std::chrono::steady_clock::now();
   while (true) {
     {
       std::unique_lock<std::mutex> lock(mu_);
@@ -181,6 +186,10 @@ void Scheduler::Loop() {
     if (std::chrono::steady_clock::now() - last_sweep_ > std::chrono::seconds(30)) {
       last_sweep_ = std::chrono::steady_clock::now();
       SweepWorkDirs();
+    }
+    if (std::chrono::steady_clock::now() - last_janitor > options_.janitor_interval) {
+      last_janitor = std::chrono::steady_clock::now();
+      RunJanitor();
     }
   }
 }
@@ -222,15 +231,16 @@ void Scheduler::Dispatch() {
         }
         if (target == nullptr) break;
       }
+      // Only the job and the results this task reads (indexed lookups): the cost of a
+      // dispatch does not grow with the number of tasks in the job.
       absl::StatusOr<JobRecord> job = store_->GetJob(task.job_id);
-      absl::StatusOr<std::vector<TaskRecord>> tasks = store_->GetTasks(task.job_id);
-      if (!job.ok() || !tasks.ok()) continue;
+      absl::StatusOr<std::map<std::string, std::string>> results =
+          store_->TaskResults(task.job_id, {"ingest-lr", "ingest-hr", "align", "scene"});
+      if (!job.ok() || !results.ok()) continue;
       framepair::v1::JobSpec spec;
       spec.ParseFromString(job->spec);
       std::map<std::string, TaskResult> deps;
-      for (const TaskRecord& t : *tasks) {
-        if (t.state == TaskState::kDone) deps[t.name].ParseFromString(t.result);
-      }
+      for (const auto& [name, bytes] : *results) deps[name].ParseFromString(bytes);
       absl::StatusOr<int64_t> attempt_no =
           store_->StartAttempt(task.job_id, task.name, target->address, NowMs());
       if (!attempt_no.ok()) continue;  // cancelled or taken meanwhile
@@ -246,6 +256,7 @@ void Scheduler::Dispatch() {
       attempt->task = task.name;
       attempt->kind = task.kind;
       attempt->attempt = *attempt_no;
+      attempt->retries = task.retries;
       attempt->target = target;
       attempt->last_progress_ms = NowMs();
       attempt->context.set_deadline(std::chrono::system_clock::now() + options_.task_deadline);
@@ -254,14 +265,8 @@ void Scheduler::Dispatch() {
         target->in_flight++;
         running_[key] = attempt;
       }
-      TaskStatus status;
-      status.set_name(task.name);
-      status.set_kind(task.kind);
-      status.set_state("running");
-      status.set_attempt(*attempt_no);
-      status.set_retries(task.retries);
-      status.set_worker(target->address);
-      TaskEvent(task.job_id, status);
+      // The "running" event waits for the worker's first message (RunAttempt): a busy worker
+      // refuses at once, and its refusals must not become a stream of stored events.
       spdlog::info("{}/{}: attempt {} on {}", task.job_id, task.name, *attempt_no, target->address);
       std::thread(&Scheduler::RunAttempt, this, attempt, std::move(spec), std::move(deps)).detach();
     }
@@ -333,6 +338,15 @@ void Scheduler::RunAttempt(std::shared_ptr<Attempt> a, framepair::v1::JobSpec sp
       first = false;
       spdlog::info("{}/{}: attempt {} runs on {}", a->job_id, a->task, a->attempt,
                    a->context.peer());
+      TaskStatus status;
+      status.set_name(a->task);
+      status.set_kind(a->kind);
+      status.set_state("running");
+      status.set_attempt(a->attempt);
+      status.set_retries(a->retries);
+      status.set_worker(a->target->address);
+      TaskEvent(a->job_id, status);
+      a->reported_running = true;
     }
     if (update.has_result()) {
       result = update.result();
@@ -375,11 +389,14 @@ void Scheduler::RunAttempt(std::shared_ptr<Attempt> a, framepair::v1::JobSpec sp
     Target* t = a->target;
     if (status.ok()) {
       t->failures_in_a_row = 0;
-    } else if ((a->stalled || status.error_code() == grpc::StatusCode::UNAVAILABLE) &&
+    } else if ((a->stalled || status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) &&
                t->address.rfind("dns:", 0) != 0) {
       // Not for dns:/// names: one name stands for many workers, and round_robin already
-      // stops picking the addresses it cannot reach.
-      const int shift = std::min(t->failures_in_a_row++, 5);
+      // stops picking the addresses it cannot reach. A busy worker (RESOURCE_EXHAUSTED) rests
+      // too, at most 8 s: its slots free up as its tasks end.
+      const bool busy = status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED;
+      const int shift = std::min(t->failures_in_a_row++, busy ? 3 : 5);
       t->resting_until = std::chrono::steady_clock::now() + std::chrono::seconds(1 << shift);
     }
     t->in_flight--;
@@ -429,13 +446,8 @@ void Scheduler::HandleOutcome(Attempt& a, const grpc::Status& status, const Task
                                options_.stall_timeout.count(), " ms")
                 : absl::StrCat(CodeName(status.error_code()), " from ", a.target->address, ": ",
                                status.error_message());
-  absl::StatusOr<std::vector<TaskRecord>> tasks = store_->GetTasks(a.job_id);
-  int64_t retries = 0;
-  if (tasks.ok()) {
-    for (const TaskRecord& t : *tasks) {
-      if (t.name == a.task) retries = t.retries;
-    }
-  }
+  absl::StatusOr<TaskRecord> task = store_->GetTask(a.job_id, a.task);
+  const int64_t retries = task.ok() ? task->retries : 0;
   if (!a.stalled && IsPermanent(status.error_code())) {
     AttemptCounter().Increment({a.kind, "failed"});
     if (store_->FailAttempt(a.job_id, a.task, a.attempt, error).ok()) {
@@ -447,7 +459,9 @@ void Scheduler::HandleOutcome(Attempt& a, const grpc::Status& status, const Task
     return;
   }
   // A busy worker's refusal (RESOURCE_EXHAUSTED: all its --max-tasks slots taken) is not a
-  // failure of the task: it waits for a free worker however long that takes.
+  // failure of the task: it waits for a free worker however long that takes, without using
+  // up its retries, and (when the worker refused before answering anything) without events:
+  // watchers never saw it running, and each event is an fsynced row.
   const bool busy = !a.stalled && status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED;
   if (retries >= options_.max_retries && !busy) {
     AttemptCounter().Increment({a.kind, "failed"});
@@ -462,18 +476,25 @@ void Scheduler::HandleOutcome(Attempt& a, const grpc::Status& status, const Task
   const int64_t backoff = busy ? options_.retry_backoff.count()
                                : std::min<int64_t>(30000, options_.retry_backoff.count()
                                                               << std::min<int64_t>(retries, 16));
-  AttemptCounter().Increment({a.kind, "retried"});
-  if (store_->RetryAttempt(a.job_id, a.task, a.attempt, NowMs() + backoff, error).ok()) {
-    spdlog::warn("{}/{}: attempt {} failed ({}); retry in {} ms", a.job_id, a.task, a.attempt,
-                 error, backoff);
+  AttemptCounter().Increment({a.kind, busy ? "busy" : "retried"});
+  if (store_->RetryAttempt(a.job_id, a.task, a.attempt, NowMs() + backoff, error, !busy).ok()) {
+    if (busy) {
+      spdlog::debug("{}/{}: {}; waiting for a free worker", a.job_id, a.task, error);
+      if (!a.reported_running) return;
+    } else {
+      spdlog::warn("{}/{}: attempt {} failed ({}); retry in {} ms", a.job_id, a.task, a.attempt,
+                   error, backoff);
+    }
     event.set_state("pending");
-    event.set_retries(retries + 1);
+    event.set_retries(busy ? retries : retries + 1);
     event.set_error(error);
     TaskEvent(a.job_id, event);
   }
 }
 
 void Scheduler::FinishJobIfDone(const std::string& job_id) {
+  // A few index probes per finished task; the whole task list only once everything is done.
+  if (absl::StatusOr<bool> done = store_->AllTasksDone(job_id); !done.ok() || !*done) return;
   std::lock_guard<std::mutex> publishing(publish_mu_);
   absl::StatusOr<JobRecord> job = store_->GetJob(job_id);
   absl::StatusOr<std::vector<TaskRecord>> tasks = store_->GetTasks(job_id);
@@ -573,6 +594,73 @@ void Scheduler::SweepWorkDirs() {
     if (!job.ok() && job.status().code() != absl::StatusCode::kNotFound) continue;
     (void)storage_.RemoveWorkDir(job_id);
   }
+}
+
+JanitorReport Scheduler::RunJanitor() {
+  JanitorReport report;
+  absl::StatusOr<int> swept = storage_.CleanAbandonedUploads(options_.abandoned_upload_age);
+  if (swept.ok()) {
+    report.uploads = *swept;
+  } else {
+    spdlog::error("sweeping abandoned uploads: {}", swept.status().ToString());
+  }
+  if (options_.retain.count() > 0) {
+    const int64_t cutoff = NowMs() - options_.retain.count();
+    for (;;) {
+      absl::StatusOr<std::vector<std::string>> expired = store_->FinishedJobsBefore(cutoff, 100);
+      if (!expired.ok()) {
+        spdlog::error("finding expired jobs: {}", expired.status().ToString());
+        break;
+      }
+      int deleted = 0;
+      for (const std::string& id : *expired) {
+        if (HasRunningAttempts(id)) continue;  // a cancelled job's last call is still ending
+        if (absl::Status s = store_->DeleteJob(id); !s.ok()) {
+          spdlog::error("{}: deleting an expired job: {}", id, s.ToString());
+          continue;
+        }
+        (void)storage_.RemoveWorkDir(id);
+        ++deleted;
+      }
+      report.jobs += deleted;
+      if (deleted == 0 || expired->size() < 100) break;
+    }
+    report.footage = CollectFootage(std::chrono::milliseconds(options_.retain));
+  }
+  if (report.uploads + report.jobs + report.footage > 0) {
+    spdlog::info(
+        "janitor: {} abandoned upload(s), {} expired job(s), {} unreferenced footage "
+        "file(s) removed",
+        report.uploads, report.jobs, report.footage);
+  }
+  return report;
+}
+
+int Scheduler::CollectFootage(std::chrono::milliseconds min_age) {
+  absl::StatusOr<std::vector<std::string>> specs = store_->AllSpecs();
+  if (!specs.ok()) {
+    spdlog::error("reading job specs: {}", specs.status().ToString());
+    return 0;
+  }
+  std::set<std::string> referenced;
+  for (const std::string& bytes : *specs) {
+    framepair::v1::JobSpec spec;
+    if (!spec.ParseFromString(bytes)) return 0;  // unsure what it names: keep everything
+    referenced.insert(spec.lr().storage_path());
+    referenced.insert(spec.hr().storage_path());
+  }
+  const auto cutoff = fs::file_time_type::clock::now() - min_age;
+  int removed = 0;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(storage_.root() + "/footage/sha256", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!StorageRoot::ValidateSha256Hex(name).ok() || !entry.is_regular_file(ec)) continue;
+    if (referenced.contains("footage/sha256/" + name)) continue;
+    const auto mtime = fs::last_write_time(entry.path(), ec);
+    if (ec || mtime > cutoff) continue;
+    if (fs::remove(entry.path(), ec)) ++removed;
+  }
+  return removed;
 }
 
 void Scheduler::TaskEvent(const std::string& job_id, const TaskStatus& status) {

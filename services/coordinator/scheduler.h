@@ -9,8 +9,13 @@
 //
 // Outcomes: INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION, PERMISSION_DENIED, DATA_LOSS and
 // OUT_OF_RANGE fail the job with the worker's message. Everything else (UNAVAILABLE, a dead
-// worker, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, a worker that stopped reporting progress for
-// stall_timeout, ...) is retried with exponential backoff, up to max_retries.
+// worker, DEADLINE_EXCEEDED, a worker that stopped reporting progress for stall_timeout, ...)
+// is retried with exponential backoff, up to max_retries. A busy worker's RESOURCE_EXHAUSTED
+// is no failure: the task waits (using no retry, storing no event) and the worker rests.
+//
+// Per dispatched task the store is asked only for that task, its job and the four upstream
+// results (indexed), so dispatching costs the same in a job of 10 or 4 000 tasks. The janitor
+// (RunJanitor) enforces retention and sweeps abandoned uploads.
 //
 // When every task of a job is done, the job is published (publisher.h) and SUCCEEDED. Work
 // directories of finished jobs are removed, and swept again periodically for late writers.
@@ -48,6 +53,19 @@ struct SchedulerOptions {
   std::chrono::milliseconds task_deadline{7200000};  // per attempt
   std::chrono::milliseconds poll_interval{100};      // scheduling loop period
   ChannelOptions worker_channel;                     // TLS and token for worker calls
+  // Finished jobs (their tasks, events and work files) are deleted this long after they
+  // ended, and footage no job names once it is this old; 0 = keep everything.
+  std::chrono::milliseconds retain{std::chrono::hours(24 * 30)};
+  // An upload whose file saw no chunk for this long is abandoned (see CleanAbandonedUploads).
+  std::chrono::seconds abandoned_upload_age{std::chrono::hours(6)};
+  std::chrono::milliseconds janitor_interval{std::chrono::minutes(10)};  // and once at start
+};
+
+// What one RunJanitor() removed.
+struct JanitorReport {
+  int uploads = 0;  // abandoned .part files
+  int jobs = 0;     // expired finished jobs
+  int footage = 0;  // unreferenced footage files
 };
 
 class Scheduler {
@@ -71,6 +89,11 @@ class Scheduler {
   // Live progress of the job's running attempts: task name -> (done, total).
   std::map<std::string, std::pair<int64_t, int64_t>> Progress(const std::string& job_id);
 
+  // Removes abandoned uploads, finished jobs older than `retain` (rows and work files) and
+  // footage no job names that is older than `retain`. The loop runs it at start and every
+  // janitor_interval; callable directly (tests).
+  JanitorReport RunJanitor();
+
   // Tasks waiting and running, by kind (for metrics).
   std::map<std::string, int64_t> InFlightByKind();
 
@@ -83,6 +106,7 @@ class Scheduler {
   void Dispatch();
   void CheckStalls();
   void SweepWorkDirs();
+  int CollectFootage(std::chrono::milliseconds min_age);
   void UpdateGauges();
   bool HasRunningAttempts(const std::string& job_id);
   void RunAttempt(std::shared_ptr<Attempt> attempt, framepair::v1::JobSpec spec,

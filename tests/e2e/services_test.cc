@@ -308,12 +308,17 @@ TEST(Services, CancelStopsTheJobAndLeavesNoWorkFiles) {
   ASSERT_TRUE(stack.WaitFor(job, [](const std::string& s) {
     return !RunningPackWorker(s).empty() || s.find("ingest-hr") != std::string::npos;
   })) << stack.Status(job);
+  // A running job cannot be deleted.
+  ProcessResult rm_running = stack.Cli({"jobs", "rm", job});
+  EXPECT_NE(rm_running.exit_code, 0);
+  EXPECT_THAT(rm_running.err, ::testing::HasSubstr("cancel it first"));
   ProcessResult cancel = stack.Cli({"cancel", job});
   EXPECT_EQ(cancel.exit_code, 0) << cancel.err;
   EXPECT_THAT(cancel.out, ::testing::HasSubstr("cancelled"));
   ProcessResult watch = stack.Cli({"watch", job});
   EXPECT_EQ(watch.exit_code, 1) << watch.out;
   EXPECT_THAT(stack.Status(job), ::testing::HasSubstr("JOB_CANCELLED"));
+  EXPECT_THAT(stack.Cli({"list", "--limit", "0"}).out, ::testing::HasSubstr(job));
   // The work directory goes with the job (the sweep runs every 30 s at the latest).
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(40);
   while (fs::exists(stack.storage() / "work" / job) && std::chrono::steady_clock::now() < until) {
@@ -321,6 +326,11 @@ TEST(Services, CancelStopsTheJobAndLeavesNoWorkFiles) {
   }
   EXPECT_FALSE(fs::exists(stack.storage() / "work" / job));
   EXPECT_TRUE(!fs::exists(stack.dataset("cancelled") / "manifest.json"));
+  // Once cancelled it can be deleted: gone from status and list.
+  ProcessResult rm = stack.Cli({"jobs", "rm", job});
+  EXPECT_EQ(rm.exit_code, 0) << rm.err;
+  EXPECT_NE(stack.Cli({"status", job}).exit_code, 0);
+  EXPECT_THAT(stack.Cli({"list", "--limit", "0"}).out, ::testing::Not(::testing::HasSubstr(job)));
 }
 
 TEST(Services, StoppedWorkerIsReplacedAndItsLateOutputIsNotUsed) {
