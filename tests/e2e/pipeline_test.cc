@@ -55,7 +55,9 @@ struct Analysis {
 
 Analysis Analyze(const Footage& f) {
   Analysis a;
-  a.lr = *IngestVideo(f.lr_path, IngestOptions{});
+  IngestOptions scene_side;  // LR is what scene detection reads, as in the pipeline
+  scene_side.scene_scores = true;
+  a.lr = *IngestVideo(f.lr_path, scene_side);
   a.hr = *IngestVideo(f.hr_path, IngestOptions{});
   auto seq = [](const FrameTable& t) {
     return ThumbSequence{t.thumb_width, t.thumb_height, t.kept.data(), t.thumbs.data(),
@@ -191,7 +193,7 @@ TEST_F(PipelineTest, SceneCutsMatchTheTruth) {
     SceneOptions options;
     options.detector = detector;
     absl::StatusOr<SceneResult> scenes =
-        DetectScenes(seq, pairs, KeptFrames{a.lr.kept, a.hr.kept}, options);
+        DetectScenes(seq, pairs, KeptFrames{a.lr.kept, a.hr.kept, a.lr.scene_scores}, options);
     ASSERT_TRUE(scenes.ok()) << scenes.status();
     std::vector<int> cut_frames;
     for (int64_t p : scenes->cut_positions) cut_frames.push_back(pairs[p].lr_frame);
