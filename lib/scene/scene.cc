@@ -353,18 +353,15 @@ absl::StatusOr<SceneResult> DetectScenes(const ThumbSequence& thumbs,
   // leaves room for the motion that happened during the flash frames.
   const double flash_return = options.content_threshold / 3.0;
   std::vector<bool> is_cut(n, false);
-  const std::vector<bool> no_jumps(n, false);
   // Counted from the first frame, as PySceneDetect >= 0.6.1 does: no cut in the first
   // min_scene_len frames.
   size_t last_cut = 0;
   size_t skip_until = 0;  // positions inside a suppressed flash are not candidates
   for (size_t i = 1; i < n; ++i) {
-    // A continuity break is a segment break already. With thumbnail scores its score
-    // compares frames that were never adjacent, so it says nothing about scene content and
-    // is not a candidate; ingest's scores compare consecutive kept frames, so a cut there is
-    // still found and reported.
-    if ((jump[i] && !ingest_scores) || i < skip_until) continue;
-    if (!PassesDetector(score, ingest_scores ? no_jumps : jump, i, options)) continue;
+    // A continuity break is a segment break already, and its score spans the moments lost
+    // there (a drop run scores like a cut), so it is not a candidate.
+    if (jump[i] || i < skip_until) continue;
+    if (!PassesDetector(score, jump, i, options)) continue;
     if (i - last_cut < static_cast<size_t>(options.min_scene_len)) continue;
     bool flash = false;
     if (options.flash_max_len > 0) ToHsv(thumbs.thumb(i - 1), pixels, &previous);
