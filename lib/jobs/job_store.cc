@@ -546,6 +546,15 @@ absl::Status Migrate(const Conn& c) {
   }
 }
 
+// The job's state column as stored; NOT_FOUND naming the job if there is none.
+absl::StatusOr<std::string> StoredJobState(const Conn& c, std::string_view job_id) {
+  FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c, "SELECT state FROM jobs WHERE id = ?1"));
+  s.BindText(1, job_id);
+  FP_ASSIGN_OR_RETURN(const bool found, s.Step());
+  if (!found) return JobNotFound(job_id);
+  return s.Text(0);
+}
+
 }  // namespace
 
 std::string_view JobStateName(JobState state) {
@@ -806,11 +815,7 @@ absl::Status JobStore::SetJobState(std::string_view job_id, JobState state, std:
   WriteTxn txn(c);
   FP_RETURN_IF_ERROR(txn.Begin());
   {
-    FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c, "SELECT state FROM jobs WHERE id = ?1"));
-    s.BindText(1, job_id);
-    FP_ASSIGN_OR_RETURN(const bool found, s.Step());
-    if (!found) return JobNotFound(job_id);
-    const std::string current = s.Text(0);
+    FP_ASSIGN_OR_RETURN(const std::string current, StoredJobState(c, job_id));
     const std::optional<JobState> parsed = ParseJobState(current);
     if (!parsed || IsTerminal(*parsed)) {
       return absl::FailedPreconditionError(
@@ -1198,11 +1203,7 @@ absl::Status JobStore::DeleteJob(std::string_view job_id) {
   WriteTxn txn(c);
   FP_RETURN_IF_ERROR(txn.Begin());
   {
-    FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c, "SELECT state FROM jobs WHERE id = ?1"));
-    s.BindText(1, job_id);
-    FP_ASSIGN_OR_RETURN(const bool found, s.Step());
-    if (!found) return JobNotFound(job_id);
-    const std::string state = s.Text(0);
+    FP_ASSIGN_OR_RETURN(const std::string state, StoredJobState(c, job_id));
     const std::optional<JobState> parsed = ParseJobState(state);
     if (parsed && !IsTerminal(*parsed)) {
       return absl::FailedPreconditionError(
