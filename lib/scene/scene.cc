@@ -306,6 +306,12 @@ absl::StatusOr<SceneResult> DetectScenes(const ThumbSequence& thumbs,
   // with the footage); the few flash checks below convert their frames again.
   std::vector<double> score(n, 0.0);
   std::vector<bool> jump(n, false);
+  // Positions where the scene side skipped more moments than the rate ratio explains (the
+  // other recording shows frames in between): their score spans several moments, so a drop
+  // run during motion scores like a cut. See the candidate loop.
+  std::vector<bool> spans_moments(n, false);
+  const int64_t other_usual =
+      kept.scene_side_is_hr ? (limits.lr - 1) / 2 : (limits.hr - 1) / 2;
   HsvImage previous, current;
   // With ingest's scores at PySceneDetect's scale, a pair's score is the largest over the
   // scene side's kept frames since the previous pair (a cut shows in one of them).
@@ -344,6 +350,8 @@ absl::StatusOr<SceneResult> DetectScenes(const ThumbSequence& thumbs,
         jump[i] = true;
         break;
       case Break::kNone:
+        spans_moments[i] =
+            (kept.scene_side_is_hr ? (*runs)[i].lr : (*runs)[i].hr) > other_usual;
         break;
     }
   }
@@ -362,7 +370,10 @@ absl::StatusOr<SceneResult> DetectScenes(const ThumbSequence& thumbs,
     // there (a drop run scores like a cut), so it is not a candidate.
     if (jump[i] || i < skip_until) continue;
     if (!PassesDetector(score, jump, i, options)) continue;
-    if (i - last_cut < static_cast<size_t>(options.min_scene_len)) continue;
+    // A spike across skipped moments may be a drop run or a cut: it breaks the segment either
+    // way (a needless break costs a few windows, a missed cut ruins them), but it does not
+    // start min_scene_len, which would hide a real cut a few frames later.
+    if (!spans_moments[i] && i - last_cut < static_cast<size_t>(options.min_scene_len)) continue;
     bool flash = false;
     if (options.flash_max_len > 0) ToHsv(thumbs.thumb(i - 1), pixels, &previous);
     for (int k = 1; k <= options.flash_max_len && i + k < n; ++k) {
@@ -379,7 +390,7 @@ absl::StatusOr<SceneResult> DetectScenes(const ThumbSequence& thumbs,
       continue;
     }
     is_cut[i] = true;
-    last_cut = i;
+    if (!spans_moments[i]) last_cut = i;
     result.cut_positions.push_back(static_cast<int64_t>(i));
     ++result.stats.cuts;
   }

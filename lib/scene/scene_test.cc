@@ -439,6 +439,27 @@ TEST(DetectScenesTest, HigherRenderRateOnOneSideIsNotAStall) {
   EXPECT_EQ(r.stats.stalls, 1);
 }
 
+TEST(DetectScenesTest, DropSpikeDoesNotHideACutAfterIt) {
+  // LR drops 20 moments mid-pan at pair 30 (HR shows one of them: a one-sided run within the
+  // limit, so no continuity break), and the scene changes 6 pairs later. The drop scores like
+  // a cut; it must not start min_scene_len and hide the real cut at 36.
+  Footage f;
+  for (int t = 0; t < 30; ++t) RenderScene(Families()[0], t, f.Append());
+  for (int t = 50; t < 56; ++t) RenderScene(Families()[0], t, f.Append());
+  f.AddScene(1, 30);
+  for (size_t i = 30; i < f.pairs.size(); ++i) f.pairs[i].hr_frame += 1;
+  SceneOptions o;
+  const SceneResult r = Detect(f, o);
+  ExpectTiling(r, f.pairs.size());
+  EXPECT_EQ(r.stats.jumps, 0);
+  EXPECT_EQ(r.cut_positions, (std::vector<int64_t>{30, 36}));
+
+  // Without the skipped HR frame the spike is an ordinary candidate, and PySceneDetect's
+  // min_scene_len rule holds the later cut back.
+  for (size_t i = 30; i < f.pairs.size(); ++i) f.pairs[i].hr_frame -= 1;
+  EXPECT_EQ(Detect(f, o).cut_positions, (std::vector<int64_t>{30}));
+}
+
 TEST(DetectScenesTest, PairFrameThatIsNotKeptIsRejected) {
   Footage f;
   f.AddScene(0, 20);
