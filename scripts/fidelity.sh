@@ -16,6 +16,6 @@ set +e
 build/tests/fidelity_test --gtest_filter="Realistic/FidelityTest.*/${filter}" > build/fidelity.log 2>&1
 status=$?
 set -e
-grep -E '^\| |^\[  (PASSED|FAILED) |^\[.*\] (warning|window)' build/fidelity.log | cut -c1-300 || true
+grep -E '^\| |^\[  (PASSED|FAILED) |^\[.*\] (warning|window|wrong pairs|unpaired moments)' build/fidelity.log | cut -c1-300 || true
 echo "(full output: build/fidelity.log)"
 exit "$status"

@@ -1016,11 +1016,24 @@ void FitColour(const ThumbSequence& a, const ThumbSequence& b, const IndexPairs&
 // thumbnail means the neighbour shows the same moment as far as the thumbnails can tell, and
 // it does not compete.
 constexpr int kMinChange = 8;
-constexpr double kMinChangedFraction = 0.01;
+constexpr double kMinChangedFraction = 0.003;
 
-// True when `self` agrees with `partner` clearly better than with `neighbour`.
-bool BeatsNeighbour(const uint8_t* self, const uint8_t* partner, const uint8_t* neighbour,
-                    size_t bytes, double residual, double margin) {
+// 0.3 % is about a 3x3-pixel area of a 64-pixel-wide thumbnail: an 8x8 sprite of a 160-pixel
+// LR frame. At 1 %, small motions did not count as a change at all.
+//
+// Where the adjacent kept frame shows the same moment (a repeat that deduplication kept under
+// codec noise, a sprite that did not move), it says nothing; each side looks on outward to the
+// nearest moment that *is* distinguishable, up to kNeighbourReach kept frames away. On the
+// half-rate-LR footage (every LR moment twice, a quarter of the repeats kept) this took the
+// off-by-one pairs from 1.6 % to none.
+constexpr int64_t kNeighbourReach = 12;
+
+enum class Verdict { kSame, kBeats, kLoses };
+
+// Whether `self` agrees with `partner` clearly better than with `neighbour`; kSame when
+// partner and neighbour show the same moment as far as the thumbnails can tell.
+Verdict CompareWithNeighbour(const uint8_t* self, const uint8_t* partner, const uint8_t* neighbour,
+                             size_t bytes, double residual, double margin) {
   const int tau = std::max(kMinChange, static_cast<int>(3 * residual + 0.5));
   int64_t to_partner = 0, to_neighbour = 0, changed = 0;
   for (size_t p = 0; p < bytes; ++p) {
@@ -1030,8 +1043,35 @@ bool BeatsNeighbour(const uint8_t* self, const uint8_t* partner, const uint8_t* 
     to_partner += std::abs(int{self[p]} - int{partner[p]});
     to_neighbour += std::abs(int{self[p]} - int{neighbour[p]});
   }
-  if (static_cast<double>(changed) < kMinChangedFraction * static_cast<double>(bytes)) return true;
-  return static_cast<double>(to_partner) < margin * static_cast<double>(to_neighbour);
+  if (static_cast<double>(changed) < kMinChangedFraction * static_cast<double>(bytes)) {
+    return Verdict::kSame;
+  }
+  return static_cast<double>(to_partner) < margin * static_cast<double>(to_neighbour)
+             ? Verdict::kBeats
+             : Verdict::kLoses;
+}
+
+// True when `self` beats the nearest distinguishable moment of `other` in direction `step`
+// from `partner_index` (or there is none within reach).
+bool BeatsNearestDistinct(const uint8_t* self, const ThumbSequence& other, int64_t partner_index,
+                          int64_t step, double residual, double margin) {
+  const size_t bytes = other.thumb_bytes();
+  const uint8_t* partner = other.thumb(static_cast<size_t>(partner_index));
+  const int64_t size = static_cast<int64_t>(other.size);
+  for (int64_t k = 1; k <= kNeighbourReach; ++k) {
+    const int64_t j = partner_index + step * k;
+    if (j < 0 || j >= size) return true;
+    switch (CompareWithNeighbour(self, partner, other.thumb(static_cast<size_t>(j)), bytes,
+                                 residual, margin)) {
+      case Verdict::kBeats:
+        return true;
+      case Verdict::kLoses:
+        return false;
+      case Verdict::kSame:
+        break;
+    }
+  }
+  return true;
 }
 
 std::vector<bool> ClearlyBest(const ThumbSequence& a, const ThumbSequence& b,
@@ -1039,9 +1079,6 @@ std::vector<bool> ClearlyBest(const ThumbSequence& a, const ThumbSequence& b,
                               double margin) {
   std::vector<bool> clear(matched.size(), true);
   if (margin <= 0) return clear;
-  const size_t bytes = a.thumb_bytes();
-  const int64_t n = static_cast<int64_t>(a.size);
-  const int64_t m = static_cast<int64_t>(b.size);
   for (size_t k = 0; k < matched.size(); ++k) {
     ReleaseEvery(a, b, k);
     const auto [i, j] = matched[k];
@@ -1049,14 +1086,8 @@ std::vector<bool> ClearlyBest(const ThumbSequence& a, const ThumbSequence& b,
     const uint8_t* hr = b.thumb(static_cast<size_t>(j));
     bool ok = true;
     for (int64_t d : {-1, 1}) {
-      if (ok && j + d >= 0 && j + d < m) {
-        ok = BeatsNeighbour(lr, hr, b.thumb(static_cast<size_t>(j + d)), bytes, residuals[k],
-                            margin);
-      }
-      if (ok && i + d >= 0 && i + d < n) {
-        ok = BeatsNeighbour(hr, lr, a.thumb(static_cast<size_t>(i + d)), bytes, residuals[k],
-                            margin);
-      }
+      ok = ok && BeatsNearestDistinct(lr, b, j, d, residuals[k], margin) &&
+           BeatsNearestDistinct(hr, a, i, d, residuals[k], margin);
     }
     clear[k] = ok;
   }

@@ -14,6 +14,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -166,6 +167,50 @@ int WrongPixels(const Truth& truth, const std::vector<Example>& examples, bool h
   return wrong;
 }
 
+// Runs of consecutive wrong pairs and of pairable moments left unpaired, for the log: where
+// a case loses precision or recall.
+void PrintMisses(const std::string& name, const Truth& truth,
+                 const std::vector<std::pair<int, int>>& pairs) {
+  const std::vector<int>& lr = truth.lr.world_ids;
+  const std::vector<int>& hr = truth.hr.world_ids;
+  int printed = 0;
+  for (size_t k = 0; k < pairs.size() && printed < 8;) {
+    auto wrong = [&](size_t i) { return lr[pairs[i].first] != hr[pairs[i].second]; };
+    if (!wrong(k)) {
+      ++k;
+      continue;
+    }
+    size_t e = k;
+    while (e + 1 < pairs.size() && wrong(e + 1)) ++e;
+    std::printf("[%s] wrong pairs: lr %d-%d (worlds %d-%d) with hr %d-%d (worlds %d-%d)\n",
+                name.c_str(), pairs[k].first, pairs[e].first, lr[pairs[k].first],
+                lr[pairs[e].first], pairs[k].second, pairs[e].second, hr[pairs[k].second],
+                hr[pairs[e].second]);
+    ++printed;
+    k = e + 1;
+  }
+  std::set<int> found;
+  for (auto [l, h] : pairs) {
+    if (lr[l] == hr[h]) found.insert(lr[l]);
+  }
+  const std::vector<int> pairable = footage::MatchablePairs(truth);
+  printed = 0;
+  for (size_t k = 0; k < pairable.size() && printed < 8;) {
+    if (found.count(pairable[k])) {
+      ++k;
+      continue;
+    }
+    size_t e = k;
+    while (e + 1 < pairable.size() && !found.count(pairable[e + 1])) ++e;
+    if (e > k) {
+      std::printf("[%s] unpaired moments: worlds %d-%d (%zu pairable)\n", name.c_str(),
+                  pairable[k], pairable[e], e - k + 1);
+      ++printed;
+    }
+    k = e + 1;
+  }
+}
+
 struct Measured {
   PrecisionRecall pairs, greedy_pairs, lr_dups, hr_dups;
   WindowFaults windows, greedy_windows;
@@ -250,6 +295,7 @@ TEST_P(FidelityTest, PairsAndWindowsMatchTheTruth) {
   }
   ASSERT_TRUE(aligned.ok()) << aligned.status();
   m.pairs = footage::EvaluateAlignment(truth, AsIntPairs(aligned->pairs));
+  PrintMisses(named.name, truth, AsIntPairs(aligned->pairs));
 
   // The real run; windows and pixels read back from its shards.
   absl::StatusOr<RunSummary> summary = RunPipeline(o, nullptr);
