@@ -310,8 +310,7 @@ absl::StatusOr<SceneResult> DetectScenes(const ThumbSequence& thumbs,
   // other recording shows frames in between): their score spans several moments, so a drop
   // run during motion scores like a cut. See the candidate loop.
   std::vector<bool> spans_moments(n, false);
-  const int64_t other_usual =
-      kept.scene_side_is_hr ? (limits.lr - 1) / 2 : (limits.hr - 1) / 2;
+  const int64_t other_usual = kept.scene_side_is_hr ? (limits.lr - 1) / 2 : (limits.hr - 1) / 2;
   HsvImage previous, current;
   // With ingest's scores at PySceneDetect's scale, a pair's score is the largest over the
   // scene side's kept frames since the previous pair (a cut shows in one of them).
@@ -350,8 +349,7 @@ absl::StatusOr<SceneResult> DetectScenes(const ThumbSequence& thumbs,
         jump[i] = true;
         break;
       case Break::kNone:
-        spans_moments[i] =
-            (kept.scene_side_is_hr ? (*runs)[i].lr : (*runs)[i].hr) > other_usual;
+        spans_moments[i] = (kept.scene_side_is_hr ? (*runs)[i].lr : (*runs)[i].hr) > other_usual;
         break;
     }
   }

@@ -203,8 +203,8 @@ void PrintMisses(const std::string& name, const Truth& truth,
     size_t e = k;
     while (e + 1 < pairable.size() && !found.count(pairable[e + 1])) ++e;
     if (e > k) {
-      std::printf("[%s] unpaired moments: worlds %d-%d (%zu pairable)\n", name.c_str(),
-                  pairable[k], pairable[e], e - k + 1);
+      std::printf("[%s] unpaired moments: worlds %d-%d (%zu pairable)\n", name.c_str(), pairable[k],
+                  pairable[e], e - k + 1);
       ++printed;
     }
     k = e + 1;
