@@ -10,99 +10,11 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "util/sad.h"
 #include "util/status_macros.h"
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define FRAMEPAIR_ALIGN_X86 1
-#endif
 
 namespace framepair {
 namespace {
-
-// ---------------------------------------------------------------------------------------------
-// Sum of absolute differences.
-
-uint64_t SadScalar(const uint8_t* a, const uint8_t* b, size_t n) {
-  uint64_t sum = 0;
-  for (size_t k = 0; k < n; ++k) sum += static_cast<uint64_t>(std::abs(a[k] - b[k]));
-  return sum;
-}
-
-#ifdef FRAMEPAIR_ALIGN_X86
-uint64_t SadSse2(const uint8_t* a, const uint8_t* b, size_t n) {
-  // Two accumulators so consecutive psadbw/paddq do not serialise on one register.
-  __m128i acc0 = _mm_setzero_si128();
-  __m128i acc1 = _mm_setzero_si128();
-  size_t k = 0;
-  for (; k + 32 <= n; k += 32) {
-    const __m128i a0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + k));
-    const __m128i b0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + k));
-    const __m128i a1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + k + 16));
-    const __m128i b1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + k + 16));
-    acc0 = _mm_add_epi64(acc0, _mm_sad_epu8(a0, b0));
-    acc1 = _mm_add_epi64(acc1, _mm_sad_epu8(a1, b1));
-  }
-  if (k + 16 <= n) {
-    const __m128i a0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + k));
-    const __m128i b0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + k));
-    acc0 = _mm_add_epi64(acc0, _mm_sad_epu8(a0, b0));
-    k += 16;
-  }
-  const __m128i acc = _mm_add_epi64(acc0, acc1);
-  uint64_t sum = static_cast<uint64_t>(_mm_cvtsi128_si64(acc)) +
-                 static_cast<uint64_t>(_mm_cvtsi128_si64(_mm_unpackhi_epi64(acc, acc)));
-  return sum + SadScalar(a + k, b + k, n - k);
-}
-
-__attribute__((target("avx2"))) uint64_t SadAvx2(const uint8_t* a, const uint8_t* b, size_t n) {
-  __m256i acc0 = _mm256_setzero_si256();
-  __m256i acc1 = _mm256_setzero_si256();
-  size_t k = 0;
-  for (; k + 64 <= n; k += 64) {
-    const __m256i a0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + k));
-    const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + k));
-    const __m256i a1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + k + 32));
-    const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + k + 32));
-    acc0 = _mm256_add_epi64(acc0, _mm256_sad_epu8(a0, b0));
-    acc1 = _mm256_add_epi64(acc1, _mm256_sad_epu8(a1, b1));
-  }
-  if (k + 32 <= n) {
-    const __m256i a0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + k));
-    const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + k));
-    acc0 = _mm256_add_epi64(acc0, _mm256_sad_epu8(a0, b0));
-    k += 32;
-  }
-  const __m256i acc = _mm256_add_epi64(acc0, acc1);
-  __m128i s = _mm_add_epi64(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
-  if (k + 16 <= n) {
-    const __m128i a0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + k));
-    const __m128i b0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + k));
-    s = _mm_add_epi64(s, _mm_sad_epu8(a0, b0));
-    k += 16;
-  }
-  uint64_t sum = static_cast<uint64_t>(_mm_cvtsi128_si64(s)) +
-                 static_cast<uint64_t>(_mm_cvtsi128_si64(_mm_unpackhi_epi64(s, s)));
-  return sum + SadScalar(a + k, b + k, n - k);
-}
-#endif
-
-using SadFn = uint64_t (*)(const uint8_t*, const uint8_t*, size_t);
-
-SadFn ResolveSad() {
-#ifdef FRAMEPAIR_ALIGN_X86
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2")) return SadAvx2;
-  return SadSse2;
-#else
-  return SadScalar;
-#endif
-}
-
-uint64_t Sad(const uint8_t* a, const uint8_t* b, size_t n) {
-  static const SadFn fn = ResolveSad();
-  return fn(a, b, n);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Block-average signatures.
@@ -259,7 +171,7 @@ CoarseResult CoarseOffset(const ThumbSequence& a, const ThumbSequence& b, int ma
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t j = 0; j < nb; ++j) {
       dist[r * nb + j] =
-          static_cast<uint32_t>(Sad(&sa[r * kCoarseStep * bytes], &sb[j * bytes], bytes));
+          static_cast<uint32_t>(SumAbsDiff(&sa[r * kCoarseStep * bytes], &sb[j * bytes], bytes));
     }
   }
   auto best_near = [&](int64_t i, int64_t j) {
@@ -334,7 +246,7 @@ CoarseResult CoarseOffset(const ThumbSequence& a, const ThumbSequence& b, int ma
     uint64_t nearest = std::numeric_limits<uint64_t>::max();
     for (int64_t j = 0; j < run; ++j) {
       ds.Apply(&raw_b[static_cast<size_t>(j) * b.thumb_bytes()], tb.data());
-      nearest = std::min(nearest, Sad(ta.data(), tb.data(), bytes));
+      nearest = std::min(nearest, SumAbsDiff(ta.data(), tb.data(), bytes));
     }
     d.push_back(nearest);
   }
@@ -399,8 +311,8 @@ double MatchThreshold(const ThumbSequence& a, const ThumbSequence& b, const Down
       uint64_t best = std::numeric_limits<uint64_t>::max();
       const int64_t c = prior(i) + coarse.offset;
       for (int64_t j = std::max(jlo, c - radius); j <= std::min(jhi, c + radius); ++j) {
-        best =
-            std::min(best, Sad(sa.data(), &hr_sigs[static_cast<size_t>(j - jlo) * bytes], bytes));
+        best = std::min(
+            best, SumAbsDiff(sa.data(), &hr_sigs[static_cast<size_t>(j - jlo) * bytes], bytes));
       }
       if (best != std::numeric_limits<uint64_t>::max()) match.push_back(best * scale);
     }
@@ -416,7 +328,7 @@ double MatchThreshold(const ThumbSequence& a, const ThumbSequence& b, const Down
       seq->CopyThumbs(k, 2, raw.data());
       ds.Apply(raw.data(), sa.data());
       ds.Apply(raw.data() + seq->thumb_bytes(), sb.data());
-      neighbour.push_back(Sad(sa.data(), sb.data(), bytes) * scale);
+      neighbour.push_back(SumAbsDiff(sa.data(), sb.data(), bytes) * scale);
     }
   }
   ReleaseResident(a, b);
@@ -646,7 +558,7 @@ IndexPairs TrackPath(const ThumbSequence& a, const ThumbSequence& b, const Downs
       ring.Cover(elo, ehi);
       for (int64_t j = elo; j <= ehi; ++j) {
         dist[static_cast<size_t>(j - elo)] =
-            static_cast<uint32_t>(Sad(asig.data(), ring.get(j), bytes));
+            static_cast<uint32_t>(SumAbsDiff(asig.data(), ring.get(j), bytes));
       }
       const double best = ConfidentBest(dist.data(), ehi - elo + 1);
       if (best >= 0) {
@@ -733,7 +645,7 @@ IndexPairs RefinePath(const ThumbSequence& a, const ThumbSequence& b, const Down
     ring.Cover(lo, hi);
     uint32_t best = std::numeric_limits<uint32_t>::max();
     for (int64_t j = lo; j <= hi; ++j) {
-      const auto d = static_cast<uint32_t>(Sad(asig.data(), ring.get(j), bytes));
+      const auto d = static_cast<uint32_t>(SumAbsDiff(asig.data(), ring.get(j), bytes));
       dist[offset[static_cast<size_t>(i)] + static_cast<size_t>(j - lo)] = d;
       best = std::min(best, d);
     }
@@ -786,16 +698,16 @@ IndexPairs GreedyFrameSync(const ThumbSequence& a, const ThumbSequence& b) {
     ReleaseEvery(a, b, step);
     // Raw sums order exactly as FrameSync's sum / 3 (up to its integer truncation).
     enum { kEmit, kDropA, kDropE } action = kEmit;
-    uint64_t best = Sad(a.thumb(i), b.thumb(j), bytes);
+    uint64_t best = SumAbsDiff(a.thumb(i), b.thumb(j), bytes);
     if (i + 1 < a.size) {
-      const uint64_t be = Sad(a.thumb(i + 1), b.thumb(j), bytes);
+      const uint64_t be = SumAbsDiff(a.thumb(i + 1), b.thumb(j), bytes);
       if (be < best) {
         best = be;
         action = kDropA;
       }
     }
     if (j + 1 < b.size) {
-      const uint64_t af = Sad(a.thumb(i), b.thumb(j + 1), bytes);
+      const uint64_t af = SumAbsDiff(a.thumb(i), b.thumb(j + 1), bytes);
       if (af < best) action = kDropE;
     }
     switch (action) {
@@ -1099,7 +1011,7 @@ std::vector<bool> ClearlyBest(const ThumbSequence& a, const ThumbSequence& b,
 
 double ThumbDistance(const uint8_t* a, const uint8_t* b, size_t bytes) {
   if (bytes == 0) return 0;
-  return static_cast<double>(Sad(a, b, bytes)) / static_cast<double>(bytes);
+  return static_cast<double>(SumAbsDiff(a, b, bytes)) / static_cast<double>(bytes);
 }
 
 std::vector<bool> SpikeFilter(const std::vector<double>& residuals, double ratio) {

@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "util/sad.h"
 
 namespace framepair {
 namespace {
@@ -67,9 +68,8 @@ void ToHsv(const uint8_t* rgb, size_t pixels, HsvImage* out) {
 
 double MeanAbsDiff(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
   if (a.empty()) return 0;
-  int64_t sum = 0;
-  for (size_t i = 0; i < a.size(); ++i) sum += std::abs(int{a[i]} - int{b[i]});
-  return static_cast<double>(sum) / static_cast<double>(a.size());
+  return static_cast<double>(SumAbsDiff(a.data(), b.data(), a.size())) /
+         static_cast<double>(a.size());
 }
 
 // Hue is compared linearly, not around the circle: PySceneDetect does the same, and

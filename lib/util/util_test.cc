@@ -10,6 +10,7 @@
 #include "util/crc32c.h"
 #include "util/file.h"
 #include "util/image.h"
+#include "util/sad.h"
 #include "util/sha256.h"
 
 namespace framepair {
@@ -86,6 +87,23 @@ TEST(Crc32cTest, HardwareMatchesPortableOnLongInputs) {
           << "start " << start << " length " << n;
     }
   }
+}
+
+TEST(SumAbsDiffTest, MatchesTheDefinitionAtEveryLengthAndAlignment) {
+  std::mt19937 rng(3);
+  std::vector<uint8_t> a(300), b(300);
+  for (auto& v : a) v = static_cast<uint8_t>(rng());
+  for (auto& v : b) v = static_cast<uint8_t>(rng());
+  for (size_t offset = 0; offset < 3; ++offset) {
+    for (size_t n = 0; n + offset <= a.size(); n += 7) {
+      uint64_t want = 0;
+      for (size_t k = 0; k < n; ++k)
+        want += static_cast<uint64_t>(std::abs(a[offset + k] - b[offset + k]));
+      EXPECT_EQ(SumAbsDiff(a.data() + offset, b.data() + offset, n), want) << n << " at " << offset;
+    }
+  }
+  const std::vector<uint8_t> zeros(1000, 0), full(1000, 255);
+  EXPECT_EQ(SumAbsDiff(zeros.data(), full.data(), full.size()), 255000u);
 }
 
 TEST(Sha256Test, KnownAnswers) {
