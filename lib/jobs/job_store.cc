@@ -778,8 +778,9 @@ absl::StatusOr<JobPage> JobStore::ListJobs(const ListJobsQuery& query) {
   s.BindText(1, query.dataset);
   s.BindText(2, query.state ? JobStateName(*query.state) : "");
   s.Bind(3, cursor);
-  s.Bind(4, limit + 1);                          // one more tells whether another page follows
-  if (query.owner) s.BindText(5, *query.owner);  // ?5 is in the query only then
+  s.Bind(4, limit + 1);  // one more tells whether another page follows
+  // ?5 is in the query only when filtering by owner.
+  if (query.owner) s.BindText(5, *query.owner);
   JobPage page;
   int64_t last_seq = 0;
   int64_t bytes = 0;
