@@ -15,6 +15,9 @@ inline constexpr int kExitFailed = 1;       // the job failed / verify found def
 inline constexpr int kExitBadInput = 2;     // bad arguments, input files or output directory
 inline constexpr int kExitInternal = 3;     // an unexpected internal or environment error
 inline constexpr int kExitUnavailable = 4;  // the coordinator could not be reached
+// The coordinator refused the caller: no or a wrong token (UNAUTHENTICATED), or the token may
+// not do this (PERMISSION_DENIED: another client's job, an admin-only call).
+inline constexpr int kExitDenied = 5;
 inline constexpr int kExitCancelled = 130;
 
 // How the remote commands reach the coordinator. Defaults from the environment:
@@ -39,8 +42,12 @@ int CancelCommand(const std::vector<std::string>& args, RemoteOptions remote);
 int JobsCommand(const std::vector<std::string>& args, RemoteOptions remote);
 int HealthCommand(const std::vector<std::string>& args, RemoteOptions remote);
 
-// Maps a status to the documented exit code.
-int ExitCodeFor(const absl::Status& status);
+// Maps a status to the documented exit code, through the one error classification
+// (ClassifyError, services/common/grpc_status.h). `from_server`: the status is a server's
+// answer, where UNAVAILABLE / DEADLINE_EXCEEDED mean "not reached" (4) and UNAUTHENTICATED /
+// PERMISSION_DENIED mean "refused who you are" (5); locally PERMISSION_DENIED is an unusable
+// file or directory (2).
+int ExitCodeFor(const absl::Status& status, bool from_server = false);
 
 // A message as indented JSON with the .proto field names (what -o json prints).
 std::string Json(const google::protobuf::Message& m);

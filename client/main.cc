@@ -45,6 +45,8 @@ Exit codes:
   2    bad arguments, unusable input files, or an unusable output directory
   3    internal or environment error (please report it)
   4    the coordinator could not be reached
+  5    the coordinator refused the caller: missing or wrong FRAMEPAIR_TOKEN, or the
+       token may not do this (another client's job)
   130  interrupted (Ctrl-C)
 )";
 

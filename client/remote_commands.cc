@@ -10,7 +10,6 @@
 #include <iostream>
 #include <map>
 #include <optional>
-#include <random>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -19,9 +18,11 @@
 #include "client/run_flags.h"
 #include "framepair/v1/coordinator.grpc.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "jobplan/job_plan.h"
 #include "pipeline/parameters.h"
 #include "services/common/channel.h"
 #include "services/common/grpc_status.h"
+#include "util/random_id.h"
 #include "util/sha256.h"
 
 namespace framepair::cli {
@@ -72,15 +73,11 @@ int Fail(const std::string& command, const RemoteOptions& o, const grpc::Status&
         absl::StrCat("\n(is framepair-coordinator running at ", o.server,
                      "? Set --server or FRAMEPAIR_SERVER; scripts/local-stack.sh up starts one)");
   } else if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
-    hint = "\n(set FRAMEPAIR_TOKEN to the coordinator's token)";
+    hint = "\n(set FRAMEPAIR_TOKEN to a token from the coordinator's --auth-token-file)";
   }
   std::fprintf(stderr, "framepair %s: %s%s\n", command.c_str(), s.error_message().c_str(),
                hint.c_str());
-  if (s.error_code() == grpc::StatusCode::UNAVAILABLE ||
-      s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
-    return kExitUnavailable;
-  }
-  return ExitCodeFor(status);
+  return ExitCodeFor(status, /*from_server=*/true);
 }
 
 int ChannelError(const std::string& command, const absl::Status& s) {
@@ -116,8 +113,8 @@ void PrintJob(const Job& job) {
   if (!job.error().empty()) std::printf("  error: %s\n", job.error().c_str());
   for (const auto& t : job.tasks()) {
     std::string progress = t.total() > 0 ? absl::StrFormat("  %d/%d", t.done(), t.total()) : "";
-    std::printf("  %-12s %-9s attempt %d%s%s%s\n", t.name().c_str(), t.state().c_str(),
-                static_cast<int>(t.attempt()),
+    std::printf("  %-12s %-9s attempt %d%s%s%s\n", t.name().c_str(),
+                std::string(TaskStateText(TaskStateOf(t))).c_str(), static_cast<int>(t.attempt()),
                 t.worker().empty() ? "" : (" on " + t.worker()).c_str(), progress.c_str(),
                 t.error().empty() ? "" : ("  last error: " + t.error()).c_str());
   }
@@ -140,10 +137,11 @@ class WatchDisplay {
   }
   void Task(const framepair::v1::TaskStatus& t) {
     auto& known = tasks_[t.name()];
-    const bool changed = known.state() != t.state() || known.attempt() != t.attempt();
+    const bool changed = TaskStateOf(known) != TaskStateOf(t) || known.attempt() != t.attempt();
     known = t;
     if (!interactive_ && changed) {
-      std::fprintf(stderr, "%s %s%s%s\n", t.name().c_str(), t.state().c_str(),
+      std::fprintf(stderr, "%s %s%s%s\n", t.name().c_str(),
+                   std::string(TaskStateText(TaskStateOf(t))).c_str(),
                    t.worker().empty() ? "" : (" on " + t.worker()).c_str(),
                    t.error().empty() ? "" : (" (" + t.error() + ")").c_str());
     }
@@ -163,13 +161,14 @@ class WatchDisplay {
     std::map<std::string, std::string> lines;
     int packs = 0, packs_done = 0;
     for (const auto& [name, t] : tasks_) {
-      if (name.rfind("pack-", 0) == 0) {
+      const framepair::v1::TaskState state = TaskStateOf(t);
+      if (absl::StatusOr<TaskId> id = TaskId::Parse(name); id.ok() && id->kind == TaskKind::kPack) {
         packs++;
-        packs_done += t.state() == "done";
+        packs_done += state == framepair::v1::TASK_DONE;
         continue;
       }
       std::string bar;
-      if (t.state() == "done") {
+      if (state == framepair::v1::TASK_DONE) {
         bar = "done";
       } else if (t.total() > 0) {
         const int width = 30;
@@ -177,7 +176,7 @@ class WatchDisplay {
         bar = absl::StrCat("[", std::string(filled, '#'), std::string(width - filled, '.'), "] ",
                            t.done(), "/", t.total());
       } else {
-        bar = t.state();
+        bar = std::string(TaskStateText(state));
       }
       lines[name] = bar;
     }
@@ -303,10 +302,7 @@ absl::StatusOr<framepair::v1::FootageRef> Footage(Remote& remote, const std::str
   return ref;
 }
 
-std::string RandomRequestId() {
-  std::random_device rd;
-  return absl::StrFormat("%08x%08x%08x%08x", rd(), rd(), rd(), rd());
-}
+std::string RandomRequestId() { return RandomHex(16); }
 
 // Parses command flags plus --server / -o / --token, which may also come after the command.
 bool Parse(const std::string& command, const std::vector<std::string>& args,
@@ -403,9 +399,7 @@ int SubmitCommand(const std::vector<std::string>& args, RemoteOptions remote_opt
     if (!footage.ok()) {
       std::fprintf(stderr, "framepair submit: %s\n",
                    std::string(footage.status().message()).c_str());
-      return footage.status().code() == absl::StatusCode::kUnavailable
-                 ? kExitUnavailable
-                 : ExitCodeFor(footage.status());
+      return ExitCodeFor(footage.status(), /*from_server=*/true);
     }
     *ref = *footage;
   }

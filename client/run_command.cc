@@ -11,6 +11,7 @@
 #include "media/video.h"
 #include "pipeline/accounting.h"
 #include "pipeline/pipeline.h"
+#include "services/common/grpc_status.h"
 #include "util/memory.h"
 
 namespace framepair::cli {
@@ -115,23 +116,24 @@ void PrintSummary(const RunOptions& o, const RunSummary& s) {
 
 }  // namespace
 
-int ExitCodeFor(const absl::Status& status) {
-  switch (status.code()) {
-    case absl::StatusCode::kOk:
+int ExitCodeFor(const absl::Status& status, bool from_server) {
+  switch (ClassifyError(status.code())) {
+    case ErrorClass::kOk:
       return kExitOk;
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kNotFound:
-    case absl::StatusCode::kFailedPrecondition:
-    case absl::StatusCode::kPermissionDenied:
-    case absl::StatusCode::kOutOfRange:
-    case absl::StatusCode::kAlreadyExists:
-    case absl::StatusCode::kDataLoss:
+    case ErrorClass::kBadInput:
       return kExitBadInput;
-    case absl::StatusCode::kCancelled:
+    case ErrorClass::kDenied:
+      return from_server ? kExitDenied : kExitBadInput;
+    case ErrorClass::kUnavailable:
+      return from_server ? kExitUnavailable : kExitInternal;
+    case ErrorClass::kCancelled:
       return kExitCancelled;
-    default:
+    case ErrorClass::kIncompatible:
+    case ErrorClass::kBusy:
+    case ErrorClass::kInternal:
       return kExitInternal;
   }
+  return kExitInternal;
 }
 
 int RunCommand(const std::vector<std::string>& args) {

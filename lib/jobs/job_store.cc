@@ -7,12 +7,12 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
-#include <random>
 #include <set>
 #include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "util/random_id.h"
 #include "util/status_macros.h"
 
 namespace framepair {
@@ -106,6 +106,12 @@ CREATE INDEX tasks_ready ON tasks (job_id, state, waiting, kind, name);
 CREATE INDEX task_deps_by_dep ON task_deps (job_id, dep);
 CREATE INDEX jobs_by_updated ON jobs (updated_unix_ms);
 )sql",
+    // - owner: the token identity that submitted the job ('' = no token auth, or a job from
+    //   before identities); ListJobs of a non-admin client filters on it (jobs_by_owner).
+    R"sql(
+ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+CREATE INDEX jobs_by_owner ON jobs (owner, seq);
+)sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -113,7 +119,7 @@ constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 // position).
 #define FP_JOB_COLUMNS                                                                     \
   "j.id, j.request_id, j.dataset, j.spec, j.state, j.error, j.result, j.created_unix_ms, " \
-  "j.updated_unix_ms"
+  "j.updated_unix_ms, j.owner"
 #define FP_TASK_COLUMNS                                                                       \
   "t.job_id, t.name, t.kind, t.state, t.attempt, t.retries, t.not_before_unix_ms, t.worker, " \
   "t.started_unix_ms, t.input, t.result, t.error"
@@ -326,6 +332,7 @@ absl::StatusOr<JobRecord> ReadJob(const Stmt& s) {
   job.result = s.Blob(6);
   job.created_unix_ms = s.Int(7);
   job.updated_unix_ms = s.Int(8);
+  job.owner = s.Text(9);
   return job;
 }
 
@@ -444,14 +451,7 @@ absl::Status ValidateTasks(const std::vector<TaskRecord>& tasks) {
 }
 
 // 48 random bits from the OS: unguessable, and collisions are checked at insert anyway.
-std::string NewJobId() {
-  std::random_device rd;
-  uint64_t bits = (static_cast<uint64_t>(rd()) << 32) ^ rd();
-  constexpr char kHex[] = "0123456789abcdef";
-  std::string id = "j";
-  for (int i = 0; i < 12; ++i, bits >>= 4) id.push_back(kHex[bits & 0xf]);
-  return id;
-}
+std::string NewJobId() { return "j" + RandomHex(6); }
 
 // For a failed open: SQLite only says "unable to open database file"; name the likely cause
 // and what to do. OK when nothing specific is wrong with the path.
@@ -665,10 +665,11 @@ absl::StatusOr<CreateJobResult> JobStore::CreateJob(JobRecord job, std::vector<T
     FP_ASSIGN_OR_RETURN(const bool found, s.Step());
     if (found) {
       FP_ASSIGN_OR_RETURN(JobRecord existing, ReadJob(s));
-      if (existing.dataset != job.dataset || existing.spec != job.spec) {
+      if (existing.dataset != job.dataset || existing.spec != job.spec ||
+          existing.owner != job.owner) {
         return absl::AlreadyExistsError(absl::StrCat(
             "request_id \"", job.request_id, "\" was already used for job ", existing.id,
-            " with a different dataset or spec; use a new request_id for a new job"));
+            " with a different dataset, spec or owner; use a new request_id for a new job"));
       }
       return CreateJobResult{std::move(existing), false};
     }
@@ -692,8 +693,8 @@ absl::StatusOr<CreateJobResult> JobStore::CreateJob(JobRecord job, std::vector<T
   FP_ASSIGN_OR_RETURN(Stmt insert_job,
                       Stmt::Prepare(c,
                                     "INSERT INTO jobs (id, request_id, dataset, spec, state, "
-                                    "error, result, created_unix_ms, updated_unix_ms) "
-                                    "VALUES (?1, ?2, ?3, ?4, 'QUEUED', '', x'', ?5, ?5)"));
+                                    "error, result, created_unix_ms, updated_unix_ms, owner) "
+                                    "VALUES (?1, ?2, ?3, ?4, 'QUEUED', '', x'', ?5, ?5, ?6)"));
   insert_job.BindText(1, job.id);
   if (job.request_id.empty()) {
     insert_job.BindNull(2);
@@ -703,6 +704,7 @@ absl::StatusOr<CreateJobResult> JobStore::CreateJob(JobRecord job, std::vector<T
   insert_job.BindText(3, job.dataset);
   insert_job.BindBlob(4, job.spec);
   insert_job.Bind(5, job.created_unix_ms);
+  insert_job.BindText(6, job.owner);
   FP_RETURN_IF_ERROR(insert_job.Run());
 
   FP_ASSIGN_OR_RETURN(
@@ -769,6 +771,7 @@ absl::StatusOr<JobPage> JobStore::ListJobs(const ListJobsQuery& query) {
   std::string sql = "SELECT " FP_JOB_COLUMNS ", j.seq FROM jobs j WHERE 1";
   if (!query.dataset.empty()) sql += " AND j.dataset = ?1";
   if (query.state) sql += " AND j.state = ?2";
+  if (query.owner) sql += " AND j.owner = ?5";
   if (cursor > 0) sql += " AND j.seq < ?3";
   sql += " ORDER BY j.seq DESC LIMIT ?4";
   FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c, sql.c_str()));
@@ -776,6 +779,8 @@ absl::StatusOr<JobPage> JobStore::ListJobs(const ListJobsQuery& query) {
   s.BindText(2, query.state ? JobStateName(*query.state) : "");
   s.Bind(3, cursor);
   s.Bind(4, limit + 1);  // one more tells whether another page follows
+  // ?5 is in the query only when filtering by owner.
+  if (query.owner) s.BindText(5, *query.owner);
   JobPage page;
   int64_t last_seq = 0;
   int64_t bytes = 0;
@@ -794,7 +799,7 @@ absl::StatusOr<JobPage> JobStore::ListJobs(const ListJobsQuery& query) {
     }
     bytes += size;
     page.jobs.push_back(std::move(job));
-    last_seq = s.Int(9);
+    last_seq = s.Int(10);
   }
   return page;
 }
@@ -1102,6 +1107,14 @@ absl::Status JobStore::FailAttempt(std::string_view job_id, std::string_view nam
       Conn{db_.get(), &path_}, job_id, name, attempt,
       "UPDATE tasks SET state = 'FAILED', error = ?3 WHERE job_id = ?1 AND name = ?2",
       [&](Stmt& s) { s.BindText(3, error); });
+}
+
+absl::Status JobStore::SetAttemptWorker(std::string_view job_id, std::string_view name,
+                                        int64_t attempt, std::string_view worker) {
+  absl::MutexLock lock(&mu_);
+  return FencedUpdate(Conn{db_.get(), &path_}, job_id, name, attempt,
+                      "UPDATE tasks SET worker = ?3 WHERE job_id = ?1 AND name = ?2",
+                      [&](Stmt& s) { s.BindText(3, worker); });
 }
 
 absl::StatusOr<int> JobStore::CancelTasks(std::string_view job_id) {

@@ -62,6 +62,7 @@ struct JobRecord {
   std::string result;  // opaque bytes
   int64_t created_unix_ms = 0;
   int64_t updated_unix_ms = 0;  // last SetJobState
+  std::string owner;  // identity that submitted it (services/common/token_auth.h); "" = none
 
   bool operator==(const JobRecord&) const = default;
 };
@@ -94,10 +95,11 @@ struct EventRecord {
 };
 
 struct ListJobsQuery {
-  std::string dataset;            // "" = every dataset
-  std::optional<JobState> state;  // nullopt = every state
-  int limit = 100;                // page size, 1..kMaxListJobsLimit (larger is clamped)
-  std::string page_token;         // opaque, from JobPage::next_page_token; "" = first page
+  std::string dataset;               // "" = every dataset
+  std::optional<JobState> state;     // nullopt = every state
+  std::optional<std::string> owner;  // nullopt = every owner's jobs
+  int limit = 100;                   // page size, 1..kMaxListJobsLimit (larger is clamped)
+  std::string page_token;            // opaque, from JobPage::next_page_token; "" = first page
   // When > 0, the page ends before the job that would take the size of its jobs' variable
   // fields (spec, error, result, ids) above this many bytes; a page always has at least one.
   int64_t max_bytes = 0;
@@ -144,13 +146,13 @@ class JobStore {
   const std::string& path() const { return path_; }
 
   // Inserts a QUEUED job and its PENDING tasks in one transaction. From `job` only request_id,
-  // dataset and spec are used (id and times are assigned); from each task only name, kind,
+  // dataset, spec and owner are used (id and times are assigned); from each task only name, kind,
   // deps, input and not_before_unix_ms (job_id is set, the rest starts at zero).
-  // Idempotency: when job.request_id is not empty and already names a job with the same dataset
-  // and spec, nothing is inserted and that job is returned with created=false; with a different
-  // dataset or spec the call fails with ALREADY_EXISTS. INVALID_ARGUMENT when a task name is
-  // empty or repeated, a kind is empty, or deps name a task outside the job, repeat, or form a
-  // cycle (such a task could never become ready), or there are more than kMaxTasksPerJob.
+  // Idempotency: when job.request_id is not empty and already names a job with the same dataset,
+  // spec and owner, nothing is inserted and that job is returned with created=false; with a
+  // different dataset, spec or owner the call fails with ALREADY_EXISTS. INVALID_ARGUMENT when a
+  // task name is empty or repeated, a kind is empty, or deps name a task outside the job, repeat,
+  // or form a cycle (such a task could never become ready), or there are more than kMaxTasksPerJob.
   absl::StatusOr<CreateJobResult> CreateJob(JobRecord job, std::vector<TaskRecord> tasks);
 
   absl::StatusOr<JobRecord> GetJob(std::string_view job_id);
@@ -202,6 +204,11 @@ class JobStore {
   // RUNNING -> FAILED with `error`. The job's state is the caller's decision.
   absl::Status FailAttempt(std::string_view job_id, std::string_view name, int64_t attempt,
                            std::string_view error);
+
+  // The worker that actually runs `attempt` (StartAttempt recorded the target, which may be a
+  // dns:/// name standing for many pods). Fenced like the transitions above.
+  absl::Status SetAttemptWorker(std::string_view job_id, std::string_view name, int64_t attempt,
+                                std::string_view worker);
 
   // Every PENDING or RUNNING task of the job -> CANCELLED; DONE and FAILED tasks keep their
   // outcome. Returns how many were cancelled.

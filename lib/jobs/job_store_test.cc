@@ -812,7 +812,7 @@ TEST_F(JobStoreTest, FileUsesWalAndCurrentSchema) {
   ASSERT_TRUE(store_->AppendEvent(job, "e", kT0).ok());
   RawDb raw(path_);  // while the store is open, like an operator's sqlite3 shell
   EXPECT_EQ(raw.Query("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(raw.Query("PRAGMA user_version"), "2");
+  EXPECT_EQ(raw.Query("PRAGMA user_version"), "3");
   EXPECT_EQ(raw.Query("PRAGMA foreign_key_check"), "");  // no violations
   EXPECT_EQ(raw.Query("PRAGMA integrity_check"), "ok");
   EXPECT_EQ(raw.Query("SELECT state FROM jobs"), "QUEUED");  // readable in the shell
@@ -989,12 +989,41 @@ TEST_F(JobStoreTest, MigrationFromSchemaOneCountsWaitingDeps) {
     RawDb raw(path_);
     raw.Exec(
         "DROP INDEX tasks_ready; DROP INDEX task_deps_by_dep; DROP INDEX jobs_by_updated;"
+        " DROP INDEX jobs_by_owner; ALTER TABLE jobs DROP COLUMN owner;"
         " ALTER TABLE tasks DROP COLUMN waiting; PRAGMA user_version = 1;");
   }
   Reopen();
   EXPECT_THAT(Names(Ready()), ElementsAre("ingest-hr"));
   RunToDone(job, "ingest-hr");
   EXPECT_THAT(Names(Ready()), ElementsAre("align"));
+}
+
+TEST_F(JobStoreTest, JobsRecordTheirOwnerAndListFiltersOnIt) {
+  Reopen();
+  JobRecord alice = Job("ds");
+  alice.owner = "alice";
+  alice.request_id = "r1";
+  auto created = store_->CreateJob(alice, {});
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ(created->job.owner, "alice");
+  JobRecord bob = Job("ds");
+  bob.owner = "bob";
+  ASSERT_TRUE(store_->CreateJob(bob, {}).ok());
+  EXPECT_EQ(store_->GetJob(created->job.id)->owner, "alice");
+
+  ListJobsQuery query;
+  query.owner = "alice";
+  auto page = store_->ListJobs(query);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->jobs.size(), 1u);
+  EXPECT_EQ(page->jobs[0].id, created->job.id);
+  query.owner.reset();
+  EXPECT_EQ(store_->ListJobs(query)->jobs.size(), 2u);
+
+  // Another client reusing alice's request id gets neither her job nor a new one.
+  JobRecord replay = alice;
+  replay.owner = "bob";
+  EXPECT_EQ(store_->CreateJob(replay, {}).status().code(), absl::StatusCode::kAlreadyExists);
 }
 
 TEST(JobStateNames, AreTheStoredSpellings) {

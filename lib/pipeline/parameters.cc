@@ -1,6 +1,7 @@
 #include "pipeline/parameters.h"
 
 #include "absl/strings/str_cat.h"
+#include "util/status_macros.h"
 
 namespace framepair {
 namespace {
@@ -187,6 +188,12 @@ IngestOptions IngestOptionsFor(const RunOptions& o, const std::string& role) {
     }
   }
   return ingest;
+}
+
+absl::StatusOr<RunOptions> OptionsFor(const framepair::v1::RunParameters& parameters) {
+  FP_ASSIGN_OR_RETURN(RunOptions options, OptionsFromParameters(parameters));
+  FP_RETURN_IF_ERROR(NormalizeRunOptions(&options));
+  return options;
 }
 
 }  // namespace framepair

@@ -20,6 +20,10 @@ absl::StatusOr<RunOptions> OptionsFromParameters(const framepair::v1::RunParamet
 // does. INVALID_ARGUMENT naming the flag.
 absl::Status NormalizeRunOptions(RunOptions* options);
 
+// OptionsFromParameters, then NormalizeRunOptions: the options a job's parameters stand for
+// (what the coordinator checks at submit, each worker runs with, and the publisher records).
+absl::StatusOr<RunOptions> OptionsFor(const framepair::v1::RunParameters& parameters);
+
 // The ingest options for one recording ("lr" or "hr"): options.ingest with the ignore
 // regions in that recording's pixels (LR as given, HR times scale).
 IngestOptions IngestOptionsFor(const RunOptions& options, const std::string& role);

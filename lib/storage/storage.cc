@@ -9,7 +9,6 @@
 #include <cstdlib>
 #include <deque>
 #include <filesystem>
-#include <random>
 #include <system_error>
 #include <utility>
 #include <vector>
@@ -18,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "util/file.h"
 #include "util/quote.h"
+#include "util/random_id.h"
 #include "util/sha256.h"
 #include "util/status_macros.h"
 
@@ -88,19 +88,6 @@ absl::Status CheckWritable(const std::string& dir) {
 // Debian's Abseil has its own string_view (ABSL_OPTION_USE_STD_STRING_VIEW is 0): the API takes
 // std::string_view, the implementation talks to Abseil in absl::string_view.
 absl::string_view A(std::string_view s) { return absl::string_view(s.data(), s.size()); }
-
-std::string RandomHex(int bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::random_device device;  // getrandom(2): unpredictable, no seeding needed
-  std::string out;
-  out.reserve(static_cast<size_t>(bytes) * 2);
-  for (int i = 0; i < bytes; i += 4) {
-    uint32_t word = device();
-    for (int j = 0; j < 8; ++j, word >>= 4) out.push_back(kHex[word & 0xf]);
-  }
-  out.resize(static_cast<size_t>(bytes) * 2);
-  return out;
-}
 
 }  // namespace
 

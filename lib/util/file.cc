@@ -45,7 +45,12 @@ absl::StatusOr<AtomicFile> AtomicFile::Create(const std::string& final_path) {
   static std::atomic<uint64_t> counter{0};
   AtomicFile file;
   file.final_path_ = final_path;
-  file.temp_path_ = absl::StrCat(final_path, ".tmp-", ::getpid(), "-", counter++);
+  // A dot-prefixed name: readers globbing the directory for `manifest.json` or shards
+  // (`train-*`) never see a file being written.
+  const size_t slash = final_path.rfind('/');
+  const size_t base = slash == std::string::npos ? 0 : slash + 1;
+  file.temp_path_ = absl::StrCat(final_path.substr(0, base), ".", final_path.substr(base), ".tmp-",
+                                 ::getpid(), "-", counter++);
   file.fd_ =
       ::open(file.temp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC, 0644);
   if (file.fd_ < 0) {

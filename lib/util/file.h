@@ -13,7 +13,8 @@
 
 namespace framepair {
 
-// A file being written under a temporary name ("<final>.tmp-<pid>-<n>"). Commit() fsyncs,
+// A file being written under a hidden temporary name beside it ("<dir>/.<name>.tmp-<pid>-<n>":
+// no glob for the final names matches it). Commit() fsyncs,
 // renames onto the final path and fsyncs the directory; destruction without Commit()
 // removes the temporary file. Not thread-safe.
 class AtomicFile {

@@ -3,15 +3,13 @@
 #include <malloc.h>
 #include <sys/resource.h>
 
-#include <cstdlib>
-
 namespace framepair {
 
 void KeepLargeBlocksInHeap() {
   // Blocks up to 64 MiB come from the heap; free memory is returned to the kernel only above
   // 256 MiB, so steady-state churn of frame-sized blocks never reaches the kernel.
   mallopt(M_MMAP_THRESHOLD, 64 << 20);
-  mallopt(M_TRIM_THRESHOLD, getenv("FP_TRIM") ? atoi(getenv("FP_TRIM")) << 20 : 256 << 20);
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
 }
 
 int64_t PeakRssBytes() {

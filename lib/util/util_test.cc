@@ -141,6 +141,10 @@ TEST(AtomicFileTest, CommitPublishesContentsAndLeavesNoTemp) {
   ASSERT_TRUE(file->Append("world").ok());
   EXPECT_EQ(file->bytes_written(), 11u);
   EXPECT_FALSE(fs::exists(path)) << "visible before Commit()";
+  // The temporary file is hidden: a glob for the final names (manifest.json, train-*) cannot
+  // see a half-written file.
+  for (const std::string& name : ListDir(dir))
+    EXPECT_TRUE(name.starts_with(".out.bin.tmp-")) << name;
   ASSERT_TRUE(file->Commit().ok());
   EXPECT_THAT(ListDir(dir), ::testing::ElementsAre("out.bin"));
   auto contents = ReadFile(path);

@@ -41,6 +41,7 @@
 #include "services/common/server_options.h"
 #include "services/common/server_runner.h"
 #include "services/common/signals.h"
+#include "services/common/token_auth.h"
 #include "testdata/health.grpc.pb.h"
 #include "testdata/test_service.grpc.pb.h"
 
@@ -54,6 +55,7 @@ using ::grpc::health::v1::Health;
 using ::grpc::health::v1::HealthCheckRequest;
 using ::grpc::health::v1::HealthCheckResponse;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using namespace std::chrono_literals;
 
 constexpr char kEchoMethod[] = "/framepair.testing.TestService/Echo";
@@ -642,6 +644,69 @@ TEST(ServerRunnerTest, TokenAuthGuardsEverythingButHealth) {
   HealthResult health = CheckHealth(raw, "");
   EXPECT_TRUE(health.status.ok()) << health.status.error_message();
   EXPECT_EQ(health.serving, HealthCheckResponse::SERVING);
+}
+
+TEST(TokenFileTest, NamedTokensAndTheSingleTokenForm) {
+  absl::StatusOr<std::vector<TokenIdentity>> ids =
+      ParseTokenFile("# who\n\nalice  tok-a\nops tok-o admin\n");
+  ASSERT_TRUE(ids.ok()) << ids.status();
+  ASSERT_EQ(ids->size(), 2u);
+  EXPECT_EQ((*ids)[0].name, "alice");
+  EXPECT_EQ((*ids)[0].token, "tok-a");
+  EXPECT_FALSE((*ids)[0].admin);
+  EXPECT_TRUE((*ids)[1].admin);
+  ids = ParseTokenFile("  s3cret\n");  // the format before names: one shared admin token
+  ASSERT_TRUE(ids.ok()) << ids.status();
+  EXPECT_EQ((*ids)[0].name, "shared");
+  EXPECT_TRUE((*ids)[0].admin);
+  for (const char* bad : {"", "# only a comment\n", "a t1\nb t1\n", "a t1\na t2\n", "a t1 root\n",
+                          "bad/name t1\n", "lonely\nbob t2\n"}) {
+    absl::StatusOr<std::vector<TokenIdentity>> r = ParseTokenFile(bad);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    // Messages name the entry, never a token.
+    EXPECT_THAT(std::string(r.status().message()), Not(HasSubstr("t1"))) << bad;
+  }
+}
+
+// Each class is what the scheduler retries and what the CLI's exit code says; before the one
+// classifier, UNAUTHENTICATED and UNIMPLEMENTED meant different things to the two.
+TEST(ErrorClassTest, OneClassificationForRetriesAndExitCodes) {
+  EXPECT_EQ(ClassifyError(absl::StatusCode::kUnauthenticated), ErrorClass::kDenied);
+  EXPECT_EQ(ClassifyError(absl::StatusCode::kPermissionDenied), ErrorClass::kDenied);
+  EXPECT_EQ(ClassifyError(absl::StatusCode::kUnimplemented), ErrorClass::kIncompatible);
+  EXPECT_EQ(ClassifyError(absl::StatusCode::kDataLoss), ErrorClass::kBadInput);
+  EXPECT_EQ(ClassifyError(absl::StatusCode::kResourceExhausted), ErrorClass::kBusy);
+  for (auto code : {absl::StatusCode::kUnavailable, absl::StatusCode::kDeadlineExceeded,
+                    absl::StatusCode::kInternal, absl::StatusCode::kResourceExhausted,
+                    absl::StatusCode::kAborted, absl::StatusCode::kUnknown}) {
+    EXPECT_TRUE(IsRetryable(code)) << absl::StatusCodeToString(code);
+  }
+  for (auto code : {absl::StatusCode::kInvalidArgument, absl::StatusCode::kNotFound,
+                    absl::StatusCode::kUnauthenticated, absl::StatusCode::kPermissionDenied,
+                    absl::StatusCode::kUnimplemented, absl::StatusCode::kAlreadyExists}) {
+    EXPECT_FALSE(IsRetryable(code)) << absl::StatusCodeToString(code);
+  }
+}
+
+// A token over plaintext on an address others can reach travels in clear: refused unless the
+// operator allows it. (Before, such a server started silently.)
+TEST(ServerRunnerTest, TokenOverPlaintextBeyondLoopbackNeedsAllowInsecure) {
+  TempDir dir;
+  TestServiceImpl service;
+  ServerOptions options = LocalOptions();
+  options.listen = "0.0.0.0:0";
+  options.auth_token_file = dir.File("token", "s3cret\n");
+  absl::StatusOr<std::unique_ptr<ServerRunner>> refused = ServerRunner::Start(options, {&service});
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("--allow-insecure"));
+  options.allow_insecure = true;
+  absl::StatusOr<std::unique_ptr<ServerRunner>> allowed = ServerRunner::Start(options, {&service});
+  EXPECT_TRUE(allowed.ok()) << allowed.status();
+  EXPECT_TRUE(IsLoopbackHost("127.0.0.1"));
+  EXPECT_TRUE(IsLoopbackHost("::1"));
+  EXPECT_FALSE(IsLoopbackHost("0.0.0.0"));
+  EXPECT_FALSE(IsLoopbackHost("::"));
+  EXPECT_FALSE(IsLoopbackHost("10.0.0.7"));
 }
 
 TEST(ServerRunnerTest, TlsWithTokenThroughMakeChannel) {

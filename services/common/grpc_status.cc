@@ -20,4 +20,45 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
   return absl::Status(static_cast<absl::StatusCode>(code), status.error_message());
 }
 
+ErrorClass ClassifyError(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kOk:
+      return ErrorClass::kOk;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kOutOfRange:
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kDataLoss:
+      return ErrorClass::kBadInput;
+    case absl::StatusCode::kUnauthenticated:
+    case absl::StatusCode::kPermissionDenied:
+      return ErrorClass::kDenied;
+    case absl::StatusCode::kUnimplemented:
+      return ErrorClass::kIncompatible;
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kAborted:
+      return ErrorClass::kUnavailable;
+    case absl::StatusCode::kResourceExhausted:
+      return ErrorClass::kBusy;
+    case absl::StatusCode::kCancelled:
+      return ErrorClass::kCancelled;
+    default:
+      return ErrorClass::kInternal;
+  }
+}
+
+bool IsRetryable(absl::StatusCode code) {
+  switch (ClassifyError(code)) {
+    case ErrorClass::kUnavailable:
+    case ErrorClass::kBusy:
+    case ErrorClass::kCancelled:
+    case ErrorClass::kInternal:
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace framepair

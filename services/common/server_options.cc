@@ -35,9 +35,13 @@ void AddServerFlags(po::options_description& flags, ServerOptions* options) {
      "CA bundle (PEM). When set, clients must present a certificate signed by it "
      "(mutual TLS). Needs --tls-cert.")
     ("auth-token-file", po::value(&o->auth_token_file)->value_name("FILE"),
-     "File with a shared secret. When set, every RPC except health checks and reflection "
-     "must send the metadata 'authorization: Bearer <secret>' or fails with "
+     "Token file: one `NAME TOKEN` line per client (add ` admin` for a client that may see "
+     "and cancel every job), or one bare token. When set, every RPC except health checks "
+     "and reflection must send the metadata 'authorization: Bearer <token>' or fails with "
      "UNAUTHENTICATED.")
+    ("allow-insecure", po::bool_switch(&o->allow_insecure),
+     "Accept tokens over plaintext on an address beyond loopback (they travel in clear). "
+     "Without it such a server refuses to start; give --tls-cert/--tls-key instead.")
     ("metrics-listen", po::value(&o->metrics_listen)->value_name("HOST:PORT"),
      "Serve Prometheus metrics at http://HOST:PORT/metrics. Off when empty.")
     ("log-format", po::value(&o->log_format)->default_value(o->log_format)
@@ -192,6 +196,10 @@ std::string FormatHostPort(std::string_view host, int port) {
   const std::string h(host);
   if (h.find(':') != std::string::npos) return absl::StrCat("[", h, "]:", port);
   return absl::StrCat(h, ":", port);
+}
+
+bool IsLoopbackHost(std::string_view host) {
+  return host == "localhost" || host == "::1" || host.starts_with("127.");
 }
 
 }  // namespace framepair

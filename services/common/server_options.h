@@ -32,11 +32,16 @@ struct ServerOptions {
   std::string tls_key_file;
   std::string tls_client_ca_file;
 
-  // File holding a shared secret (surrounding whitespace ignored). "" = no auth (default).
-  // Set = every RPC except grpc.health.v1.Health/* and grpc.reflection.*/* must carry the
-  // metadata "authorization: Bearer <token>", otherwise it fails with UNAUTHENTICATED before
-  // the handler runs. Health stays open so k8s probes need no secret.
+  // Token file: `NAME TOKEN [admin]` lines, or one bare token (services/common/token_auth.h).
+  // "" = no auth (default). Set = every RPC except grpc.health.v1.Health/* and
+  // grpc.reflection.*/* must carry the metadata "authorization: Bearer <token>", otherwise it
+  // fails with UNAUTHENTICATED before the handler runs. Health stays open so k8s probes need
+  // no secret.
   std::string auth_token_file;
+  // Tokens over plaintext on an address beyond loopback travel in clear: ServerRunner::Start
+  // refuses that combination unless this is set (a network the operator trusts, e.g. a
+  // NetworkPolicy-fenced pod network). Default false.
+  bool allow_insecure = false;
 
   // Prometheus text endpoint (GET /metrics), HOST:PORT. "" = off (default).
   std::string metrics_listen;
@@ -104,6 +109,9 @@ struct HostPort {
   int port = 0;
 };
 absl::StatusOr<HostPort> ParseHostPort(std::string_view address);
+// Whether `host` (as ParseHostPort leaves it) only reaches this machine: "localhost",
+// 127.0.0.0/8 or ::1. Wildcards (0.0.0.0, ::) and every other name are beyond loopback.
+bool IsLoopbackHost(std::string_view host);
 // Inverse of ParseHostPort (adds brackets to IPv6 hosts).
 std::string FormatHostPort(std::string_view host, int port);
 

@@ -44,15 +44,16 @@ struct Credentials {
 absl::StatusOr<Credentials> MakeCredentials(const ServerOptions& options) {
   Credentials result;
   if (!options.auth_token_file.empty()) {
-    FP_ASSIGN_OR_RETURN(std::string token,
+    FP_ASSIGN_OR_RETURN(std::string contents,
                         ReadFlagFile("auth-token-file", options.auth_token_file));
-    token = std::string(absl::StripAsciiWhitespace(token));
-    if (token.empty()) {
+    absl::StatusOr<std::vector<TokenIdentity>> identities = ParseTokenFile(contents);
+    if (!identities.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("--auth-token-file: ", options.auth_token_file,
-                                                     " is empty; put the token in it"));
+                                                     ": ", identities.status().message()));
     }
     result.auth = std::make_shared<BearerTokenAuthProcessor>(
-        std::move(token), GrpcServerMetrics::Register(DefaultMetricsRegistry()));
+        std::make_shared<const TokenIdentities>(*std::move(identities)),
+        GrpcServerMetrics::Register(DefaultMetricsRegistry()));
   }
 
   if (options.tls_cert_file.empty()) {
@@ -73,6 +74,34 @@ absl::StatusOr<Credentials> MakeCredentials(const ServerOptions& options) {
   result.creds = grpc::SslServerCredentials(ssl);
   if (result.auth) result.creds->SetAuthMetadataProcessor(result.auth);
   return result;
+}
+
+// A server reachable beyond this machine should say who may call (a token) and protect what
+// travels (TLS). Missing either is a warning; a token sent in clear over such an address is
+// refused unless the operator says the network is trusted (--allow-insecure).
+absl::Status CheckExposure(const ServerOptions& options) {
+  absl::StatusOr<HostPort> address = ParseHostPort(options.listen);
+  if (!address.ok() || IsLoopbackHost(address->host)) return absl::OkStatus();
+  const bool tls = !options.tls_cert_file.empty();
+  const bool token = !options.auth_token_file.empty();
+  if (token && !tls && !options.allow_insecure) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--listen ", options.listen,
+        " is reachable beyond this machine and tokens would "
+        "travel in clear over plaintext; give --tls-cert/--tls-key, listen on 127.0.0.1, or "
+        "pass --allow-insecure if the network is trusted"));
+  }
+  if (!tls) {
+    spdlog::warn("listening on {} beyond loopback without TLS: calls travel in clear",
+                 options.listen);
+  }
+  if (!token) {
+    spdlog::warn(
+        "listening on {} beyond loopback without --auth-token-file: anyone who "
+        "reaches the port may call every RPC",
+        options.listen);
+  }
+  return absl::OkStatus();
 }
 
 // Process-wide gRPC switches; they affect every ServerBuilder created afterwards.
@@ -96,6 +125,7 @@ absl::StatusOr<std::unique_ptr<ServerRunner>> ServerRunner::Start(
     const ServerOptions& options, std::vector<grpc::Service*> services,
     std::function<void()> on_drain) {
   FP_RETURN_IF_ERROR(ValidateServerOptions(options));
+  FP_RETURN_IF_ERROR(CheckExposure(options));
   FP_ASSIGN_OR_RETURN(Credentials credentials, MakeCredentials(options));
   InitGrpcOnce();
 

@@ -4,16 +4,31 @@
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
 
+#include <optional>
+#include <set>
 #include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace framepair {
 namespace {
 
 constexpr std::string_view kAuthorization = "authorization";
 constexpr std::string_view kBearer = "bearer ";
+
+bool IsIdentityName(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-' &&
+        c != '@') {
+      return false;
+    }
+  }
+  return true;
+}
 
 // Health must stay reachable for k8s probes and load balancers, which carry no secret;
 // reflection only describes the API.
@@ -36,6 +51,16 @@ std::string_view View(const grpc::string_ref& s) { return std::string_view(s.dat
 std::string_view View(const grpc_slice& s) {
   return std::string_view(reinterpret_cast<const char*>(GRPC_SLICE_START_PTR(s)),
                           GRPC_SLICE_LENGTH(s));
+}
+
+// The token of an "authorization: Bearer <token>" value (scheme case-insensitive).
+std::optional<std::string_view> BearerToken(std::string_view value) {
+  if (value.size() <= kBearer.size() ||
+      !absl::EqualsIgnoreCase(absl::string_view(value.data(), kBearer.size()),
+                              absl::string_view(kBearer.data(), kBearer.size()))) {
+    return std::nullopt;
+  }
+  return value.substr(kBearer.size());
 }
 
 // Adapts BearerTokenAuthProcessor to the C processor interface of grpc_server_credentials.
@@ -99,8 +124,81 @@ class InsecureWithTokenAuth final : public grpc::ServerCredentials {
 
 }  // namespace
 
-BearerTokenAuthProcessor::BearerTokenAuthProcessor(std::string token, GrpcServerMetrics metrics)
-    : token_(std::move(token)), metrics_(metrics) {}
+absl::StatusOr<std::vector<TokenIdentity>> ParseTokenFile(std::string_view contents) {
+  std::vector<TokenIdentity> identities;
+  std::vector<std::string_view> lines;
+  for (absl::string_view line :
+       absl::StrSplit(absl::string_view(contents.data(), contents.size()), '\n')) {
+    line = absl::StripAsciiWhitespace(line);
+    if (line.empty() || line.front() == '#') continue;
+    lines.push_back(std::string_view(line.data(), line.size()));
+  }
+  std::set<std::string> names, tokens;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    std::vector<absl::string_view> fields =
+        absl::StrSplit(absl::string_view(lines[i].data(), lines[i].size()), absl::ByAnyChar(" \t"),
+                       absl::SkipEmpty());
+    if (fields.size() == 1 && lines.size() == 1) {
+      // The single-token form of earlier versions.
+      identities.push_back(TokenIdentity{"shared", std::string(fields[0]), true});
+      break;
+    }
+    const std::string where = absl::StrCat("token file entry ", i + 1);
+    if (fields.size() < 2 || fields.size() > 3 || (fields.size() == 3 && fields[2] != "admin")) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, " is not `NAME TOKEN` or `NAME TOKEN admin`"));
+    }
+    TokenIdentity id{std::string(fields[0]), std::string(fields[1]), fields.size() == 3};
+    if (!IsIdentityName(id.name)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": a name is 1 to 64 of [A-Za-z0-9._@-]"));
+    }
+    if (!names.insert(std::string(fields[0])).second ||
+        !tokens.insert(std::string(fields[1])).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, " repeats the name or the token of an earlier entry"));
+    }
+    identities.push_back(std::move(id));
+  }
+  if (identities.empty()) {
+    return absl::InvalidArgumentError(
+        "the token file holds no token; put `NAME TOKEN` lines in it");
+  }
+  return identities;
+}
+
+TokenIdentities::TokenIdentities(std::vector<TokenIdentity> identities)
+    : identities_(std::move(identities)),
+      named_(
+          !(identities_.size() == 1 && identities_[0].name == "shared" && identities_[0].admin)) {}
+
+const TokenIdentity* TokenIdentities::Find(std::string_view token) const {
+  const TokenIdentity* match = nullptr;
+  for (const TokenIdentity& id : identities_) {
+    if (ConstantTimeEquals(token, id.token)) match = &id;
+  }
+  return match;
+}
+
+Caller TokenIdentities::CallerOf(const grpc::ServerContextBase& context) const {
+  if (!named_) return Caller{identities_[0].name, true};
+  auto [begin, end] = context.client_metadata().equal_range(
+      grpc::string_ref(kAuthorization.data(), kAuthorization.size()));
+  for (auto it = begin; it != end; ++it) {
+    if (std::optional<std::string_view> token = BearerToken(View(it->second))) {
+      if (const TokenIdentity* id = Find(*token)) return Caller{id->name, id->admin};
+    }
+  }
+  return Caller{"", false};
+}
+
+Caller CallerOf(const TokenIdentities* identities, const grpc::ServerContextBase& context) {
+  return identities == nullptr ? Caller{} : identities->CallerOf(context);
+}
+
+BearerTokenAuthProcessor::BearerTokenAuthProcessor(
+    std::shared_ptr<const TokenIdentities> identities, GrpcServerMetrics metrics)
+    : identities_(std::move(identities)), metrics_(metrics) {}
 
 grpc::Status BearerTokenAuthProcessor::Process(const InputMetadata& auth_metadata,
                                                grpc::AuthContext* /*context*/,
@@ -114,21 +212,21 @@ grpc::Status BearerTokenAuthProcessor::Process(const InputMetadata& auth_metadat
   auto [begin, end] =
       auth_metadata.equal_range(grpc::string_ref(kAuthorization.data(), kAuthorization.size()));
   for (auto it = begin; it != end; ++it) {
-    std::string_view value = View(it->second);
+    const std::string_view value = View(it->second);
     present = true;
-    if (value.size() > kBearer.size() &&
-        absl::EqualsIgnoreCase(absl::string_view(value.data(), kBearer.size()),
-                               absl::string_view(kBearer.data(), kBearer.size())) &&
-        ConstantTimeEquals(value.substr(kBearer.size()), token_)) {
-      consumed_auth_metadata->emplace(std::string(kAuthorization), std::string(value));
+    std::optional<std::string_view> token = BearerToken(value);
+    if (token && identities_->Find(*token) != nullptr) {
+      if (!identities_->named()) {
+        consumed_auth_metadata->emplace(std::string(kAuthorization), std::string(value));
+      }
       return grpc::Status::OK;
     }
   }
   metrics_.Record(MethodLabel(path), grpc::StatusCode::UNAUTHENTICATED, -1);
   return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                       present ? "invalid bearer token in 'authorization' metadata"
-                              : "missing 'authorization: Bearer <token>' metadata; this "
-                                "server requires the token from its --auth-token-file");
+                              : "missing 'authorization: Bearer <token>' metadata; this server "
+                                "requires a token from its --auth-token-file");
 }
 
 std::shared_ptr<grpc::ServerCredentials> InsecureServerCredentialsWithTokenAuth(

@@ -2,14 +2,18 @@
 
 #include <sys/statvfs.h>
 
+#include <boost/asio/post.hpp>
 #include <deque>
+#include <functional>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "jobplan/job_plan.h"
 #include "pipeline/parameters.h"
 #include "services/common/grpc_status.h"
-#include "services/worker/worker_io.h"
+#include "spdlog/spdlog.h"
+#include "storage/inputs.h"
 #include "util/quote.h"
 #include "util/status_macros.h"
 
@@ -52,10 +56,20 @@ std::optional<JobState> FromProtoState(framepair::v1::JobState s) {
   }
 }
 
-std::string LowerName(TaskState s) {
-  std::string name(TaskStateName(s));
-  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return name;
+framepair::v1::TaskState ToProtoTaskState(TaskState s) {
+  switch (s) {
+    case TaskState::kPending:
+      return framepair::v1::TASK_PENDING;
+    case TaskState::kRunning:
+      return framepair::v1::TASK_RUNNING;
+    case TaskState::kDone:
+      return framepair::v1::TASK_DONE;
+    case TaskState::kFailed:
+      return framepair::v1::TASK_FAILED;
+    case TaskState::kCancelled:
+      return framepair::v1::TASK_CANCELLED;
+  }
+  return framepair::v1::TASK_STATE_UNSPECIFIED;
 }
 
 grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* context, const absl::Status& s) {
@@ -147,7 +161,7 @@ absl::StatusOr<Job> CoordinatorService::ToProto(const JobRecord& r, bool with_ta
     framepair::v1::TaskStatus* s = job.add_tasks();
     s->set_name(t.name);
     s->set_kind(t.kind);
-    s->set_state(LowerName(t.state));
+    SetTaskState(s, ToProtoTaskState(t.state));
     s->set_attempt(t.attempt);
     s->set_retries(t.retries);
     s->set_worker(t.worker);
@@ -160,8 +174,20 @@ absl::StatusOr<Job> CoordinatorService::ToProto(const JobRecord& r, bool with_ta
   return job;
 }
 
+absl::StatusOr<JobRecord> CoordinatorService::GetJobFor(std::string_view job_id,
+                                                        const Caller& caller) {
+  FP_ASSIGN_OR_RETURN(JobRecord record, store_->GetJob(job_id));
+  if (!caller.admin && record.owner != caller.name) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("job ", record.id,
+                     " was submitted by another client; only its submitter "
+                     "or an admin token may see or change it"));
+  }
+  return record;
+}
+
 absl::StatusOr<framepair::v1::SubmitJobResponse> CoordinatorService::Submit(
-    const framepair::v1::SubmitJobRequest& request) {
+    const framepair::v1::SubmitJobRequest& request, const Caller& caller) {
   FP_RETURN_IF_ERROR(CheckRequestLimits(request));
   const framepair::v1::JobSpec& spec = request.spec();
   FP_RETURN_IF_ERROR(StorageRoot::ValidateName("dataset name", spec.dataset()));
@@ -180,30 +206,25 @@ absl::StatusOr<framepair::v1::SubmitJobResponse> CoordinatorService::Submit(
   }
 
   std::vector<TaskRecord> tasks;
-  auto add = [&tasks](std::string name, std::string kind, std::vector<std::string> deps) {
+  for (PlannedTask& planned : PlanJob(hr_only, options.shards)) {
     TaskRecord t;
-    t.name = std::move(name);
-    t.kind = std::move(kind);
-    t.deps = std::move(deps);
+    t.name = std::move(planned.name);
+    t.kind = std::string(TaskKindName(planned.id.kind));
+    t.deps = std::move(planned.deps);
     tasks.push_back(std::move(t));
-  };
-  std::vector<std::string> ingests = {"ingest-hr"};
-  add("ingest-hr", "ingest", {});
-  if (!hr_only) {
-    add("ingest-lr", "ingest", {});
-    ingests.push_back("ingest-lr");
-  }
-  add("align", "align", ingests);
-  add("scene", "scene", {"align"});
-  for (int shard = 0; shard < options.shards; ++shard) {
-    add(absl::StrFormat("pack-%05d", shard), "pack", {"scene"});
   }
   JobRecord record;
   record.request_id = request.request_id();
   record.dataset = spec.dataset();
   record.spec = spec.SerializeAsString();
+  record.owner = caller.name;
+  const size_t task_count = tasks.size();
   FP_ASSIGN_OR_RETURN(CreateJobResult created, store_->CreateJob(record, std::move(tasks)));
   if (created.created) {
+    // The identity, never the token (handlers never see it).
+    spdlog::info("{}: submitted by {} (dataset {}, {} tasks)", created.job.id,
+                 caller.name.empty() ? "an anonymous client" : caller.name, spec.dataset(),
+                 task_count);
     JobEvent event;
     event.mutable_state()->set_state(framepair::v1::JOB_QUEUED);
     scheduler_->RecordEvent(created.job.id, event);
@@ -216,7 +237,7 @@ absl::StatusOr<framepair::v1::SubmitJobResponse> CoordinatorService::Submit(
 }
 
 absl::StatusOr<framepair::v1::ListJobsResponse> CoordinatorService::List(
-    const framepair::v1::ListJobsRequest& request) {
+    const framepair::v1::ListJobsRequest& request, const Caller& caller) {
   FP_RETURN_IF_ERROR(CheckRequestLimits(request));
   ListJobsQuery query;
   query.dataset = request.dataset();
@@ -224,6 +245,7 @@ absl::StatusOr<framepair::v1::ListJobsResponse> CoordinatorService::List(
   query.limit = request.page_size() <= 0 ? 50 : std::min(request.page_size(), 500);
   query.page_token = request.page_token();
   query.max_bytes = options_.list_page_bytes;
+  if (!caller.admin) query.owner = caller.name;
   FP_ASSIGN_OR_RETURN(JobPage page, store_->ListJobs(query));
   framepair::v1::ListJobsResponse response;
   for (const JobRecord& r : page.jobs) {
@@ -233,14 +255,16 @@ absl::StatusOr<framepair::v1::ListJobsResponse> CoordinatorService::List(
   return response;
 }
 
-absl::Status CoordinatorService::Delete(std::string_view job_id) {
-  FP_ASSIGN_OR_RETURN(JobRecord record, store_->GetJob(job_id));
+absl::Status CoordinatorService::Delete(std::string_view job_id, const Caller& caller) {
+  FP_ASSIGN_OR_RETURN(JobRecord record, GetJobFor(job_id, caller));
   if (!IsTerminal(record.state)) {
     return absl::FailedPreconditionError(
         absl::StrCat("job ", record.id, " is ", LowerJobState(record.state),
                      "; cancel it first (framepair cancel ", record.id, ")"));
   }
   FP_RETURN_IF_ERROR(store_->DeleteJob(job_id));
+  spdlog::info("{}: deleted by {}", record.id,
+               caller.name.empty() ? "an anonymous client" : caller.name);
   // The last attempt of a cancelled job removes the directory again when it ends.
   (void)storage_.RemoveWorkDir(job_id);
   return absl::OkStatus();
@@ -276,16 +300,19 @@ void CoordinatorService::EndUpload(const std::string& peer, int64_t bytes) {
   if (--uploads_by_client_[peer] <= 0) uploads_by_client_.erase(peer);
 }
 
-absl::StatusOr<Job> CoordinatorService::Describe(std::string_view job_id, bool with_tasks) {
-  FP_ASSIGN_OR_RETURN(JobRecord record, store_->GetJob(job_id));
+absl::StatusOr<Job> CoordinatorService::Describe(std::string_view job_id, bool with_tasks,
+                                                 const Caller& caller) {
+  FP_ASSIGN_OR_RETURN(JobRecord record, GetJobFor(job_id, caller));
   return ToProto(record, with_tasks);
 }
 
-absl::StatusOr<Job> CoordinatorService::Cancel(std::string_view job_id) {
-  FP_ASSIGN_OR_RETURN(JobRecord record, store_->GetJob(job_id));
+absl::StatusOr<Job> CoordinatorService::Cancel(std::string_view job_id, const Caller& caller) {
+  FP_ASSIGN_OR_RETURN(JobRecord record, GetJobFor(job_id, caller));
   if (!IsTerminal(record.state)) {
     absl::Status s = store_->SetJobState(job_id, JobState::kCancelled, "cancelled by the user");
     if (s.ok()) {
+      spdlog::info("{}: cancelled by {}", record.id,
+                   caller.name.empty() ? "an anonymous client" : caller.name);
       scheduler_->CancelJob(std::string(job_id));
       JobEvent event;
       event.mutable_state()->set_state(framepair::v1::JOB_CANCELLED);
@@ -295,48 +322,72 @@ absl::StatusOr<Job> CoordinatorService::Cancel(std::string_view job_id) {
       return s;  // FAILED_PRECONDITION: it finished meanwhile; report what it is
     }
   }
-  return Describe(job_id);
+  return Describe(job_id, true, caller);
+}
+
+template <typename Fn>
+grpc::ServerUnaryReactor* CoordinatorService::OnExecutor(grpc::CallbackServerContext* context,
+                                                         Fn fn) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  boost::asio::post(
+      executor_, [reactor, fn = std::move(fn)]() mutable { reactor->Finish(ToGrpcStatus(fn())); });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* CoordinatorService::SubmitJob(
     grpc::CallbackServerContext* context, const framepair::v1::SubmitJobRequest* request,
     framepair::v1::SubmitJobResponse* response) {
-  absl::StatusOr<framepair::v1::SubmitJobResponse> r = Submit(*request);
-  if (r.ok()) *response = *std::move(r);
-  return Reply(context, r.status());
+  return OnExecutor(
+      context, [this, request, response, caller = CallerOf(options_.identities.get(), *context)] {
+        absl::StatusOr<framepair::v1::SubmitJobResponse> r = Submit(*request, caller);
+        if (r.ok()) *response = *std::move(r);
+        return r.status();
+      });
 }
 
 grpc::ServerUnaryReactor* CoordinatorService::GetJob(grpc::CallbackServerContext* context,
                                                      const framepair::v1::GetJobRequest* request,
                                                      Job* response) {
   if (absl::Status s = CheckRequestLimits(*request); !s.ok()) return Reply(context, s);
-  absl::StatusOr<Job> r = Describe(request->job_id());
-  if (r.ok()) *response = *std::move(r);
-  return Reply(context, r.status());
+  return OnExecutor(
+      context, [this, request, response, caller = CallerOf(options_.identities.get(), *context)] {
+        absl::StatusOr<Job> r = Describe(request->job_id(), true, caller);
+        if (r.ok()) *response = *std::move(r);
+        return r.status();
+      });
 }
 
 grpc::ServerUnaryReactor* CoordinatorService::ListJobs(
     grpc::CallbackServerContext* context, const framepair::v1::ListJobsRequest* request,
     framepair::v1::ListJobsResponse* response) {
-  absl::StatusOr<framepair::v1::ListJobsResponse> r = List(*request);
-  if (r.ok()) *response = *std::move(r);
-  return Reply(context, r.status());
+  return OnExecutor(
+      context, [this, request, response, caller = CallerOf(options_.identities.get(), *context)] {
+        absl::StatusOr<framepair::v1::ListJobsResponse> r = List(*request, caller);
+        if (r.ok()) *response = *std::move(r);
+        return r.status();
+      });
 }
 
 grpc::ServerUnaryReactor* CoordinatorService::DeleteJob(
     grpc::CallbackServerContext* context, const framepair::v1::DeleteJobRequest* request,
     framepair::v1::DeleteJobResponse*) {
   if (absl::Status s = CheckRequestLimits(*request); !s.ok()) return Reply(context, s);
-  return Reply(context, Delete(request->job_id()));
+  return OnExecutor(context,
+                    [this, request, caller = CallerOf(options_.identities.get(), *context)] {
+                      return Delete(request->job_id(), caller);
+                    });
 }
 
 grpc::ServerUnaryReactor* CoordinatorService::CancelJob(
     grpc::CallbackServerContext* context, const framepair::v1::CancelJobRequest* request,
     Job* response) {
   if (absl::Status s = CheckRequestLimits(*request); !s.ok()) return Reply(context, s);
-  absl::StatusOr<Job> r = Cancel(request->job_id());
-  if (r.ok()) *response = *std::move(r);
-  return Reply(context, r.status());
+  return OnExecutor(
+      context, [this, request, response, caller = CallerOf(options_.identities.get(), *context)] {
+        absl::StatusOr<Job> r = Cancel(request->job_id(), caller);
+        if (r.ok()) *response = *std::move(r);
+        return r.status();
+      });
 }
 
 // UploadFootage: header, then chunks straight into a FootageUpload (hashed on the way).
@@ -421,57 +472,27 @@ class RefusedWatch : public grpc::ServerWriteReactor<JobEvent> {
   void OnDone() override { delete this; }
 };
 
-// WatchJob: a snapshot, then stored events as they arrive (EventHub wakes it), one write at a
-// time, until the job's terminal state has been sent.
+// WatchJob: a snapshot, then stored events as they arrive, one write at a time, until the
+// job's terminal state has been sent. Every store read runs on the service's executor, never
+// on a gRPC reaction thread and never inside EventHub::Notify (which only records the seq).
+// The reactor deletes itself once gRPC is done with it and no executor task of it is left.
 class WatchReactor : public grpc::ServerWriteReactor<JobEvent>, public EventListener {
  public:
-  WatchReactor(CoordinatorService* service, std::string job_id, int64_t after_seq)
-      : service_(service), job_id_(std::move(job_id)), last_seq_(after_seq) {}
+  WatchReactor(CoordinatorService* service, std::string job_id, int64_t after_seq, Caller caller)
+      : service_(service),
+        job_id_(std::move(job_id)),
+        caller_(std::move(caller)),
+        last_seq_(after_seq) {}
 
-  void Start() {
-    service_->hub_->Subscribe(job_id_, this);
-    subscribed_ = true;
+  void Begin() {
     std::lock_guard<std::mutex> lock(mu_);
-    if (last_seq_ == 0) {
-      absl::StatusOr<int64_t> seq = service_->store_->LastEventSeq(job_id_);
-      absl::StatusOr<Job> job = service_->Describe(job_id_);
-      if (!seq.ok() || !job.ok()) {
-        FinishLocked(ToGrpcStatus(!seq.ok() ? seq.status() : job.status()));
-        return;
-      }
-      // Events up to `seq` are in the snapshot; later ones follow.
-      last_seq_ = *seq;
-      JobEvent snapshot;
-      snapshot.set_seq(*seq);
-      *snapshot.mutable_snapshot() = *job;
-      if (IsTerminalProto(job->state())) terminal_sent_ = true;
-      queue_.push_back(std::move(snapshot));
-    } else {
-      absl::StatusOr<JobRecord> job = service_->store_->GetJob(job_id_);
-      absl::StatusOr<int64_t> seq = service_->store_->LastEventSeq(job_id_);
-      if (!job.ok() || !seq.ok()) {
-        FinishLocked(ToGrpcStatus(!job.ok() ? job.status() : seq.status()));
-        return;
-      }
-      if (IsTerminal(job->state)) {
-        // Nothing more will come than what is stored now (its terminal event possibly at or
-        // before after_seq): send that, then end.
-        drain_only_ = true;
-      } else if (last_seq_ > *seq) {
-        FinishLocked(ToGrpcStatus(absl::OutOfRangeError(
-            absl::StrCat("after_seq ", last_seq_, " is past the last event (", *seq, ") of job ",
-                         job->id, "; resume with a seq you have seen, or 0 for a snapshot"))));
-        return;
-      }
-    }
-    FetchLocked();
-    PumpLocked();
+    PostLocked([this] { Start(); });
   }
 
-  void OnJobEvent() override {
+  void OnJobEvent(int64_t seq) override {
     std::lock_guard<std::mutex> lock(mu_);
-    FetchLocked();
-    PumpLocked();
+    notified_seq_ = std::max(notified_seq_, seq);
+    ScheduleFetchLocked();
   }
   void OnWriteDone(bool ok) override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -484,11 +505,12 @@ class WatchReactor : public grpc::ServerWriteReactor<JobEvent>, public EventList
     FinishLocked(grpc::Status::CANCELLED);
   }
   void OnDone() override {
-    // Finish() may have been called from a notifying thread that still holds mu_; and no
-    // notification may be running once we are gone.
-    if (subscribed_) service_->hub_->Unsubscribe(job_id_, this);
-    { std::lock_guard<std::mutex> lock(mu_); }
-    delete this;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
+      if (ops_ > 0) return;  // the last executor task destroys it
+    }
+    Destroy();
   }
 
  private:
@@ -497,13 +519,106 @@ class WatchReactor : public grpc::ServerWriteReactor<JobEvent>, public EventList
            s == framepair::v1::JOB_CANCELLED;
   }
 
-  void FetchLocked() {
-    if (finished_ || terminal_queued_) return;
+  // Runs `fn` on the service's executor; the reactor stays alive until it has run.
+  void PostLocked(std::function<void()> fn) {
+    ++ops_;
+    boost::asio::post(service_->executor_, [this, fn = std::move(fn)] {
+      fn();
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (--ops_ > 0 || !done_) return;
+      }
+      Destroy();
+    });
+  }
+  // Only when gRPC is done and no task is left: nothing else can touch the reactor, and after
+  // Unsubscribe (which waits for a running Notify) the hub cannot either.
+  void Destroy() {
+    if (subscribed_) service_->hub_->Unsubscribe(job_id_, this);
+    delete this;
+  }
+
+  // On the executor. The store is read without holding mu_ (Notify takes mu_ through
+  // OnJobEvent, and must never wait for SQLite).
+  void Start() {
+    if (absl::StatusOr<JobRecord> job = service_->GetJobFor(job_id_, caller_); !job.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      return FinishLocked(ToGrpcStatus(job.status()));
+    }
+    // Subscribed before anything is read: an event stored meanwhile is notified, not lost.
+    service_->hub_->Subscribe(job_id_, this);
+    subscribed_ = true;
+    std::optional<JobEvent> snapshot;
+    bool drain_only = false;
+    int64_t last_seq = last_seq_;
+    if (last_seq == 0) {
+      absl::StatusOr<int64_t> seq = service_->store_->LastEventSeq(job_id_);
+      absl::StatusOr<Job> job = service_->Describe(job_id_, true, caller_);
+      if (!seq.ok() || !job.ok()) {
+        std::lock_guard<std::mutex> lock(mu_);
+        return FinishLocked(ToGrpcStatus(!seq.ok() ? seq.status() : job.status()));
+      }
+      // Events up to `seq` are in the snapshot; later ones follow.
+      last_seq = *seq;
+      snapshot.emplace();
+      snapshot->set_seq(*seq);
+      *snapshot->mutable_snapshot() = *std::move(job);
+    } else {
+      absl::StatusOr<JobRecord> job = service_->store_->GetJob(job_id_);
+      absl::StatusOr<int64_t> seq = service_->store_->LastEventSeq(job_id_);
+      if (!job.ok() || !seq.ok()) {
+        std::lock_guard<std::mutex> lock(mu_);
+        return FinishLocked(ToGrpcStatus(!job.ok() ? job.status() : seq.status()));
+      }
+      if (IsTerminal(job->state)) {
+        // Nothing more will come than what is stored now (its terminal event possibly at or
+        // before after_seq): send that, then end.
+        drain_only = true;
+      } else if (last_seq > *seq) {
+        std::lock_guard<std::mutex> lock(mu_);
+        return FinishLocked(ToGrpcStatus(absl::OutOfRangeError(
+            absl::StrCat("after_seq ", last_seq, " is past the last event (", *seq, ") of job ",
+                         job->id, "; resume with a seq you have seen, or 0 for a snapshot"))));
+      }
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    last_seq_ = last_seq;
+    drain_only_ = drain_only;
+    if (snapshot) {
+      if (IsTerminalProto(snapshot->snapshot().state())) terminal_sent_ = true;
+      queue_.push_back(*std::move(snapshot));
+    }
+    started_ = true;
+    more_stored_ = true;  // one read for what was stored before the subscription
+    PumpLocked();
+  }
+
+  // Reads the next events when the queue is empty and the store holds more than was read.
+  void ScheduleFetchLocked() {
+    if (!started_ || fetching_ || finished_ || done_ || terminal_queued_ || terminal_sent_ ||
+        !queue_.empty()) {
+      return;
+    }
+    if (!more_stored_ && notified_seq_ <= fetched_seq()) return;
+    fetching_ = true;
+    more_stored_ = false;
+    PostLocked([this] { Fetch(); });
+  }
+
+  // On the executor.
+  void Fetch() {
+    int64_t after = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      after = fetched_seq();
+    }
     absl::StatusOr<std::vector<EventRecord>> events =
-        service_->store_->EventsAfter(job_id_, fetched_seq(), 256);
-    if (!events.ok()) return;
-    more_stored_ = events->size() == 256;
-    // A finished job's stream is complete once a fetch comes back short.
+        service_->store_->EventsAfter(job_id_, after, kFetchLimit);
+    std::lock_guard<std::mutex> lock(mu_);
+    fetching_ = false;
+    if (!events.ok()) return FinishLocked(ToGrpcStatus(events.status()));
+    more_stored_ = events->size() == kFetchLimit;
+    // A finished job's stream is complete once a read comes back short.
     if (drain_only_ && !more_stored_) terminal_queued_ = true;
     for (const EventRecord& e : *events) {
       JobEvent event;
@@ -517,12 +632,12 @@ class WatchReactor : public grpc::ServerWriteReactor<JobEvent>, public EventList
         break;
       }
     }
+    PumpLocked();
   }
   int64_t fetched_seq() const { return std::max(fetched_, last_seq_); }
 
   void PumpLocked() {
     if (writing_ || finished_) return;
-    if (queue_.empty() && more_stored_) FetchLocked();  // the last fetch hit its limit
     if (!queue_.empty()) {
       out_ = std::move(queue_.front());
       queue_.pop_front();
@@ -530,7 +645,8 @@ class WatchReactor : public grpc::ServerWriteReactor<JobEvent>, public EventList
       StartWrite(&out_);
       return;
     }
-    if (terminal_sent_ || terminal_queued_) FinishLocked(grpc::Status::OK);
+    if (terminal_sent_ || terminal_queued_) return FinishLocked(grpc::Status::OK);
+    ScheduleFetchLocked();
   }
 
   void FinishLocked(const grpc::Status& status) {
@@ -539,31 +655,39 @@ class WatchReactor : public grpc::ServerWriteReactor<JobEvent>, public EventList
     Finish(status);
   }
 
+  static constexpr size_t kFetchLimit = 256;
   CoordinatorService* service_;
-  std::string job_id_;
-  int64_t last_seq_;
-  int64_t fetched_ = 0;
-  bool subscribed_ = false;
+  const std::string job_id_;
+  const Caller caller_;
+  bool subscribed_ = false;  // written by Start (an executor task), read by Destroy (after all)
   std::mutex mu_;
+  int64_t last_seq_;          // the client's after_seq, then the snapshot's seq
+  int64_t fetched_ = 0;       // seq of the last event read
+  int64_t notified_seq_ = 0;  // highest seq the hub announced
+  int ops_ = 0;               // executor tasks not yet finished
   std::deque<JobEvent> queue_;
   JobEvent out_;
+  bool started_ = false;
+  bool fetching_ = false;
   bool writing_ = false;
   bool finished_ = false;
+  bool done_ = false;  // OnDone: gRPC no longer uses the reactor
   bool terminal_sent_ = false;
   bool terminal_queued_ = false;
   bool drain_only_ = false;   // the job was already finished when the watch began
-  bool more_stored_ = false;  // the last fetch was full: more events may be stored
+  bool more_stored_ = false;  // the last read was full: more events may be stored
 };
 
 grpc::ServerWriteReactor<JobEvent>* CoordinatorService::WatchJob(
-    grpc::CallbackServerContext*, const framepair::v1::WatchJobRequest* request) {
+    grpc::CallbackServerContext* context, const framepair::v1::WatchJobRequest* request) {
   if (absl::Status s = CheckRequestLimits(*request); !s.ok()) {
     auto* reactor = new RefusedWatch;
     reactor->Refuse(ToGrpcStatus(s));
     return reactor;
   }
-  auto* reactor = new WatchReactor(this, request->job_id(), request->after_seq());
-  reactor->Start();
+  auto* reactor = new WatchReactor(this, request->job_id(), request->after_seq(),
+                                   CallerOf(options_.identities.get(), *context));
+  reactor->Begin();
   return reactor;
 }
 

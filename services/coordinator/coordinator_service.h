@@ -3,7 +3,9 @@
 // the status; nothing here blocks on a worker.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
+#include <boost/asio/thread_pool.hpp>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -12,6 +14,7 @@
 
 #include "framepair/v1/coordinator.grpc.pb.h"
 #include "jobs/job_store.h"
+#include "services/common/token_auth.h"
 #include "services/coordinator/event_hub.h"
 #include "services/coordinator/scheduler.h"
 #include "storage/storage.h"
@@ -32,6 +35,12 @@ struct CoordinatorServiceOptions {
   // A ListJobs page ends before its jobs' fields exceed this (well below the 4 MiB message
   // limit; a page always holds at least one job).
   int64_t list_page_bytes = 1 << 20;
+  // Threads that run the RPCs' store calls (SQLite transactions, fsynced), so gRPC's reaction
+  // threads never wait on the disk. Default 4.
+  int executor_threads = 4;
+  // The token file's identities (the server's --auth-token-file), to tell who calls; null =
+  // no token auth: every caller is the anonymous admin.
+  std::shared_ptr<const TokenIdentities> identities;
 };
 
 // Every string field of `request` (recursively) within its limit and every repeated field at
@@ -48,7 +57,10 @@ class CoordinatorService final : public framepair::v1::Coordinator::CallbackServ
         storage_(std::move(storage)),
         scheduler_(scheduler),
         hub_(hub),
-        options_(options) {}
+        options_(options),
+        executor_(static_cast<size_t>(std::max(1, options.executor_threads))) {}
+  // Runs what the executor still holds (gRPC waits for those calls to finish).
+  ~CoordinatorService() override { executor_.join(); }
 
   grpc::ServerUnaryReactor* SubmitJob(grpc::CallbackServerContext* context,
                                       const framepair::v1::SubmitJobRequest* request,
@@ -71,16 +83,20 @@ class CoordinatorService final : public framepair::v1::Coordinator::CallbackServ
                                       const framepair::v1::DeleteJobRequest* request,
                                       framepair::v1::DeleteJobResponse* response) override;
 
-  // The library-level operations (testable without gRPC).
+  // The library-level operations (testable without gRPC), on behalf of `caller`: a job
+  // records who submitted it, and a caller that is not an admin sees, watches, cancels and
+  // deletes only its own jobs (PERMISSION_DENIED for another's; List shows only its own).
+  // The default caller is the anonymous admin of a server without token auth.
   absl::StatusOr<framepair::v1::SubmitJobResponse> Submit(
-      const framepair::v1::SubmitJobRequest& request);
+      const framepair::v1::SubmitJobRequest& request, const Caller& caller = {});
   // with_tasks = false leaves out task details (ListJobs).
-  absl::StatusOr<framepair::v1::Job> Describe(std::string_view job_id, bool with_tasks = true);
-  absl::StatusOr<framepair::v1::Job> Cancel(std::string_view job_id);
+  absl::StatusOr<framepair::v1::Job> Describe(std::string_view job_id, bool with_tasks = true,
+                                              const Caller& caller = {});
+  absl::StatusOr<framepair::v1::Job> Cancel(std::string_view job_id, const Caller& caller = {});
   absl::StatusOr<framepair::v1::ListJobsResponse> List(
-      const framepair::v1::ListJobsRequest& request);
+      const framepair::v1::ListJobsRequest& request, const Caller& caller = {});
   // FAILED_PRECONDITION for a job that is not finished.
-  absl::Status Delete(std::string_view job_id);
+  absl::Status Delete(std::string_view job_id, const Caller& caller = {});
 
  private:
   friend class WatchReactor;
@@ -88,7 +104,13 @@ class CoordinatorService final : public framepair::v1::Coordinator::CallbackServ
   // Admission of one upload of `bytes` from `peer`: the per-client limit and free space.
   absl::Status AdmitUpload(const std::string& peer, int64_t bytes);
   void EndUpload(const std::string& peer, int64_t bytes);
+  // Runs `fn` (returning absl::Status, writing the response) on executor_ and finishes the
+  // call with its status there.
+  template <typename Fn>
+  grpc::ServerUnaryReactor* OnExecutor(grpc::CallbackServerContext* context, Fn fn);
   absl::StatusOr<framepair::v1::Job> ToProto(const JobRecord& record, bool with_tasks);
+  // The job, if `caller` may see it.
+  absl::StatusOr<JobRecord> GetJobFor(std::string_view job_id, const Caller& caller);
 
   JobStore* store_;
   StorageRoot storage_;
@@ -98,6 +120,7 @@ class CoordinatorService final : public framepair::v1::Coordinator::CallbackServ
   std::mutex uploads_mu_;
   std::map<std::string, int> uploads_by_client_;  // guarded by uploads_mu_
   int64_t upload_bytes_reserved_ = 0;             // declared sizes of uploads in progress
+  boost::asio::thread_pool executor_;             // last: joined first
 };
 
 }  // namespace framepair

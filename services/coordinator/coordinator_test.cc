@@ -1,6 +1,7 @@
-// The coordinator's public API in process, over a real gRPC server on loopback: the bounds a
-// client cannot push past (string sizes, ListJobs pages, uploads), WatchJob on finished jobs,
-// DeleteJob, and the scheduler's janitor and busy-worker handling.
+// The coordinator in process, over real gRPC servers on loopback: the bounds a client cannot
+// push past (string sizes, ListJobs pages, uploads), WatchJob on finished jobs, DeleteJob,
+// identities, the scheduler's janitor and busy-worker handling, its pure decisions
+// (scheduling.h), and the scheduler against fake workers (SchedulerTest).
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -12,13 +13,19 @@
 
 #include "absl/strings/str_cat.h"
 #include "pipeline/parameters.h"
+#include "services/common/channel.h"
+#include "services/common/metrics.h"
+#include "services/common/token_auth.h"
 #include "services/coordinator/coordinator_service.h"
+#include "services/coordinator/fake_workers.h"
+#include "services/coordinator/scheduling.h"
 #include "util/file.h"
 
 namespace framepair {
 namespace {
 
 namespace fs = std::filesystem;
+using std::chrono::milliseconds;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -417,6 +424,305 @@ TEST_F(CoordinatorTest, BusyRefusalsUseNoRetriesAndStoreNoEvents) {
   EXPECT_EQ(store_->GetJob(id)->state, JobState::kRunning);
   // QUEUED and RUNNING; no "running"/"pending" pair per refusal.
   EXPECT_LE(*store_->LastEventSeq(id), 2);
+}
+
+// Named tokens: a job records its submitter; a client sees, watches, cancels and deletes only
+// its own jobs unless its token is an admin's. (Before identities, any token holder could
+// read and cancel every job: each PERMISSION_DENIED below was OK.)
+TEST_F(CoordinatorTest, ClientsSeeAndCancelOnlyTheirOwnJobsUnlessAdmin) {
+  auto scheduler = Scheduler::Create(store_.get(), *storage_, scheduler_options_, &hub_);
+  ASSERT_TRUE(scheduler.ok()) << scheduler.status();
+  scheduler_ = std::move(*scheduler);
+  absl::StatusOr<std::vector<TokenIdentity>> identities =
+      ParseTokenFile("# clients\nalice a-secret\nbob b-secret\nops o-secret admin\n");
+  ASSERT_TRUE(identities.ok()) << identities.status();
+  service_options_.identities = std::make_shared<const TokenIdentities>(*identities);
+  service_ = std::make_unique<CoordinatorService>(store_.get(), *storage_, scheduler_.get(), &hub_,
+                                                  service_options_);
+  auto auth = std::make_shared<BearerTokenAuthProcessor>(
+      service_options_.identities, GrpcServerMetrics::Register(DefaultMetricsRegistry()));
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", InsecureServerCredentialsWithTokenAuth(auth), &port);
+  builder.RegisterService(service_.get());
+  server_ = builder.BuildAndStart();
+  ASSERT_NE(server_, nullptr);
+  stub_ = framepair::v1::Coordinator::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+  auto context = [](const char* token) {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    AttachToken(ctx.get(), token);
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    return ctx;
+  };
+
+  framepair::v1::SubmitJobResponse submitted;
+  ASSERT_TRUE(stub_->SubmitJob(context("a-secret").get(), Request(), &submitted).ok());
+  const std::string id = submitted.job().id();
+  EXPECT_EQ(store_->GetJob(id)->owner, "alice");
+
+  framepair::v1::GetJobRequest get;
+  get.set_job_id(id);
+  framepair::v1::Job job;
+  EXPECT_TRUE(stub_->GetJob(context("a-secret").get(), get, &job).ok());
+  EXPECT_EQ(stub_->GetJob(context("b-secret").get(), get, &job).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(stub_->GetJob(context("wrong").get(), get, &job).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+
+  framepair::v1::ListJobsRequest list;
+  framepair::v1::ListJobsResponse listed;
+  ASSERT_TRUE(stub_->ListJobs(context("b-secret").get(), list, &listed).ok());
+  EXPECT_EQ(listed.jobs_size(), 0);
+  ASSERT_TRUE(stub_->ListJobs(context("o-secret").get(), list, &listed).ok());
+  EXPECT_EQ(listed.jobs_size(), 1);
+
+  {
+    auto ctx = context("b-secret");
+    framepair::v1::WatchJobRequest watch;
+    watch.set_job_id(id);
+    auto reader = stub_->WatchJob(ctx.get(), watch);
+    framepair::v1::JobEvent event;
+    EXPECT_FALSE(reader->Read(&event));
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  }
+
+  framepair::v1::CancelJobRequest cancel;
+  cancel.set_job_id(id);
+  EXPECT_EQ(stub_->CancelJob(context("b-secret").get(), cancel, &job).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(store_->GetJob(id)->state, JobState::kQueued);
+  ASSERT_TRUE(stub_->CancelJob(context("o-secret").get(), cancel, &job).ok());  // admin
+  EXPECT_EQ(job.state(), framepair::v1::JOB_CANCELLED);
+}
+
+// ---- pure decisions ----
+
+TEST(SchedulingTest, ChooseTargetTakesTheLeastLoadedFreeTargetAvoidingTheLastFailure) {
+  std::vector<TargetLoad> targets = {{"a", 1, 2, false}, {"b", 0, 2, false}, {"c", 0, 1, true}};
+  EXPECT_EQ(ChooseTarget(targets, 0, ""), 1);
+  EXPECT_EQ(ChooseTarget(targets, 1, "b"), 0);  // b failed the last attempt; a is free
+  EXPECT_EQ(ChooseTarget(targets, 0, "b"), 1);  // never failed: b is simply the least loaded
+  targets[0].in_flight = 2;                     // a full
+  EXPECT_EQ(ChooseTarget(targets, 1, "b"), 1);  // only b is left, failed or not
+  targets[1].in_flight = 2;
+  EXPECT_EQ(ChooseTarget(targets, 0, ""), -1);  // c rests, the others are full
+}
+
+TEST(SchedulingTest, DecideFollowsTheErrorClasses) {
+  using absl::StatusCode;
+  EXPECT_EQ(Decide(StatusCode::kOk, false, 0, 5), AttemptVerdict::kDone);
+  EXPECT_EQ(Decide(StatusCode::kInvalidArgument, false, 0, 5), AttemptVerdict::kFail);
+  EXPECT_EQ(Decide(StatusCode::kUnauthenticated, false, 0, 5), AttemptVerdict::kFail);
+  EXPECT_EQ(Decide(StatusCode::kUnimplemented, false, 0, 5), AttemptVerdict::kFail);
+  EXPECT_EQ(Decide(StatusCode::kUnavailable, false, 4, 5), AttemptVerdict::kRetry);
+  EXPECT_EQ(Decide(StatusCode::kUnavailable, false, 5, 5), AttemptVerdict::kFail);
+  EXPECT_EQ(Decide(StatusCode::kResourceExhausted, false, 99, 5), AttemptVerdict::kWait);
+  // A stall is the coordinator's own cancel: retried, whatever code the call ended with.
+  EXPECT_EQ(Decide(StatusCode::kCancelled, true, 0, 5), AttemptVerdict::kRetry);
+  EXPECT_EQ(Decide(StatusCode::kInvalidArgument, true, 0, 5), AttemptVerdict::kRetry);
+}
+
+TEST(SchedulingTest, BackoffDoublesAndCapsAndRestsFollowFailures) {
+  EXPECT_EQ(RetryBackoff(milliseconds(500), 0, false), milliseconds(500));
+  EXPECT_EQ(RetryBackoff(milliseconds(500), 3, false), milliseconds(4000));
+  EXPECT_EQ(RetryBackoff(milliseconds(500), 60, false), milliseconds(30000));
+  EXPECT_EQ(RetryBackoff(milliseconds(500), 7, true), milliseconds(500));
+  EXPECT_EQ(TargetRest("h:1", 1, false), milliseconds(1000));
+  EXPECT_EQ(TargetRest("h:1", 3, false), milliseconds(4000));
+  EXPECT_EQ(TargetRest("h:1", 50, false), milliseconds(32000));
+  EXPECT_EQ(TargetRest("h:1", 50, true), milliseconds(8000));
+  EXPECT_EQ(TargetRest("dns:///workers:1", 3, false), milliseconds(0));
+}
+
+// ---- fake workers ----
+
+// Blocks the call until the coordinator cancels it (or 20 s pass).
+grpc::Status WaitForCancel(grpc::ServerContext* context, std::atomic<int>* cancelled) {
+  for (int i = 0; i < 2000 && !context->IsCancelled(); ++i) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  if (context->IsCancelled()) ++*cancelled;
+  return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
+}
+
+// The scheduler and the service against fake workers served on port 0 (real gRPC, one
+// process): a job runs through, retries, permanent failures, stalls, cancellation, Stop() in
+// the middle of attempts (run under ASan in CI), and the order of a watch's events.
+class SchedulerTest : public CoordinatorTest {
+ protected:
+  void SetUp() override {
+    CoordinatorTest::SetUp();
+    workers_ = std::make_unique<FakeWorkers>((root_ / "storage").string());
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    workers_->RegisterWith(builder);
+    worker_ = builder.BuildAndStart();
+    ASSERT_NE(worker_, nullptr);
+    for (WorkerKindOptions* k : {&scheduler_options_.ingest, &scheduler_options_.align,
+                                 &scheduler_options_.scene, &scheduler_options_.packer}) {
+      k->targets = {absl::StrCat("127.0.0.1:", port)};
+    }
+    scheduler_options_.retry_backoff = milliseconds(10);
+    scheduler_options_.poll_interval = milliseconds(10);
+    scheduler_options_.max_retries = 2;
+    scheduler_options_.retain = milliseconds(0);  // the store's clock is pinned in the past
+  }
+
+  void Start() {
+    StartServer();
+    ASSERT_TRUE(scheduler_->Start().ok());
+  }
+
+  std::string Submit() {
+    auto submitted = service_->Submit(Request());
+    EXPECT_TRUE(submitted.ok()) << submitted.status();
+    return submitted.ok() ? submitted->job().id() : "";
+  }
+
+  // Polls the store until the job is terminal (or 20 s pass).
+  JobState WaitForEnd(const std::string& id) {
+    for (int i = 0; i < 2000; ++i) {
+      absl::StatusOr<JobRecord> job = store_->GetJob(id);
+      if (job.ok() && IsTerminal(job->state)) return job->state;
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+    return store_->GetJob(id)->state;
+  }
+
+  std::unique_ptr<FakeWorkers> workers_;  // outlives worker_ (shut down by TearDown)
+};
+
+TEST_F(SchedulerTest, JobRunsThroughFakeWorkersAndWatchSeesEveryEventInOrder) {
+  Start();
+  const std::string id = Submit();
+  // Watch from the start while the job runs: a snapshot, then events seq+1, seq+2, ... up to
+  // the terminal state, nothing after it.
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  framepair::v1::WatchJobRequest watch;
+  watch.set_job_id(id);
+  auto reader = stub_->WatchJob(&ctx, watch);
+  std::vector<framepair::v1::JobEvent> events;
+  framepair::v1::JobEvent event;
+  while (reader->Read(&event)) events.push_back(event);
+  ASSERT_TRUE(reader->Finish().ok());
+  ASSERT_GE(events.size(), 2u);
+  EXPECT_TRUE(events.front().has_snapshot());
+  for (size_t i = 1; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].seq(), events[i - 1].seq() + 1) << "event " << i;
+  }
+  ASSERT_TRUE(events.back().has_state());
+  EXPECT_EQ(events.back().state().state(), framepair::v1::JOB_SUCCEEDED);
+  EXPECT_EQ(*store_->LastEventSeq(id), events.back().seq());
+
+  EXPECT_EQ(WaitForEnd(id), JobState::kSucceeded);
+  EXPECT_TRUE(fs::exists(root_ / "storage/datasets/games/manifest.json"));
+  // The work files go right after the terminal event is stored.
+  for (int i = 0; i < 500 && fs::exists(root_ / "storage/work" / id); ++i) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  EXPECT_FALSE(fs::exists(root_ / "storage/work" / id));
+  auto tasks = store_->GetTasks(id);
+  ASSERT_TRUE(tasks.ok());
+  EXPECT_EQ(tasks->size(), 4u);  // ingest-hr, align, scene, pack-00000
+}
+
+TEST_F(SchedulerTest, RetryableFailureIsRetriedAndPermanentOneFailsTheJob) {
+  std::atomic<int> ingest_calls{0};
+  workers_->SetHook([&](const std::string& task, int64_t, grpc::ServerContext*) {
+    if (task == "ingest-hr" && ingest_calls++ == 0) {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "worker restarting");
+    }
+    if (task == "scene") return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "bad plan");
+    return grpc::Status::OK;
+  });
+  Start();
+  const std::string id = Submit();
+  EXPECT_EQ(WaitForEnd(id), JobState::kFailed);
+  auto ingest = store_->GetTask(id, "ingest-hr");
+  ASSERT_TRUE(ingest.ok());
+  EXPECT_EQ(ingest->state, TaskState::kDone);
+  EXPECT_EQ(ingest->retries, 1);
+  EXPECT_EQ(ingest->attempt, 2);
+  auto scene = store_->GetTask(id, "scene");
+  EXPECT_EQ(scene->state, TaskState::kFailed);
+  EXPECT_EQ(scene->attempt, 1);  // permanent: not retried
+  EXPECT_THAT(store_->GetJob(id)->error, ::testing::HasSubstr("bad plan"));
+}
+
+TEST_F(SchedulerTest, StalledAttemptIsCancelledAndItsSuccessorIsTheOneThatCounts) {
+  std::atomic<int> cancelled{0};
+  workers_->SetHook([&](const std::string& task, int64_t attempt, grpc::ServerContext* c) {
+    // The first attempt goes silent: the coordinator must give up on it (stall timeout),
+    // cancel it, and fence it out; the second one finishes the task.
+    if (task == "ingest-hr" && attempt == 1) return WaitForCancel(c, &cancelled);
+    return grpc::Status::OK;
+  });
+  scheduler_options_.stall_timeout = milliseconds(200);
+  Start();
+  const std::string id = Submit();
+  EXPECT_EQ(WaitForEnd(id), JobState::kSucceeded);
+  EXPECT_EQ(cancelled.load(), 1);
+  auto ingest = store_->GetTask(id, "ingest-hr");
+  EXPECT_EQ(ingest->attempt, 2);
+  EXPECT_EQ(ingest->retries, 1);
+  // The late answer of attempt 1 would be refused by the store's fencing.
+  EXPECT_EQ(store_->CompleteAttempt(id, "ingest-hr", 1, "late").code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(SchedulerTest, CancelReachesTheRunningAttemptAndRemovesTheWorkFiles) {
+  std::atomic<int> cancelled{0};
+  std::atomic<bool> running{false};
+  workers_->SetHook([&](const std::string&, int64_t, grpc::ServerContext* c) {
+    running = true;
+    return WaitForCancel(c, &cancelled);
+  });
+  Start();
+  const std::string id = Submit();
+  for (int i = 0; i < 1000 && !running; ++i) std::this_thread::sleep_for(milliseconds(5));
+  ASSERT_TRUE(running);
+  fs::create_directories(root_ / "storage/work" / id / "ingest-hr.a1");
+  auto cancelled_job = service_->Cancel(id);
+  ASSERT_TRUE(cancelled_job.ok()) << cancelled_job.status();
+  EXPECT_EQ(cancelled_job->state(), framepair::v1::JOB_CANCELLED);
+  // The worker sees the cancel when it next looks (every 10 ms).
+  for (int i = 0; i < 1000 && (fs::exists(root_ / "storage/work" / id) || cancelled == 0); ++i) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  EXPECT_EQ(cancelled.load(), 1);
+  EXPECT_FALSE(fs::exists(root_ / "storage/work" / id));
+  EXPECT_EQ(store_->GetTask(id, "ingest-hr")->state, TaskState::kCancelled);
+}
+
+// Stop() with attempts in flight cancels them and returns only when every attempt has ended;
+// the scheduler is destroyed right after (under ASan a callback touching it afterwards is a
+// use-after-free report).
+TEST_F(SchedulerTest, StopInTheMiddleOfAttemptsWaitsForThemAll) {
+  std::atomic<int> cancelled{0};
+  std::atomic<int> running{0};
+  workers_->SetHook([&](const std::string&, int64_t, grpc::ServerContext* c) {
+    ++running;
+    return WaitForCancel(c, &cancelled);
+  });
+  scheduler_options_.ingest.concurrency = 4;
+  Start();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(Submit());
+  for (int i = 0; i < 1000 && running < 3; ++i) std::this_thread::sleep_for(milliseconds(5));
+  ASSERT_EQ(running.load(), 3);
+  server_->Shutdown(std::chrono::system_clock::now());
+  server_.reset();
+  scheduler_->Stop();
+  scheduler_.reset();  // nothing may touch it any more
+  // Every attempt ended; the store keeps them RUNNING for the next coordinator to requeue.
+  for (const std::string& id : ids) {
+    EXPECT_EQ(store_->GetTask(id, "ingest-hr")->state, TaskState::kRunning);
+  }
+  for (int i = 0; i < 1000 && cancelled < 3; ++i) std::this_thread::sleep_for(milliseconds(5));
+  EXPECT_EQ(cancelled.load(), 3);
 }
 
 }  // namespace

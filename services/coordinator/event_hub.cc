@@ -1,7 +1,5 @@
 #include "services/coordinator/event_hub.h"
 
-#include <vector>
-
 namespace framepair {
 
 void EventHub::Subscribe(const std::string& job_id, EventListener* listener) {
@@ -10,7 +8,6 @@ void EventHub::Subscribe(const std::string& job_id, EventListener* listener) {
 }
 
 void EventHub::Unsubscribe(const std::string& job_id, EventListener* listener) {
-  std::lock_guard<std::recursive_mutex> notifying(notify_mu_);
   std::lock_guard<std::mutex> lock(mu_);
   auto [begin, end] = listeners_.equal_range(job_id);
   for (auto it = begin; it != end; ++it) {
@@ -21,15 +18,10 @@ void EventHub::Unsubscribe(const std::string& job_id, EventListener* listener) {
   }
 }
 
-void EventHub::Notify(const std::string& job_id) {
-  std::lock_guard<std::recursive_mutex> notifying(notify_mu_);
-  std::vector<EventListener*> targets;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto [begin, end] = listeners_.equal_range(job_id);
-    for (auto it = begin; it != end; ++it) targets.push_back(it->second);
-  }
-  for (EventListener* l : targets) l->OnJobEvent();
+void EventHub::Notify(const std::string& job_id, int64_t seq) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto [begin, end] = listeners_.equal_range(job_id);
+  for (auto it = begin; it != end; ++it) it->second->OnJobEvent(seq);
 }
 
 }  // namespace framepair

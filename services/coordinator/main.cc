@@ -2,6 +2,7 @@
 #include <boost/program_options.hpp>
 #include <filesystem>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "services/common/server_main.h"
 #include "services/coordinator/coordinator_service.h"
@@ -57,7 +58,9 @@ int main(int argc, char** argv) {
       ("retain", po::value(&retain_days)->default_value(retain_days), "days to keep finished jobs (tasks, events, work files) and footage no job names; 0 = forever")
       ("worker-keepalive-ms", po::value(&scheduler_options.worker_channel.keepalive_time_ms)->default_value(10000), "ping a worker connection after this long without traffic; an unanswered ping (--worker-keepalive-timeout-ms) closes it, so a cut-off host stops getting tasks")
       ("worker-keepalive-timeout-ms", po::value(&scheduler_options.worker_channel.keepalive_timeout_ms)->default_value(5000), "how long an unanswered keepalive ping may take")
-      ("worker-tls-ca", po::value(&worker_ca), "CA bundle (PEM) of the workers' certificates: call workers over TLS")
+      ("worker-tls-ca", po::value(&worker_ca), "CA bundle (PEM) of the workers' certificates: call workers over TLS, and only workers holding a certificate it signed")
+      ("worker-tls-cert", po::value(&scheduler_options.worker_channel.tls_cert_file), "client certificate (PEM) the coordinator presents to workers started with --tls-client-ca (mutual TLS); needs --worker-tls-ca")
+      ("worker-tls-key", po::value(&scheduler_options.worker_channel.tls_key_file), "private key (PEM) of --worker-tls-cert")
       ("worker-token-file", po::value(&worker_token_file), "token sent to workers started with --auth-token-file");
     // clang-format on
   };
@@ -92,6 +95,16 @@ int main(int argc, char** argv) {
         token.pop_back();
       }
       scheduler_options.worker_channel.auth_token = token;
+    }
+    if (!options.auth_token_file.empty()) {
+      // The same file the server's token auth reads: handlers tell who calls from it.
+      FP_ASSIGN_OR_RETURN(std::string tokens, ReadFile(options.auth_token_file));
+      absl::StatusOr<std::vector<TokenIdentity>> identities = ParseTokenFile(tokens);
+      if (!identities.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--auth-token-file: ", identities.status().message()));
+      }
+      service_options.identities = std::make_shared<const TokenIdentities>(*std::move(identities));
     }
     hub = std::make_unique<EventHub>();
     FP_ASSIGN_OR_RETURN(scheduler,

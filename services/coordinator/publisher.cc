@@ -7,8 +7,6 @@
 #include <utility>
 #include <vector>
 
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "dataset/dataset.h"
@@ -53,18 +51,6 @@ absl::Status CheckSameShape(const Manifest& dataset, const Manifest& pair,
   return absl::OkStatus();
 }
 
-// The shard a pack task writes: "pack-00003" is shard 3.
-absl::StatusOr<int> ShardOfPackTask(const std::string& task) {
-  constexpr absl::string_view kPrefix = "pack-";
-  int shard = -1;
-  if (!absl::StartsWith(task, kPrefix) ||
-      !absl::SimpleAtoi(absl::string_view(task).substr(kPrefix.size()), &shard) || shard < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("a pack result arrived for task ", QuoteUserText(task), ", not a pack task"));
-  }
-  return shard;
-}
-
 // The storage-relative files a result names, by field.
 std::vector<std::pair<const char*, std::string>> FilesOf(const framepair::v1::TaskResult& r) {
   switch (r.result_case()) {
@@ -82,10 +68,6 @@ std::vector<std::pair<const char*, std::string>> FilesOf(const framepair::v1::Ta
 }
 
 }  // namespace
-
-std::string AttemptWorkDir(const std::string& job_id, const std::string& task, int64_t attempt) {
-  return absl::StrFormat("work/%s/%s.a%d", job_id, task, attempt);
-}
 
 absl::Status CheckTaskResult(const StorageRoot& storage, const std::string& job_id,
                              const std::string& task, int64_t attempt,
@@ -105,9 +87,12 @@ absl::Status CheckTaskResult(const StorageRoot& storage, const std::string& job_
     }
   }
   if (result.has_pack()) {
-    FP_ASSIGN_OR_RETURN(const int shard, ShardOfPackTask(task));
+    absl::StatusOr<TaskId> id = TaskId::Parse(task);
+    if (!id.ok() || id->kind != TaskKind::kPack) {
+      return refuse(absl::StrCat("a pack result arrived for a task that is not a pack task"));
+    }
     const std::string assigned =
-        JobShardFileName(job_id, shard, parameters.shards(), parameters.gzip());
+        JobShardFileName(job_id, id->shard, parameters.shards(), parameters.gzip());
     const std::string& named = result.pack().entry().file();
     if (named != assigned) {
       return refuse(absl::StrCat("it names its shard ", QuoteUserText(named), ", not ", assigned));
@@ -121,16 +106,11 @@ absl::Status CheckTaskResult(const StorageRoot& storage, const std::string& job_
   return absl::OkStatus();
 }
 
-std::string JobShardFileName(const std::string& job_id, int shard, int shards, bool gzip) {
-  return ShardFileName("train-" + job_id, shard, shards, gzip);
-}
-
 absl::StatusOr<framepair::v1::JobResult> PublishJob(const StorageRoot& storage,
                                                     const std::string& job_id,
                                                     const framepair::v1::JobSpec& spec,
                                                     const std::map<std::string, DoneTask>& tasks) {
-  FP_ASSIGN_OR_RETURN(RunOptions options, OptionsFromParameters(spec.parameters()));
-  FP_RETURN_IF_ERROR(NormalizeRunOptions(&options));
+  FP_ASSIGN_OR_RETURN(RunOptions options, OptionsFor(spec.parameters()));
   // Every result is checked before anything moves: a refused job leaves the dataset untouched.
   for (const auto& [task, done] : tasks) {
     FP_RETURN_IF_ERROR(
@@ -147,7 +127,7 @@ absl::StatusOr<framepair::v1::JobResult> PublishJob(const StorageRoot& storage,
   framepair::v1::RunStats stats;
   framepair::v1::JobResult out;
   for (int shard = 0; shard < options.shards; ++shard) {
-    FP_ASSIGN_OR_RETURN(auto r, result_of(absl::StrFormat("pack-%05d", shard)));
+    FP_ASSIGN_OR_RETURN(auto r, result_of(TaskId::Pack(shard).Name()));
     *pair.add_shards() = r.pack().entry();
     stats.set_distinct_lr_frames(stats.distinct_lr_frames() +
                                  r.pack().stats().distinct_lr_frames());
@@ -157,13 +137,13 @@ absl::StatusOr<framepair::v1::JobResult> PublishJob(const StorageRoot& storage,
   }
   std::vector<framepair::v1::SourceEntry> sources;
   if (!options.pack.hr_only) {
-    FP_ASSIGN_OR_RETURN(auto lr, result_of("ingest-lr"));
+    FP_ASSIGN_OR_RETURN(auto lr, result_of(TaskId::Ingest(Side::kLr).Name()));
     sources.push_back(lr.ingest().source());
   }
-  FP_ASSIGN_OR_RETURN(auto hr, result_of("ingest-hr"));
+  FP_ASSIGN_OR_RETURN(auto hr, result_of(TaskId::Ingest(Side::kHr).Name()));
   sources.push_back(hr.ingest().source());
-  FP_ASSIGN_OR_RETURN(auto aligned, result_of("align"));
-  FP_ASSIGN_OR_RETURN(auto scene, result_of("scene"));
+  FP_ASSIGN_OR_RETURN(auto aligned, result_of(TaskId::Align().Name()));
+  FP_ASSIGN_OR_RETURN(auto scene, result_of(TaskId::Scene().Name()));
   stats.set_pairs_aligned(aligned.align().pairs_aligned());
   stats.set_pairs_rejected(aligned.align().pairs_rejected());
   stats.set_mean_residual(aligned.align().mean_residual());
@@ -189,7 +169,7 @@ absl::StatusOr<framepair::v1::JobResult> PublishJob(const StorageRoot& storage,
 
   // Shards first, manifest last: a reader that trusts manifest.json never sees a partial pair.
   for (int shard = 0; shard < options.shards; ++shard) {
-    FP_ASSIGN_OR_RETURN(auto r, result_of(absl::StrFormat("pack-%05d", shard)));
+    FP_ASSIGN_OR_RETURN(auto r, result_of(TaskId::Pack(shard).Name()));
     FP_ASSIGN_OR_RETURN(std::string from, storage.Resolve(r.pack().shard(), false));
     FP_RETURN_IF_ERROR(
         MoveShard(from, dir + "/" + r.pack().entry().file(), r.pack().entry().bytes()));

@@ -12,17 +12,10 @@
 #include "absl/status/statusor.h"
 #include "framepair/v1/job.pb.h"
 #include "framepair/v1/workers.pb.h"
+#include "jobplan/job_plan.h"
 #include "storage/storage.h"
 
 namespace framepair {
-
-// Shard file name of one job's shard in the dataset: "train-<job>-00003-of-00016.tfrecord[.gz]"
-// (a dataset holds the shards of many footage pairs, one job each).
-std::string JobShardFileName(const std::string& job_id, int shard, int shards, bool gzip);
-
-// The storage-relative output directory of one task attempt, "work/<job>/<task>.a<attempt>":
-// the only place that attempt's worker may write, and so the only place its result may name.
-std::string AttemptWorkDir(const std::string& job_id, const std::string& task, int64_t attempt);
 
 // A task's result and the attempt that produced it.
 struct DoneTask {

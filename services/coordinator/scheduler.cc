@@ -1,12 +1,19 @@
 #include "services/coordinator/scheduler.h"
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
 #include <filesystem>
 #include <set>
+#include <type_traits>
+#include <variant>
 
 #include "absl/strings/str_cat.h"
+#include "jobplan/job_plan.h"
+#include "services/common/grpc_status.h"
 #include "services/common/metrics.h"
 #include "services/coordinator/publisher.h"
+#include "services/coordinator/scheduling.h"
 #include "spdlog/spdlog.h"
 
 namespace framepair {
@@ -24,22 +31,14 @@ int64_t NowMs() {
       .count();
 }
 
-// Codes that mean "this input cannot work": retrying elsewhere would fail the same way.
-bool IsPermanent(grpc::StatusCode code) {
-  switch (code) {
-    case grpc::StatusCode::INVALID_ARGUMENT:
-    case grpc::StatusCode::NOT_FOUND:
-    case grpc::StatusCode::FAILED_PRECONDITION:
-    case grpc::StatusCode::PERMISSION_DENIED:
-    case grpc::StatusCode::DATA_LOSS:
-    case grpc::StatusCode::OUT_OF_RANGE:
-    case grpc::StatusCode::UNAUTHENTICATED:
-    case grpc::StatusCode::UNIMPLEMENTED:
-    case grpc::StatusCode::ALREADY_EXISTS:
-      return true;
-    default:
-      return false;
-  }
+// The request of one attempt of the stored task `name`.
+absl::StatusOr<TaskRequest> BuildAttemptRequest(const std::string& job_id,
+                                                const framepair::v1::JobSpec& spec,
+                                                const std::string& name, int64_t attempt,
+                                                const std::map<std::string, TaskResult>& deps) {
+  absl::StatusOr<TaskId> id = TaskId::Parse(name);
+  if (!id.ok()) return id.status();
+  return BuildTaskRequest(job_id, spec, *id, attempt, deps);
 }
 
 std::string CodeName(grpc::StatusCode code) {
@@ -84,26 +83,114 @@ struct Scheduler::Target {
   int failures_in_a_row = 0;
 };
 
-// One call to a worker. Fields written by the call's thread are atomics or guarded by mu_.
-struct Scheduler::Attempt {
+// One call to a worker, driven by gRPC's callback API: no thread of its own. gRPC runs
+// OnReadDone / OnDone on its threads; they update atomics and hand every store call to the
+// attempt's strand on the scheduler's executor, so one attempt's events are stored in order
+// and gRPC's threads never wait on SQLite. running_ owns the attempt until OnAttemptEnd.
+struct Scheduler::Attempt final : public grpc::ClientReadReactor<TaskUpdate> {
+  Attempt(Scheduler* s, boost::asio::thread_pool& pool)
+      : scheduler(s), strand(boost::asio::make_strand(pool.get_executor())) {}
+
+  // Starts the call (the request and the stub live in the attempt, as long as the call).
+  void Begin() {
+    std::visit(
+        [this](const auto& r) {
+          using R = std::decay_t<decltype(r)>;
+          if constexpr (std::is_same_v<R, framepair::v1::IngestRequest>) {
+            ingest = framepair::v1::Ingest::NewStub(target->channel);
+            ingest->async()->Ingest(&context, &r, this);
+          } else if constexpr (std::is_same_v<R, framepair::v1::AlignRequest>) {
+            align = framepair::v1::Align::NewStub(target->channel);
+            align->async()->Align(&context, &r, this);
+          } else if constexpr (std::is_same_v<R, framepair::v1::SceneRequest>) {
+            scene = framepair::v1::Scene::NewStub(target->channel);
+            scene->async()->Scene(&context, &r, this);
+          } else {
+            pack = framepair::v1::Packer::NewStub(target->channel);
+            pack->async()->Pack(&context, &r, this);
+          }
+        },
+        request);
+    StartRead(&update);
+    StartCall();
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;  // the stream ended: OnDone follows
+    const int64_t now = NowMs();
+    last_progress_ms = now;
+    std::shared_ptr<Attempt> me = self.lock();
+    if (first_message) {
+      first_message = false;
+      // Behind a dns:/// name, the peer says which machine actually runs the attempt.
+      boost::asio::post(strand,
+                        [me, peer = context.peer()] { me->scheduler->OnRunning(*me, peer); });
+    }
+    if (update.has_result()) {
+      result = update.result();
+    } else if (update.has_progress()) {
+      done = update.progress().done();
+      total = update.progress().total();
+      // Progress goes to watchers at most once a second (each event is an fsynced row).
+      if (now - last_event_ms >= 1000) {
+        last_event_ms = now;
+        boost::asio::post(strand, [me] { me->scheduler->OnProgress(*me); });
+      }
+    }
+    StartRead(&update);
+  }
+
+  // An event about this attempt in `state` (UNSPECIFIED: set later).
+  TaskStatus Status(framepair::v1::TaskState state) const {
+    TaskStatus status;
+    status.set_name(task);
+    status.set_kind(kind);
+    if (state != framepair::v1::TASK_STATE_UNSPECIFIED) SetTaskState(&status, state);
+    status.set_attempt(attempt);
+    status.set_worker(worker);
+    return status;
+  }
+
+  void OnDone(const grpc::Status& status) override {
+    boost::asio::post(strand,
+                      [me = self.lock(), status] { me->scheduler->OnAttemptEnd(me, status); });
+  }
+
+  Scheduler* const scheduler;
+  boost::asio::strand<boost::asio::thread_pool::executor_type> strand;
+  std::weak_ptr<Attempt> self;
   std::string job_id;
   std::string task;
   std::string kind;
   int64_t attempt = 0;
   Target* target = nullptr;
+  std::string worker;  // the target's address, or (dns:///) the peer that answered (strand)
+  framepair::v1::RunParameters params;
+  TaskRequest request;
+  std::unique_ptr<framepair::v1::Ingest::Stub> ingest;
+  std::unique_ptr<framepair::v1::Align::Stub> align;
+  std::unique_ptr<framepair::v1::Scene::Stub> scene;
+  std::unique_ptr<framepair::v1::Packer::Stub> pack;
   grpc::ClientContext context;
+  TaskUpdate update;                 // gRPC's reads only (one at a time)
+  std::optional<TaskResult> result;  // written by reads, read by OnAttemptEnd (after OnDone)
+  bool first_message = true;         // reads only
+  int64_t last_event_ms = 0;         // reads only
   std::atomic<int64_t> last_progress_ms{0};
   std::atomic<int64_t> done{0};
   std::atomic<int64_t> total{0};
   std::atomic<bool> stalled{false};
   std::atomic<bool> job_cancelled{false};
-  int64_t last_event_ms = 0;
   int64_t retries = 0;            // of the task when this attempt started
-  bool reported_running = false;  // the "running" event was stored (the worker answered)
+  bool reported_running = false;  // the strand stored the "running" event (the worker answered)
 };
 
 Scheduler::Scheduler(JobStore* store, StorageRoot storage, SchedulerOptions options, EventHub* hub)
-    : store_(store), storage_(std::move(storage)), options_(std::move(options)), hub_(hub) {}
+    : store_(store),
+      storage_(std::move(storage)),
+      options_(std::move(options)),
+      hub_(hub),
+      executor_(static_cast<size_t>(std::max(1, options_.executor_threads))) {}
 
 absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(JobStore* store, StorageRoot storage,
                                                              SchedulerOptions options,
@@ -145,14 +232,18 @@ absl::Status Scheduler::Start() {
 void Scheduler::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_ && !loop_.joinable()) return;
     stopping_ = true;
-    for (auto& [key, attempt] : running_) attempt->context.TryCancel();
   }
   cv_.notify_all();
   if (loop_.joinable()) loop_.join();
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [this] { return running_.empty(); });
+  {
+    // No new attempt starts once the loop has ended: cancel every attempt in flight and wait
+    // until each has ended (its OnAttemptEnd ran)...
+    std::unique_lock<std::mutex> lock(mu_);
+    for (auto& [key, attempt] : running_) attempt->context.TryCancel();
+    cv_.wait(lock, [this] { return running_.empty(); });
+  }
+  executor_.join();  // ...and every other task on the executor has finished.
 }
 
 void Scheduler::Wake() {
@@ -219,23 +310,22 @@ void Scheduler::Dispatch() {
       {
         std::lock_guard<std::mutex> lock(mu_);
         if (running_.count(key)) continue;
-        // Least loaded target with a free slot; after a failure, another one if possible.
-        auto rank = [&task](const Target* t) {
-          const bool failed_here = task.retries > 0 && t->address == task.worker;
-          return std::make_pair(failed_here, t->in_flight);
-        };
         const auto now = std::chrono::steady_clock::now();
-        for (Target* t : targets) {
-          if (t->in_flight >= t->capacity || t->resting_until > now) continue;
-          if (target == nullptr || rank(t) < rank(target)) target = t;
+        std::vector<TargetLoad> loads;
+        loads.reserve(targets.size());
+        for (const Target* t : targets) {
+          loads.push_back(
+              TargetLoad{t->address, t->in_flight, t->capacity, t->resting_until > now});
         }
-        if (target == nullptr) break;
+        const int chosen = ChooseTarget(loads, task.retries, task.worker);
+        if (chosen < 0) break;
+        target = targets[static_cast<size_t>(chosen)];
       }
       // Only the job and the results this task reads (indexed lookups): the cost of a
       // dispatch does not grow with the number of tasks in the job.
       absl::StatusOr<JobRecord> job = store_->GetJob(task.job_id);
       absl::StatusOr<std::map<std::string, std::string>> results =
-          store_->TaskResults(task.job_id, {"ingest-lr", "ingest-hr", "align", "scene"});
+          store_->TaskResults(task.job_id, UpstreamTaskNames(/*hr_only=*/false));
       if (!job.ok() || !results.ok()) continue;
       framepair::v1::JobSpec spec;
       spec.ParseFromString(job->spec);
@@ -251,124 +341,65 @@ void Scheduler::Dispatch() {
           RecordEvent(task.job_id, event);
         }
       }
-      auto attempt = std::make_shared<Attempt>();
+      absl::StatusOr<TaskRequest> request =
+          BuildAttemptRequest(task.job_id, spec, task.name, *attempt_no, deps);
+      if (!request.ok()) {
+        // A stored task the plan cannot serve (a damaged row): it can never run.
+        const std::string error = std::string(request.status().message());
+        if (store_->FailAttempt(task.job_id, task.name, *attempt_no, error).ok()) {
+          FailJob(task.job_id, absl::StrCat(task.name, ": ", error));
+        }
+        continue;
+      }
+      auto attempt = std::make_shared<Attempt>(this, executor_);
+      attempt->self = attempt;
+      attempt->params = spec.parameters();
+      attempt->request = *std::move(request);
       attempt->job_id = task.job_id;
       attempt->task = task.name;
       attempt->kind = task.kind;
       attempt->attempt = *attempt_no;
       attempt->retries = task.retries;
       attempt->target = target;
+      attempt->worker = target->address;
       attempt->last_progress_ms = NowMs();
       attempt->context.set_deadline(std::chrono::system_clock::now() + options_.task_deadline);
+      // The "running" event waits for the worker's first message (OnReadDone): a busy worker
+      // refuses at once, and its refusals must not become a stream of stored events.
+      spdlog::info("{}/{}: attempt {} on {}", task.job_id, task.name, *attempt_no, target->address);
       {
         std::lock_guard<std::mutex> lock(mu_);
         target->in_flight++;
         running_[key] = attempt;
       }
-      // The "running" event waits for the worker's first message (RunAttempt): a busy worker
-      // refuses at once, and its refusals must not become a stream of stored events.
-      spdlog::info("{}/{}: attempt {} on {}", task.job_id, task.name, *attempt_no, target->address);
-      std::thread(&Scheduler::RunAttempt, this, attempt, std::move(spec), std::move(deps)).detach();
+      attempt->Begin();
     }
   }
 }
 
-void Scheduler::RunAttempt(std::shared_ptr<Attempt> a, framepair::v1::JobSpec spec,
-                           std::map<std::string, TaskResult> deps) {
-  const auto& params = spec.parameters();
-  framepair::v1::TaskRef ref;
-  ref.set_job_id(a->job_id);
-  ref.set_task(a->task);
-  ref.set_attempt(a->attempt);
-  ref.set_work_dir(AttemptWorkDir(a->job_id, a->task, a->attempt));
-  auto table = [&](const char* task) { return deps[task].ingest().frame_table(); };
-
-  std::unique_ptr<grpc::ClientReader<TaskUpdate>> reader;
-  // Requests must outlive the call.
-  framepair::v1::IngestRequest ingest;
-  framepair::v1::AlignRequest align;
-  framepair::v1::SceneRequest scene;
-  framepair::v1::PackRequest pack;
-  if (a->kind == "ingest") {
-    const bool lr = a->task == "ingest-lr";
-    const auto& ref_in = lr ? spec.lr() : spec.hr();
-    *ingest.mutable_task() = ref;
-    ingest.set_video(ref_in.storage_path());
-    ingest.set_role(lr ? "lr" : "hr");
-    ingest.set_display_name(ref_in.display_name());
-    *ingest.mutable_parameters() = params;
-    reader = framepair::v1::Ingest::NewStub(a->target->channel)->Ingest(&a->context, ingest);
-  } else if (a->kind == "align") {
-    *align.mutable_task() = ref;
-    if (!params.hr_only()) align.set_lr_frame_table(table("ingest-lr"));
-    align.set_hr_frame_table(table("ingest-hr"));
-    *align.mutable_parameters() = params;
-    reader = framepair::v1::Align::NewStub(a->target->channel)->Align(&a->context, align);
-  } else if (a->kind == "scene") {
-    *scene.mutable_task() = ref;
-    if (!params.hr_only()) scene.set_lr_frame_table(table("ingest-lr"));
-    scene.set_hr_frame_table(table("ingest-hr"));
-    scene.set_pairs(deps["align"].align().pairs());
-    *scene.mutable_parameters() = params;
-    reader = framepair::v1::Scene::NewStub(a->target->channel)->Scene(&a->context, scene);
-  } else {
-    const int shard = std::stoi(a->task.substr(5));  // "pack-00003"
-    *pack.mutable_task() = ref;
-    if (!params.hr_only()) {
-      pack.set_lr_video(spec.lr().storage_path());
-      pack.set_lr_frame_table(table("ingest-lr"));
-    }
-    pack.set_hr_video(spec.hr().storage_path());
-    pack.set_hr_frame_table(table("ingest-hr"));
-    pack.set_pairs(deps["align"].align().pairs());
-    pack.set_plan(deps["scene"].scene().plan());
-    pack.set_shard(shard);
-    pack.set_shard_file_name(JobShardFileName(a->job_id, shard, params.shards(), params.gzip()));
-    *pack.mutable_parameters() = params;
-    reader = framepair::v1::Packer::NewStub(a->target->channel)->Pack(&a->context, pack);
+void Scheduler::OnRunning(Attempt& a, const std::string& peer) {
+  spdlog::info("{}/{}: attempt {} runs on {}", a.job_id, a.task, a.attempt, peer);
+  // Behind a dns:/// name, `status` and watchers should name the pod that runs the attempt
+  // ("ipv4:10.1.2.3:50051"), not the name that stands for all of them.
+  if (a.target->address.rfind("dns:", 0) == 0 && !peer.empty()) {
+    a.worker = peer;
+    (void)store_->SetAttemptWorker(a.job_id, a.task, a.attempt, peer);
   }
+  TaskStatus status = a.Status(framepair::v1::TASK_RUNNING);
+  status.set_retries(a.retries);
+  TaskEvent(a.job_id, status);
+  a.reported_running = true;
+}
 
-  TaskUpdate update;
-  std::optional<TaskResult> result;
-  bool first = true;
-  while (reader->Read(&update)) {
-    a->last_progress_ms = NowMs();
-    if (first) {
-      // Behind a dns:/// name, the peer says which machine actually runs the attempt.
-      first = false;
-      spdlog::info("{}/{}: attempt {} runs on {}", a->job_id, a->task, a->attempt,
-                   a->context.peer());
-      TaskStatus status;
-      status.set_name(a->task);
-      status.set_kind(a->kind);
-      status.set_state("running");
-      status.set_attempt(a->attempt);
-      status.set_retries(a->retries);
-      status.set_worker(a->target->address);
-      TaskEvent(a->job_id, status);
-      a->reported_running = true;
-    }
-    if (update.has_result()) {
-      result = update.result();
-    } else if (update.has_progress()) {
-      a->done = update.progress().done();
-      a->total = update.progress().total();
-      // Progress goes to watchers at most once a second (each event is an fsynced row).
-      if (a->last_progress_ms - a->last_event_ms >= 1000) {
-        a->last_event_ms = a->last_progress_ms;
-        TaskStatus status;
-        status.set_name(a->task);
-        status.set_kind(a->kind);
-        status.set_state("running");
-        status.set_attempt(a->attempt);
-        status.set_worker(a->target->address);
-        status.set_done(a->done);
-        status.set_total(a->total);
-        TaskEvent(a->job_id, status);
-      }
-    }
-  }
-  grpc::Status status = reader->Finish();
+void Scheduler::OnProgress(Attempt& a) {
+  TaskStatus status = a.Status(framepair::v1::TASK_RUNNING);
+  status.set_done(a.done);
+  status.set_total(a.total);
+  TaskEvent(a.job_id, status);
+}
+
+void Scheduler::OnAttemptEnd(const std::shared_ptr<Attempt>& a, grpc::Status status) {
+  std::optional<TaskResult>& result = a->result;
   if (status.ok() && !result) {
     status = grpc::Status(grpc::StatusCode::INTERNAL, "worker ended the call without a result");
   }
@@ -376,7 +407,7 @@ void Scheduler::RunAttempt(std::shared_ptr<Attempt> a, framepair::v1::JobSpec sp
     // A result that names files outside its attempt fails the task for good (INVALID_ARGUMENT
     // is permanent): retrying would hand the same worker the same chance.
     absl::Status checked =
-        CheckTaskResult(storage_, a->job_id, a->task, a->attempt, params, *result);
+        CheckTaskResult(storage_, a->job_id, a->task, a->attempt, a->params, *result);
     if (!checked.ok()) {
       spdlog::warn("{}/{}: {}", a->job_id, a->task, std::string(checked.message()));
       status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(checked.message()));
@@ -384,32 +415,33 @@ void Scheduler::RunAttempt(std::shared_ptr<Attempt> a, framepair::v1::JobSpec sp
     }
   }
   HandleOutcome(*a, status, result ? &*result : nullptr);
+  bool last_of_cancelled_job = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     Target* t = a->target;
+    const bool busy = status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED;
     if (status.ok()) {
       t->failures_in_a_row = 0;
-    } else if ((a->stalled || status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-                status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) &&
-               t->address.rfind("dns:", 0) != 0) {
-      // Not for dns:/// names: one name stands for many workers, and round_robin already
-      // stops picking the addresses it cannot reach. A busy worker (RESOURCE_EXHAUSTED) rests
-      // too, at most 8 s: its slots free up as its tasks end.
-      const bool busy = status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED;
-      const int shift = std::min(t->failures_in_a_row++, busy ? 3 : 5);
-      t->resting_until = std::chrono::steady_clock::now() + std::chrono::seconds(1 << shift);
+    } else if (a->stalled || busy || status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+      t->resting_until =
+          std::chrono::steady_clock::now() + TargetRest(t->address, ++t->failures_in_a_row, busy);
     }
     t->in_flight--;
     running_.erase(a->job_id + "/" + a->task);
+    last_of_cancelled_job = a->job_cancelled && !HasRunningAttemptsLocked(a->job_id);
+    wake_ = true;
   }
   // The last attempt of a cancelled or failed job takes the job's work files with it.
-  if (a->job_cancelled && !HasRunningAttempts(a->job_id)) (void)storage_.RemoveWorkDir(a->job_id);
-  cv_.notify_all();
-  Wake();
+  if (last_of_cancelled_job) (void)storage_.RemoveWorkDir(a->job_id);
+  cv_.notify_all();  // the loop (a slot is free) and Stop() (running_ may be empty)
 }
 
 bool Scheduler::HasRunningAttempts(const std::string& job_id) {
   std::lock_guard<std::mutex> lock(mu_);
+  return HasRunningAttemptsLocked(job_id);
+}
+
+bool Scheduler::HasRunningAttemptsLocked(const std::string& job_id) {
   for (auto& [key, attempt] : running_) {
     if (attempt->job_id == job_id) return true;
   }
@@ -417,11 +449,7 @@ bool Scheduler::HasRunningAttempts(const std::string& job_id) {
 }
 
 void Scheduler::HandleOutcome(Attempt& a, const grpc::Status& status, const TaskResult* result) {
-  TaskStatus event;
-  event.set_name(a.task);
-  event.set_kind(a.kind);
-  event.set_attempt(a.attempt);
-  event.set_worker(a.target->address);
+  TaskStatus event = a.Status(framepair::v1::TASK_STATE_UNSPECIFIED);
   if (status.ok()) {
     absl::Status stored =
         store_->CompleteAttempt(a.job_id, a.task, a.attempt, result->SerializeAsString());
@@ -433,7 +461,7 @@ void Scheduler::HandleOutcome(Attempt& a, const grpc::Status& status, const Task
       return;
     }
     AttemptCounter().Increment({a.kind, "done"});
-    event.set_state("done");
+    SetTaskState(&event, framepair::v1::TASK_DONE);
     event.set_done(a.done);
     event.set_total(a.total);
     TaskEvent(a.job_id, event);
@@ -448,13 +476,19 @@ void Scheduler::HandleOutcome(Attempt& a, const grpc::Status& status, const Task
                                status.error_message());
   absl::StatusOr<TaskRecord> task = store_->GetTask(a.job_id, a.task);
   const int64_t retries = task.ok() ? task->retries : 0;
-  if (!a.stalled && IsPermanent(status.error_code())) {
+  const AttemptVerdict verdict = Decide(static_cast<absl::StatusCode>(status.error_code()),
+                                        a.stalled, retries, options_.max_retries);
+  if (verdict == AttemptVerdict::kFail) {
     AttemptCounter().Increment({a.kind, "failed"});
     if (store_->FailAttempt(a.job_id, a.task, a.attempt, error).ok()) {
-      event.set_state("failed");
+      SetTaskState(&event, framepair::v1::TASK_FAILED);
       event.set_error(error);
       TaskEvent(a.job_id, event);
-      FailJob(a.job_id, absl::StrCat(a.task, ": ", status.error_message()));
+      const bool permanent =
+          !a.stalled && !IsRetryable(static_cast<absl::StatusCode>(status.error_code()));
+      FailJob(a.job_id,
+              permanent ? absl::StrCat(a.task, ": ", status.error_message())
+                        : absl::StrCat(a.task, " failed ", retries + 1, " times; last: ", error));
     }
     return;
   }
@@ -462,20 +496,8 @@ void Scheduler::HandleOutcome(Attempt& a, const grpc::Status& status, const Task
   // failure of the task: it waits for a free worker however long that takes, without using
   // up its retries, and (when the worker refused before answering anything) without events:
   // watchers never saw it running, and each event is an fsynced row.
-  const bool busy = !a.stalled && status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED;
-  if (retries >= options_.max_retries && !busy) {
-    AttemptCounter().Increment({a.kind, "failed"});
-    if (store_->FailAttempt(a.job_id, a.task, a.attempt, error).ok()) {
-      event.set_state("failed");
-      event.set_error(error);
-      TaskEvent(a.job_id, event);
-      FailJob(a.job_id, absl::StrCat(a.task, " failed ", retries + 1, " times; last: ", error));
-    }
-    return;
-  }
-  const int64_t backoff = busy ? options_.retry_backoff.count()
-                               : std::min<int64_t>(30000, options_.retry_backoff.count()
-                                                              << std::min<int64_t>(retries, 16));
+  const bool busy = verdict == AttemptVerdict::kWait;
+  const int64_t backoff = RetryBackoff(options_.retry_backoff, retries, busy).count();
   AttemptCounter().Increment({a.kind, busy ? "busy" : "retried"});
   if (store_->RetryAttempt(a.job_id, a.task, a.attempt, NowMs() + backoff, error, !busy).ok()) {
     if (busy) {
@@ -485,7 +507,7 @@ void Scheduler::HandleOutcome(Attempt& a, const grpc::Status& status, const Task
       spdlog::warn("{}/{}: attempt {} failed ({}); retry in {} ms", a.job_id, a.task, a.attempt,
                    error, backoff);
     }
-    event.set_state("pending");
+    SetTaskState(&event, framepair::v1::TASK_PENDING);
     event.set_retries(busy ? retries : retries + 1);
     event.set_error(error);
     TaskEvent(a.job_id, event);
@@ -677,7 +699,7 @@ void Scheduler::RecordEvent(const std::string& job_id, JobEvent event) {
     spdlog::error("{}: storing an event: {}", job_id, seq.status().ToString());
     return;
   }
-  hub_->Notify(job_id);
+  hub_->Notify(job_id, *seq);
 }
 
 std::map<std::string, std::pair<int64_t, int64_t>> Scheduler::Progress(const std::string& job_id) {
@@ -686,13 +708,6 @@ std::map<std::string, std::pair<int64_t, int64_t>> Scheduler::Progress(const std
   for (auto& [key, attempt] : running_) {
     if (attempt->job_id == job_id) out[attempt->task] = {attempt->done, attempt->total};
   }
-  return out;
-}
-
-std::map<std::string, int64_t> Scheduler::InFlightByKind() {
-  std::map<std::string, int64_t> out;
-  std::lock_guard<std::mutex> lock(mu_);
-  for (auto& [key, attempt] : running_) out[attempt->kind]++;
   return out;
 }
 

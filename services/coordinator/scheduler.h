@@ -7,11 +7,18 @@
 // own output directory work/<job>/<task>.a<attempt>, a deadline, and the fencing token
 // `attempt`; the JobStore refuses a result from any attempt but the current one.
 //
-// Outcomes: INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION, PERMISSION_DENIED, DATA_LOSS and
-// OUT_OF_RANGE fail the job with the worker's message. Everything else (UNAVAILABLE, a dead
-// worker, DEADLINE_EXCEEDED, a worker that stopped reporting progress for stall_timeout, ...)
-// is retried with exponential backoff, up to max_retries. A busy worker's RESOURCE_EXHAUSTED
-// is no failure: the task waits (using no retry, storing no event) and the worker rests.
+// Outcomes (Decide, scheduling.h, over the one error classifier of grpc_status.h): bad input
+// (INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION, OUT_OF_RANGE, ALREADY_EXISTS, DATA_LOSS),
+// a refused identity (UNAUTHENTICATED, PERMISSION_DENIED) and UNIMPLEMENTED fail the job with
+// the worker's message. Everything else (UNAVAILABLE, a dead worker, DEADLINE_EXCEEDED, a
+// worker that stopped reporting progress for stall_timeout, ...) is retried with exponential
+// backoff, up to max_retries. A busy worker's RESOURCE_EXHAUSTED is no failure: the task waits
+// (using no retry, storing no event) and the worker rests.
+//
+// Threads: one loop thread dispatches (reads ready tasks, starts attempts); each attempt is a
+// gRPC callback reactor, and whatever its callbacks must store runs on the scheduler's own
+// executor (one strand per attempt, so its events keep their order). Stop() cancels every
+// attempt and returns only when all have ended and the executor is idle.
 //
 // Per dispatched task the store is asked only for that task, its job and the four upstream
 // results (indexed), so dispatching costs the same in a job of 10 or 4 000 tasks. The janitor
@@ -22,6 +29,7 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <map>
@@ -33,6 +41,7 @@
 
 #include "framepair/v1/job.pb.h"
 #include "framepair/v1/workers.grpc.pb.h"
+#include "jobplan/job_plan.h"
 #include "jobs/job_store.h"
 #include "services/common/channel.h"
 #include "services/coordinator/event_hub.h"
@@ -59,6 +68,8 @@ struct SchedulerOptions {
   // An upload whose file saw no chunk for this long is abandoned (see CleanAbandonedUploads).
   std::chrono::seconds abandoned_upload_age{std::chrono::hours(6)};
   std::chrono::milliseconds janitor_interval{std::chrono::minutes(10)};  // and once at start
+  // Threads that store attempts' outcomes and events and publish finished jobs. Default 4.
+  int executor_threads = 4;
 };
 
 // What one RunJanitor() removed.
@@ -94,9 +105,6 @@ class Scheduler {
   // janitor_interval; callable directly (tests).
   JanitorReport RunJanitor();
 
-  // Tasks waiting and running, by kind (for metrics).
-  std::map<std::string, int64_t> InFlightByKind();
-
  private:
   struct Target;
   struct Attempt;
@@ -109,8 +117,11 @@ class Scheduler {
   int CollectFootage(std::chrono::milliseconds min_age);
   void UpdateGauges();
   bool HasRunningAttempts(const std::string& job_id);
-  void RunAttempt(std::shared_ptr<Attempt> attempt, framepair::v1::JobSpec spec,
-                  std::map<std::string, framepair::v1::TaskResult> deps);
+  // On the attempt's strand: the worker answered / reported progress / the call ended.
+  void OnRunning(Attempt& attempt, const std::string& peer);
+  void OnProgress(Attempt& attempt);
+  void OnAttemptEnd(const std::shared_ptr<Attempt>& attempt, grpc::Status status);
+  bool HasRunningAttemptsLocked(const std::string& job_id);
   void HandleOutcome(Attempt& attempt, const grpc::Status& status,
                      const framepair::v1::TaskResult* result);
   void FinishJobIfDone(const std::string& job_id);
@@ -128,13 +139,16 @@ class Scheduler {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  bool stopping_ = false;
+  std::atomic<bool> stopping_{false};  // written under mu_, read anywhere
   bool wake_ = false;
   std::map<std::string, std::shared_ptr<Attempt>> running_;  // key: job/task
   std::mutex publish_mu_;  // one publication at a time (datasets are shared between jobs)
   std::thread loop_;
   std::chrono::steady_clock::time_point last_sweep_{};
   std::chrono::steady_clock::time_point last_gauges_{};
+  // Runs what gRPC's callbacks hand over (store calls, result checks, publication), so gRPC's
+  // threads never block. Last member: Stop() joins it.
+  boost::asio::thread_pool executor_;
 };
 
 }  // namespace framepair

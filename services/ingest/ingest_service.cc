@@ -17,6 +17,7 @@ absl::StatusOr<framepair::v1::TaskResult> RunIngestTask(const StorageRoot& stora
   }
   FP_ASSIGN_OR_RETURN(RunOptions options, OptionsFor(r.parameters()));
   options.ingest.decoder.max_frame_pixels = worker.max_frame_pixels;
+  options.ingest.decoder.deadline = context.deadline();
   const std::string name = r.display_name().empty() ? r.video() : r.display_name();
   FP_ASSIGN_OR_RETURN(std::string video, ResolveInput(storage, r.video(), r.role() + " video"));
   FP_ASSIGN_OR_RETURN(std::string dir, AttemptDir(storage, r.task()));

@@ -53,7 +53,6 @@ class TaskReactor : public grpc::ServerWriteReactor<TaskUpdate>, public TaskCont
   void Progress(int64_t done, int64_t total) override {
     auto now = std::chrono::system_clock::now();
     if (now > context_->deadline()) cancel_.store(true);
-    if (runner_->draining_.load()) cancel_.store(true);
     std::lock_guard<std::mutex> lock(mu_);
     auto steady = std::chrono::steady_clock::now();
     done_ = done;
@@ -72,6 +71,16 @@ class TaskReactor : public grpc::ServerWriteReactor<TaskUpdate>, public TaskCont
 
   void Cancel() { cancel_.store(true); }
   const std::atomic<bool>* cancel() const override { return &cancel_; }
+  std::chrono::steady_clock::time_point deadline() const override {
+    const auto system_deadline = context_->deadline();
+    if (system_deadline == std::chrono::system_clock::time_point::max()) {
+      return std::chrono::steady_clock::time_point::max();
+    }
+    // The decoder's clock is steady; the call's is the system clock.
+    return std::chrono::steady_clock::now() +
+           std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+               system_deadline - std::chrono::system_clock::now());
+  }
 
   // Reactor callbacks.
   void OnWriteDone(bool ok) override {
@@ -159,6 +168,8 @@ TaskRunner::~TaskRunner() {
   stop_cv_.notify_all();
   heartbeat_.join();
 }
+
+void TaskRunner::StopAccepting() { draining_.store(true); }
 
 void TaskRunner::CancelAll() {
   draining_.store(true);

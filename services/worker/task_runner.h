@@ -28,9 +28,12 @@ class TaskContext {
   // Reports progress (throttled before it reaches the network). Also enforces the call's
   // deadline: past it, cancel() becomes true.
   virtual void Progress(int64_t done, int64_t total) = 0;
-  // Set when the client cancelled, the deadline passed or the server is draining. Long loops
-  // pass it to the libraries, which return CANCELLED.
+  // Set when the client cancelled, the deadline passed or the server stopped (its drain grace
+  // ran out). Long loops pass it to the libraries, which return CANCELLED.
   virtual const std::atomic<bool>* cancel() const = 0;
+  // The call's deadline (the coordinator's per-attempt --task-deadline-ms): libraries that
+  // block in reads (FFmpeg's interrupt callback, DecoderOptions::deadline) stop there.
+  virtual std::chrono::steady_clock::time_point deadline() const = 0;
 
  protected:
   ~TaskContext() = default;
@@ -62,7 +65,11 @@ class TaskRunner {
   // logs ("ingest j1a2b3/ingest-lr attempt 2").
   grpc::ServerWriteReactor<framepair::v1::TaskUpdate>* Start(grpc::CallbackServerContext* context,
                                                              std::string what, TaskFn fn);
-  // Cancels every running task and refuses new ones (server drain).
+  // Server drain (SIGTERM): refuses new tasks (UNAVAILABLE, so the coordinator places them
+  // elsewhere) and lets running ones finish; the server's drain grace bounds how long they
+  // may take (past it gRPC cancels their calls, which cancels the work).
+  void StopAccepting();
+  // Cancels every running task and refuses new ones.
   void CancelAll();
   int running() const { return running_.load(); }
 

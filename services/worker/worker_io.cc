@@ -5,22 +5,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "pipeline/parameters.h"
 #include "util/status_macros.h"
 
 namespace framepair {
-
-absl::StatusOr<std::string> ResolveInput(const StorageRoot& storage, const std::string& relative,
-                                         std::string_view what) {
-  if (relative.empty())
-    return absl::InvalidArgumentError(absl::StrCat("no ", std::string(what), " given"));
-  absl::StatusOr<std::string> path = storage.Resolve(relative, /*must_exist=*/true);
-  if (!path.ok()) {
-    return absl::Status(path.status().code(),
-                        absl::StrCat(std::string(what), ": ", path.status().message()));
-  }
-  return path;
-}
 
 absl::StatusOr<std::string> AttemptDir(const StorageRoot& storage,
                                        const framepair::v1::TaskRef& task) {
@@ -37,12 +24,6 @@ absl::StatusOr<std::string> AttemptDir(const StorageRoot& storage,
     return absl::UnavailableError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
   }
   return dir;
-}
-
-absl::StatusOr<RunOptions> OptionsFor(const framepair::v1::RunParameters& parameters) {
-  FP_ASSIGN_OR_RETURN(RunOptions options, OptionsFromParameters(parameters));
-  FP_RETURN_IF_ERROR(NormalizeRunOptions(&options));
-  return options;
 }
 
 absl::Status Rename(const absl::Status& status, const std::string& path, const std::string& name) {

@@ -1,5 +1,5 @@
 // What every worker task does at its edges: turn the request's storage references into files
-// (through the one resolver, storage/storage.h), create the attempt's private output
+// (through the one resolver, storage/inputs.h), create the attempt's private output
 // directory, rebuild the run options, and speak the user's file names in errors.
 #pragma once
 
@@ -7,22 +7,17 @@
 
 #include "absl/status/statusor.h"
 #include "framepair/v1/workers.pb.h"
+#include "pipeline/parameters.h"  // OptionsFor: the request's RunOptions
 #include "pipeline/pipeline.h"
+#include "storage/inputs.h"  // ResolveInput: the request's input files
 #include "storage/storage.h"
 
 namespace framepair {
-
-// An input the request names (must exist). INVALID_ARGUMENT / NOT_FOUND naming it.
-absl::StatusOr<std::string> ResolveInput(const StorageRoot& storage, const std::string& relative,
-                                         std::string_view what);
 
 // The attempt's output directory (created). It must lie under work/<job_id>/, so a request
 // cannot make a worker write anywhere else.
 absl::StatusOr<std::string> AttemptDir(const StorageRoot& storage,
                                        const framepair::v1::TaskRef& task);
-
-// RunOptions from the request's parameters, normalised and validated.
-absl::StatusOr<RunOptions> OptionsFor(const framepair::v1::RunParameters& parameters);
 
 // `status` with every occurrence of `path` in its message replaced by `name` (what the user
 // called the file), so errors name the user's file rather than a content-addressed path.

@@ -54,7 +54,8 @@ int WorkerMain(int argc, char** argv, std::string_view binary_name, std::string_
     runner = std::make_unique<TaskRunner>(worker);
     ServiceSet set;
     set.services.push_back(make_service(std::move(storage), runner.get()));
-    set.on_drain = [r = runner.get()] { r->CancelAll(); };
+    // Running tasks finish within --drain-grace-seconds; only new ones are refused.
+    set.on_drain = [r = runner.get()] { r->StopAccepting(); };
     return set;
   };
   return ServerMain(argc, argv, binary_name, description, factory);
