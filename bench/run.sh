@@ -40,8 +40,8 @@ for spec in "${specs[@]}"; do
   case "$spec" in *:*) size=${spec%%:*} m=${spec#*:} ;; *) size=720p m=$spec ;; esac
   make_footage "$size" "$m"
   d=$(footage_dir "$size" "$m")
-  read -r hw hh < <(ffprobe -v error -select_streams v:0 -show_entries stream=width,height -of csv=p=0:s=' ' "$d/hr.mp4")
-  read -r lw lh < <(ffprobe -v error -select_streams v:0 -show_entries stream=width,height -of csv=p=0:s=' ' "$d/lr.mp4")
+  IFS=x read -r hw hh < <(ffprobe -v error -select_streams v:0 -show_entries stream=width,height -of csv=s=x:p=0 "$d/hr.mp4")
+  IFS=x read -r lw lh < <(ffprobe -v error -select_streams v:0 -show_entries stream=width,height -of csv=s=x:p=0 "$d/lr.mp4")
   # Reference 1: ffmpeg decoding both inputs at once (framepair ingests both in parallel too).
   t0=$(now)
   $ff -i "$d/hr.mp4" -f null - & p1=$!
