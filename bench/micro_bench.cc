@@ -1,14 +1,23 @@
 // Hot kernels of the pipeline, measured in isolation:
 //   build/bench/framepair_micro_bench --benchmark_min_time=0.2
+// FRAMEPAIR_BENCH_PNG=frame.png makes the PNG benchmarks use that frame (see PngFrame()).
 #include <benchmark/benchmark.h>
+#include <libdeflate.h>
+#include <zlib.h>
 
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <random>
+#include <string>
 #include <utility>
 #include <vector>
 
 #include "align/align.h"
 #include "dedup/dedup.h"
 #include "png/png.h"
+#include "png/png_filter.h"
 #include "util/crc32c.h"
 
 namespace framepair {
@@ -39,15 +48,88 @@ void BM_Crc32c(benchmark::State& state) {
 }
 BENCHMARK(BM_Crc32c)->Arg(1 << 20);
 
-void BM_EncodePng1280x720(benchmark::State& state) {
-  RgbImage image = GameLikeFrame(1280, 720);
+// The frame the PNG benchmarks encode: FRAMEPAIR_BENCH_PNG names a real frame (for example
+// one that went through libx264: `ffmpeg -i hr.mp4 -frames:v 1 frame.png`), otherwise the
+// synthetic 1280x720 one.
+const RgbImage& PngFrame() {
+  static const RgbImage frame = [] {
+    if (const char* path = std::getenv("FRAMEPAIR_BENCH_PNG"); path != nullptr && *path) {
+      std::ifstream in(path, std::ios::binary);
+      std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      absl::StatusOr<RgbImage> image = DecodePng(bytes);
+      if (image.ok()) return *std::move(image);
+      std::fprintf(stderr, "FRAMEPAIR_BENCH_PNG: %s\n", image.status().ToString().c_str());
+      std::exit(2);
+    }
+    return GameLikeFrame(1280, 720);
+  }();
+  return frame;
+}
+
+constexpr PngFilter kFilters[] = {PngFilter::kNone,    PngFilter::kSub,   PngFilter::kUp,
+                                  PngFilter::kAverage, PngFilter::kPaeth, PngFilter::kAdaptive};
+constexpr const char* kFilterNames[] = {"none", "sub", "up", "average", "paeth", "adaptive"};
+
+// Args: level, filter (index into kFilters).
+void BM_EncodePng(benchmark::State& state) {
+  const RgbImage& image = PngFrame();
   PngOptions options;
   options.compression_level = static_cast<int>(state.range(0));
+  options.filter = kFilters[state.range(1)];
   size_t bytes = 0;
   for (auto _ : state) bytes = EncodePng(image, options)->size();
   state.counters["png_kb"] = static_cast<double>(bytes) / 1024;
+  state.SetItemsProcessed(state.iterations() * image.width * image.height);  // pixels/s
+  state.SetLabel(kFilterNames[state.range(1)]);
 }
-BENCHMARK(BM_EncodePng1280x720)->Arg(1)->Arg(3)->Arg(6)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_EncodePng)
+    ->ArgsProduct({{0, 1, 2, 3, 4, 6, 9, 12}, {2}})
+    ->ArgsProduct({{1}, {0, 1, 3, 4, 5}})
+    ->ArgsProduct({{6}, {5}})
+    ->Unit(benchmark::kMillisecond);
+
+// The filter alone, in pixels per second.
+void BM_PngFilter(benchmark::State& state) {
+  const RgbImage& image = PngFrame();
+  std::vector<uint8_t> out((image.stride() + 1) * image.height);
+  for (auto _ : state) {
+    FilterImage(image, kFilters[state.range(0)], out.data());
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(state.iterations() * image.width * image.height);
+  state.SetLabel(kFilterNames[state.range(0)]);
+}
+BENCHMARK(BM_PngFilter)->DenseRange(0, 5)->Unit(benchmark::kMicrosecond);
+
+// Deflate alone on the Up-filtered frame, the old compressor (zlib, what libpng used) against
+// the new (libdeflate), in input MB/s. Args: 0 zlib / 1 libdeflate, level.
+void BM_Deflate(benchmark::State& state) {
+  const RgbImage& image = PngFrame();
+  std::vector<uint8_t> in((image.stride() + 1) * image.height);
+  FilterImage(image, PngFilter::kUp, in.data());
+  const int level = static_cast<int>(state.range(1));
+  size_t size = 0;
+  if (state.range(0) == 0) {
+    std::vector<Bytef> out(compressBound(static_cast<uLong>(in.size())));
+    for (auto _ : state) {
+      uLongf n = static_cast<uLongf>(out.size());
+      compress2(out.data(), &n, in.data(), static_cast<uLong>(in.size()), level);
+      size = n;
+    }
+    state.SetLabel("zlib");
+  } else {
+    libdeflate_compressor* c = libdeflate_alloc_compressor(level);
+    std::vector<uint8_t> out(libdeflate_zlib_compress_bound(c, in.size()));
+    for (auto _ : state) {
+      size = libdeflate_zlib_compress(c, in.data(), in.size(), out.data(), out.size());
+    }
+    libdeflate_free_compressor(c);
+    state.SetLabel("libdeflate");
+  }
+  state.counters["out_kb"] = static_cast<double>(size) / 1024;
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(in.size()));
+}
+BENCHMARK(BM_Deflate)->ArgsProduct({{0, 1}, {1, 6}})->Unit(benchmark::kMillisecond);
 
 void BM_BlockSad8x8(benchmark::State& state) {
   std::vector<uint8_t> a(64 * 64, 10), b(64 * 64, 12);

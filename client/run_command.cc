@@ -42,6 +42,9 @@ void PrintSummaryJson(const RunOptions& o, const RunSummary& s) {
   field("pngs_encoded", s.pack.pngs_encoded);
   field("pack_frames_decoded", s.pack.frames_decoded);
   field("pack_seeks", s.pack.seeks);
+  field("pack_frames_needed", s.pack.frames_needed);
+  field("pack_frames_decoded_minimum", s.pack.frames_decoded_minimum);
+  field("pack_png_bytes", s.pack.png_bytes);
   field("peak_rss_bytes", PeakRssBytes());
   std::string accounting = Json(s.accounting);
   while (!accounting.empty() && accounting.back() == '\n') accounting.pop_back();

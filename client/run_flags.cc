@@ -41,7 +41,7 @@ void AddDatasetFlags(po::options_description& desc, RunFlags* f) {
     ("scale", po::value(&o.scale)->default_value(4), "HR size / LR size")
     ("window", po::value(&o.sample.window)->default_value(10), "consecutive frames per example")
     ("shards", po::value(&o.shards)->default_value(1), "number of TFRecord shards")
-    ("png-level", po::value(&o.pack.png.compression_level)->default_value(1), "PNG zlib level 0-9 (1: fastest with good size, see docs/benchmarks.md)")
+    ("png-level", po::value(&o.pack.png.compression_level)->default_value(1), "PNG deflate level 0-12 (libdeflate; 1: fastest with good size, 12: smallest; see docs/benchmarks.md)")
     ("hr-only", po::bool_switch(&f->hr_only), "only --hr is given: LR is made by nearest-neighbour downscale (pixel (s*x, s*y))")
     ("format", po::value(&f->format)->default_value("pair"), "pair: features input+target; single: feature images (HR only, training downscales)")
     ("no-provenance", po::bool_switch(&f->no_provenance), "omit the input_frame/target_frame source frame indexes")

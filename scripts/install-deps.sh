@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config git bc python3
   ffmpeg libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
-  libpng-dev zlib1g-dev libssl-dev
+  libpng-dev zlib1g-dev libdeflate-dev libssl-dev
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libabsl-dev
   libspdlog-dev libboost-dev libboost-program-options-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev

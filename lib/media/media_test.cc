@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "media/decode_plan.h"
 #include "media/video.h"
 
 namespace framepair {
@@ -213,6 +214,63 @@ TEST_P(CodecTest, DecodeAtSortedDecodesEachFrameAtMostOnce) {
   EXPECT_LE(c.frames_decoded, n) << "a frame was decoded twice";
   EXPECT_LT(c.seeks, static_cast<int64_t>(wanted.size()));
   EXPECT_EQ(c.reopens, 0);
+}
+
+// The packer's walk: sparse windows in plan order. The decoder produces no frame twice (no more
+// frames than the plan's minimum), and each frame equals what a fresh decoder seeking to it
+// alone returns.
+TEST_P(CodecTest, PlannedDecodeReachesTheMinimumAndMatchesIndependentSeeks) {
+  const std::string path = MakeClip(GetParam());
+  Straight s = DecodeStraight(path);
+  const int n = GetParam().frames;
+  ASSERT_EQ(static_cast<int>(s.rgb.size()), n);
+  std::vector<int64_t> wanted;
+  for (int start = n - 4; start >= 2; start -= 9) {  // unsorted, with repeats
+    for (int k = 0; k < 3; ++k) wanted.push_back(start + k);
+    wanted.push_back(start);
+  }
+  const DecodePlan plan = PlanDecode(wanted, s.positions);
+  ASSERT_TRUE(std::is_sorted(plan.frames.begin(), plan.frames.end()));
+  auto decoder = VideoDecoder::Open(path);
+  ASSERT_TRUE(decoder.ok()) << decoder.status();
+  RgbConverter converter;
+  for (int64_t index : plan.frames) {
+    auto frame = (*decoder)->DecodeAt(index, s.positions);
+    ASSERT_TRUE(frame.ok()) << frame.status();
+    RgbImage planned;
+    ASSERT_TRUE(converter.ToRgb((*frame)->frame, &planned).ok());
+    auto alone = VideoDecoder::Open(path);
+    ASSERT_TRUE(alone.ok());
+    auto single = (*alone)->DecodeAt(index, s.positions);
+    ASSERT_TRUE(single.ok()) << single.status();
+    RgbImage independent;
+    ASSERT_TRUE(converter.ToRgb((*single)->frame, &independent).ok());
+    EXPECT_TRUE(planned == independent) << "frame " << index;
+    EXPECT_TRUE(planned == s.rgb[index]) << "frame " << index;
+  }
+  const DecodeCounters& c = (*decoder)->counters();
+  EXPECT_LE(c.frames_decoded, plan.minimum_decodes) << "a frame was decoded twice";
+  EXPECT_EQ(c.seeks, plan.seeks);
+  EXPECT_EQ(c.reopens, 0);
+}
+
+TEST(DecodePlan, MinimumIsTheUnionOfKeyframeRuns) {
+  // Keyframes at 0, 10, 20, 30 in a 40-frame table.
+  std::vector<FramePosition> positions(40);
+  for (size_t i = 0; i < positions.size(); ++i)
+    positions[i] = {static_cast<int64_t>(i), i % 10 == 0};
+  EXPECT_EQ(KeyframeAtOrBefore(positions, 0), 0);
+  EXPECT_EQ(KeyframeAtOrBefore(positions, 19), 10);
+  EXPECT_EQ(KeyframeAtOrBefore(positions, 20), 20);
+  // 3: run 0..3 (4). 5, 5: 4..5 (2). 12: seek to 10, 10..12 (3). 13: 1. 25: seek, 20..25 (6).
+  // 29: 26..29 (4). 30: its keyframe is the next frame anyway, so no seek (1).
+  const DecodePlan plan = PlanDecode({25, 5, 3, 13, 12, 5, 30, 29}, positions);
+  EXPECT_EQ(plan.frames, (std::vector<int64_t>{3, 5, 12, 13, 25, 29, 30}));
+  EXPECT_EQ(plan.minimum_decodes, 4 + 2 + 3 + 1 + 6 + 4 + 1);
+  EXPECT_EQ(plan.seeks, 2);
+  EXPECT_EQ(PlanDecode({}, positions).minimum_decodes, 0);
+  EXPECT_EQ(PlanDecode({39}, positions).seeks, 1);
+  EXPECT_EQ(PlanDecode({39}, positions).minimum_decodes, 10);
 }
 
 TEST_P(CodecTest, DecodeAtSequentialNeverSeeks) {

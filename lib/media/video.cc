@@ -17,6 +17,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "media/decode_plan.h"
 #include "media/ffmpeg_compat.h"
 #include "util/crc32c.h"
 #include "util/status_macros.h"
@@ -376,7 +377,7 @@ class FfmpegDecoder final : public VideoDecoder {
     BuildPtsMap(positions);
     if (have_current_ && index_known_ && current_.index == index) return &current_;
 
-    int64_t keyframe = LastKeyframeAtOrBefore(positions, index);
+    int64_t keyframe = KeyframeAtOrBefore(positions, index);
     if (index_known_ && next_index_ <= index && keyframe <= next_index_) {
       // No keyframe between here and the target: decoding forward is the cheapest way.
       FP_ASSIGN_OR_RETURN(bool ok, DecodeForwardTo(index, /*verify=*/true));
@@ -392,7 +393,7 @@ class FfmpegDecoder final : public VideoDecoder {
       // Landed past the target (leading pictures of an open GOP, a coarse index) or could not
       // tell where: start from the keyframe before.
       if (keyframe == 0) break;
-      keyframe = LastKeyframeAtOrBefore(positions, keyframe - 1);
+      keyframe = KeyframeAtOrBefore(positions, keyframe - 1);
     }
     return ReopenAndDecodeTo(index, positions);
   }
@@ -843,14 +844,6 @@ class FfmpegDecoder final : public VideoDecoder {
   int64_t IndexForPts(int64_t pts) const {
     auto it = pts_to_index_.find(pts);
     return it == pts_to_index_.end() ? -1 : it->second;
-  }
-
-  static int64_t LastKeyframeAtOrBefore(const std::vector<FramePosition>& positions,
-                                        int64_t index) {
-    for (int64_t i = index; i > 0; --i) {
-      if (positions[i].keyframe) return i;
-    }
-    return 0;
   }
 
   // Decodes forward from the current position until frame `index`. False if the stream

@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "dataset/shard_writer.h"
+#include "media/decode_plan.h"
 #include "media/ffmpeg_compat.h"
 #include "media/video.h"
 #include "tfrecord/example.h"
@@ -63,6 +64,10 @@ class FrameReader {
                                               "since ingest or is damaged there"));
     }
     return ShareFrame(frame->frame);
+  }
+
+  DecodePlan Plan(std::vector<int64_t> needed) const {
+    return PlanDecode(std::move(needed), positions_);
   }
 
   const DecodeCounters& counters() const { return decoder_->counters(); }
@@ -125,7 +130,9 @@ class PngEncoderPool {
       ++in_flight_;
     }
     boost::asio::post(pool_, [this, promises, downscales, frame = std::move(frame)]() mutable {
-      RgbImage rgb;
+      // Reused by every frame this thread converts: same size, so no allocation or page
+      // faults per frame. Freed when the pool's threads end with the shard.
+      thread_local RgbImage rgb;
       std::unique_ptr<RgbConverter> converter = converters_.Take();
       absl::Status converted = converter->ToRgb(frame.get(), &rgb);
       converters_.Give(std::move(converter));
@@ -136,6 +143,7 @@ class PngEncoderPool {
             : downscales[k] == 1 ? EncodePng(rgb, options_)
                                  : EncodePng(DownscaleNearest(rgb, downscales[k]), options_);
         if (png.ok()) {
+          png_bytes_ += static_cast<int64_t>(png->size());
           promises[k]->set_value(std::make_shared<const std::string>(*std::move(png)));
         } else {
           promises[k]->set_exception(
@@ -152,6 +160,8 @@ class PngEncoderPool {
     return futures;
   }
   int64_t encoded() const { return encoded_; }
+  // Complete once every future Encode() returned is ready.
+  int64_t png_bytes() const { return png_bytes_.load(); }
 
  private:
   const int threads_;
@@ -159,6 +169,7 @@ class PngEncoderPool {
   boost::asio::thread_pool pool_;
   PngOptions options_;
   int64_t encoded_ = 0;
+  std::atomic<int64_t> png_bytes_{0};
   std::mutex mutex_;
   std::condition_variable room_;
   int in_flight_ = 0;
@@ -234,9 +245,12 @@ absl::Status CheckWindows(const std::vector<Window>& windows, int window, size_t
 void PackCounters::Add(const PackCounters& other) {
   frames_decoded += other.frames_decoded;
   seeks += other.seeks;
+  frames_needed += other.frames_needed;
+  frames_decoded_minimum += other.frames_decoded_minimum;
   distinct_lr_frames += other.distinct_lr_frames;
   distinct_hr_frames += other.distinct_hr_frames;
   pngs_encoded += other.pngs_encoded;
+  png_bytes += other.png_bytes;
   examples += other.examples;
   bytes += other.bytes;
 }
@@ -262,6 +276,23 @@ absl::StatusOr<PackedShard> PackShard(const PackInput& input, const std::vector<
   PngEncoderPool encoder(options.threads, options.png);
   PngCache lr_cache, hr_cache;
   PackCounters counters;
+  {
+    // The reads below follow the pairs, whose frame indexes never decrease, so each decoder
+    // walks its plan: the needed frames in order, seeking only past a keyframe.
+    std::vector<int64_t> lr_needed, hr_needed;
+    for (const Window& window : windows) {
+      for (int64_t p = window.start; p < window.start + options.window; ++p) {
+        lr_needed.push_back(pairs[p].lr_frame);
+        hr_needed.push_back(pairs[p].hr_frame);
+      }
+    }
+    for (const DecodePlan& plan :
+         {hr_reader.Plan(std::move(hr_needed)),
+          lr_reader ? lr_reader->Plan(std::move(lr_needed)) : DecodePlan{}}) {
+      counters.frames_needed += static_cast<int64_t>(plan.frames.size());
+      counters.frames_decoded_minimum += plan.minimum_decodes;
+    }
+  }
   bool need_lr_png = options.format == ExampleFormat::kPair;
 
   // Windows whose PNGs are being encoded, oldest first. Decoding runs ahead of the encoder
@@ -351,6 +382,7 @@ absl::StatusOr<PackedShard> PackShard(const PackInput& input, const std::vector<
   FP_ASSIGN_OR_RETURN(shard.entry, writer.Commit(counters.examples));
   counters.bytes = shard.entry.bytes();
   counters.pngs_encoded = encoder.encoded();
+  counters.png_bytes = encoder.png_bytes();
   counters.frames_decoded =
       hr_reader.counters().frames_decoded + (lr_reader ? lr_reader->counters().frames_decoded : 0);
   counters.seeks = hr_reader.counters().seeks + (lr_reader ? lr_reader->counters().seeks : 0);

@@ -1,7 +1,7 @@
 // Pipeline step 4b: pack sampled windows into one TFRecord shard. Decodes only the frames the
-// windows need (random access, increasing order), converts them to RGB with the stream's
-// colour matrix, encodes each distinct frame to PNG exactly once and reuses the bytes for
-// every window that shares it, and streams examples into the shard file.
+// windows need, in increasing order and each once (media/decode_plan.h), converts them to RGB
+// with the stream's colour matrix, encodes each distinct frame to PNG exactly once and reuses
+// the bytes for every window that shares it, and streams examples into the shard file.
 #pragma once
 
 #include <atomic>
@@ -45,9 +45,16 @@ struct PackOptions {
 struct PackCounters {
   int64_t frames_decoded = 0;  // all frames the decoders produced (including skipped ones)
   int64_t seeks = 0;
+  // Distinct frames the windows need from the decoders, and the fewest frames any decoder must
+  // produce to reach them (PlanDecode: each from its keyframe, no frame twice). frames_decoded
+  // above the minimum means decoding was wasted; frames_decoded / frames_needed is what sparse
+  // windows cost.
+  int64_t frames_needed = 0;
+  int64_t frames_decoded_minimum = 0;
   int64_t distinct_lr_frames = 0;
   int64_t distinct_hr_frames = 0;
   int64_t pngs_encoded = 0;
+  int64_t png_bytes = 0;  // sum of the sizes of the PNGs encoded (each distinct frame once)
   int64_t examples = 0;
   int64_t bytes = 0;
 

@@ -134,8 +134,9 @@ absl::Status NormalizeRunOptions(RunOptions* options) {
   if (o.shards < 1 || o.shards > 4096) {
     return Bad(absl::StrCat("--shards ", o.shards, " must be 1..4096"));
   }
-  if (o.pack.png.compression_level < 0 || o.pack.png.compression_level > 9) {
-    return Bad(absl::StrCat("--png-level ", o.pack.png.compression_level, " must be 0..9"));
+  if (o.pack.png.compression_level < 0 || o.pack.png.compression_level > kMaxPngLevel) {
+    return Bad(
+        absl::StrCat("--png-level ", o.pack.png.compression_level, " must be 0..", kMaxPngLevel));
   }
   // 10 000 000 windows of 2..1000 frames: far beyond any recording, and the sampling plan
   // (one entry per window) stays within memory and message limits.

@@ -66,6 +66,12 @@ TEST_F(TinyPipelineTest, RunsVerifiesAndCountsEachFrameOnce) {
   EXPECT_EQ(summary->windows, 12);
   EXPECT_EQ(summary->pack.pngs_encoded,
             summary->pack.distinct_lr_frames + summary->pack.distinct_hr_frames);
+  // Each shard's decoders walk their plan: no frame decoded twice, none beyond the minimum.
+  EXPECT_EQ(summary->pack.frames_needed,
+            summary->pack.distinct_lr_frames + summary->pack.distinct_hr_frames);
+  EXPECT_GE(summary->pack.frames_decoded_minimum, summary->pack.frames_needed);
+  EXPECT_LE(summary->pack.frames_decoded, summary->pack.frames_decoded_minimum);
+  EXPECT_GT(summary->pack.png_bytes, 0);
   absl::StatusOr<VerifyReport> report = VerifyDataset(o.out_dir, VerifyOptions{});
   ASSERT_TRUE(report.ok());
   EXPECT_TRUE(report->ok()) << report->defects.front();

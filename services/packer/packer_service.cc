@@ -64,6 +64,8 @@ absl::StatusOr<framepair::v1::TaskResult> RunPackTask(const StorageRoot& storage
   stats->set_distinct_lr_frames(c.distinct_lr_frames);
   stats->set_distinct_hr_frames(c.distinct_hr_frames);
   stats->set_pngs_encoded(c.pngs_encoded);
+  stats->set_frames_needed(c.frames_needed);
+  stats->set_frames_decoded_minimum(c.frames_decoded_minimum);
   return result;
 }
 
