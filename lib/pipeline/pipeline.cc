@@ -55,6 +55,7 @@ absl::StatusOr<RunSummary> RunPipeline(const RunOptions& options_in, ProgressSin
   RunOptions o = options_in;
   FP_RETURN_IF_ERROR(ValidatePaths(o));
   FP_RETURN_IF_ERROR(NormalizeRunOptions(&o));
+  FP_RETURN_IF_ERROR(CheckNameTemplate(o.name_template, /*job=*/false));
   const bool hr_only = o.pack.hr_only;
 
   // Fail fast on an unusable output directory, before minutes of decoding.
@@ -136,7 +137,8 @@ absl::StatusOr<RunSummary> RunPipeline(const RunOptions& options_in, ProgressSin
   }
   scene_table.thumbs = ThumbStore();
   summary.scenes = plan.scenes;
-  summary.windows = static_cast<int64_t>(plan.windows.size());
+  summary.windows = plan.accounting.windows_written();
+  summary.validation_windows = plan.accounting.validation().windows_written();
   summary.accounting = plan.accounting;
 
   // 4b. Pack shards.
@@ -150,12 +152,21 @@ absl::StatusOr<RunSummary> RunPipeline(const RunOptions& options_in, ProgressSin
       PackProgressFn report = [&](int64_t done) {
         if (progress) progress->StageProgress("pack", done_before + done, summary.windows);
       };
-      std::string name = ShardFileName("train", shard, o.shards, o.gzip);
+      std::string name = ShardFileNameFrom(o.name_template, "", shard, o.shards, o.gzip);
       FP_ASSIGN_OR_RETURN(PackedShard packed,
                           PackShard(input, windows, o.pack, staging, name, report, cancel));
       done_before += static_cast<int64_t>(windows.size());
       summary.pack.Add(packed.counters);
       *manifest.add_shards() = packed.entry;
+    }
+    if (plan.accounting.has_validation()) {
+      const std::vector<Window> windows = plan.WindowsOfShard(plan.ValidationShard());
+      PackProgressFn report = [](int64_t) {};
+      FP_ASSIGN_OR_RETURN(
+          PackedShard packed,
+          PackShard(input, windows, o.pack, staging, ValidationFileName(o.gzip), report, cancel));
+      summary.pack.Add(packed.counters);
+      *manifest.mutable_validation() = packed.entry;
     }
   }
   summary.shards = o.shards;

@@ -272,7 +272,14 @@ absl::StatusOr<VerifyReport> VerifyDataset(const std::string& dir, const VerifyO
   InFlight in_flight(2 * threads + 2);  // before the pool: its tasks use it until join()
   boost::asio::thread_pool pool(threads);
   const uint64_t max_record_bytes = MaxRecordBytes(e);
-  for (const auto& shard : m.shards()) {
+  // The training shards, then the validation file (same checks; its examples are not part of
+  // total_examples).
+  std::vector<const framepair::v1::ShardEntry*> files;
+  for (const auto& shard : m.shards()) files.push_back(&shard);
+  if (m.has_validation()) files.push_back(&m.validation());
+  for (const framepair::v1::ShardEntry* entry : files) {
+    const framepair::v1::ShardEntry& shard = *entry;
+    const bool validation = entry == &m.validation();
     listed.insert(shard.file());
     const std::string path = dir + "/" + shard.file();
     ShardFile file(path);
@@ -280,7 +287,7 @@ absl::StatusOr<VerifyReport> VerifyDataset(const std::string& dir, const VerifyO
       out.Defect(std::string(opened.message()));
       continue;
     }
-    ++out.report().shards;
+    if (!validation) ++out.report().shards;
     absl::StatusOr<TfRecordReader> reader = TfRecordReader::FromSource(
         [&file](char* buffer, size_t size) { return file.Read(buffer, size); }, max_record_bytes);
     int64_t records = 0;
@@ -322,7 +329,7 @@ absl::StatusOr<VerifyReport> VerifyDataset(const std::string& dir, const VerifyO
     if (records != shard.examples()) {
       out.Defect(absl::StrCat(path, ": ", records, " records, manifest says ", shard.examples()));
     }
-    total += records;
+    (validation ? out.report().validation_examples : total) += records;
   }
   pool.join();
   out.report().examples = total;

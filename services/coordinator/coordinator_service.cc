@@ -7,8 +7,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "dataset/dataset.h"
 #include "pipeline/parameters.h"
 #include "services/common/grpc_status.h"
+#include "services/coordinator/publisher.h"
 #include "services/worker/worker_io.h"
 #include "util/quote.h"
 #include "util/status_macros.h"
@@ -166,6 +168,7 @@ absl::StatusOr<framepair::v1::SubmitJobResponse> CoordinatorService::Submit(
   const framepair::v1::JobSpec& spec = request.spec();
   FP_RETURN_IF_ERROR(StorageRoot::ValidateName("dataset name", spec.dataset()));
   FP_ASSIGN_OR_RETURN(RunOptions options, OptionsFor(spec.parameters()));
+  FP_RETURN_IF_ERROR(CheckNameTemplate(options.name_template, /*job=*/true));
   const bool hr_only = options.pack.hr_only;
   if (!spec.hr().storage_path().empty()) {
     FP_RETURN_IF_ERROR(ResolveInput(storage_, spec.hr().storage_path(), "HR footage").status());
@@ -195,7 +198,7 @@ absl::StatusOr<framepair::v1::SubmitJobResponse> CoordinatorService::Submit(
   }
   add("align", "align", ingests);
   add("scene", "scene", {"align"});
-  for (int shard = 0; shard < options.shards; ++shard) {
+  for (int shard = 0; shard < PackTaskCount(spec.parameters()); ++shard) {
     add(absl::StrFormat("pack-%05d", shard), "pack", {"scene"});
   }
   JobRecord record;

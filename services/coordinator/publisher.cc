@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "dataset/dataset.h"
+#include "dataset/publish.h"
 #include "pipeline/parameters.h"
 #include "util/file.h"
 #include "util/quote.h"
@@ -106,8 +108,10 @@ absl::Status CheckTaskResult(const StorageRoot& storage, const std::string& job_
   }
   if (result.has_pack()) {
     FP_ASSIGN_OR_RETURN(const int shard, ShardOfPackTask(task));
-    const std::string assigned =
-        JobShardFileName(job_id, shard, parameters.shards(), parameters.gzip());
+    if (shard >= PackTaskCount(parameters)) {
+      return refuse(absl::StrCat("the job has no pack task ", shard));
+    }
+    const std::string assigned = JobPackFileName(job_id, shard, parameters);
     const std::string& named = result.pack().entry().file();
     if (named != assigned) {
       return refuse(absl::StrCat("it names its shard ", QuoteUserText(named), ", not ", assigned));
@@ -122,7 +126,26 @@ absl::Status CheckTaskResult(const StorageRoot& storage, const std::string& job_
 }
 
 std::string JobShardFileName(const std::string& job_id, int shard, int shards, bool gzip) {
-  return ShardFileName("train-" + job_id, shard, shards, gzip);
+  return ShardFileNameFrom(kDefaultJobNameTemplate, job_id, shard, shards, gzip);
+}
+
+namespace {
+bool HasValidation(const framepair::v1::RunParameters& p) {
+  return p.val_windows() > 0 || p.val_fraction() > 0;
+}
+}  // namespace
+
+int PackTaskCount(const framepair::v1::RunParameters& parameters) {
+  return parameters.shards() + (HasValidation(parameters) ? 1 : 0);
+}
+
+std::string JobPackFileName(const std::string& job_id, int shard,
+                            const framepair::v1::RunParameters& parameters) {
+  if (HasValidation(parameters) && shard == parameters.shards()) {
+    return ValidationFileName(parameters.gzip());
+  }
+  return ShardFileNameFrom(parameters.name_template(), job_id, shard, parameters.shards(),
+                           parameters.gzip());
 }
 
 absl::StatusOr<framepair::v1::JobResult> PublishJob(const StorageRoot& storage,
@@ -149,6 +172,18 @@ absl::StatusOr<framepair::v1::JobResult> PublishJob(const StorageRoot& storage,
   for (int shard = 0; shard < options.shards; ++shard) {
     FP_ASSIGN_OR_RETURN(auto r, result_of(absl::StrFormat("pack-%05d", shard)));
     *pair.add_shards() = r.pack().entry();
+    stats.set_distinct_lr_frames(stats.distinct_lr_frames() +
+                                 r.pack().stats().distinct_lr_frames());
+    stats.set_distinct_hr_frames(stats.distinct_hr_frames() +
+                                 r.pack().stats().distinct_hr_frames());
+    stats.set_pngs_encoded(stats.pngs_encoded() + r.pack().stats().pngs_encoded());
+  }
+  const bool validation = HasValidation(spec.parameters());
+  std::string validation_part;  // the validation task's file, storage-resolved
+  if (validation) {
+    FP_ASSIGN_OR_RETURN(auto r, result_of(absl::StrFormat("pack-%05d", options.shards)));
+    *pair.mutable_validation() = r.pack().entry();
+    FP_ASSIGN_OR_RETURN(validation_part, storage.Resolve(r.pack().shard(), false));
     stats.set_distinct_lr_frames(stats.distinct_lr_frames() +
                                  r.pack().stats().distinct_lr_frames());
     stats.set_distinct_hr_frames(stats.distinct_hr_frames() +
@@ -199,9 +234,19 @@ absl::StatusOr<framepair::v1::JobResult> PublishJob(const StorageRoot& storage,
   bool listed = false;
   for (const auto& p : dataset.pairs()) listed = listed || p.job_id() == job_id;
   if (!listed) {
+    // The validation file first, manifest last: its listed prefix stays what the old
+    // manifest says, so a publication interrupted here is simply run again.
+    std::optional<framepair::v1::ShardEntry> validation_file;
+    if (validation) {
+      framepair::v1::ShardEntry listed_part;  // the pairs' parts the manifest lists
+      if (exists && dataset.has_validation()) listed_part = dataset.validation();
+      FP_ASSIGN_OR_RETURN(validation_file, AppendValidationPart(dir, listed_part, validation_part,
+                                                                pair.validation()));
+    }
     if (!exists) {
       dataset = pair;
       dataset.clear_pairs();
+      dataset.clear_validation();
     } else {
       for (const auto& s : pair.shards()) *dataset.add_shards() = s;
       for (const auto& s : pair.sources()) *dataset.add_sources() = s;
@@ -214,6 +259,10 @@ absl::StatusOr<framepair::v1::JobResult> PublishJob(const StorageRoot& storage,
     *entry->mutable_stats() = pair.stats();
     for (const auto& s : pair.shards()) entry->add_shard_files(s.file());
     entry->set_examples(pair.total_examples());
+    if (validation_file) {
+      *entry->mutable_validation() = pair.validation();
+      *dataset.mutable_validation() = *validation_file;
+    }
     FP_RETURN_IF_ERROR(WriteManifest(dir, dataset));
   }
 

@@ -16,9 +16,20 @@
 
 namespace framepair {
 
-// Shard file name of one job's shard in the dataset: "train-<job>-00003-of-00016.tfrecord[.gz]"
-// (a dataset holds the shards of many footage pairs, one job each).
+// Shard file name of one job's shard in the dataset with the default template:
+// "train_<job>_00003-of-00016.tfrecord[.gz]" (a dataset holds the shards of many footage
+// pairs, one job each).
 std::string JobShardFileName(const std::string& job_id, int shard, int shards, bool gzip);
+
+// Pack tasks of a job: one per shard, and with a validation split (--val-windows,
+// --val-fraction) one more, "pack-<shards>", for the job's validation windows.
+int PackTaskCount(const framepair::v1::RunParameters& parameters);
+
+// The file a job's pack task writes in its attempt directory: the shard's name in the dataset
+// (--name-template, default train_{job}_{shard}-of-{shards}), or for the validation task the
+// dataset's validation file name (its examples are appended to that file on publication).
+std::string JobPackFileName(const std::string& job_id, int shard,
+                            const framepair::v1::RunParameters& parameters);
 
 // The storage-relative output directory of one task attempt, "work/<job>/<task>.a<attempt>":
 // the only place that attempt's worker may write, and so the only place its result may name.
@@ -41,9 +52,11 @@ absl::Status CheckTaskResult(const StorageRoot& storage, const std::string& job_
                              const framepair::v1::TaskResult& result);
 
 // `tasks` maps task name to that task's result (every task DONE); each result passes
-// CheckTaskResult() first, or nothing is moved. Not thread-safe for one dataset: the caller
-// serialises publications. FAILED_PRECONDITION when the dataset already holds examples of
-// another shape (frame sizes, window, format): a dataset has one shape.
+// CheckTaskResult() first, or nothing is moved. The job's validation examples, if any, are
+// appended to the dataset's validate.tfrecord (rewritten atomically, before the manifest). Not
+// thread-safe for one dataset: the caller serialises publications. FAILED_PRECONDITION when the
+// dataset already holds examples of another shape (frame sizes, window, format): a dataset has one
+// shape.
 absl::StatusOr<framepair::v1::JobResult> PublishJob(const StorageRoot& storage,
                                                     const std::string& job_id,
                                                     const framepair::v1::JobSpec& spec,

@@ -323,7 +323,7 @@ void Scheduler::RunAttempt(std::shared_ptr<Attempt> a, framepair::v1::JobSpec sp
     pack.set_pairs(deps["align"].align().pairs());
     pack.set_plan(deps["scene"].scene().plan());
     pack.set_shard(shard);
-    pack.set_shard_file_name(JobShardFileName(a->job_id, shard, params.shards(), params.gzip()));
+    pack.set_shard_file_name(JobPackFileName(a->job_id, shard, params));
     *pack.mutable_parameters() = params;
     reader = framepair::v1::Packer::NewStub(a->target->channel)->Pack(&a->context, pack);
   }

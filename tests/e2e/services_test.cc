@@ -234,7 +234,7 @@ class DatasetWatcher {
   void StopAndCheck() {
     stop_ = true;
     thread_.join();
-    const std::regex shard(R"(train-j[0-9a-f]{12}-\d{5}-of-\d{5}\.tfrecord)");
+    const std::regex shard(R"(train_j[0-9a-f]{12}_\d{5}-of-\d{5}\.tfrecord)");
     // manifest.json is replaced atomically through a temporary name beside it; readers look
     // for shards, so only shard names matter here.
     const std::regex manifest_temp(R"(manifest\.json(\.tmp-\d+-\d+)?)");
