@@ -39,9 +39,9 @@ for packers in 1 2; do
     "${options[@]}" --watch >/dev/null 2>&1
   t=$(elapsed "$t0")
   scripts/local-stack.sh down --dir "$stack" >/dev/null
-  for f in "$d"/run-out/train-*.tfrecord; do
-    k=$(basename "$f" | sed 's/train-\(.*\)\.tfrecord/\1/')
-    cmp -s "$f" "$stack"/storage/datasets/bench/train-j*-"$k".tfrecord || identical=no
+  for f in "$d"/run-out/train_*.tfrecord; do
+    k=$(basename "$f" | sed 's/train_\(.*\)\.tfrecord/\1/')
+    cmp -s "$f" "$stack"/storage/datasets/bench/train_j*_"$k".tfrecord || identical=no
   done
   row="$row | $(printf %.2f "$t") | $(echo "($t / $t_run - 1) * 100" | bc -l | xargs printf '%+.1f %%')"
 done

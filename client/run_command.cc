@@ -107,6 +107,13 @@ void PrintSummary(const RunOptions& o, const RunSummary& s) {
   std::printf("  windows             %lld of %lld requested, in %lld shard(s), %.1f MiB\n",
               static_cast<long long>(s.windows), static_cast<long long>(a.windows_requested()),
               static_cast<long long>(s.shards), mb(s.bytes));
+  if (a.has_validation()) {
+    std::printf(
+        "  validation          %lld windows from %d held-out scene(s) of %lld "
+        "(validate.tfrecord)\n",
+        static_cast<long long>(a.validation().windows_written()), a.validation().held_out_size(),
+        static_cast<long long>(a.validation().scenes()));
+  }
   std::printf("  PNGs encoded        %lld for %lld distinct LR + %lld distinct HR frames\n",
               static_cast<long long>(s.pack.pngs_encoded),
               static_cast<long long>(s.pack.distinct_lr_frames),

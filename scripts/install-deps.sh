@@ -7,6 +7,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git bc python3
   ffmpeg libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
   libpng-dev zlib1g-dev libdeflate-dev libssl-dev
+  libcurl4-openssl-dev  # object storage (s3://, gs://): libcurl signs with CURLOPT_AWS_SIGV4
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libabsl-dev
   libspdlog-dev libboost-dev libboost-program-options-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
@@ -29,24 +30,28 @@ else
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# npm packages of the manifest tests (tests/deploy: kubernetes-models, yaml), from the
-# committed package-lock.json; skipped when node_modules is already up to date with it.
+# npm packages of the tests that run under node, from each committed package-lock.json;
+# skipped when node_modules is already up to date with it: tests/deploy (kubernetes-models,
+# yaml: the manifest checks) and tests/s3 (s3rver: a real S3-compatible server;
+# @aws-sdk/client-s3: the independent client that checks what framepair wrote).
 # FRAMEPAIR_SKIP_NODE_DEPS=1 skips them (the container image build does not run the tests).
-# The tests also need kubectl (with its built-in kustomize), which Debian 12 does not package
-# in a usable version: it comes with the machine.
-deploy_tests="$(cd "$(dirname "$0")/.." && pwd)/tests/deploy"
-if [ "${FRAMEPAIR_SKIP_NODE_DEPS:-0}" = 1 ] || [ ! -f "$deploy_tests/package-lock.json" ]; then
-  :
-elif [ -f "$deploy_tests/node_modules/.package-lock.json" ] &&
-  [ "$deploy_tests/node_modules/.package-lock.json" -nt "$deploy_tests/package-lock.json" ]; then
-  echo "install-deps: tests/deploy npm packages present"
-else
-  if ! command -v npm >/dev/null; then
-    echo "install-deps: installing nodejs and npm (for tests/deploy)"
-    export DEBIAN_FRONTEND=noninteractive
-    $sudo apt-get update -qq || echo "install-deps: apt-get update failed; trying the cached package lists"
-    $sudo apt-get install -y -qq --no-install-recommends nodejs npm
+# The deploy tests also need kubectl (with its built-in kustomize), which Debian 12 does not
+# package in a usable version: it comes with the machine.
+for node_tests in tests/deploy tests/s3; do
+  dir="$(cd "$(dirname "$0")/.." && pwd)/$node_tests"
+  if [ "${FRAMEPAIR_SKIP_NODE_DEPS:-0}" = 1 ] || [ ! -f "$dir/package-lock.json" ]; then
+    :
+  elif [ -f "$dir/node_modules/.package-lock.json" ] &&
+    [ "$dir/node_modules/.package-lock.json" -nt "$dir/package-lock.json" ]; then
+    echo "install-deps: $node_tests npm packages present"
+  else
+    if ! command -v npm >/dev/null; then
+      echo "install-deps: installing nodejs and npm (for $node_tests)"
+      export DEBIAN_FRONTEND=noninteractive
+      $sudo apt-get update -qq || echo "install-deps: apt-get update failed; trying the cached package lists"
+      $sudo apt-get install -y -qq --no-install-recommends nodejs npm
+    fi
+    echo "install-deps: npm ci in $node_tests"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
   fi
-  echo "install-deps: npm ci in tests/deploy"
-  (cd "$deploy_tests" && npm ci --no-audit --no-fund --loglevel=error)
-fi
+done

@@ -71,6 +71,35 @@ TEST(DatasetTest, ShardFileNames) {
   EXPECT_EQ(ShardFileName("val", 3, 100000, false), "val-00003-of-100000.tfrecord");
 }
 
+// JoshUpscale's configuration globs train_*.tfrecord and reads validate.tfrecord.
+TEST(DatasetTest, DefaultNamesMatchJoshUpscalesGlobs) {
+  EXPECT_EQ(ShardFileNameFrom("", "", 0, 16, false), "train_00000-of-00016.tfrecord");
+  EXPECT_EQ(ShardFileNameFrom("", "j000000000007", 3, 4, true),
+            "train_j000000000007_00003-of-00004.tfrecord.gz");
+  EXPECT_EQ(ShardFileNameFrom("train-{shard}-of-{shards}", "", 2, 3, false),
+            "train-00002-of-00003.tfrecord");
+  EXPECT_EQ(ValidationFileName(false), "validate.tfrecord");
+  EXPECT_EQ(ValidationFileName(true), "validate.tfrecord.gz");
+}
+
+TEST(DatasetTest, NameTemplatesMustGiveDistinctPlainShardNames) {
+  for (const char* t : {"", "train_{shard}", "train-{shard}-of-{shards}", "train_game.{shard}"}) {
+    EXPECT_TRUE(CheckNameTemplate(t, false).ok()) << t;
+  }
+  EXPECT_TRUE(CheckNameTemplate("train_{job}_{shard}", true).ok());
+  for (const char* t : {"train", "train_{shard", "train_{shard}}", "train_{index}",
+                        "../train_{shard}", "train_{shard}/x", "shard_{shard}", "validate{shard}",
+                        "train_{shard} x", "train_{job}_{shard}"}) {
+    absl::Status s = CheckNameTemplate(t, false);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << t;
+    EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("--name-template")) << t;
+  }
+  // A dataset of many jobs needs {job}, or the jobs' shards would overwrite each other.
+  EXPECT_EQ(CheckNameTemplate("train_{shard}", true).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(CheckNameTemplate(std::string(200, 'a'), false).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(DatasetTest, WriteShardPublishesFileAndEntry) {
   const fs::path dir = TestDir();
   auto entry = WriteShard(dir, "train-00000-of-00001.tfrecord", "abc", 7);
@@ -243,6 +272,48 @@ TEST(PublishTest, ReplacesThePreviousDatasetAndCleansUp) {
   EXPECT_EQ(m->shards(0).file(), "train-00000-of-00001.tfrecord");
 }
 
+TEST(ManifestNamesTest, TheValidationFileIsNoTrainingShard) {
+  framepair::v1::Manifest m;
+  m.add_shards()->set_file("validate.tfrecord");
+  EXPECT_EQ(CheckManifestFileNames(m, "m.json").code(), absl::StatusCode::kInvalidArgument);
+  m.mutable_shards(0)->set_file("train_00000-of-00001.tfrecord");
+  m.mutable_validation()->set_file("train_00000-of-00001.tfrecord");
+  EXPECT_EQ(CheckManifestFileNames(m, "m.json").code(), absl::StatusCode::kInvalidArgument);
+  m.mutable_validation()->set_file("../validate.tfrecord");
+  EXPECT_EQ(CheckManifestFileNames(m, "m.json").code(), absl::StatusCode::kInvalidArgument);
+  m.mutable_validation()->set_file("validate.tfrecord");
+  EXPECT_TRUE(CheckManifestFileNames(m, "m.json").ok());
+}
+
+TEST(PublishTest, TheValidationFileIsPublishedAndReplacedWithTheShards) {
+  fs::path out = TestDir();
+  auto publish = [&](bool with_validation, const std::string& record) {
+    absl::StatusOr<std::string> staging = CreateStagingDir(out);
+    ASSERT_TRUE(staging.ok());
+    framepair::v1::Manifest m;
+    for (const std::string& name : {std::string("train_00000-of-00001.tfrecord"),
+                                    std::string(with_validation ? "validate.tfrecord" : "")}) {
+      if (name.empty()) continue;
+      absl::StatusOr<ShardWriter> writer = ShardWriter::Create(*staging, name, false);
+      ASSERT_TRUE(writer.ok());
+      ASSERT_TRUE(writer->Write(record).ok());
+      absl::StatusOr<framepair::v1::ShardEntry> entry = writer->Commit(1);
+      ASSERT_TRUE(entry.ok());
+      *(name == "validate.tfrecord" ? m.mutable_validation() : m.add_shards()) = *entry;
+    }
+    m.set_total_examples(1);
+    ASSERT_TRUE(PublishDataset(*staging, out, m).ok());
+  };
+  publish(true, "first");
+  EXPECT_THAT(ListDir(out), UnorderedElementsAre("manifest.json", "train_00000-of-00001.tfrecord",
+                                                 "validate.tfrecord"));
+  EXPECT_THAT(ReadRecords((out / "validate.tfrecord").string()), ElementsAre("first"));
+  EXPECT_EQ(ReadManifest(out)->validation().file(), "validate.tfrecord");
+  // A run without a split leaves no stale validation file behind.
+  publish(false, "second");
+  EXPECT_THAT(ListDir(out), UnorderedElementsAre("manifest.json", "train_00000-of-00001.tfrecord"));
+}
+
 TEST(PublishTest, StagingDirsOfDeadProcessesAreRemoved) {
   fs::path out = TestDir();
   // pid 999999999 cannot exist (pid_max is at most 2^22).
@@ -257,10 +328,15 @@ TEST(PublishTest, StagingDirsOfDeadProcessesAreRemoved) {
 }
 
 TEST(ManifestNamesTest, OnlyPlainShardNamesAreShardFileNames) {
-  for (const char* name : {"train-00000-of-00001.tfrecord", "train-00003-of-00016.tfrecord.gz",
-                           "train-j000000000001-00000-of-00002.tfrecord",
-                           "train_00000-of-00001.tfrecord", "train_x.tfrecord.gz"}) {
+  for (const char* name :
+       {"train-00000-of-00001.tfrecord", "train-00003-of-00016.tfrecord.gz",
+        "train-j000000000001-00000-of-00002.tfrecord", "train_00000-of-00001.tfrecord",
+        "train_x.tfrecord.gz", "validate.tfrecord", "validate.tfrecord.gz"}) {
     EXPECT_TRUE(IsShardFileName(name)) << name;
+  }
+  for (const char* name : {"validate_x.tfrecord", "validate-0.tfrecord", "xvalidate.tfrecord",
+                           "validate.tfrecord.tmp-1-2", "../validate.tfrecord"}) {
+    EXPECT_FALSE(IsShardFileName(name)) << name;
   }
   for (const char* name :
        {"", ".", "..", "../victim.txt", "../train-0.tfrecord", "/etc/passwd",

@@ -4,9 +4,12 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <system_error>
 
@@ -15,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "dataset/dataset.h"
 #include "util/file.h"
+#include "util/sha256.h"
 #include "util/status_macros.h"
 
 namespace framepair {
@@ -22,6 +26,10 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr char kStagingPrefix[] = ".framepair-staging-";
+
+std::string JoinPath(const std::string& dir, const std::string& name) {
+  return !dir.empty() && dir.back() == '/' ? dir + name : absl::StrCat(dir, "/", name);
+}
 
 bool ProcessAlive(pid_t pid) { return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM); }
 
@@ -100,14 +108,77 @@ absl::Status PublishDataset(const std::string& staging_dir, const std::string& o
   FP_RETURN_IF_ERROR(FsyncDir(out_dir));
   if (old) {
     for (const auto& shard : old->shards()) fs::remove(out / shard.file(), ec);
+    if (old->has_validation()) fs::remove(out / old->validation().file(), ec);
   }
   for (const auto& shard : manifest.shards()) {
     FP_RETURN_IF_ERROR(Rename(fs::path(staging_dir) / shard.file(), out / shard.file()));
+  }
+  if (manifest.has_validation()) {
+    const std::string& file = manifest.validation().file();
+    FP_RETURN_IF_ERROR(Rename(fs::path(staging_dir) / file, out / file));
   }
   FP_RETURN_IF_ERROR(FsyncDir(out_dir));
   FP_RETURN_IF_ERROR(WriteManifest(out_dir, manifest));
   RemoveStagingDir(staging_dir);
   return absl::OkStatus();
+}
+
+absl::StatusOr<framepair::v1::ShardEntry> AppendValidationPart(
+    const std::string& dir, const framepair::v1::ShardEntry& current, const std::string& part_path,
+    const framepair::v1::ShardEntry& part) {
+  const std::string& name = current.file().empty() ? part.file() : current.file();
+  if (!IsShardFileName(name) || name != part.file()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        dir, " holds ", current.file(), " but this pair's validation file is ", part.file(),
+        "; a dataset has one validation file, so use the same --gzip for every pair"));
+  }
+  const std::string path = JoinPath(dir, name);
+  FP_ASSIGN_OR_RETURN(AtomicFile out, AtomicFile::Create(path));
+  Sha256 whole;
+  // Copies exactly `bytes` bytes of `from` into `out`, hashing them into `whole` and `own`.
+  auto copy = [&](const std::string& from, int64_t bytes, Sha256* own) -> absl::Status {
+    std::unique_ptr<FILE, int (*)(FILE*)> in(std::fopen(from.c_str(), "rb"), &std::fclose);
+    if (!in) return ErrnoError(errno, absl::StrCat("cannot open ", from), "");
+    std::string buffer(1 << 20, '\0');
+    int64_t left = bytes;
+    while (left > 0) {
+      const size_t want = static_cast<size_t>(std::min<int64_t>(left, buffer.size()));
+      const size_t got = std::fread(buffer.data(), 1, want, in.get());
+      if (got == 0) {
+        return absl::DataLossError(
+            absl::StrCat(from, " is shorter than the ", bytes, " bytes its manifest entry says"));
+      }
+      const std::string_view chunk(buffer.data(), got);
+      FP_RETURN_IF_ERROR(out.Append(chunk));
+      whole.Update(chunk);
+      own->Update(chunk);
+      left -= static_cast<int64_t>(got);
+    }
+    return absl::OkStatus();
+  };
+  if (current.bytes() > 0) {
+    Sha256 prefix;
+    FP_RETURN_IF_ERROR(copy(path, current.bytes(), &prefix));
+    if (prefix.HexDigest() != current.sha256()) {
+      return absl::DataLossError(
+          absl::StrCat(path,
+                       " does not begin with the validation examples its manifest lists (sha256 "
+                       "differs); restore it or publish into another dataset"));
+    }
+  }
+  Sha256 own;
+  FP_RETURN_IF_ERROR(copy(part_path, part.bytes(), &own));
+  if (own.HexDigest() != part.sha256()) {
+    return absl::DataLossError(
+        absl::StrCat(part_path, ": sha256 differs from what its packer reported"));
+  }
+  FP_RETURN_IF_ERROR(out.Commit());
+  framepair::v1::ShardEntry entry;
+  entry.set_file(name);
+  entry.set_examples(current.examples() + part.examples());
+  entry.set_bytes(current.bytes() + part.bytes());
+  entry.set_sha256(whole.HexDigest());
+  return entry;
 }
 
 void RemoveStagingDir(const std::string& staging_dir) {

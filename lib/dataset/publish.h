@@ -16,10 +16,21 @@ namespace framepair {
 absl::StatusOr<std::string> CreateStagingDir(const std::string& out_dir);
 
 // Replaces the dataset in `out_dir` by the shards in `staging_dir` (the manifest's shard
-// files): removes the old manifest, removes old shards, renames the new ones in, writes the
-// manifest, and removes the staging directory.
+// files and its validation file): removes the old manifest, removes old shards, renames the new
+// ones in, writes the manifest, and removes the staging directory.
 absl::Status PublishDataset(const std::string& staging_dir, const std::string& out_dir,
                             const framepair::v1::Manifest& manifest);
+
+// The validation file of a dataset of many pairs (the coordinator's): rewrites
+// `dir`/<current.file()> atomically as the first current.bytes() bytes of the file there (the
+// parts of the pairs already listed; their sha256 must be current.sha256()) followed by the
+// file `part_path`, whose size and sha256 must be part's. An empty `current` starts a new
+// file named part.file(). Idempotent: a file that already holds a part appended by an
+// interrupted publication is cut back to the listed prefix. Streams with bounded memory.
+// DATA_LOSS when a file does not hold what its entry says. Returns the new file's entry.
+absl::StatusOr<framepair::v1::ShardEntry> AppendValidationPart(
+    const std::string& dir, const framepair::v1::ShardEntry& current, const std::string& part_path,
+    const framepair::v1::ShardEntry& part);
 
 // Best-effort removal of a staging directory (after a failed run).
 void RemoveStagingDir(const std::string& staging_dir);

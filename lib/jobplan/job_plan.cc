@@ -102,7 +102,26 @@ std::string AttemptWorkDir(const std::string& job_id, const std::string& task, i
 }
 
 std::string JobShardFileName(const std::string& job_id, int shard, int shards, bool gzip) {
-  return ShardFileName("train-" + job_id, shard, shards, gzip);
+  return ShardFileNameFrom(kDefaultJobNameTemplate, job_id, shard, shards, gzip);
+}
+
+namespace {
+bool HasValidation(const framepair::v1::RunParameters& p) {
+  return p.val_windows() > 0 || p.val_fraction() > 0;
+}
+}  // namespace
+
+int PackTaskCount(const framepair::v1::RunParameters& parameters) {
+  return parameters.shards() + (HasValidation(parameters) ? 1 : 0);
+}
+
+std::string JobPackFileName(const std::string& job_id, int shard,
+                            const framepair::v1::RunParameters& parameters) {
+  if (HasValidation(parameters) && shard == parameters.shards()) {
+    return ValidationFileName(parameters.gzip());
+  }
+  return ShardFileNameFrom(parameters.name_template(), job_id, shard, parameters.shards(),
+                           parameters.gzip());
 }
 
 absl::StatusOr<TaskRequest> BuildTaskRequest(const std::string& job_id,
@@ -176,7 +195,7 @@ absl::StatusOr<TaskRequest> BuildTaskRequest(const std::string& job_id,
       r.set_pairs(result(TaskId::Align()).align().pairs());
       r.set_plan(result(TaskId::Scene()).scene().plan());
       r.set_shard(task.shard);
-      r.set_shard_file_name(JobShardFileName(job_id, task.shard, params.shards(), params.gzip()));
+      r.set_shard_file_name(JobPackFileName(job_id, task.shard, params));
       *r.mutable_parameters() = params;
       request = std::move(r);
       break;

@@ -57,8 +57,8 @@ struct PlannedTask {
   std::vector<std::string> deps;  // names of the tasks that must be done first
 };
 
-// The job's tasks in dependency order. `shards` >= 1.
-std::vector<PlannedTask> PlanJob(bool hr_only, int shards);
+// The job's tasks in dependency order. `pack_tasks` >= 1 (PackTaskCount).
+std::vector<PlannedTask> PlanJob(bool hr_only, int pack_tasks);
 
 // The names of the upstream tasks whose results requests read (every task but the packs).
 std::vector<std::string> UpstreamTaskNames(bool hr_only);
@@ -67,9 +67,21 @@ std::vector<std::string> UpstreamTaskNames(bool hr_only);
 // the only place that attempt's worker may write, and so the only place its result may name.
 std::string AttemptWorkDir(const std::string& job_id, const std::string& task, int64_t attempt);
 
-// Shard file name of one job's shard in the dataset: "train-<job>-00003-of-00016.tfrecord[.gz]"
-// (a dataset holds the shards of many footage pairs, one job each).
+// Shard file name of one job's shard in the dataset with the default template:
+// "train_<job>_00003-of-00016.tfrecord[.gz]" (a dataset holds the shards of many footage
+// pairs, one job each).
 std::string JobShardFileName(const std::string& job_id, int shard, int shards, bool gzip);
+
+// Pack tasks of a job: one per shard, and with a validation split (--val-windows,
+// --val-fraction) one more, "pack-<shards>", for the job's validation windows. PlanJob takes
+// this count.
+int PackTaskCount(const framepair::v1::RunParameters& parameters);
+
+// The file a job's pack task writes in its attempt directory: the shard's name in the dataset
+// (--name-template, default train_{job}_{shard}-of-{shards}), or for the validation task the
+// dataset's validation file name (its examples are appended to that file on publication).
+std::string JobPackFileName(const std::string& job_id, int shard,
+                            const framepair::v1::RunParameters& parameters);
 
 // What one task's worker is asked to do.
 using TaskRequest = std::variant<framepair::v1::IngestRequest, framepair::v1::AlignRequest,

@@ -52,7 +52,7 @@ TEST(JobPlanTest, BuildsEachKindsRequest) {
   const auto& pack = std::get<framepair::v1::PackRequest>(*r);
   EXPECT_EQ(pack.task().work_dir(), "work/j1/pack-00003.a2");
   EXPECT_EQ(pack.shard(), 3);
-  EXPECT_EQ(pack.shard_file_name(), "train-j1-00003-of-00004.tfrecord");
+  EXPECT_EQ(pack.shard_file_name(), "train_j1_00003-of-00004.tfrecord");
   EXPECT_EQ(pack.lr_frame_table(), "t-lr");
   EXPECT_EQ(pack.plan(), "plan");
 

@@ -342,7 +342,10 @@ absl::StatusOr<WindowPlan> ReadWindowPlan(const std::string& path) {
     }
   }
   for (int i = 0; i < m.window_start_size(); ++i) {
-    if (m.window_start(i) < 0 || m.window_shard(i) < 0 || m.window_shard(i) >= m.shards()) {
+    if (m.window_start(i) < 0 || m.window_shard(i) < 0 || m.window_shard(i) > m.shards() ||
+        (m.window_shard(i) == m.shards() && !m.accounting().has_validation())) {
+      // shards() itself is the validation pseudo-shard (WindowPlan::ValidationShard) of a plan
+      // with a validation split.
       return Damaged(path, absl::StrCat("window ", i, " has a negative start or no such shard"));
     }
   }

@@ -41,12 +41,15 @@ absl::StatusOr<AlignOutput> ReadPairs(const std::string& path);
 struct WindowPlan {
   std::vector<Segment> segments;
   int64_t scenes = 0;
-  std::vector<Window> windows;  // sorted by (shard, start)
+  // Sorted by (shard, start); validation windows (--val-windows) carry ValidationShard().
+  std::vector<Window> windows;
   int shards = 1;
   framepair::v1::Accounting accounting;  // of the whole run so far (pipeline/accounting.h)
 
   // The windows of one shard, in start order.
   std::vector<Window> WindowsOfShard(int shard) const;
+  // The pseudo-shard of the validation windows: one past the training shards.
+  int ValidationShard() const { return shards; }
 };
 
 absl::Status WriteWindowPlan(const std::string& path, const WindowPlan& plan);

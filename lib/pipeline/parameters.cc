@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "util/status_macros.h"
+#include "dataset/dataset.h"
 
 namespace framepair {
 namespace {
@@ -44,6 +45,9 @@ framepair::v1::RunParameters ParametersFor(const RunOptions& o) {
   p.set_dedup_frac(o.ingest.dedup.frac);
   p.set_thumb_width(o.ingest.thumb_width);
   p.set_no_dedup(!o.ingest.dedup_enabled);
+  p.set_name_template(o.name_template);
+  p.set_val_windows(o.sample.val_windows);
+  p.set_val_fraction(o.sample.val_fraction);
   for (const PixelRect& r : o.ignore_regions) {
     framepair::v1::PixelRect* out = p.add_ignore_regions();
     out->set_x(r.x);
@@ -111,6 +115,9 @@ absl::StatusOr<RunOptions> OptionsFromParameters(const framepair::v1::RunParamet
   o.ingest.dedup.frac = p.dedup_frac();
   o.ingest.thumb_width = p.thumb_width();
   o.ingest.dedup_enabled = !p.no_dedup();
+  o.name_template = p.name_template();
+  o.sample.val_windows = p.val_windows();
+  o.sample.val_fraction = p.val_fraction();
   for (const framepair::v1::PixelRect& r : p.ignore_regions()) {
     o.ignore_regions.push_back({r.x(), r.y(), r.width(), r.height()});
   }
@@ -142,6 +149,21 @@ absl::Status NormalizeRunOptions(RunOptions* options) {
   // (one entry per window) stays within memory and message limits.
   if (o.sample.windows < 0 || o.sample.windows > 10'000'000) {
     return Bad(absl::StrCat("--windows ", o.sample.windows, " must be 0..10000000"));
+  }
+  if (o.sample.val_windows < 0 || o.sample.val_windows > 1'000'000) {
+    return Bad(absl::StrCat("--val-windows ", o.sample.val_windows, " must be 0..1000000"));
+  }
+  if (!(o.sample.val_fraction >= 0 && o.sample.val_fraction < 1)) {
+    return Bad(absl::StrCat("--val-fraction ", o.sample.val_fraction, " must be in [0, 1)"));
+  }
+  if (o.sample.val_windows > 0 && o.sample.val_fraction > 0) {
+    return Bad("--val-windows and --val-fraction both give the validation size; use one");
+  }
+  // {job} or not is the caller's rule (RunPipeline refuses it, a submitted job needs it).
+  if (absl::Status s =
+          CheckNameTemplate(o.name_template, o.name_template.find("{job}") != std::string::npos);
+      !s.ok()) {
+    return s;
   }
   if (o.align.max_offset < 0 || o.align.max_offset > 100000) {
     return Bad(absl::StrCat("--max-offset ", o.align.max_offset, " must be 0..100000"));

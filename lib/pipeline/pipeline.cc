@@ -1,17 +1,23 @@
 #include "pipeline/pipeline.h"
 
+#include <stdlib.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <filesystem>
 #include <future>
 #include <map>
+#include <memory>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "dataset/dataset.h"
 #include "dataset/publish.h"
+#include "dataset/store_publish.h"
 #include "pipeline/parameters.h"
 #include "pipeline/stages.h"
+#include "storage/object_store.h"
 #include "util/file.h"
 #include "util/memory.h"
 #include "util/status_macros.h"
@@ -39,6 +45,17 @@ class StageTimer {
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
+// A private local directory for what must be a local file before it goes to object storage.
+absl::StatusOr<std::string> MakeScratchDir() {
+  std::error_code ec;
+  std::string dir = (std::filesystem::temp_directory_path(ec) / "framepair-out-XXXXXX").string();
+  if (mkdtemp(dir.data()) == nullptr) {
+    return ErrnoError(errno, "cannot create a scratch directory for the object-storage upload",
+                      "set TMPDIR to a writable local directory with room for the dataset");
+  }
+  return dir;
+}
+
 absl::Status ValidatePaths(const RunOptions& o) {
   if (o.hr_path.empty()) return absl::InvalidArgumentError("--hr is required");
   if (o.lr_path.empty() && !o.pack.hr_only) {
@@ -55,7 +72,26 @@ absl::StatusOr<RunSummary> RunPipeline(const RunOptions& options_in, ProgressSin
   RunOptions o = options_in;
   FP_RETURN_IF_ERROR(ValidatePaths(o));
   FP_RETURN_IF_ERROR(NormalizeRunOptions(&o));
+  FP_RETURN_IF_ERROR(CheckNameTemplate(o.name_template, /*job=*/false));
   const bool hr_only = o.pack.hr_only;
+
+  // Object storage: the dataset is built in a local scratch directory and uploaded at the end
+  // (store_publish.h: staging prefix, server-side copy, manifest last). The bucket is asked
+  // first, so a wrong secret or a missing bucket fails before minutes of decoding.
+  std::unique_ptr<ObjectStore> store;
+  struct ScratchGuard {
+    std::string dir;
+    ~ScratchGuard() {
+      std::error_code ec;
+      if (!dir.empty()) std::filesystem::remove_all(dir, ec);
+    }
+  } scratch;
+  if (IsObjectUrl(o.out_dir)) {
+    FP_ASSIGN_OR_RETURN(store, OpenObjectStore(o.out_dir));
+    FP_RETURN_IF_ERROR(store->Check());
+    FP_ASSIGN_OR_RETURN(scratch.dir, MakeScratchDir());
+    o.out_dir = scratch.dir;
+  }
 
   // Fail fast on an unusable output directory, before minutes of decoding.
   FP_ASSIGN_OR_RETURN(std::string staging, CreateStagingDir(o.out_dir));
@@ -136,7 +172,8 @@ absl::StatusOr<RunSummary> RunPipeline(const RunOptions& options_in, ProgressSin
   }
   scene_table.thumbs = ThumbStore();
   summary.scenes = plan.scenes;
-  summary.windows = static_cast<int64_t>(plan.windows.size());
+  summary.windows = plan.accounting.windows_written();
+  summary.validation_windows = plan.accounting.validation().windows_written();
   summary.accounting = plan.accounting;
 
   // 4b. Pack shards.
@@ -150,12 +187,21 @@ absl::StatusOr<RunSummary> RunPipeline(const RunOptions& options_in, ProgressSin
       PackProgressFn report = [&](int64_t done) {
         if (progress) progress->StageProgress("pack", done_before + done, summary.windows);
       };
-      std::string name = ShardFileName("train", shard, o.shards, o.gzip);
+      std::string name = ShardFileNameFrom(o.name_template, "", shard, o.shards, o.gzip);
       FP_ASSIGN_OR_RETURN(PackedShard packed,
                           PackShard(input, windows, o.pack, staging, name, report, cancel));
       done_before += static_cast<int64_t>(windows.size());
       summary.pack.Add(packed.counters);
       *manifest.add_shards() = packed.entry;
+    }
+    if (plan.accounting.has_validation()) {
+      const std::vector<Window> windows = plan.WindowsOfShard(plan.ValidationShard());
+      PackProgressFn report = [](int64_t) {};
+      FP_ASSIGN_OR_RETURN(
+          PackedShard packed,
+          PackShard(input, windows, o.pack, staging, ValidationFileName(o.gzip), report, cancel));
+      summary.pack.Add(packed.counters);
+      *manifest.mutable_validation() = packed.entry;
     }
   }
   summary.shards = o.shards;
@@ -178,7 +224,8 @@ absl::StatusOr<RunSummary> RunPipeline(const RunOptions& options_in, ProgressSin
   FillRunManifest(o, sources, stats, hr.table.video.width, hr.table.video.height, &manifest);
   FP_RETURN_IF_ERROR(PublishDataset(staging, o.out_dir, manifest));
   guard.published = true;
-  summary.manifest_path = o.out_dir + "/manifest.json";
+  if (store) FP_RETURN_IF_ERROR(UploadDataset(o.out_dir, manifest, *store));
+  summary.manifest_path = options_in.out_dir + "/manifest.json";
   return summary;
 }
 

@@ -27,6 +27,8 @@ struct RunOptions {
   int scale = 4;
   int shards = 1;
   bool gzip = false;
+  // --name-template (dataset/dataset.h); empty: train_{shard}-of-{shards}.
+  std::string name_template;
   // Worker threads for decoding and PNG encoding; 0 = hardware concurrency.
   int threads = 0;
   IngestOptions ingest;  // ingest.decoder.max_frame_pixels (--max-frame-pixels) also bounds pack
@@ -68,7 +70,8 @@ struct RunSummary {
   int64_t pairs_aligned = 0;
   int64_t pairs_rejected = 0;
   int64_t scenes = 0;
-  int64_t windows = 0;
+  int64_t windows = 0;  // training windows
+  int64_t validation_windows = 0;
   int64_t shards = 0;
   int64_t bytes = 0;
   PackCounters pack;

@@ -81,8 +81,8 @@ TEST_F(TinyPipelineTest, RunsVerifiesAndCountsEachFrameOnce) {
   int files = 0;
   for (const auto& e : fs::directory_iterator(o.out_dir)) {
     EXPECT_THAT(e.path().filename().string(),
-                ::testing::AnyOf("manifest.json", "train-00000-of-00002.tfrecord",
-                                 "train-00001-of-00002.tfrecord"));
+                ::testing::AnyOf("manifest.json", "train_00000-of-00002.tfrecord",
+                                 "train_00001-of-00002.tfrecord"));
     ++files;
   }
   EXPECT_EQ(files, 3);
@@ -175,7 +175,7 @@ TEST_F(TinyPipelineTest, StagesThroughStoredArtifactsWriteTheBytesOfRun) {
   EXPECT_EQ(hr_lean->table.thumbs.data(), nullptr);
   PackInput input{o.lr_path, o.hr_path, &lr_lean->table, &hr_lean->table, &pairs->pairs};
   for (int shard = 0; shard < 2; ++shard) {
-    const std::string name = ShardFileName("train", shard, 2, false);
+    const std::string name = ShardFileNameFrom("", "", shard, 2, false);
     absl::StatusOr<PackedShard> packed =
         PackShard(input, stored_plan->WindowsOfShard(shard), options.pack, work, name);
     ASSERT_TRUE(packed.ok()) << packed.status();
@@ -253,6 +253,17 @@ TEST(HostileArtifactsTest, CraftedPlansAndPairsAreDataLoss) {
   EXPECT_EQ(plan_with(0, 1, 1).code(), absl::StatusCode::kDataLoss);
   EXPECT_EQ(plan_with(0, -1, 1).code(), absl::StatusCode::kDataLoss);
   EXPECT_EQ(plan_with(0, 0, 0).code(), absl::StatusCode::kDataLoss);
+  // One past the shards is the validation pseudo-shard, only in a plan with a split.
+  {
+    WindowPlan plan;
+    plan.shards = 1;
+    plan.windows.push_back({0, 1});
+    plan.accounting.mutable_validation()->set_windows_written(1);
+    ASSERT_TRUE(WriteWindowPlan(path, plan).ok());
+    absl::StatusOr<WindowPlan> read = ReadWindowPlan(path);
+    ASSERT_TRUE(read.ok()) << read.status();
+    EXPECT_EQ(read->WindowsOfShard(read->ValidationShard()).size(), 1u);
+  }
 
   AlignOutput crafted;
   crafted.pairs = {{0, 0, 0.0}, {-7, 3, 0.0}};

@@ -204,6 +204,69 @@ absl::StatusOr<PairThumbs> PairThumbsOf(const FrameTable& t, const std::vector<A
   return out;
 }
 
+namespace {
+
+struct ValidationDraw {
+  bool used = false;
+  std::vector<Segment> train_segments;
+  std::vector<Window> windows;
+  framepair::v1::ValidationSplit split;
+};
+
+// The validation split of --val-windows/--val-fraction: whole scenes held out (lib/sample),
+// their windows drawn with a seed of their own. Scene k spans the pairs between the k-th and
+// the (k+1)-th cut.
+absl::StatusOr<ValidationDraw> DrawValidation(const std::vector<Segment>& segments,
+                                              const std::vector<int64_t>& cuts,
+                                              const std::vector<AlignedPair>& pairs, bool hr_side,
+                                              const std::vector<double>& motion,
+                                              const SampleOptions& sample) {
+  ValidationDraw draw;
+  int64_t eligible = 0;
+  for (const Segment& s : segments) eligible += std::max<int64_t>(0, s.size() - sample.window + 1);
+  const double train_requested =
+      sample.windows > 0 ? static_cast<double>(sample.windows) : sample.density * eligible;
+  int64_t wanted = sample.val_windows;
+  if (wanted == 0 && sample.val_fraction > 0) {
+    wanted = std::max<int64_t>(1, std::llround(sample.val_fraction * train_requested));
+  }
+  if (wanted <= 0) return draw;
+  draw.used = true;
+  std::vector<int64_t> scene_of_segment;
+  for (const Segment& s : segments) {
+    scene_of_segment.push_back(std::upper_bound(cuts.begin(), cuts.end(), s.begin) - cuts.begin());
+  }
+  const uint64_t seed = ValidationSeed(sample.seed);
+  const double density = eligible > 0 ? train_requested / static_cast<double>(eligible) : 1.0;
+  FP_ASSIGN_OR_RETURN(SceneSplit split, HoldOutScenes(segments, scene_of_segment, sample.window,
+                                                      wanted, density, seed));
+  SampleOptions options = sample;
+  options.windows = wanted;
+  options.seed = seed;
+  options.shards = 1;
+  FP_ASSIGN_OR_RETURN(SampleResult drawn, SampleWindows(split.validation, motion, options));
+  draw.train_segments = std::move(split.train);
+  draw.windows = std::move(drawn.windows);
+  draw.split.set_seed(seed);
+  draw.split.set_scenes(static_cast<int64_t>(cuts.size()) + (pairs.empty() ? 0 : 1));
+  draw.split.set_eligible_starts(split.eligible_starts);
+  draw.split.set_windows_requested(wanted);
+  draw.split.set_windows_written(static_cast<int64_t>(draw.windows.size()));
+  for (int64_t scene : split.held_out) {
+    const int64_t first = scene == 0 ? 0 : cuts[scene - 1];
+    const int64_t end = scene < static_cast<int64_t>(cuts.size())
+                            ? cuts[scene]
+                            : static_cast<int64_t>(pairs.size());
+    framepair::v1::HeldOutScene* h = draw.split.add_held_out();
+    h->set_scene(scene);
+    h->set_first_frame(hr_side ? pairs[first].hr_frame : pairs[first].lr_frame);
+    h->set_last_frame(hr_side ? pairs[end - 1].hr_frame : pairs[end - 1].lr_frame);
+  }
+  return draw;
+}
+
+}  // namespace
+
 absl::StatusOr<WindowPlan> PlanWindows(const ThumbSequence& pair_thumbs, const FrameTable* lr,
                                        const FrameTable& hr, const AlignOutput& aligned,
                                        const SceneOptions& scene, const SampleOptions& sample,
@@ -221,12 +284,31 @@ absl::StatusOr<WindowPlan> PlanWindows(const ThumbSequence& pair_thumbs, const F
   plan.shards = sample.shards;
   std::vector<double> motion;
   if (sample.min_motion > 0) motion = Motion(pair_thumbs);
-  absl::StatusOr<SampleResult> sampled = SampleWindows(plan.segments, motion, sample);
+  absl::StatusOr<ValidationDraw> validation =
+      DrawValidation(plan.segments, scenes->cut_positions, pairs, lr == nullptr, motion, sample);
+  if (!validation.ok()) return Prefixed(validation.status(), names);
+  const std::vector<Segment>& train_segments =
+      validation->used ? validation->train_segments : plan.segments;
+  absl::StatusOr<SampleResult> sampled = SampleWindows(train_segments, motion, sample);
   if (!sampled.ok()) return Prefixed(sampled.status(), names);
   plan.windows = std::move(sampled->windows);
   plan.accounting = BuildAccounting(lr, hr, pairs, aligned.stats, aligned.warnings, scenes->stats,
                                     sampled->stats);
   plan.accounting.set_windows_written(static_cast<int64_t>(plan.windows.size()));
+  if (validation->used) {
+    for (Window w : validation->windows) {
+      w.shard = plan.ValidationShard();
+      plan.windows.push_back(w);
+    }
+    *plan.accounting.mutable_validation() = validation->split;
+    if (validation->split.windows_written() < validation->split.windows_requested()) {
+      plan.accounting.add_warnings(absl::StrCat(
+          "validation: ", validation->split.windows_written(), " of ",
+          validation->split.windows_requested(),
+          " windows written (the held-out scenes have no room for more without taking every "
+          "scene from training)"));
+    }
+  }
   return plan;
 }
 

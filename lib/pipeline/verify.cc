@@ -16,7 +16,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "dataset/dataset.h"
+#include "dataset/store_publish.h"
 #include "png/png.h"
+#include "storage/object_store.h"
 #include "tfrecord/example.h"
 #include "tfrecord/tfrecord.h"
 #include "util/file.h"
@@ -233,9 +235,54 @@ class Collector {
   int64_t unlisted_ = 0;
 };
 
+// A dataset in object storage: downloaded into a private local directory (removed on every
+// path), verified like a directory, and the objects a reader's glob would find but the manifest
+// does not list reported. Messages name the objects, not the local copies.
+absl::StatusOr<VerifyReport> VerifyObjectDataset(const std::string& url,
+                                                 const VerifyOptions& options) {
+  FP_ASSIGN_OR_RETURN(std::unique_ptr<ObjectStore> store, OpenObjectStore(url));
+  std::error_code ec;
+  std::string local = (fs::temp_directory_path(ec) / "framepair-verify-XXXXXX").string();
+  if (mkdtemp(local.data()) == nullptr) {
+    return ErrnoError(errno, "cannot create a scratch directory to verify object storage",
+                      "set TMPDIR to a writable local directory with room for the dataset");
+  }
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+  } cleanup{local};
+  absl::StatusOr<std::vector<std::string>> stray = DownloadDataset(*store, local);
+  if (absl::IsInvalidArgument(stray.status())) return stray.status();
+  VerifyReport report;
+  if (!stray.ok() && !absl::IsNotFound(stray.status()) && !absl::IsDataLoss(stray.status())) {
+    return stray.status();
+  }
+  if (!stray.ok()) {
+    report.defects.push_back(std::string(stray.status().message()));
+    return report;
+  }
+  FP_ASSIGN_OR_RETURN(report, VerifyDataset(local, options));
+  const std::string prefix = store->Describe();
+  auto rename = [&](std::string& s) {
+    for (size_t p; (p = s.find(local + "/")) != std::string::npos;) {
+      s.replace(p, local.size() + 1, prefix);
+    }
+  };
+  for (std::string& d : report.defects) rename(d);
+  for (std::string& w : report.warnings) rename(w);
+  for (const std::string& name : *stray) {
+    report.defects.push_back(absl::StrCat(prefix, name, ": shard not listed in manifest.json"));
+  }
+  return report;
+}
+
 }  // namespace
 
 absl::StatusOr<VerifyReport> VerifyDataset(const std::string& dir, const VerifyOptions& options) {
+  if (IsObjectUrl(dir)) return VerifyObjectDataset(dir, options);
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
     return absl::NotFoundError(absl::StrCat(dir, ": not a directory"));
@@ -272,7 +319,14 @@ absl::StatusOr<VerifyReport> VerifyDataset(const std::string& dir, const VerifyO
   InFlight in_flight(2 * threads + 2);  // before the pool: its tasks use it until join()
   boost::asio::thread_pool pool(threads);
   const uint64_t max_record_bytes = MaxRecordBytes(e);
-  for (const auto& shard : m.shards()) {
+  // The training shards, then the validation file (same checks; its examples are not part of
+  // total_examples).
+  std::vector<const framepair::v1::ShardEntry*> files;
+  for (const auto& shard : m.shards()) files.push_back(&shard);
+  if (m.has_validation()) files.push_back(&m.validation());
+  for (const framepair::v1::ShardEntry* entry : files) {
+    const framepair::v1::ShardEntry& shard = *entry;
+    const bool validation = entry == &m.validation();
     listed.insert(shard.file());
     const std::string path = dir + "/" + shard.file();
     ShardFile file(path);
@@ -280,7 +334,7 @@ absl::StatusOr<VerifyReport> VerifyDataset(const std::string& dir, const VerifyO
       out.Defect(std::string(opened.message()));
       continue;
     }
-    ++out.report().shards;
+    if (!validation) ++out.report().shards;
     absl::StatusOr<TfRecordReader> reader = TfRecordReader::FromSource(
         [&file](char* buffer, size_t size) { return file.Read(buffer, size); }, max_record_bytes);
     int64_t records = 0;
@@ -322,7 +376,7 @@ absl::StatusOr<VerifyReport> VerifyDataset(const std::string& dir, const VerifyO
     if (records != shard.examples()) {
       out.Defect(absl::StrCat(path, ": ", records, " records, manifest says ", shard.examples()));
     }
-    total += records;
+    (validation ? out.report().validation_examples : total) += records;
   }
   pool.join();
   out.report().examples = total;

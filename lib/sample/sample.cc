@@ -27,6 +27,64 @@ uint64_t UniformBelow(std::mt19937_64& rng, uint64_t n) {
 
 }  // namespace
 
+uint64_t ValidationSeed(uint64_t seed) { return seed ^ 0x76616c6964617465ULL; /* "validate" */ }
+
+absl::StatusOr<SceneSplit> HoldOutScenes(const std::vector<Segment>& segments,
+                                         const std::vector<int64_t>& scene_of_segment, int window,
+                                         int64_t windows, double density, uint64_t seed) {
+  if (scene_of_segment.size() != segments.size() || window < 1 || windows < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid validation split: ", segments.size(), " segments, ", scene_of_segment.size(),
+        " scene numbers, window ", window, ", ", windows, " windows"));
+  }
+  // Window starts per scene, in scene order.
+  std::vector<std::pair<int64_t, int64_t>> starts;  // (scene, eligible starts)
+  int64_t total = 0;
+  for (size_t i = 0; i < segments.size(); ++i) {
+    if (i > 0 && scene_of_segment[i] < scene_of_segment[i - 1]) {
+      return absl::InvalidArgumentError("scene numbers of segments must not decrease");
+    }
+    const int64_t n = std::max<int64_t>(0, segments[i].size() - window + 1);
+    if (n == 0) continue;
+    if (starts.empty() || starts.back().first != scene_of_segment[i]) {
+      starts.push_back({scene_of_segment[i], 0});
+    }
+    starts.back().second += n;
+    total += n;
+  }
+  if (starts.size() < 2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        starts.size(), " scene(s) have room for a window of ", window,
+        " pairs; a validation split holds out whole scenes and needs at least two (use longer "
+        "footage, or drop --val-windows/--val-fraction)"));
+  }
+  if (!(density > 0) || !std::isfinite(density)) density = 1;
+  density = std::min(density, 1.0);
+  const double need = std::ceil(static_cast<double>(windows) / density);
+
+  std::vector<size_t> order(starts.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::mt19937_64 rng(seed);
+  SceneSplit split;
+  std::vector<bool> held(starts.size(), false);
+  for (size_t k = 0; k + 1 < order.size() && static_cast<double>(split.eligible_starts) < need;
+       ++k) {
+    const size_t j = k + static_cast<size_t>(UniformBelow(rng, order.size() - k));
+    std::swap(order[k], order[j]);
+    held[order[k]] = true;
+    split.eligible_starts += starts[order[k]].second;
+  }
+  for (size_t i = 0; i < starts.size(); ++i) {
+    if (held[i]) split.held_out.push_back(starts[i].first);
+  }
+  for (size_t i = 0; i < segments.size(); ++i) {
+    const bool out =
+        std::binary_search(split.held_out.begin(), split.held_out.end(), scene_of_segment[i]);
+    (out ? split.validation : split.train).push_back(segments[i]);
+  }
+  return split;
+}
+
 absl::StatusOr<SampleResult> SampleWindows(const std::vector<Segment>& segments,
                                            const std::vector<double>& motion,
                                            const SampleOptions& options) {

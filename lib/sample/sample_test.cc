@@ -291,5 +291,55 @@ TEST(SampleWindowsTest, RejectsBadOptionsAndSegments) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// Validation holds out whole scenes: every segment of a held-out scene goes to validation,
+// none of any other scene, and the choice depends only on the seed.
+TEST(HoldOutScenesTest, WholeScenesAreHeldOutBySeed) {
+  // 10 scenes of 2 segments of 50 pairs each.
+  std::vector<Segment> segments;
+  std::vector<int64_t> scene_of;
+  for (int64_t k = 0; k < 20; ++k) {
+    segments.push_back({k * 50, k * 50 + 50});
+    scene_of.push_back(k / 2);
+  }
+  absl::StatusOr<SceneSplit> a = HoldOutScenes(segments, scene_of, 10, 20, 0.1, 7);
+  ASSERT_TRUE(a.ok()) << a.status();
+  // 20 windows at density 0.1 need 200 starts: 3 scenes of 82 starts each.
+  EXPECT_EQ(a->held_out.size(), 3u);
+  EXPECT_EQ(a->eligible_starts, 3 * 82);
+  EXPECT_TRUE(std::is_sorted(a->held_out.begin(), a->held_out.end()));
+  EXPECT_EQ(a->train.size() + a->validation.size(), segments.size());
+  std::set<int64_t> held(a->held_out.begin(), a->held_out.end());
+  for (const Segment& s : a->validation) EXPECT_TRUE(held.count(s.begin / 100)) << s.begin;
+  for (const Segment& s : a->train) EXPECT_FALSE(held.count(s.begin / 100)) << s.begin;
+  absl::StatusOr<SceneSplit> again = HoldOutScenes(segments, scene_of, 10, 20, 0.1, 7);
+  EXPECT_EQ(again->held_out, a->held_out);
+  bool differs = false;
+  for (uint64_t seed = 8; seed < 20 && !differs; ++seed) {
+    differs = HoldOutScenes(segments, scene_of, 10, 20, 0.1, seed)->held_out != a->held_out;
+  }
+  EXPECT_TRUE(differs) << "the seed chooses the scenes";
+  EXPECT_NE(ValidationSeed(7), 7u);
+}
+
+TEST(HoldOutScenesTest, TrainingKeepsAScene) {
+  // Asking for far more than the footage holds leaves one scene with training.
+  std::vector<Segment> segments = {{0, 30}, {30, 35}, {35, 70}, {70, 100}};
+  std::vector<int64_t> scene_of = {0, 1, 2, 3};
+  absl::StatusOr<SceneSplit> split = HoldOutScenes(segments, scene_of, 10, 1000, 0.5, 1);
+  ASSERT_TRUE(split.ok()) << split.status();
+  EXPECT_EQ(split->held_out.size(), 2u);  // scene 1 has no room for a window: not counted
+  int64_t train_room = 0;
+  for (const Segment& s : split->train) train_room += std::max<int64_t>(0, s.size() - 9);
+  EXPECT_GT(train_room, 0);
+}
+
+TEST(HoldOutScenesTest, OneSceneCannotBeSplit) {
+  absl::StatusOr<SceneSplit> split = HoldOutScenes({{0, 100}, {100, 105}}, {0, 1}, 10, 5, 0.1, 1);
+  EXPECT_EQ(split.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(split.status().message()), HasSubstr("at least two"));
+  EXPECT_EQ(HoldOutScenes({{0, 100}}, {}, 10, 5, 0.1, 1).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace framepair

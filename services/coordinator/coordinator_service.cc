@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "dataset/dataset.h"
 #include "jobplan/job_plan.h"
 #include "pipeline/parameters.h"
 #include "services/common/grpc_status.h"
@@ -192,6 +193,7 @@ absl::StatusOr<framepair::v1::SubmitJobResponse> CoordinatorService::Submit(
   const framepair::v1::JobSpec& spec = request.spec();
   FP_RETURN_IF_ERROR(StorageRoot::ValidateName("dataset name", spec.dataset()));
   FP_ASSIGN_OR_RETURN(RunOptions options, OptionsFor(spec.parameters()));
+  FP_RETURN_IF_ERROR(CheckNameTemplate(options.name_template, /*job=*/true));
   const bool hr_only = options.pack.hr_only;
   if (!spec.hr().storage_path().empty()) {
     FP_RETURN_IF_ERROR(ResolveInput(storage_, spec.hr().storage_path(), "HR footage").status());
@@ -206,7 +208,7 @@ absl::StatusOr<framepair::v1::SubmitJobResponse> CoordinatorService::Submit(
   }
 
   std::vector<TaskRecord> tasks;
-  for (PlannedTask& planned : PlanJob(hr_only, options.shards)) {
+  for (PlannedTask& planned : PlanJob(hr_only, PackTaskCount(spec.parameters()))) {
     TaskRecord t;
     t.name = std::move(planned.name);
     t.kind = std::string(TaskKindName(planned.id.kind));

@@ -4,12 +4,14 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "dataset/dataset.h"
+#include "dataset/publish.h"
 #include "pipeline/parameters.h"
 #include "util/file.h"
 #include "util/quote.h"
@@ -91,8 +93,10 @@ absl::Status CheckTaskResult(const StorageRoot& storage, const std::string& job_
     if (!id.ok() || id->kind != TaskKind::kPack) {
       return refuse(absl::StrCat("a pack result arrived for a task that is not a pack task"));
     }
-    const std::string assigned =
-        JobShardFileName(job_id, id->shard, parameters.shards(), parameters.gzip());
+    if (id->shard >= PackTaskCount(parameters)) {
+      return refuse(absl::StrCat("the job has no pack task ", id->shard));
+    }
+    const std::string assigned = JobPackFileName(job_id, id->shard, parameters);
     const std::string& named = result.pack().entry().file();
     if (named != assigned) {
       return refuse(absl::StrCat("it names its shard ", QuoteUserText(named), ", not ", assigned));
@@ -129,6 +133,18 @@ absl::StatusOr<framepair::v1::JobResult> PublishJob(const StorageRoot& storage,
   for (int shard = 0; shard < options.shards; ++shard) {
     FP_ASSIGN_OR_RETURN(auto r, result_of(TaskId::Pack(shard).Name()));
     *pair.add_shards() = r.pack().entry();
+    stats.set_distinct_lr_frames(stats.distinct_lr_frames() +
+                                 r.pack().stats().distinct_lr_frames());
+    stats.set_distinct_hr_frames(stats.distinct_hr_frames() +
+                                 r.pack().stats().distinct_hr_frames());
+    stats.set_pngs_encoded(stats.pngs_encoded() + r.pack().stats().pngs_encoded());
+  }
+  const bool validation = HasValidation(spec.parameters());
+  std::string validation_part;  // the validation task's file, storage-resolved
+  if (validation) {
+    FP_ASSIGN_OR_RETURN(auto r, result_of(absl::StrFormat("pack-%05d", options.shards)));
+    *pair.mutable_validation() = r.pack().entry();
+    FP_ASSIGN_OR_RETURN(validation_part, storage.Resolve(r.pack().shard(), false));
     stats.set_distinct_lr_frames(stats.distinct_lr_frames() +
                                  r.pack().stats().distinct_lr_frames());
     stats.set_distinct_hr_frames(stats.distinct_hr_frames() +
@@ -179,9 +195,19 @@ absl::StatusOr<framepair::v1::JobResult> PublishJob(const StorageRoot& storage,
   bool listed = false;
   for (const auto& p : dataset.pairs()) listed = listed || p.job_id() == job_id;
   if (!listed) {
+    // The validation file first, manifest last: its listed prefix stays what the old
+    // manifest says, so a publication interrupted here is simply run again.
+    std::optional<framepair::v1::ShardEntry> validation_file;
+    if (validation) {
+      framepair::v1::ShardEntry listed_part;  // the pairs' parts the manifest lists
+      if (exists && dataset.has_validation()) listed_part = dataset.validation();
+      FP_ASSIGN_OR_RETURN(validation_file, AppendValidationPart(dir, listed_part, validation_part,
+                                                                pair.validation()));
+    }
     if (!exists) {
       dataset = pair;
       dataset.clear_pairs();
+      dataset.clear_validation();
     } else {
       for (const auto& s : pair.shards()) *dataset.add_shards() = s;
       for (const auto& s : pair.sources()) *dataset.add_sources() = s;
@@ -194,6 +220,10 @@ absl::StatusOr<framepair::v1::JobResult> PublishJob(const StorageRoot& storage,
     *entry->mutable_stats() = pair.stats();
     for (const auto& s : pair.shards()) entry->add_shard_files(s.file());
     entry->set_examples(pair.total_examples());
+    if (validation_file) {
+      *entry->mutable_validation() = pair.validation();
+      *dataset.mutable_validation() = *validation_file;
+    }
     FP_RETURN_IF_ERROR(WriteManifest(dir, dataset));
   }
 

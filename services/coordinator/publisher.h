@@ -34,9 +34,11 @@ absl::Status CheckTaskResult(const StorageRoot& storage, const std::string& job_
                              const framepair::v1::TaskResult& result);
 
 // `tasks` maps task name to that task's result (every task DONE); each result passes
-// CheckTaskResult() first, or nothing is moved. Not thread-safe for one dataset: the caller
-// serialises publications. FAILED_PRECONDITION when the dataset already holds examples of
-// another shape (frame sizes, window, format): a dataset has one shape.
+// CheckTaskResult() first, or nothing is moved. The job's validation examples, if any, are
+// appended to the dataset's validate.tfrecord (rewritten atomically, before the manifest). Not
+// thread-safe for one dataset: the caller serialises publications. FAILED_PRECONDITION when the
+// dataset already holds examples of another shape (frame sizes, window, format): a dataset has one
+// shape.
 absl::StatusOr<framepair::v1::JobResult> PublishJob(const StorageRoot& storage,
                                                     const std::string& job_id,
                                                     const framepair::v1::JobSpec& spec,

@@ -18,9 +18,11 @@ absl::StatusOr<framepair::v1::TaskResult> RunPackTask(const StorageRoot& storage
   options.pack.decoder.max_frame_pixels = packer.max_frame_pixels;
   options.pack.decoder.deadline = context.deadline();
   FP_ASSIGN_OR_RETURN(std::string dir, AttemptDir(storage, r.task()));
-  if (r.shard() < 0 || r.shard() >= options.shards) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("shard ", r.shard(), " is outside 0..", options.shards - 1));
+  // With a validation split, shard `shards` is the validation pseudo-shard (WindowPlan).
+  const bool validation = options.sample.val_windows > 0 || options.sample.val_fraction > 0;
+  const int last = options.shards - (validation ? 0 : 1);
+  if (r.shard() < 0 || r.shard() > last) {
+    return absl::InvalidArgumentError(absl::StrCat("shard ", r.shard(), " is outside 0..", last));
   }
   if (r.shard_file_name().empty() || r.shard_file_name().find('/') != std::string::npos) {
     return absl::InvalidArgumentError(

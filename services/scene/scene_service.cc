@@ -42,7 +42,7 @@ absl::StatusOr<framepair::v1::TaskResult> RunSceneTask(const StorageRoot& storag
   auto* out = result.mutable_scene();
   FP_ASSIGN_OR_RETURN(*out->mutable_plan(), storage.Relativize(file));
   out->set_scenes(plan.scenes);
-  out->set_windows(static_cast<int64_t>(plan.windows.size()));
+  out->set_windows(plan.accounting.windows_written());  // training windows
   *out->mutable_accounting() = plan.accounting;
   return result;
 }

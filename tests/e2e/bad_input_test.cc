@@ -197,11 +197,11 @@ TEST_F(BadInputTest, PreviousCompleteRunSurvivesAFailedRun) {
   const std::string out = Path("out_keep");
   ASSERT_EQ(Run(Path("lr.mp4"), Path("hr.mkv"), out).exit_code, 0);
   const std::string manifest = Slurp(out + "/manifest.json");
-  const std::string shard = Slurp(out + "/train-00000-of-00001.tfrecord");
+  const std::string shard = Slurp(out + "/train_00000-of-00001.tfrecord");
   ProcessResult bad = Run(Path("lr.mp4"), Path("unrelated_hr.mkv"), out);
   EXPECT_EQ(bad.exit_code, kBadInput);
   EXPECT_EQ(Slurp(out + "/manifest.json"), manifest);
-  EXPECT_EQ(Slurp(out + "/train-00000-of-00001.tfrecord"), shard);
+  EXPECT_EQ(Slurp(out + "/train_00000-of-00001.tfrecord"), shard);
   EXPECT_EQ(Framepair({"verify", out}).exit_code, 0);
   for (const auto& e : fs::directory_iterator(out)) {
     EXPECT_THAT(e.path().filename().string(), ::testing::Not(HasSubstr("staging")));

@@ -4,6 +4,7 @@
 // to its source frame decoded straight, target = scale x input), verify, determinism.
 #include "pipeline/pipeline.h"
 
+#include <fnmatch.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -11,8 +12,10 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 
 #include "align/align.h"
+#include "dataset/dataset.h"
 #include "ingest/ingest.h"
 #include "media/video.h"
 #include "pipeline/stages.h"
@@ -97,15 +100,8 @@ struct ShardExample {
   std::vector<int64_t> input_frame, target_frame, images_frame;
 };
 
-std::vector<ShardExample> ReadExamples(const fs::path& dir) {
+std::vector<ShardExample> ReadExamplesOf(const std::vector<fs::path>& shards) {
   std::vector<ShardExample> out;
-  std::vector<fs::path> shards;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    if (e.path().filename().string().find(".tfrecord") != std::string::npos) {
-      shards.push_back(e.path());
-    }
-  }
-  std::sort(shards.begin(), shards.end());
   for (const fs::path& shard : shards) {
     absl::StatusOr<TfRecordReader> reader = TfRecordReader::FromBytes(*ReadFile(shard));
     EXPECT_TRUE(reader.ok());
@@ -131,6 +127,18 @@ std::vector<ShardExample> ReadExamples(const fs::path& dir) {
     }
   }
   return out;
+}
+
+// Every example of every .tfrecord file in `dir`.
+std::vector<ShardExample> ReadExamples(const fs::path& dir) {
+  std::vector<fs::path> shards;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().filename().string().find(".tfrecord") != std::string::npos) {
+      shards.push_back(e.path());
+    }
+  }
+  std::sort(shards.begin(), shards.end());
+  return ReadExamplesOf(shards);
 }
 
 // RGB of every frame of a video, by a straight decode.
@@ -291,13 +299,13 @@ TEST_F(PipelineTest, GzipShardsHoldTheSameRecords) {
   o.out_dir = gzip.string();
   o.gzip = true;
   ASSERT_TRUE(RunPipeline(o, nullptr).ok());
-  ASSERT_TRUE(fs::exists(gzip / "train-00000-of-00001.tfrecord.gz"));
+  ASSERT_TRUE(fs::exists(gzip / "train_00000-of-00001.tfrecord.gz"));
   EXPECT_TRUE(VerifyDataset(gzip.string(), VerifyOptions{})->ok());
   // TensorFlow's GZIP option compresses the whole stream: decompressed, it is the plain file.
   absl::StatusOr<std::string> unzipped =
-      footage::RunCommand({"gzip", "-dc", (gzip / "train-00000-of-00001.tfrecord.gz").string()});
+      footage::RunCommand({"gzip", "-dc", (gzip / "train_00000-of-00001.tfrecord.gz").string()});
   ASSERT_TRUE(unzipped.ok()) << unzipped.status();
-  EXPECT_TRUE(*unzipped == *ReadFile((plain / "train-00000-of-00001.tfrecord").string()));
+  EXPECT_TRUE(*unzipped == *ReadFile((plain / "train_00000-of-00001.tfrecord").string()));
 }
 
 TEST_F(PipelineTest, VerifyCatchesCorruptedShards) {
@@ -306,7 +314,7 @@ TEST_F(PipelineTest, VerifyCatchesCorruptedShards) {
   RunOptions o = BaseOptions(f, out);
   o.shards = 1;
   ASSERT_TRUE(RunPipeline(o, nullptr).ok());
-  const std::string shard = (out / "train-00000-of-00001.tfrecord").string();
+  const std::string shard = (out / "train_00000-of-00001.tfrecord").string();
   std::string bytes = *ReadFile(shard);
   // Flip one byte in the middle of the data: the record CRC and the sha256 must both catch it.
   bytes[bytes.size() / 2] ^= 0x40;
@@ -326,6 +334,116 @@ TEST_F(PipelineTest, VerifyCatchesCorruptedShards) {
   // And a missing manifest.
   fs::remove(out / "manifest.json");
   EXPECT_FALSE(VerifyDataset(out.string(), VerifyOptions{})->ok());
+}
+
+// The files a glob pattern finds in `dir`, as a reader like tf.io.gfile.glob would (fnmatch on
+// the names, sorted).
+std::vector<fs::path> Glob(const fs::path& dir, const std::string& pattern) {
+  std::vector<fs::path> out;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (fnmatch(pattern.c_str(), e.path().filename().c_str(), FNM_PERIOD) == 0) {
+      out.push_back(e.path());
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// JoshUpscale's configuration (configs/frvsr-single.yaml) reads train_*.tfrecord for training
+// and validate.tfrecord for validation; read the dataset exactly through those names and check
+// that validation never shows a scene that training shows.
+TEST_F(PipelineTest, JoshUpscaleGlobsFindTrainingAndHeldOutValidation) {
+  const Footage& f = *default_;
+  const Truth& truth = f.truth;
+  fs::path out = TempDir("val");
+  RunOptions o = BaseOptions(f, out);
+  o.shards = 4;
+  o.sample.val_windows = 12;
+  absl::StatusOr<RunSummary> summary = RunPipeline(o, nullptr);
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->windows, 60);
+  EXPECT_EQ(summary->validation_windows, 12);
+
+  const std::vector<fs::path> train = Glob(out, "train_*.tfrecord");
+  ASSERT_EQ(train.size(), 4u);
+  EXPECT_EQ(train[0].filename(), "train_00000-of-00004.tfrecord");
+  ASSERT_TRUE(fs::exists(out / "validate.tfrecord"));
+  const std::vector<ShardExample> train_examples = ReadExamplesOf(train);
+  const std::vector<ShardExample> val_examples = ReadExamplesOf({out / "validate.tfrecord"});
+  EXPECT_EQ(train_examples.size(), 60u);
+  EXPECT_EQ(val_examples.size(), 12u);
+
+  // Scenes (ground truth) that each split shows, from the provenance features, on both sides.
+  auto scenes_of = [&](const std::vector<ShardExample>& examples) {
+    std::set<int> scenes;
+    for (const ShardExample& x : examples) {
+      EXPECT_EQ(x.input_frame.size(), 10u);
+      for (int64_t frame : x.input_frame) {
+        scenes.insert(truth.world.SceneOf(truth.lr.world_ids[frame]));
+      }
+      for (int64_t frame : x.target_frame) {
+        scenes.insert(truth.world.SceneOf(truth.hr.world_ids[frame]));
+      }
+    }
+    return scenes;
+  };
+  const std::set<int> train_scenes = scenes_of(train_examples);
+  const std::set<int> val_scenes = scenes_of(val_examples);
+  EXPECT_FALSE(val_scenes.empty());
+  for (int scene : val_scenes) {
+    EXPECT_FALSE(train_scenes.count(scene)) << "validation and training both show scene " << scene;
+  }
+
+  // The manifest records the split: the seed, the held-out scenes and the file.
+  absl::StatusOr<framepair::v1::Manifest> m = ReadManifest(out.string());
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->validation().file(), "validate.tfrecord");
+  EXPECT_EQ(m->validation().examples(), 12);
+  EXPECT_EQ(m->total_examples(), 60);
+  EXPECT_EQ(m->parameters().val_windows(), 12);
+  const framepair::v1::ValidationSplit& split = m->stats().accounting().validation();
+  EXPECT_EQ(split.seed(), ValidationSeed(11));
+  EXPECT_EQ(split.windows_written(), 12);
+  ASSERT_GT(split.held_out_size(), 0);
+  for (const ShardExample& x : val_examples) {
+    bool inside = false;
+    for (const auto& h : split.held_out()) {
+      inside |= x.input_frame.front() >= h.first_frame() && x.input_frame.back() <= h.last_frame();
+    }
+    EXPECT_TRUE(inside) << "validation window at LR frame " << x.input_frame.front();
+  }
+  absl::StatusOr<VerifyReport> report = VerifyDataset(out.string(), VerifyOptions{});
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok()) << report->defects.front();
+  EXPECT_EQ(report->examples, 60);
+  EXPECT_EQ(report->validation_examples, 12);
+
+  // The same seed gives the same split, byte for byte.
+  fs::path again = TempDir("val_again");
+  o.out_dir = again.string();
+  ASSERT_TRUE(RunPipeline(o, nullptr).ok());
+  EXPECT_EQ(*ReadFile((out / "validate.tfrecord").string()),
+            *ReadFile((again / "validate.tfrecord").string()));
+}
+
+// Datasets written with the names framepair used before (train-00000-of-00002.tfrecord) still
+// verify; --name-template writes them on purpose.
+TEST_F(PipelineTest, OldShardNamesStillVerify) {
+  const Footage& f = *default_;
+  fs::path out = TempDir("old_names");
+  RunOptions o = BaseOptions(f, out);
+  o.shards = 2;
+  o.name_template = "train-{shard}-of-{shards}";
+  ASSERT_TRUE(RunPipeline(o, nullptr).ok());
+  EXPECT_EQ(Glob(out, "train-*.tfrecord").size(), 2u);
+  EXPECT_TRUE(Glob(out, "train_*.tfrecord").empty());
+  absl::StatusOr<VerifyReport> report = VerifyDataset(out.string(), VerifyOptions{});
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok()) << report->defects.front();
+  EXPECT_EQ(report->examples, 60);
+  // {job} belongs to datasets of many jobs; a run refuses it.
+  o.name_template = "train_{job}_{shard}";
+  EXPECT_EQ(RunPipeline(o, nullptr).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(PipelineTest, HrOnlyDownscalesByNearestNeighbour) {

@@ -234,7 +234,7 @@ class DatasetWatcher {
   void StopAndCheck() {
     stop_ = true;
     thread_.join();
-    const std::regex shard(R"(train-j[0-9a-f]{12}-\d{5}-of-\d{5}\.tfrecord)");
+    const std::regex shard(R"(train_j[0-9a-f]{12}_\d{5}-of-\d{5}\.tfrecord)");
     // manifest.json is replaced atomically through a hidden temporary name beside it; no
     // other visible name (a reader's glob for manifest.json or shards) may ever appear.
     for (const auto& [name, size] : min_size_) {

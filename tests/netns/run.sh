@@ -287,9 +287,9 @@ check_dataset() {
   "$FRAMEPAIR" verify "$work/storage/datasets/$dataset" >"$work/logs/verify-$dataset.log" 2>&1 ||
     fail "framepair verify $dataset failed: $(tail -5 "$work/logs/verify-$dataset.log")"
   for k in $(seq 0 $((SHARDS - 1))); do
-    ours="$(printf '%s/storage/datasets/%s/train-%s-%05d-of-%05d.tfrecord' \
+    ours="$(printf '%s/storage/datasets/%s/train_%s_%05d-of-%05d.tfrecord' \
       "$work" "$dataset" "$job" "$k" "$SHARDS")"
-    ref="$(printf '%s/ref/train-%05d-of-%05d.tfrecord' "$work" "$k" "$SHARDS")"
+    ref="$(printf '%s/ref/train_%05d-of-%05d.tfrecord' "$work" "$k" "$SHARDS")"
     [ -f "$ours" ] || fail "$dataset: shard $ours missing"
     cmp -s "$ours" "$ref" || fail "$dataset: $(basename "$ours") differs from run's $(basename "$ref")"
   done
