@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -29,8 +30,11 @@ struct RemoteOptions {
 };
 RemoteOptions DefaultRemoteOptions();
 
-int RunCommand(const std::vector<std::string>& args);
-int VerifyCommand(const std::vector<std::string>& args);
+// Local commands; `output` is "text" or "json" (-o / --json, before or after the name).
+int RunCommand(const std::vector<std::string>& args, const std::string& output);
+int VerifyCommand(const std::vector<std::string>& args, const std::string& output);
+int ReportCommand(const std::vector<std::string>& args, const std::string& output);
+int ExtractCommand(const std::vector<std::string>& args, const std::string& output);
 int SubmitCommand(const std::vector<std::string>& args, RemoteOptions remote);
 int WatchCommand(const std::vector<std::string>& args, RemoteOptions remote);
 int StatusCommand(const std::vector<std::string>& args, RemoteOptions remote);
@@ -42,7 +46,11 @@ int HealthCommand(const std::vector<std::string>& args, RemoteOptions remote);
 // Maps a status to the documented exit code.
 int ExitCodeFor(const absl::Status& status);
 
-// A message as indented JSON with the .proto field names (what -o json prints).
-std::string Json(const google::protobuf::Message& m);
+// A message as JSON with the .proto field names (what -o json prints): indented, or on one
+// line (JSON Lines, for streams such as `watch -o json`). 64-bit integers are JSON numbers
+// (proto3's JSON mapping would quote them; every count framepair prints fits in 2^53).
+std::string Json(const google::protobuf::Message& m, bool one_line = false);
+// `s` as a JSON string literal, quotes included.
+std::string JsonString(std::string_view s);
 
 }  // namespace framepair::cli

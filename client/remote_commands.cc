@@ -13,9 +13,11 @@
 #include <random>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/commands.h"
+#include "client/pair_check.h"
 #include "client/run_flags.h"
 #include "framepair/v1/coordinator.grpc.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -216,7 +218,7 @@ int Watch(Remote& remote, const std::string& job_id) {
     while (reader->Read(&event)) {
       failures = 0;
       last_seq = std::max(last_seq, event.seq());
-      if (json) std::printf("%s\n", Json(event).c_str());
+      if (json) std::printf("%s\n", Json(event, /*one_line=*/true).c_str());
       if (event.has_snapshot()) {
         display.Snapshot(event.snapshot());
         if (Terminal(event.snapshot().state())) {
@@ -390,6 +392,16 @@ int SubmitCommand(const std::vector<std::string>& args, RemoteOptions remote_opt
     return usage(std::string(s.message()));
   }
 
+  // The pair's headers, before any upload: a swapped or mis-scaled pair fails in
+  // milliseconds, naming the flag to change. Files already on the server are checked there.
+  if (!absl::StartsWith(hr, "storage:") && (lr.empty() || !absl::StartsWith(lr, "storage:"))) {
+    if (absl::Status s = CheckPairLocally(flags.hr_only ? "" : lr, hr, checked.scale,
+                                          checked.ingest.decoder.max_frame_pixels);
+        !s.ok()) {
+      std::fprintf(stderr, "framepair submit: %s\n", std::string(s.message()).c_str());
+      return ExitCodeFor(s);
+    }
+  }
   Remote remote(remote_options);
   if (!remote.error.ok()) return ChannelError("submit", remote.error);
   framepair::v1::SubmitJobRequest request;
@@ -632,17 +644,12 @@ int HealthCommand(const std::vector<std::string>& args, RemoteOptions remote_opt
   for (const grpc::Slice& s : slices)
     bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
   const int serving = bytes.size() >= 2 && bytes[0] == 0x08 ? bytes[1] : 0;  // 1 = SERVING
-  std::printf("%s\n", serving == 1 ? "SERVING" : "NOT_SERVING");
+  if (remote_options.output == "json") {
+    std::printf("{\"status\": \"%s\"}\n", serving == 1 ? "SERVING" : "NOT_SERVING");
+  } else {
+    std::printf("%s\n", serving == 1 ? "SERVING" : "NOT_SERVING");
+  }
   return serving == 1 ? kExitOk : kExitFailed;
-}
-
-std::string Json(const google::protobuf::Message& m) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = true;
-  options.preserve_proto_field_names = true;
-  (void)google::protobuf::util::MessageToJsonString(m, &out, options);
-  return out;
 }
 
 }  // namespace framepair::cli
