@@ -131,7 +131,10 @@ void PrintSummary(const RunOptions& o, const RunSummary& s, const std::string& r
 // the report and its data, and staging/temporary names.
 absl::Status CheckOutputDirectory(const std::string& dir, bool force) {
   std::error_code ec;
-  if (force || !std::filesystem::is_directory(dir, ec)) return absl::OkStatus();
+  if (!std::filesystem::is_directory(dir, ec)) return absl::OkStatus();
+  // A manifest that names files outside the directory is the graver problem, --force or not.
+  if (absl::Status m = ReadManifest(dir).status(); absl::IsInvalidArgument(m)) return m;
+  if (force) return absl::OkStatus();
   std::vector<std::string> foreign;
   int64_t count = 0;
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {

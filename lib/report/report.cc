@@ -580,7 +580,11 @@ absl::StatusOr<std::string> RenderReport(const std::string& dir, const ReportOpt
       s.captions.push_back(frame_caption(ex, k));
     }
     s.uri = PngDataUri(Sheet(columns, tile_w, tile_h));
-    sheets += SheetHtml(absl::StrCat("shard ", p.shard, ", example ", p.record), s);
+    // The number `framepair extract --example` takes: examples counted across the shards.
+    int64_t number = p.record;
+    for (int k = 0; k < p.shard && k < m.shards_size(); ++k) number += m.shards(k).examples();
+    sheets += SheetHtml(
+        absl::StrCat("example ", number, " (shard ", p.shard, ", record ", p.record, ")"), s);
   }
   std::string worst_html;
   if (!worst.empty()) {
