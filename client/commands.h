@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -32,8 +33,11 @@ struct RemoteOptions {
 };
 RemoteOptions DefaultRemoteOptions();
 
-int RunCommand(const std::vector<std::string>& args);
-int VerifyCommand(const std::vector<std::string>& args);
+// Local commands; `output` is "text" or "json" (-o / --json, before or after the name).
+int RunCommand(const std::vector<std::string>& args, const std::string& output);
+int VerifyCommand(const std::vector<std::string>& args, const std::string& output);
+int ReportCommand(const std::vector<std::string>& args, const std::string& output);
+int ExtractCommand(const std::vector<std::string>& args, const std::string& output);
 int SubmitCommand(const std::vector<std::string>& args, RemoteOptions remote);
 int WatchCommand(const std::vector<std::string>& args, RemoteOptions remote);
 int StatusCommand(const std::vector<std::string>& args, RemoteOptions remote);
@@ -49,7 +53,11 @@ int HealthCommand(const std::vector<std::string>& args, RemoteOptions remote);
 // file or directory (2).
 int ExitCodeFor(const absl::Status& status, bool from_server = false);
 
-// A message as indented JSON with the .proto field names (what -o json prints).
-std::string Json(const google::protobuf::Message& m);
+// A message as JSON with the .proto field names (what -o json prints): indented, or on one
+// line (JSON Lines, for streams such as `watch -o json`). 64-bit integers are JSON numbers
+// (proto3's JSON mapping would quote them; every count framepair prints fits in 2^53).
+std::string Json(const google::protobuf::Message& m, bool one_line = false);
+// `s` as a JSON string literal, quotes included.
+std::string JsonString(std::string_view s);
 
 }  // namespace framepair::cli

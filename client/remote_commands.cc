@@ -5,17 +5,23 @@
 
 #include <boost/program_options.hpp>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <optional>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/commands.h"
+#include "client/pair_check.h"
 #include "client/run_flags.h"
+#include "client/terminal_progress.h"
 #include "framepair/v1/coordinator.grpc.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "jobplan/job_plan.h"
@@ -150,15 +156,39 @@ class WatchDisplay {
   void Done() {
     if (interactive_ && lines_ > 0) std::fprintf(stderr, "\n");
   }
+  // A message between redraws: the drawn lines stay above it, the next draw starts below.
+  void Note(const std::string& message) {
+    std::fprintf(stderr, "%s\n", message.c_str());
+    lines_ = 0;
+  }
 
  private:
+  // Pipeline order, whatever the task names sort as.
+  static int Rank(const std::string& name) {
+    static constexpr const char* kOrder[] = {"ingest-lr", "ingest-hr", "ingest", "align", "scene"};
+    for (int i = 0; i < 5; ++i) {
+      if (name == kOrder[i]) return i;
+    }
+    return 5;
+  }
+  // " ETA m:ss" from the rate since this watch first saw the task's progress.
+  std::string Eta(const framepair::v1::TaskStatus& t, std::chrono::steady_clock::time_point now) {
+    if (t.state() == "done" || t.total() <= 0 || t.done() <= 0) return "";
+    auto [it, inserted] = first_seen_.try_emplace(t.name(), now, t.done());
+    const double seconds = std::chrono::duration<double>(now - it->second.first).count();
+    const int64_t progressed = t.done() - it->second.second;
+    if (inserted || seconds < 1 || progressed <= 0) return "";
+    return " ETA " + FormatDuration(seconds * static_cast<double>(t.total() - t.done()) /
+                                    static_cast<double>(progressed));
+  }
+
   // Stages: ingest-lr, ingest-hr, align, scene, and all pack-* shards as one "pack" line.
   void Draw(bool force) {
     if (!interactive_) return;
     auto now = std::chrono::steady_clock::now();
     if (!force && now - last_ < std::chrono::milliseconds(100)) return;
     last_ = now;
-    std::map<std::string, std::string> lines;
+    std::map<std::pair<int, std::string>, std::string> lines;
     int packs = 0, packs_done = 0;
     for (const auto& [name, t] : tasks_) {
       const framepair::v1::TaskState state = TaskStateOf(t);
@@ -174,16 +204,16 @@ class WatchDisplay {
         const int width = 30;
         int filled = static_cast<int>(width * t.done() / std::max<int64_t>(1, t.total()));
         bar = absl::StrCat("[", std::string(filled, '#'), std::string(width - filled, '.'), "] ",
-                           t.done(), "/", t.total());
+                           t.done(), "/", t.total(), Eta(t, now));
       } else {
         bar = std::string(TaskStateText(state));
       }
-      lines[name] = bar;
+      lines[{Rank(name), name}] = bar;
     }
     if (lines_ > 0) std::fprintf(stderr, "\033[%dA", lines_);
     lines_ = 0;
-    for (const auto& [name, bar] : lines) {
-      std::fprintf(stderr, "\r\033[K%-10s %s\n", name.c_str(), bar.c_str());
+    for (const auto& [key, bar] : lines) {
+      std::fprintf(stderr, "\r\033[K%-10s %s\n", key.second.c_str(), bar.c_str());
       lines_++;
     }
     if (packs > 0) {
@@ -194,14 +224,30 @@ class WatchDisplay {
 
   bool interactive_;
   std::map<std::string, framepair::v1::TaskStatus> tasks_;
+  std::map<std::string, std::pair<std::chrono::steady_clock::time_point, int64_t>> first_seen_;
   int lines_ = 0;
   std::chrono::steady_clock::time_point last_{};
 };
+
+// Ctrl-C while watching stops the watch, not the job: say so (async-signal-safe: the message
+// is made before the handler is installed).
+char g_watch_interrupt_message[512];
+void OnWatchInterrupt(int) {
+  const ssize_t ignored =
+      ::write(STDERR_FILENO, g_watch_interrupt_message, std::strlen(g_watch_interrupt_message));
+  (void)ignored;
+  std::_Exit(kExitCancelled);
+}
 
 // Follows a job to its end, resuming after the last seen event when the stream breaks.
 int Watch(Remote& remote, const std::string& job_id) {
   const bool json = remote.options.output == "json";
   WatchDisplay display(!json && isatty(STDERR_FILENO) != 0);
+  std::snprintf(g_watch_interrupt_message, sizeof(g_watch_interrupt_message),
+                "\nframepair watch: stopped watching; job %s keeps running (framepair watch %s "
+                "to follow it again, framepair cancel %s to stop it)\n",
+                job_id.c_str(), job_id.c_str(), job_id.c_str());
+  std::signal(SIGINT, OnWatchInterrupt);
   int64_t last_seq = 0;
   int failures = 0;
   std::optional<framepair::v1::JobStateChange> final_state;
@@ -215,7 +261,7 @@ int Watch(Remote& remote, const std::string& job_id) {
     while (reader->Read(&event)) {
       failures = 0;
       last_seq = std::max(last_seq, event.seq());
-      if (json) std::printf("%s\n", Json(event).c_str());
+      if (json) std::printf("%s\n", Json(event, /*one_line=*/true).c_str());
       if (event.has_snapshot()) {
         display.Snapshot(event.snapshot());
         if (Terminal(event.snapshot().state())) {
@@ -234,6 +280,11 @@ int Watch(Remote& remote, const std::string& job_id) {
     if (final_state) break;
     if (status.ok() || status.error_code() == grpc::StatusCode::UNAVAILABLE) {
       if (++failures > 30) return Fail("watch", remote.options, status);
+      if (failures == 1 && !status.ok()) {
+        display.Note(absl::StrCat("framepair watch: lost the coordinator at ",
+                                  remote.options.server, " (", status.error_message(),
+                                  "); retrying for about 90 s"));
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(std::min(5000, 200 * failures)));
       continue;  // resume after last_seq
     }
@@ -386,6 +437,16 @@ int SubmitCommand(const std::vector<std::string>& args, RemoteOptions remote_opt
     return usage(std::string(s.message()));
   }
 
+  // The pair's headers, before any upload: a swapped or mis-scaled pair fails in
+  // milliseconds, naming the flag to change. Files already on the server are checked there.
+  if (!absl::StartsWith(hr, "storage:") && (lr.empty() || !absl::StartsWith(lr, "storage:"))) {
+    if (absl::Status s = CheckPairLocally(flags.hr_only ? "" : lr, hr, checked.scale,
+                                          checked.ingest.decoder.max_frame_pixels);
+        !s.ok()) {
+      std::fprintf(stderr, "framepair submit: %s\n", std::string(s.message()).c_str());
+      return ExitCodeFor(s);
+    }
+  }
   Remote remote(remote_options);
   if (!remote.error.ok()) return ChannelError("submit", remote.error);
   framepair::v1::SubmitJobRequest request;
@@ -626,17 +687,12 @@ int HealthCommand(const std::vector<std::string>& args, RemoteOptions remote_opt
   for (const grpc::Slice& s : slices)
     bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
   const int serving = bytes.size() >= 2 && bytes[0] == 0x08 ? bytes[1] : 0;  // 1 = SERVING
-  std::printf("%s\n", serving == 1 ? "SERVING" : "NOT_SERVING");
+  if (remote_options.output == "json") {
+    std::printf("{\"status\": \"%s\"}\n", serving == 1 ? "SERVING" : "NOT_SERVING");
+  } else {
+    std::printf("%s\n", serving == 1 ? "SERVING" : "NOT_SERVING");
+  }
   return serving == 1 ? kExitOk : kExitFailed;
-}
-
-std::string Json(const google::protobuf::Message& m) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = true;
-  options.preserve_proto_field_names = true;
-  (void)google::protobuf::util::MessageToJsonString(m, &out, options);
-  return out;
 }
 
 }  // namespace framepair::cli

@@ -3,16 +3,27 @@
 #include <boost/program_options.hpp>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
+#include <optional>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "client/commands.h"
+#include "client/pair_check.h"
 #include "client/run_flags.h"
 #include "client/terminal_progress.h"
+#include "dataset/dataset.h"
 #include "media/video.h"
 #include "pipeline/accounting.h"
+#include "pipeline/parameters.h"
 #include "pipeline/pipeline.h"
+#include "pipeline/sidecar.h"
+#include "report/report.h"
 #include "services/common/grpc_status.h"
 #include "util/memory.h"
+#include "util/quote.h"
 
 namespace framepair::cli {
 namespace po = boost::program_options;
@@ -23,8 +34,9 @@ std::atomic<bool> g_cancel{false};
 void OnInterrupt(int) { g_cancel.store(true); }
 
 // Machine-readable summary for scripts and benchmarks (`--json`).
-void PrintSummaryJson(const RunOptions& o, const RunSummary& s) {
-  std::printf("{\n  \"out\": \"%s\",\n", o.out_dir.c_str());
+void PrintSummaryJson(const RunOptions& o, const RunSummary& s, const std::string& report) {
+  std::printf("{\n  \"out\": %s,\n", JsonString(o.out_dir).c_str());
+  std::printf("  \"report\": %s,\n", report.empty() ? "null" : JsonString(report).c_str());
   auto field = [](const char* name, long long v) { std::printf("  \"%s\": %lld,\n", name, v); };
   field("lr_frames_decoded", s.lr_frames_decoded);
   field("hr_frames_decoded", s.hr_frames_decoded);
@@ -62,7 +74,7 @@ void PrintSummaryJson(const RunOptions& o, const RunSummary& s) {
   std::printf("}\n}\n");
 }
 
-void PrintSummary(const RunOptions& o, const RunSummary& s) {
+void PrintSummary(const RunOptions& o, const RunSummary& s, const std::string& report) {
   auto mb = [](int64_t b) { return static_cast<double>(b) / (1 << 20); };
   std::printf("framepair run: dataset written to %s\n", o.out_dir.c_str());
   if (o.pack.hr_only) {
@@ -122,6 +134,36 @@ void PrintSummary(const RunOptions& o, const RunSummary& s) {
   for (const StageTime& t : s.stages) std::printf(" %s %.2f", t.stage.c_str(), t.seconds);
   std::printf("\n  peak memory         %.0f MiB\n", mb(PeakRssBytes()));
   std::printf("  manifest            %s\n", s.manifest_path.c_str());
+  if (!report.empty()) std::printf("  report              %s\n", report.c_str());
+}
+
+// An --out that holds files framepair did not write is probably a mistake (a home directory,
+// a footage folder): refused unless --force. framepair's own files are the manifest, shards,
+// the report and its data, and staging/temporary names.
+absl::Status CheckOutputDirectory(const std::string& dir, bool force) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) return absl::OkStatus();
+  // A manifest that names files outside the directory is the graver problem, --force or not.
+  if (absl::Status m = ReadManifest(dir).status(); absl::IsInvalidArgument(m)) return m;
+  if (force) return absl::OkStatus();
+  std::vector<std::string> foreign;
+  int64_t count = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    const bool ours = name == "manifest.json" || name == "report.html" ||
+                      name == kReportSidecarName || IsShardFileName(name) ||
+                      absl::StartsWith(name, ".framepair-staging-") ||
+                      absl::StrContains(name, ".tmp-");
+    if (ours) continue;
+    if (foreign.size() < 3) foreign.push_back(QuoteUserText(name, 80));
+    ++count;
+  }
+  if (count == 0) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--out ", QuoteUserText(dir, 1024), " holds ", count, " file(s) framepair did not write (",
+      absl::StrJoin(foreign, ", "), count > 3 ? ", ..." : "",
+      "): choose a new or empty directory, or pass --force to write there anyway (those files "
+      "are left alone)"));
 }
 
 }  // namespace
@@ -146,28 +188,35 @@ int ExitCodeFor(const absl::Status& status, bool from_server) {
   return kExitInternal;
 }
 
-int RunCommand(const std::vector<std::string>& args) {
+int RunCommand(const std::vector<std::string>& args, const std::string& output) {
   RunFlags flags;
   RunOptions& o = flags.options;
-  bool quiet = false, json = false, verbose = false;
+  bool quiet = false, verbose = false, no_report = false, force = false;
+  std::string progress_mode = "auto", ignored_output;
   po::options_description desc(
       "framepair run: the whole pipeline for one footage pair, in this process.\n"
       "Reads LR and HR recordings of the same gameplay, removes duplicate frames, aligns\n"
       "the recordings, detects scenes, samples windows of consecutive frames and writes\n"
-      "TFRecord shards plus manifest.json into --out. Progress goes to stderr, the summary\n"
-      "to stdout.\n\nOptions");
+      "TFRecord shards, manifest.json, report.binpb (the report's data) and report.html into\n"
+      "--out. Progress goes to stderr, the summary to stdout.\n\n"
+      "Example: framepair run --lr lr.mp4 --hr hr.mkv --out dataset/ --windows 3000 --shards 16\n\n"
+      "Options");
   // clang-format off
   desc.add_options()
     ("help,h", "show this help")
     ("lr", po::value(&o.lr_path), "LR (native resolution) recording: a video file, a directory of PNGs, or a pattern like dir/%05d.png")
     ("hr", po::value(&o.hr_path), "HR (scale x) recording of the same gameplay")
-    ("out", po::value(&o.out_dir), "output dataset directory (created; a previous dataset there is replaced only when this run succeeds). While the run lasts it also holds the analysis thumbnails in an unnamed file: about 7 KB per distinct frame and video, ~1.5 GB per video for an hour at 60 fps");
+    ("out", po::value(&o.out_dir), "output dataset directory: new, empty, or one framepair wrote (a previous dataset there is replaced only when this run succeeds). While the run lasts it also holds the analysis thumbnails in an unnamed file: about 7 KB per distinct frame and video, ~1.5 GB per video for an hour at 60 fps")
+    ("force", po::bool_switch(&force), "write into an --out that holds files framepair did not write (they are left alone)")
+    ("no-report", po::bool_switch(&no_report), "do not write report.html (framepair report DIR makes it later)");
   AddDatasetFlags(desc, &flags);
   desc.add_options()
     ("threads", po::value(&o.threads)->default_value(0), "worker threads (0 = all cores)")
     ("max-frame-pixels", po::value(&o.ingest.decoder.max_frame_pixels)->default_value(o.ingest.decoder.max_frame_pixels), "refuse inputs whose frames have more pixels (width x height) than this; the default fits 4K (3840x2160) with 10% to spare")
-    ("quiet,q", po::bool_switch(&quiet), "no progress output")
-    ("json", po::bool_switch(&json), "print the summary as JSON (for scripts)")
+    ("progress", po::value(&progress_mode)->default_value("auto"), "auto (a redrawn line on a terminal, else a line every 10 s), tty, plain, json (JSON Lines) or none")
+    ("quiet,q", po::bool_switch(&quiet), "no progress output (--progress none)")
+    ("output,o", po::value(&ignored_output), "text (default) or json: the summary's format")
+    ("json", "the same as -o json")
     ("verbose,v", po::bool_switch(&verbose), "also show FFmpeg's warnings about the inputs");
   // clang-format on
   po::variables_map vm;
@@ -196,25 +245,72 @@ int RunCommand(const std::vector<std::string>& args) {
   if (o.lr_path.empty() && !hr_only) return usage_error("--lr is required (or pass --hr-only)");
   if (!o.lr_path.empty() && hr_only) return usage_error("--hr-only takes no --lr");
   if (o.out_dir.empty()) return usage_error("--out is required");
-
+  if (quiet) progress_mode = "none";
+  std::optional<ProgressMode> mode;
+  if (progress_mode == "auto") {
+    mode = isatty(STDERR_FILENO) != 0 ? ProgressMode::kTerminal : ProgressMode::kLines;
+  } else if (progress_mode == "tty") {
+    mode = ProgressMode::kTerminal;
+  } else if (progress_mode == "plain") {
+    mode = ProgressMode::kLines;
+  } else if (progress_mode == "json") {
+    mode = ProgressMode::kJson;
+  } else if (progress_mode != "none") {
+    return usage_error("--progress must be auto, tty, plain, json or none, not " +
+                       QuoteUserText(progress_mode));
+  }
+  if (absl::Status s = CheckOutputDirectory(o.out_dir, force); !s.ok()) {
+    return usage_error(std::string(s.message()));
+  }
+  {
+    RunOptions checked = o;
+    if (absl::Status s = NormalizeRunOptions(&checked); !s.ok()) {
+      return usage_error(std::string(s.message()));
+    }
+  }
   SetFfmpegLogQuiet(!verbose);
+  // The headers first (milliseconds): a swapped or mis-scaled pair fails before any decoding.
+  if (absl::Status s = CheckPairLocally(hr_only ? "" : o.lr_path, o.hr_path, o.scale,
+                                        o.ingest.decoder.max_frame_pixels);
+      !s.ok()) {
+    std::fprintf(stderr, "framepair run: error: %s\n", std::string(s.message()).c_str());
+    return ExitCodeFor(s);
+  }
+  std::error_code ec;
+  const bool out_existed = std::filesystem::exists(o.out_dir, ec);
   std::signal(SIGINT, OnInterrupt);
   std::signal(SIGTERM, OnInterrupt);
-  TerminalProgress progress(isatty(STDERR_FILENO) != 0);
-  absl::StatusOr<RunSummary> summary = RunPipeline(o, quiet ? nullptr : &progress, &g_cancel);
+  std::optional<TerminalProgress> progress;
+  if (mode) progress.emplace(*mode);
+  absl::StatusOr<RunSummary> summary = RunPipeline(o, progress ? &*progress : nullptr, &g_cancel);
+  if (progress) progress->Finish();
   if (!summary.ok()) {
-    std::fprintf(stderr, "\nframepair run: error: %s\n",
+    // A directory this run created holds nothing of value after a failure.
+    if (!out_existed) std::filesystem::remove_all(o.out_dir, ec);
+    std::fprintf(stderr, "framepair run: error: %s\n",
                  std::string(summary.status().message()).c_str());
     return ExitCodeFor(summary.status());
+  }
+  std::string report_path = o.out_dir + "/report.html";
+  if (no_report) {
+    // One left from an earlier run would describe another dataset.
+    std::filesystem::remove(report_path, ec);
+    report_path.clear();
+  } else if (absl::Status s = WriteReport(o.out_dir, report_path, ReportOptions{}); !s.ok()) {
+    std::fprintf(stderr,
+                 "framepair run: warning: the dataset is complete but %s could not be "
+                 "written: %s (try `framepair report %s`)\n",
+                 report_path.c_str(), std::string(s.message()).c_str(), o.out_dir.c_str());
+    report_path.clear();
   }
   // Warnings go to stderr whatever the output format; the manifest records them too.
   for (const std::string& w : summary->accounting.warnings()) {
     std::fprintf(stderr, "framepair run: warning: %s\n", w.c_str());
   }
-  if (json) {
-    PrintSummaryJson(o, *summary);
+  if (output == "json") {
+    PrintSummaryJson(o, *summary, report_path);
   } else {
-    PrintSummary(o, *summary);
+    PrintSummary(o, *summary, report_path);
   }
   return kExitOk;
 }

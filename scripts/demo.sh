@@ -2,7 +2,8 @@
 # The main job, end to end on a generated sample pair, through the service system on this
 # machine: installs what is missing, builds, generates an LR/HR footage pair with known ground
 # truth, starts the five servers on 127.0.0.1 (scripts/local-stack.sh), submits the pair as a
-# job, watches it, verifies the published shards, and stops the servers.
+# job, watches it, verifies the published shards, stops the servers, and ends by printing
+# where the report page (report.html: open it in a browser) is.
 #   scripts/demo.sh [DIR]            DIR defaults to ./sample
 #   FRAMEPAIR_PORT=50051             coordinator port (workers use the next ones)
 #   scripts/demo.sh --in-process [DIR]   the same job with `framepair run`, no servers
@@ -29,6 +30,7 @@ if [ "$in_process" = 1 ]; then
   echo "== framepair verify"
   build/client/framepair verify "$dir/dataset"
   echo "shards and manifest: $dir/dataset"
+  echo "report: $dir/dataset/report.html (open it in a browser)"
   exit 0
 fi
 
@@ -40,4 +42,11 @@ echo "== framepair submit --watch"
 build/client/framepair submit --lr "$lr" --hr "$hr" --dataset sample "${options[@]}" --watch
 echo "== framepair verify"
 build/client/framepair verify "$dir/stack/storage/datasets/sample"
+echo "== framepair report"
+# The service stack does not store the report's data (report.binpb) yet, so this page has the
+# inputs, contact sheets and accounting, not the timelines and residuals of `--in-process`.
+build/client/framepair report "$dir/stack/storage/datasets/sample" -o "$dir/report.html"
+trap - EXIT
+scripts/local-stack.sh down --dir "$dir/stack"
 echo "shards and manifest: $dir/stack/storage/datasets/sample (logs: $dir/stack/logs)"
+echo "report: $dir/report.html (open it in a browser)"

@@ -16,6 +16,7 @@
 #include "dataset/publish.h"
 #include "dataset/store_publish.h"
 #include "pipeline/parameters.h"
+#include "pipeline/sidecar.h"
 #include "pipeline/stages.h"
 #include "storage/object_store.h"
 #include "util/file.h"
@@ -35,14 +36,22 @@ class StageTimer {
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     times_->push_back({stage_, seconds, PeakRssBytes()});
-    if (progress_) progress_->StageFinished(stage_, seconds);
+    if (progress_ == nullptr) return;
+    if (done_) {
+      progress_->StageFinished(stage_, seconds);
+    } else {
+      progress_->StageStopped(stage_, seconds);
+    }
   }
+  // The stage completed; without this call the destructor reports it as stopped.
+  void Done() { done_ = true; }
 
  private:
   std::string stage_;
   ProgressSink* progress_;
   std::vector<StageTime>* times_;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  bool done_ = false;
 };
 
 // A private local directory for what must be a local file before it goes to object storage.
@@ -63,6 +72,37 @@ absl::Status ValidatePaths(const RunOptions& o) {
   }
   if (o.out_dir.empty()) return absl::InvalidArgumentError("--out is required");
   return absl::OkStatus();
+}
+
+// What the user asked for and did not get is said, not silently shrunk: fewer windows than
+// --windows (the footage has no room for more), and never an empty shard: with fewer windows
+// than --shards the used shards are renumbered densely (their order and contents unchanged),
+// so the dataset has as many shards as it has windows.
+void FitShardsToWindows(WindowPlan* plan, RunOptions* o) {
+  // Validation windows (--val-windows) keep their own shard, after the training shards.
+  const int validation = plan->ValidationShard();
+  int64_t written = 0;
+  std::map<int, int> dense;
+  for (const Window& w : plan->windows) {
+    if (w.shard == validation) continue;
+    ++written;
+    dense.emplace(w.shard, 0);
+  }
+  if (o->sample.windows > 0 && written < o->sample.windows) {
+    plan->accounting.add_warnings(
+        absl::StrCat("--windows ", o->sample.windows, ": the footage has room for only ", written,
+                     " window(s) of ", o->sample.window,
+                     " pairs (segments too short or too few; see the accounting and the report)"));
+  }
+  if (static_cast<int>(dense.size()) >= o->shards || dense.empty()) return;
+  int next = 0;
+  for (auto& [shard, renumbered] : dense) renumbered = next++;
+  for (Window& w : plan->windows) w.shard = w.shard == validation ? next : dense[w.shard];
+  plan->accounting.add_warnings(absl::StrCat("--shards ", o->shards, " but only ", written,
+                                             " window(s): wrote ", next, " shard(s), none empty"));
+  o->shards = next;
+  o->sample.shards = next;
+  plan->shards = next;
 }
 
 }  // namespace
@@ -130,6 +170,7 @@ absl::StatusOr<RunSummary> RunPipeline(const RunOptions& options_in, ProgressSin
     }
     if (!hr_result.ok()) return hr_result.status();
     hr = *std::move(hr_result);
+    timer.Done();
   }
   FrameTable* lr_table = lr ? &lr->table : nullptr;
   FP_RETURN_IF_ERROR(CheckSources(lr_table, hr.table, o.scale, o.sample.window));
@@ -154,6 +195,7 @@ absl::StatusOr<RunSummary> RunPipeline(const RunOptions& options_in, ProgressSin
   {
     StageTimer timer("align", progress, &summary.stages);
     FP_ASSIGN_OR_RETURN(aligned, AlignSources(lr_table, hr.table, o.align));
+    timer.Done();
   }
   const std::vector<AlignedPair>& pairs = aligned.pairs;
   summary.pairs_aligned = static_cast<int64_t>(pairs.size());
@@ -169,8 +211,10 @@ absl::StatusOr<RunSummary> RunPipeline(const RunOptions& options_in, ProgressSin
     const std::string names = hr_only ? o.hr_path : o.lr_path + " and " + o.hr_path;
     FP_ASSIGN_OR_RETURN(plan, PlanWindows(pair_thumbs.sequence, lr_table, hr.table, aligned,
                                           o.scene, o.sample, names));
+    timer.Done();
   }
   scene_table.thumbs = ThumbStore();
+  FitShardsToWindows(&plan, &o);
   summary.scenes = plan.scenes;
   summary.windows = plan.accounting.windows_written();
   summary.validation_windows = plan.accounting.validation().windows_written();
@@ -203,6 +247,7 @@ absl::StatusOr<RunSummary> RunPipeline(const RunOptions& options_in, ProgressSin
       summary.pack.Add(packed.counters);
       *manifest.mutable_validation() = packed.entry;
     }
+    timer.Done();
   }
   summary.shards = o.shards;
   summary.bytes = summary.pack.bytes;
@@ -222,6 +267,10 @@ absl::StatusOr<RunSummary> RunPipeline(const RunOptions& options_in, ProgressSin
   stats.set_mean_residual(aligned.stats.mean_residual);
   *stats.mutable_accounting() = plan.accounting;
   FillRunManifest(o, sources, stats, hr.table.video.width, hr.table.video.height, &manifest);
+  // The report's data, before the manifest: it names the new shards, so until the manifest
+  // lists them a reader sees it as stale, never as describing the previous dataset.
+  FP_RETURN_IF_ERROR(WriteReportData(
+      o.out_dir, BuildReportData(lr_table, hr.table, aligned, plan, o.sample.window, manifest)));
   FP_RETURN_IF_ERROR(PublishDataset(staging, o.out_dir, manifest));
   guard.published = true;
   if (store) FP_RETURN_IF_ERROR(UploadDataset(o.out_dir, manifest, *store));

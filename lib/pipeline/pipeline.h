@@ -15,10 +15,9 @@
 #include "pipeline/pack.h"
 #include "sample/sample.h"
 #include "scene/scene.h"
+#include "util/version.h"
 
 namespace framepair {
-
-inline constexpr char kFramepairVersion[] = "0.1.0";
 
 struct RunOptions {
   std::string lr_path;  // ignored when hr_only
@@ -52,6 +51,12 @@ class ProgressSink {
   virtual void StageStarted(const std::string& stage) = 0;
   virtual void StageProgress(const std::string& stage, int64_t done, int64_t total) = 0;
   virtual void StageFinished(const std::string& stage, double seconds) = 0;
+  // The stage ended without finishing (an error, or cancellation): it must not be shown as
+  // done. Called instead of StageFinished.
+  virtual void StageStopped(const std::string& stage, double seconds) {
+    (void)stage;
+    (void)seconds;
+  }
 };
 
 struct StageTime {

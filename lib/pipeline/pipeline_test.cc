@@ -19,6 +19,7 @@
 #include "framepair/v1/artifacts.pb.h"
 #include "pipeline/artifacts.h"
 #include "pipeline/parameters.h"
+#include "pipeline/sidecar.h"
 #include "pipeline/stages.h"
 #include "pipeline/verify.h"
 #include "util/crc32c.h"
@@ -81,11 +82,79 @@ TEST_F(TinyPipelineTest, RunsVerifiesAndCountsEachFrameOnce) {
   int files = 0;
   for (const auto& e : fs::directory_iterator(o.out_dir)) {
     EXPECT_THAT(e.path().filename().string(),
-                ::testing::AnyOf("manifest.json", "train_00000-of-00002.tfrecord",
+                ::testing::AnyOf("manifest.json", "report.binpb", "train_00000-of-00002.tfrecord",
                                  "train_00001-of-00002.tfrecord"));
     ++files;
   }
-  EXPECT_EQ(files, 3);
+  EXPECT_EQ(files, 4);
+  // The report sidecar describes this run: a class per decoded frame, every pair, every window.
+  absl::StatusOr<framepair::v1::ReportData> sidecar = ReadReportData(o.out_dir);
+  ASSERT_TRUE(sidecar.ok()) << sidecar.status();
+  ASSERT_EQ(sidecar->recordings_size(), 2);
+  EXPECT_EQ(sidecar->recordings(0).frame_class().size(), 75u);
+  EXPECT_EQ(sidecar->recordings(1).frame_class().size(), 80u);
+  EXPECT_EQ(sidecar->hr_frame_size(), summary->pairs_aligned);
+  EXPECT_EQ(sidecar->window_start_size(), 12);
+}
+
+// A progress sink that remembers what it was told.
+class RecordingSink : public ProgressSink {
+ public:
+  void StageStarted(const std::string& stage) override { events.push_back("start " + stage); }
+  void StageProgress(const std::string&, int64_t, int64_t) override {}
+  void StageFinished(const std::string& stage, double) override {
+    events.push_back("done " + stage);
+  }
+  void StageStopped(const std::string& stage, double) override {
+    events.push_back("stopped " + stage);
+  }
+  std::vector<std::string> events;
+};
+
+TEST_F(TinyPipelineTest, CancelledStageIsStoppedNeverDone) {
+  RunOptions o;
+  o.lr_path = (dir_ / "lr.mp4").string();
+  o.hr_path = (dir_ / "hr.mkv").string();
+  o.out_dir = (dir_ / "out").string();
+  std::atomic<bool> cancel{true};
+  RecordingSink sink;
+  EXPECT_EQ(RunPipeline(o, &sink, &cancel).status().code(), absl::StatusCode::kCancelled);
+  EXPECT_THAT(sink.events, ::testing::ElementsAre("start ingest", "stopped ingest"));
+}
+
+TEST_F(TinyPipelineTest, MoreShardsThanWindowsWritesNoEmptyShard) {
+  RunOptions o;
+  o.lr_path = (dir_ / "lr.mp4").string();
+  o.hr_path = (dir_ / "hr.mkv").string();
+  o.out_dir = (dir_ / "out").string();
+  o.sample.windows = 3;
+  o.shards = 5;
+  absl::StatusOr<RunSummary> summary = RunPipeline(o, nullptr);
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->shards, 3);
+  absl::StatusOr<framepair::v1::Manifest> m = ReadManifest(o.out_dir);
+  ASSERT_TRUE(m.ok());
+  ASSERT_EQ(m->shards_size(), 3);
+  for (const auto& shard : m->shards()) EXPECT_EQ(shard.examples(), 1) << shard.file();
+  EXPECT_THAT(summary->accounting.warnings(),
+              ::testing::Contains(::testing::HasSubstr("--shards 5 but only 3 window(s)")));
+  absl::StatusOr<VerifyReport> report = VerifyDataset(o.out_dir, VerifyOptions{});
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok());
+}
+
+TEST_F(TinyPipelineTest, FewerWindowsThanAskedIsAWarning) {
+  RunOptions o;
+  o.lr_path = (dir_ / "lr.mp4").string();
+  o.hr_path = (dir_ / "hr.mkv").string();
+  o.out_dir = (dir_ / "out").string();
+  o.sample.windows = 100000;
+  o.sample.overlap = OverlapPolicy::kDisjoint;
+  absl::StatusOr<RunSummary> summary = RunPipeline(o, nullptr);
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_LT(summary->windows, 100000);
+  EXPECT_THAT(summary->accounting.warnings(),
+              ::testing::Contains(::testing::HasSubstr("--windows 100000: the footage has room")));
 }
 
 TEST_F(TinyPipelineTest, CancelledRunLeavesNoPartialOutput) {

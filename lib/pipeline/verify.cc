@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "dataset/dataset.h"
 #include "dataset/store_publish.h"
+#include "pipeline/sidecar.h"
 #include "png/png.h"
 #include "storage/object_store.h"
 #include "tfrecord/example.h"
@@ -383,6 +384,19 @@ absl::StatusOr<VerifyReport> VerifyDataset(const std::string& dir, const VerifyO
   if (total != m.total_examples()) {
     out.Defect(absl::StrCat("manifest.json: total_examples ", m.total_examples(),
                             " but shards hold ", total));
+  }
+  // The report sidecar (sidecar.h) is optional: training never reads it, but one that is
+  // there must describe these shards.
+  if (absl::StatusOr<framepair::v1::ReportData> sidecar = ReadReportData(dir); sidecar.ok()) {
+    if (std::string why = SidecarMismatch(*sidecar, m); !why.empty()) {
+      out.report().warnings.push_back(absl::StrCat(dir, "/", kReportSidecarName, ": stale (", why,
+                                                   "); reports leave out what it holds"));
+    } else if (sidecar->window_start_size() != m.total_examples()) {
+      out.Defect(absl::StrCat(dir, "/", kReportSidecarName, ": ", sidecar->window_start_size(),
+                              " windows, the shards hold ", m.total_examples(), " examples"));
+    }
+  } else if (!absl::IsNotFound(sidecar.status())) {
+    out.Defect(std::string(sidecar.status().message()));
   }
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     std::string name = entry.path().filename().string();

@@ -15,6 +15,7 @@
 #include "services/common/logging.h"
 #include "services/common/server_runner.h"
 #include "services/common/signals.h"
+#include "util/version.h"
 
 namespace framepair {
 namespace po = boost::program_options;
@@ -27,7 +28,8 @@ int ServerMain(int argc, char** argv, std::string_view binary_name, std::string_
 
   ServerOptions options;
   po::options_description flags("Flags", /*line_length=*/100, /*min_description_length=*/50);
-  flags.add_options()("help,h", "Print this help and exit.");
+  flags.add_options()("help,h", "Print this help and exit.")(
+      "version", "Print the framepair version and exit.");
   AddServerFlags(flags, &options);
   if (factory.add_flags) factory.add_flags(flags);
 
@@ -36,6 +38,10 @@ int ServerMain(int argc, char** argv, std::string_view binary_name, std::string_
     po::store(po::parse_command_line(argc, argv, flags), vm);
     if (vm.count("help") > 0) {
       std::cout << "Usage: " << name << " [flags]\n\n" << description << "\n\n" << flags;
+      return 0;
+    }
+    if (vm.count("version") > 0) {
+      std::cout << name << " " << kFramepairVersion << "\n";
       return 0;
     }
     po::notify(vm);

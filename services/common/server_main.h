@@ -22,7 +22,7 @@
 // start the ServerRunner; wait for SIGTERM/SIGINT; drain (a second signal during the drain
 // exits at once with 128+signal); destroy the services.
 //
-// Exit codes: 0 after a clean drain or --help; 2 for bad flags (including INVALID_ARGUMENT
+// Exit codes: 0 after a clean drain, --help or --version (prints "<binary> <version>"); 2 for bad flags (including INVALID_ARGUMENT
 // from ServiceFactory::create); 1 when starting fails otherwise (files, ports).
 #pragma once
 

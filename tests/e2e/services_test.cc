@@ -360,15 +360,25 @@ TEST(Services, BadInputFailsItsJobWhileGoodJobsSucceed) {
   fs::path bad =
       fs::temp_directory_path() / ("framepair-notvideo-" + std::to_string(getpid()) + ".mp4");
   std::ofstream(bad) << "this is not a video\n";
-  ProcessResult submitted = stack.Cli({"submit", "--lr", Pair().lr_path, "--hr", bad.string(),
-                                       "--dataset", "bad", "-q", "--watch"});
+  // submit checks local files before uploading them (issue 10): refused here, exit 2.
+  ProcessResult local =
+      stack.Cli({"submit", "--lr", Pair().lr_path, "--hr", bad.string(), "--dataset", "bad", "-q"});
+  EXPECT_EQ(local.exit_code, 2) << local.err;
+  EXPECT_THAT(local.err, ::testing::HasSubstr(bad.string()));
+  // A file already in storage is the server's to check: its job fails there.
+  fs::create_directories(stack.storage() / "footage");
+  fs::copy_file(bad, stack.storage() / "footage" / bad.filename(),
+                fs::copy_options::overwrite_existing);
+  ProcessResult submitted = stack.Cli({"submit", "--lr", Pair().lr_path, "--hr",
+                                       "storage:footage/" + bad.filename().string(), "--dataset",
+                                       "bad", "-q", "--watch"});
   std::vector<std::string> good;
   // Ten concurrent jobs (small ones: the machine has two cores), in three datasets.
   for (int i = 0; i < 10; ++i) {
     good.push_back(stack.Submit("good-" + std::to_string(i % 3), {}, {"--windows", "4"}));
   }
   EXPECT_EQ(submitted.exit_code, 1) << submitted.out << submitted.err;
-  EXPECT_THAT(submitted.out, ::testing::HasSubstr(bad.string()));
+  EXPECT_THAT(submitted.out, ::testing::HasSubstr(bad.filename().string()));
   EXPECT_THAT(submitted.out, ::testing::HasSubstr("failed"));
   for (const std::string& job : good) {
     ProcessResult watch = stack.Cli({"watch", job});
