@@ -139,10 +139,10 @@ absl::StatusOr<framepair::v1::JobResult> PublishJob(const StorageRoot& storage,
                                  r.pack().stats().distinct_hr_frames());
     stats.set_pngs_encoded(stats.pngs_encoded() + r.pack().stats().pngs_encoded());
   }
-  const bool validation = HasValidation(spec.parameters());
+  const bool validation = PackTaskCount(spec.parameters()) > spec.parameters().shards();
   std::string validation_part;  // the validation task's file, storage-resolved
   if (validation) {
-    FP_ASSIGN_OR_RETURN(auto r, result_of(absl::StrFormat("pack-%05d", options.shards)));
+    FP_ASSIGN_OR_RETURN(auto r, result_of(TaskId::Pack(options.shards).Name()));
     *pair.mutable_validation() = r.pack().entry();
     FP_ASSIGN_OR_RETURN(validation_part, storage.Resolve(r.pack().shard(), false));
     stats.set_distinct_lr_frames(stats.distinct_lr_frames() +
