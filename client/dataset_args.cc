@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "client/commands.h"
+#include "storage/object_store.h"
 #include "util/quote.h"
 
 namespace framepair::cli {
@@ -12,7 +13,7 @@ namespace po = boost::program_options;
 
 bool ParseDatasetArgs(const char* name, const std::vector<std::string>& args,
                       po::options_description& desc, std::string* dir, int* code,
-                      po::variables_map* vm_out) {
+                      po::variables_map* vm_out, bool object_urls) {
   desc.add_options()("help,h", "show this help")(
       "dir", po::value(dir), "dataset directory (also accepted as the first argument)");
   po::positional_options_description positional;
@@ -40,6 +41,7 @@ bool ParseDatasetArgs(const char* name, const std::vector<std::string>& args,
     *code = kExitBadInput;
     return false;
   }
+  if (object_urls && IsObjectUrl(*dir)) return true;
   if (!std::filesystem::is_directory(*dir, ec)) {
     std::fprintf(stderr,
                  "framepair %s: %s is not a directory: give a dataset's directory (the --out of "

@@ -12,8 +12,11 @@ namespace framepair::cli {
 // `args`. Returns false when the command should end with *code: 0 after --help, 2 for a usage
 // error, a missing DIR or one that is not a directory (each said on stderr). `vm` (optional)
 // receives the parsed values, to tell set options from defaults.
+// `object_urls`: DIR may also be s3://bucket/prefix or gs://bucket/prefix (verify reads
+// datasets in a bucket).
 bool ParseDatasetArgs(const char* name, const std::vector<std::string>& args,
                       boost::program_options::options_description& desc, std::string* dir,
-                      int* code, boost::program_options::variables_map* vm = nullptr);
+                      int* code, boost::program_options::variables_map* vm = nullptr,
+                      bool object_urls = false);
 
 }  // namespace framepair::cli

@@ -28,7 +28,9 @@ int VerifyCommand(const std::vector<std::string>& args, const std::string& outpu
     ("json", "the same as -o json");
   // clang-format on
   int code = 0;
-  if (!ParseDatasetArgs("verify", args, desc, &dir, &code)) return code;
+  if (!ParseDatasetArgs("verify", args, desc, &dir, &code, nullptr, /*object_urls=*/true)) {
+    return code;
+  }
   options.decode_pngs = !headers_only;
   absl::StatusOr<VerifyReport> report = VerifyDataset(dir, options);
   if (!report.ok()) {

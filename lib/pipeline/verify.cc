@@ -391,9 +391,12 @@ absl::StatusOr<VerifyReport> VerifyDataset(const std::string& dir, const VerifyO
     if (std::string why = SidecarMismatch(*sidecar, m); !why.empty()) {
       out.report().warnings.push_back(absl::StrCat(dir, "/", kReportSidecarName, ": stale (", why,
                                                    "); reports leave out what it holds"));
-    } else if (sidecar->window_start_size() != m.total_examples()) {
+    } else if (const int64_t examples =
+                   m.total_examples() + (m.has_validation() ? m.validation().examples() : 0);
+               sidecar->window_start_size() != examples) {
       out.Defect(absl::StrCat(dir, "/", kReportSidecarName, ": ", sidecar->window_start_size(),
-                              " windows, the shards hold ", m.total_examples(), " examples"));
+                              " windows, the shards and validation file hold ", examples,
+                              " examples"));
     }
   } else if (!absl::IsNotFound(sidecar.status())) {
     out.Defect(std::string(sidecar.status().message()));

@@ -51,7 +51,7 @@ std::string Framepair() { return testing::BuiltBinary("client/framepair"); }
 
 std::map<int, std::string> ShardsOf(const fs::path& dir) {
   std::map<int, std::string> out;
-  std::regex shard(R"(.*-(\d{5})-of-\d{5}\.tfrecord)");
+  std::regex shard(R"(.*[-_](\d{5})-of-\d{5}\.tfrecord)");
   for (const auto& e : fs::directory_iterator(dir)) {
     std::smatch m;
     const std::string name = e.path().filename().string();
