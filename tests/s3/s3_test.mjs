@@ -179,7 +179,7 @@ async function objects(s3, prefix) {
 }
 
 // The dataset files of a directory run. report.binpb and report.html are left out: `run --out
-// s3://` does not upload the report yet (docs/benchmarks.md, issue 10), and readers never
+// s3://` does not upload the report yet (README, "Object storage"), and readers never
 // read them.
 function directory(dir) {
   const out = {};
