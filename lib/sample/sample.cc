@@ -39,7 +39,6 @@ absl::StatusOr<SceneSplit> HoldOutScenes(const std::vector<Segment>& segments,
   }
   // Window starts per scene, in scene order.
   std::vector<std::pair<int64_t, int64_t>> starts;  // (scene, eligible starts)
-  int64_t total = 0;
   for (size_t i = 0; i < segments.size(); ++i) {
     if (i > 0 && scene_of_segment[i] < scene_of_segment[i - 1]) {
       return absl::InvalidArgumentError("scene numbers of segments must not decrease");
@@ -50,7 +49,6 @@ absl::StatusOr<SceneSplit> HoldOutScenes(const std::vector<Segment>& segments,
       starts.push_back({scene_of_segment[i], 0});
     }
     starts.back().second += n;
-    total += n;
   }
   if (starts.size() < 2) {
     return absl::InvalidArgumentError(absl::StrCat(
