@@ -4,6 +4,10 @@
 #   1080p: 1920x1080 HR + 480x270 LR, 60 fps (JoshUpscale trains on 480x270 -> 1920x1080)
 # HR: libx264 crf 18, two testsrc2 scenes (the second hue-shifted and negated). LR: area
 # downscale of HR, libx264 crf 18, starting 45 frames late and dropping every 97th frame.
+
+# Wall-clock timing shared by the scripts: start=$(now); ...; elapsed "$start" (seconds).
+now() { date +%s.%N; }
+elapsed() { echo "$(now) - $1" | bc -l; }
 footage_dir() {  # $1 size, $2 minutes
   if [ "$1" = 720p ]; then echo "$work/m$2"; else echo "$work/$1-m$2"; fi
 }

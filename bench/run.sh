@@ -21,8 +21,6 @@ if [ -z "${FRAMEPAIR_BIN:-}" ]; then scripts/build.sh build >/dev/null; fi
 fp=${FRAMEPAIR_BIN:-build/client/framepair}
 ff="ffmpeg -nostdin -y -loglevel error"
 
-now() { date +%s.%N; }
-elapsed() { echo "$(now) - $1" | bc -l; }
 # json FILE EXPR: a value of the run's --json, or "-" when this build does not report it.
 json() { python3 -c "
 import json, sys

@@ -18,8 +18,6 @@ ff="ffmpeg -nostdin -y -loglevel error"
 source bench/footage.sh
 options=(--seed 1 --windows 300 --shards 4)
 
-now() { date +%s.%N; }
-elapsed() { echo "$(now) - $1" | bc -l; }
 
 make_pair "$minutes"
 d=$work/m$minutes
