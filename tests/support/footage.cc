@@ -1,5 +1,7 @@
 #include "support/footage.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -590,6 +592,19 @@ absl::StatusOr<Footage> GenerateFootage(const FootageSpec& spec, const GenerateO
   FP_ASSIGN_OR_RETURN(World world, RenderWorld(spec.world, options.cache_dir, options.jobs));
   const std::string out_dir = fs::absolute(options.out_dir).lexically_normal().string();
   const std::string key = OutputKey(spec, world);
+  // Two test processes may ask for the same footage at once (ctest runs the CI tier and the
+  // full fidelity tier side by side): one generates, the other waits and reuses its output.
+  // The kernel drops the lock if this process dies.
+  const int lock_fd =
+      open((out_dir + "/.generate.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd < 0 || flock(lock_fd, LOCK_EX) != 0) {
+    if (lock_fd >= 0) close(lock_fd);
+    return absl::InternalError(absl::StrCat("cannot lock ", out_dir, "/.generate.lock"));
+  }
+  struct Unlock {
+    int fd;
+    ~Unlock() { close(fd); }
+  } unlock{lock_fd};
   if (options.reuse_existing) {
     absl::StatusOr<Footage> previous = ReuseFootage(out_dir, key);
     if (previous.ok()) return previous;
