@@ -184,6 +184,15 @@ struct AlignResult {
 absl::StatusOr<AlignResult> Align(const ThumbSequence& lr, const ThumbSequence& hr,
                                   const AlignOptions& options);
 
+// The near-neighbour test on its own (exposed for tests): whether `self` agrees with `partner`
+// clearly better (by `margin`) than with `neighbour`, two frames of the other recording;
+// kSame when partner and neighbour show the same moment as far as thumbnails can tell.
+// `residual` is the pair's ThumbDistance, the noise level between the two recordings.
+enum class NeighbourVerdict { kSame, kBeats, kLoses };
+NeighbourVerdict CompareWithNeighbour(const uint8_t* self, const uint8_t* partner,
+                                      const uint8_t* neighbour, size_t bytes, double residual,
+                                      double margin);
+
 // The seed's clean_sync.py filter on its own (exposed for tests): returns keep flags.
 // r[k] = v[k] / mean(v[k-2], v[k-1], v[k]) with v = residual, 0 replaced by 1; pair k is
 // dropped when r[k] > ratio. The first two pairs have no full window (pandas gives NaN) and

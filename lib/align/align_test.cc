@@ -308,6 +308,72 @@ TEST(SpikeFilterTest, KnownAnswer) {
   EXPECT_EQ(SpikeFilter({0, 0, 1}, 1.2), std::vector<bool>({true, true, true}));
 }
 
+// A 64x38 RGB thumbnail, as the aligner compares them.
+constexpr size_t kThumbBytes = 64 * 38 * 3;
+
+std::vector<uint8_t> Texture(uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<uint8_t> t(kThumbBytes);
+  for (uint8_t& b : t) b = static_cast<uint8_t>(40 + rng() % 160);
+  return t;
+}
+
+// Moves every byte in `bytes` by `delta` (the sign alternating), as codec artefacts do.
+void Disturb(std::vector<uint8_t>* t, const std::vector<size_t>& bytes, int delta) {
+  for (size_t k = 0; k < bytes.size(); ++k) {
+    const int d = (k % 2 == 0) ? delta : -delta;
+    (*t)[bytes[k]] = static_cast<uint8_t>(std::clamp(int{(*t)[bytes[k]]} + d, 0, 255));
+  }
+}
+
+// The held-frames failure: two kept encodes of one moment differ beyond the noise level on a
+// few hundred bytes of codec artefacts (by a few levels past it). On those bytes the other
+// recording's frame happens to be closer to the neighbour copy; it must not count as the
+// neighbour showing a better-matching moment.
+TEST(NeighbourVerdictTest, ArtefactsOfARepeatDoNotCompete) {
+  const std::vector<uint8_t> moment = Texture(1);
+  std::mt19937_64 rng(2);
+  std::vector<size_t> artefacts;
+  for (int k = 0; k < 300; ++k) artefacts.push_back(rng() % kThumbBytes);
+  std::vector<uint8_t> partner = moment, neighbour = moment, self = moment;
+  // residual 2 -> tau 8: the partner's artefacts cross it by 4 levels.
+  Disturb(&partner, artefacts, 12);
+  EXPECT_EQ(
+      CompareWithNeighbour(self.data(), partner.data(), neighbour.data(), kThumbBytes, 2.0, 0.8),
+      NeighbourVerdict::kSame);
+}
+
+// The control: a moved object (a 6x6-pixel block 60 levels brighter, 1.4 % of the thumbnail)
+// is a different moment, and the verdict follows which of the two the frame shows.
+TEST(NeighbourVerdictTest, AMovedObjectDecides) {
+  const std::vector<uint8_t> background = Texture(3);
+  auto with_block = [&](int x0) {
+    std::vector<uint8_t> t = background;
+    for (int y = 10; y < 16; ++y) {
+      for (int x = x0; x < x0 + 6; ++x) {
+        for (int c = 0; c < 3; ++c) {
+          uint8_t& b = t[(static_cast<size_t>(y) * 64 + static_cast<size_t>(x)) * 3 + c];
+          b = static_cast<uint8_t>(std::min(255, b + 60));
+        }
+      }
+    }
+    return t;
+  };
+  const std::vector<uint8_t> partner = with_block(20), neighbour = with_block(26);
+  std::vector<uint8_t> shows_partner = partner, shows_neighbour = neighbour;
+  std::mt19937_64 rng(4);
+  for (uint8_t& b : shows_partner)
+    b = static_cast<uint8_t>(std::clamp(b + int(rng() % 5) - 2, 0, 255));
+  for (uint8_t& b : shows_neighbour)
+    b = static_cast<uint8_t>(std::clamp(b + int(rng() % 5) - 2, 0, 255));
+  EXPECT_EQ(CompareWithNeighbour(shows_partner.data(), partner.data(), neighbour.data(),
+                                 kThumbBytes, 2.0, 0.8),
+            NeighbourVerdict::kBeats);
+  EXPECT_EQ(CompareWithNeighbour(shows_neighbour.data(), partner.data(), neighbour.data(),
+                                 kThumbBytes, 2.0, 0.8),
+            NeighbourVerdict::kLoses);
+}
+
 TEST(AlignTest, RejectsBadInput) {
   const World world(50, 1);
   const Recording lr = Record(world, {}, 2, 1, 0);
