@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh >/dev/null
 scripts/build.sh build >/dev/null
 filter=${1:-*}
-echo "| case | precision | recall | windows: skipped shared / repeated / wrong pair | greedy precision | greedy recall | greedy windows | LR dup P / R | HR dup P / R |"
+echo "| case | precision | recall | windows: skipped shared / repeated / wrong pair / crossing a cut | greedy precision | greedy recall | greedy windows | LR dup P / R | HR dup P / R |"
 echo "|---|---|---|---|---|---|---|---|---|"
 set +e
 build/tests/fidelity_test --gtest_filter="Realistic/FidelityTest.*/${filter}" > build/fidelity.log 2>&1

@@ -439,12 +439,29 @@ TEST(DetectScenesTest, HigherRenderRateOnOneSideIsNotAStall) {
   EXPECT_EQ(r.stats.stalls, 1);
 }
 
+TEST(DetectScenesTest, CutIntoABusySceneIsFound) {
+  // A calm pan, then a cut into a scene that changes a lot every frame (a 12 fps game's held
+  // moments in fast motion). The busy side's scores pull the two-sided mean up until the cut
+  // no longer stands out threefold; it does from the calm side.
+  Footage f;
+  for (int t = 0; t < 30; ++t) RenderScene(Families()[0], t, f.Append());
+  for (int t = 0; t < 30; ++t) RenderScene(Families()[t % 2 ? 1 : 4], t, f.Append());
+  const ThumbSequence s = f.Thumbs();
+  const double cut = ContentScore(s.thumb(29), s.thumb(30), kW, kH);
+  const double calm = ContentScore(s.thumb(28), s.thumb(29), kW, kH);
+  const double busy = ContentScore(s.thumb(30), s.thumb(31), kW, kH);
+  SceneOptions o;
+  ASSERT_GE(cut, 2 * o.content_threshold);
+  ASSERT_LT(cut / ((calm + busy) / 2), o.adaptive_threshold) << "the two-sided rule would find it";
+  EXPECT_EQ(Detect(f, o).cut_positions, (std::vector<int64_t>{30}));
+}
+
 TEST(DetectScenesTest, DropSpikeDoesNotHideACutAfterIt) {
   // LR drops 20 moments mid-pan at pair 30 (HR shows one of them: a one-sided run within the
   // limit, so no continuity break), and the scene changes 6 pairs later. The drop scores like
   // a cut; it must not start min_scene_len and hide the real cut at 36.
   Footage f;
-  for (int t = 0; t < 30; ++t) RenderScene(Families()[0], t, f.Append());
+  for (int t = 0; t < 30; ++t) RenderScene(Families()[1], t, f.Append());
   for (int t = 50; t < 56; ++t) RenderScene(Families()[0], t, f.Append());
   f.AddScene(1, 30);
   for (size_t i = 30; i < f.pairs.size(); ++i) f.pairs[i].hr_frame += 1;

@@ -220,7 +220,8 @@ struct Measured {
 
 std::string Row(const std::string& name, const Measured& m) {
   auto faults = [](const WindowFaults& f) {
-    return absl::StrFormat("%d/%d/%d", f.skips_shared_moment, f.repeats_moment, f.wrong_pair);
+    return absl::StrFormat("%d/%d/%d/%d", f.skips_shared_moment, f.repeats_moment, f.wrong_pair,
+                           f.crosses_cut);
   };
   return absl::StrFormat(
       "| %s | %.4f | %.4f | %s of %d | %.4f | %.4f | %s of %d | %.3f / %.3f | %.3f / %.3f |", name,
