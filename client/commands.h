@@ -23,12 +23,14 @@ inline constexpr int kExitCancelled = 130;
 
 // How the remote commands reach the coordinator. Defaults from the environment:
 // FRAMEPAIR_SERVER (127.0.0.1:50051), FRAMEPAIR_TOKEN, FRAMEPAIR_TLS_CA,
-// FRAMEPAIR_TLS_SERVER_NAME.
+// FRAMEPAIR_TLS_SERVER_NAME, FRAMEPAIR_TLS_CERT and FRAMEPAIR_TLS_KEY.
 struct RemoteOptions {
   std::string server;
   std::string token;
   std::string tls_ca;           // CA bundle (PEM) = TLS; empty = plaintext
   std::string tls_server_name;  // name to check in the server certificate; "" = the host
+  std::string tls_cert;  // client certificate (PEM) for servers with --tls-client-ca; needs tls_ca
+  std::string tls_key;   // its private key (PEM)
   std::string output = "text";  // text or json
 };
 RemoteOptions DefaultRemoteOptions();

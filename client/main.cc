@@ -50,7 +50,8 @@ Global options (also accepted after the command name):
                    -o after the command name is the output file.
 Environment: FRAMEPAIR_SERVER, FRAMEPAIR_TOKEN (sent as a bearer token),
   FRAMEPAIR_TLS_CA (CA bundle: use TLS to the coordinator), FRAMEPAIR_TLS_SERVER_NAME (the
-  name to check in its certificate when connecting by IP or through a tunnel).
+  name to check in its certificate when connecting by IP or through a tunnel),
+  FRAMEPAIR_TLS_CERT and FRAMEPAIR_TLS_KEY (client certificate and key, for mutual TLS).
 
 Exit codes:
   0    success

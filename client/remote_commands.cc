@@ -50,6 +50,8 @@ struct Remote {
     ChannelOptions c;
     c.tls_ca_file = o.tls_ca;
     c.tls_server_name = o.tls_server_name;
+    c.tls_cert_file = o.tls_cert;
+    c.tls_key_file = o.tls_key;
     c.auth_token = o.token;
     absl::StatusOr<std::shared_ptr<grpc::Channel>> made = MakeChannel(o.server, c);
     if (!made.ok()) {
@@ -397,6 +399,8 @@ RemoteOptions DefaultRemoteOptions() {
   o.token = Env("FRAMEPAIR_TOKEN");
   o.tls_ca = Env("FRAMEPAIR_TLS_CA");
   o.tls_server_name = Env("FRAMEPAIR_TLS_SERVER_NAME");
+  o.tls_cert = Env("FRAMEPAIR_TLS_CERT");
+  o.tls_key = Env("FRAMEPAIR_TLS_KEY");
   return o;
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts or stops the framepair service system on this machine, on 127.0.0.1:
 #
-#   scripts/local-stack.sh up   --dir DIR [--port BASE] [--packers N] [--bin BUILD_DIR]
+#   scripts/local-stack.sh up   --dir DIR [--port BASE] [--packers N] [--bin BUILD_DIR] [--tls CERTS]
 #   scripts/local-stack.sh down --dir DIR
 #
 # up starts framepair-coordinator on BASE (default 50051) and framepair-ingest, -align,
@@ -13,12 +13,15 @@
 # Extra flags: FRAMEPAIR_COORDINATOR_FLAGS (e.g. "--stall-timeout-ms 5000") and
 # FRAMEPAIR_WORKER_FLAGS (every worker) are appended to the command lines. `up` again restarts
 # only the servers that are not running.
+# --tls CERTS: the workers serve mutual TLS as in deploy/k8s, with the certificates of
+# `deploy/scripts/make-certs.sh --out CERTS --san IP:127.0.0.1`, and the coordinator calls them
+# with its client certificate (the coordinator's own port stays plaintext on loopback).
 set -euo pipefail
 
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 
 cmd="${1:-}"; shift || true
-dir="" port=50051 packers=1
+dir="" port=50051 packers=1 tls=""
 bin="${FRAMEPAIR_BIN:-$(cd "$(dirname "$0")/.." && pwd)/build}"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -26,6 +29,7 @@ while [ $# -gt 0 ]; do
     --port) port="$2"; shift 2 ;;
     --packers) packers="$2"; shift 2 ;;
     --bin) bin="$2"; shift 2 ;;
+    --tls) tls="$2"; shift 2 ;;
     -h|--help) usage ;;
     *) echo "local-stack.sh: unknown option $1" >&2; usage ;;
   esac
@@ -33,6 +37,14 @@ done
 [ -n "$cmd" ] && [ -n "$dir" ] || usage
 mkdir -p "$dir"
 dir="$(cd "$dir" && pwd)"
+if [ -n "$tls" ]; then
+  [ -f "$tls/ca.crt" ] && [ -f "$tls/coordinator.key" ] ||
+    { echo "local-stack.sh: --tls $tls holds no certificates of deploy/scripts/make-certs.sh" >&2; exit 2; }
+  tls="$(cd "$tls" && pwd)"
+fi
+# The TLS flags of a worker (by kind) and of the coordinator; none without --tls.
+worker_tls() { [ -z "$tls" ] || echo "--tls-cert=$tls/$1.crt --tls-key=$tls/$1.key --tls-client-ca=$tls/ca.crt"; }
+coordinator_tls() { [ -z "$tls" ] || echo "--worker-tls-ca=$tls/ca.crt --worker-tls-cert=$tls/coordinator.crt --worker-tls-key=$tls/coordinator.key"; }
 
 find_bin() {  # the build tree has services/<name>/<binary>; an install has them on PATH
   local name="$1" found
@@ -81,24 +93,34 @@ case "$cmd" in
       addr[$pidname]="127.0.0.1:$p"
     }
     extra="${FRAMEPAIR_WORKER_FLAGS:-}"
-    start framepair-ingest framepair-ingest $((port + 1))
-    start framepair-align framepair-align $((port + 2))
-    start framepair-scene framepair-scene $((port + 3))
+    # shellcheck disable=SC2046 # flags of paths without spaces (--dir and --tls are absolute)
+    start framepair-ingest framepair-ingest $((port + 1)) $(worker_tls ingest)
+    # shellcheck disable=SC2046
+    start framepair-align framepair-align $((port + 2)) $(worker_tls align)
+    # shellcheck disable=SC2046
+    start framepair-scene framepair-scene $((port + 3)) $(worker_tls scene)
     packer_list=""
     for i in $(seq 1 "$packers"); do
       name=framepair-packer; [ "$i" -gt 1 ] && name="framepair-packer-$i"
-      start framepair-packer "$name" $((port + 3 + i))
+      # shellcheck disable=SC2046
+      start framepair-packer "$name" $((port + 3 + i)) $(worker_tls packer)
       packer_list="${packer_list:+$packer_list,}127.0.0.1:$((port + 3 + i))"
     done
     extra="${FRAMEPAIR_COORDINATOR_FLAGS:-}"
+    # shellcheck disable=SC2046
     start framepair-coordinator framepair-coordinator "$port" --state-dir "$dir/state" \
       --ingest "127.0.0.1:$((port + 1))" --align "127.0.0.1:$((port + 2))" \
-      --scene "127.0.0.1:$((port + 3))" --packer "$packer_list"
+      --scene "127.0.0.1:$((port + 3))" --packer "$packer_list" $(coordinator_tls)
     for name in "${!addr[@]}"; do
-      ok=""
+      ok="" as=()
+      if [ -n "$tls" ] && [ "$name" != framepair-coordinator ]; then
+        # A worker admits the coordinator's client certificate only.
+        as=(FRAMEPAIR_TLS_CA="$tls/ca.crt" FRAMEPAIR_TLS_CERT="$tls/coordinator.crt"
+            FRAMEPAIR_TLS_KEY="$tls/coordinator.key")
+      fi
       for _ in $(seq 1 100); do
         if ! alive "$(cat "$dir/run/$name.pid")"; then break; fi
-        if "$framepair" health --server "${addr[$name]}" >/dev/null 2>&1; then ok=1; break; fi
+        if env "${as[@]}" "$framepair" health --server "${addr[$name]}" >/dev/null 2>&1; then ok=1; break; fi
         sleep 0.1
       done
       if [ -z "$ok" ]; then

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "util/file.h"
 #include "util/quote.h"
@@ -242,6 +243,13 @@ absl::StatusOr<std::string> StorageRoot::ResolveWithin(std::string_view relative
         QuoteUserText(A(dir)), " (following symbolic links); only files there may be named"));
   }
   return path;
+}
+
+std::string StorageRoot::Redact(std::string_view message_arg) const {
+  const absl::string_view message = A(message_arg);
+  if (root_.size() <= 1) return std::string(message);  // "/": every path would match
+  return absl::StrReplaceAll(absl::StrReplaceAll(message, {{absl::StrCat(root_, "/"), "storage:"}}),
+                             {{root_, "storage:"}});
 }
 
 absl::StatusOr<std::string> StorageRoot::Relativize(std::string_view absolute_arg) const {

@@ -72,6 +72,11 @@ class StorageRoot {
   // INVALID_ARGUMENT otherwise.
   absl::StatusOr<std::string> Relativize(std::string_view absolute) const;
 
+  // `message` with the root's absolute path written "storage:" ("<root>/work/j1/x" becomes
+  // "storage:work/j1/x", the CLI's spelling), for errors that reach clients: they name files
+  // without revealing where the root is mounted.
+  std::string Redact(std::string_view message) const;
+
   // Dataset names and job ids: [A-Za-z0-9][A-Za-z0-9._-]{0,63}. They become one directory name,
   // so no "/", no leading "." or "-". INVALID_ARGUMENT naming `kind` ("job id", "dataset name")
   // and the rule.

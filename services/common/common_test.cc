@@ -188,6 +188,19 @@ HealthResult CheckHealth(const std::shared_ptr<grpc::Channel>& channel,
   return result;
 }
 
+// Checks `service` until it reports NOT_SERVING (a drain began), for at most about 250 ms;
+// returns the last answer.
+HealthResult WaitUntilNotServing(const std::shared_ptr<grpc::Channel>& channel,
+                                 const std::string& service) {
+  HealthResult result;
+  for (int i = 0; i < 50; ++i) {
+    result = CheckHealth(channel, service);
+    if (result.serving == HealthCheckResponse::NOT_SERVING) break;
+    std::this_thread::sleep_for(5ms);
+  }
+  return result;
+}
+
 // A fresh directory under the test temp dir, removed at destruction.
 class TempDir {
  public:
@@ -453,6 +466,8 @@ TEST(ServerOptionsTest, ValidationNamesTheFlag) {
   EXPECT_THAT(error([](ServerOptions& o) { o.listen = "::1:80"; }), HasSubstr("brackets"));
   EXPECT_THAT(error([](ServerOptions& o) { o.metrics_listen = ":9090"; }),
               HasSubstr("--metrics-listen"));
+  EXPECT_THAT(error([](ServerOptions& o) { o.health_listen = o.listen; }),
+              HasSubstr("--health-listen: must differ from --listen"));
   EXPECT_THAT(error([](ServerOptions& o) { o.max_receive_message_bytes = 0; }),
               HasSubstr("--max-message-bytes"));
   EXPECT_THAT(error([](ServerOptions& o) { o.drain_grace_seconds = -1; }),
@@ -477,6 +492,7 @@ TEST(ServerOptionsTest, FlagsFillTheOptions) {
                         "--tls-client-ca=ca",
                         "--auth-token-file=t",
                         "--metrics-listen=0.0.0.0:9090",
+                        "--health-listen=0.0.0.0:8081",
                         "--log-format=json",
                         "--log-level=debug",
                         "--max-message-bytes=1000",
@@ -493,6 +509,7 @@ TEST(ServerOptionsTest, FlagsFillTheOptions) {
   EXPECT_EQ(options.tls_client_ca_file, "ca");
   EXPECT_EQ(options.auth_token_file, "t");
   EXPECT_EQ(options.metrics_listen, "0.0.0.0:9090");
+  EXPECT_EQ(options.health_listen, "0.0.0.0:8081");
   EXPECT_EQ(options.log_format, "json");
   EXPECT_EQ(options.max_receive_message_bytes, 1000);
   EXPECT_EQ(options.max_send_message_bytes, 1000);
@@ -503,6 +520,23 @@ TEST(ServerOptionsTest, FlagsFillTheOptions) {
   EXPECT_EQ(options.not_serving_delay_ms, 5000);
   EXPECT_TRUE(ValidateServerOptions(options).ok());
 }
+
+// Collects what the default logger writes while it lives (warn and above).
+class LogCapture {
+ public:
+  LogCapture() : previous_(spdlog::default_logger()) {
+    auto logger = std::make_shared<spdlog::logger>(
+        "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(out_));
+    logger->set_level(spdlog::level::warn);
+    spdlog::set_default_logger(std::move(logger));
+  }
+  ~LogCapture() { spdlog::set_default_logger(previous_); }
+  std::string text() const { return out_.str(); }
+
+ private:
+  std::shared_ptr<spdlog::logger> previous_;
+  std::ostringstream out_;
+};
 
 // --- ServerRunner ---
 
@@ -526,12 +560,7 @@ TEST(ServerRunnerTest, HealthIsServingThenNotServingWhileDraining) {
             grpc::StatusCode::NOT_FOUND);
 
   runner->BeginDrain();
-  HealthResult draining;
-  for (int i = 0; i < 50; ++i) {
-    draining = CheckHealth(channel, "framepair.testing.TestService");
-    if (draining.serving == HealthCheckResponse::NOT_SERVING) break;
-    std::this_thread::sleep_for(5ms);
-  }
+  HealthResult draining = WaitUntilNotServing(channel, "framepair.testing.TestService");
   EXPECT_TRUE(draining.status.ok()) << draining.status.error_message();
   EXPECT_EQ(draining.serving, HealthCheckResponse::NOT_SERVING);
   EXPECT_EQ(CheckHealth(channel, "").serving, HealthCheckResponse::NOT_SERVING);
@@ -700,8 +729,22 @@ TEST(ServerRunnerTest, TokenOverPlaintextBeyondLoopbackNeedsAllowInsecure) {
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
   EXPECT_THAT(std::string(refused.status().message()), HasSubstr("--allow-insecure"));
   options.allow_insecure = true;
-  absl::StatusOr<std::unique_ptr<ServerRunner>> allowed = ServerRunner::Start(options, {&service});
-  EXPECT_TRUE(allowed.ok()) << allowed.status();
+  {
+    // Allowed, but said at start, and the token itself never appears in the log.
+    LogCapture log;
+    absl::StatusOr<std::unique_ptr<ServerRunner>> allowed =
+        ServerRunner::Start(options, {&service});
+    EXPECT_TRUE(allowed.ok()) << allowed.status();
+    EXPECT_THAT(log.text(), HasSubstr("beyond loopback without TLS: calls travel in clear"));
+    EXPECT_THAT(log.text(), Not(HasSubstr("s3cret")));
+  }
+  {
+    LogCapture log;
+    options.auth_token_file.clear();
+    absl::StatusOr<std::unique_ptr<ServerRunner>> open = ServerRunner::Start(options, {&service});
+    EXPECT_TRUE(open.ok()) << open.status();
+    EXPECT_THAT(log.text(), HasSubstr("without --auth-token-file: anyone who reaches the port"));
+  }
   EXPECT_TRUE(IsLoopbackHost("127.0.0.1"));
   EXPECT_TRUE(IsLoopbackHost("::1"));
   EXPECT_FALSE(IsLoopbackHost("0.0.0.0"));
@@ -734,15 +777,20 @@ TEST(ServerRunnerTest, TlsWithTokenThroughMakeChannel) {
       << "plaintext clients cannot talk to a TLS server";
 }
 
-TEST(ServerRunnerTest, MutualTlsRequiresClientCertificate) {
-  TempDir dir;
-  TestCert cert = MakeSelfSignedCert(dir, "both");
-  TestServiceImpl service;
+// LocalOptions serving mutual TLS with `cert`, which is also the client CA.
+ServerOptions MutualTlsOptions(const TestCert& cert) {
   ServerOptions options = LocalOptions();
   options.tls_cert_file = cert.cert_file;
   options.tls_key_file = cert.key_file;
   options.tls_client_ca_file = cert.cert_file;
-  auto runner = StartServer(options, &service);
+  return options;
+}
+
+TEST(ServerRunnerTest, MutualTlsRequiresClientCertificate) {
+  TempDir dir;
+  TestCert cert = MakeSelfSignedCert(dir, "both");
+  TestServiceImpl service;
+  auto runner = StartServer(MutualTlsOptions(cert), &service);
   ASSERT_NE(runner, nullptr);
 
   ChannelOptions tls;
@@ -754,6 +802,46 @@ TEST(ServerRunnerTest, MutualTlsRequiresClientCertificate) {
   tls.tls_key_file = cert.key_file;
   EchoResult result = CallEcho(Channel(Target(*runner), tls));
   EXPECT_TRUE(result.status.ok()) << result.status.error_message();
+}
+
+// A TLS-only server (mutual TLS and a token, as the deploy/k8s workers run) still answers
+// plaintext health probes on --health-listen, with the statuses of the same server, and
+// nothing else crosses that port: not the API, not even with the right token.
+TEST(ServerRunnerTest, HealthPortAnswersHealthChecksOnlyInPlaintext) {
+  TempDir dir;
+  TestCert cert = MakeSelfSignedCert(dir, "both");
+  TestServiceImpl service;
+  ServerOptions options = MutualTlsOptions(cert);
+  options.auth_token_file = dir.File("token", "s3cret\n");
+  options.health_listen = "127.0.0.1:0";
+  options.not_serving_delay_ms = 300;
+  auto runner = StartServer(options, &service);
+  ASSERT_NE(runner, nullptr);
+  ASSERT_GT(runner->health_port(), 0);
+  ASSERT_NE(runner->health_port(), runner->port());
+  auto health = grpc::CreateChannel("127.0.0.1:" + std::to_string(runner->health_port()),
+                                    grpc::InsecureChannelCredentials());
+
+  HealthResult overall = CheckHealth(health, "");
+  EXPECT_TRUE(overall.status.ok()) << overall.status.error_message();
+  EXPECT_EQ(overall.serving, HealthCheckResponse::SERVING);
+  EXPECT_EQ(CheckHealth(health, "framepair.testing.TestService").serving,
+            HealthCheckResponse::SERVING);
+
+  EchoRequest request;
+  request.set_payload("p");
+  EchoResult echo = CallEcho(health, request, "s3cret");
+  EXPECT_EQ(echo.status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(echo.status.error_message(), HasSubstr("health checks only"));
+  EXPECT_EQ(service.started(), 0) << "a refused call must not reach the handler";
+  EXPECT_EQ(CheckHealth(RawChannel(*runner), "").status.error_code(), grpc::StatusCode::UNAVAILABLE)
+      << "the API port itself stays TLS-only";
+
+  // Readiness on the health port follows the drain of the server behind it.
+  runner->BeginDrain();
+  EXPECT_EQ(WaitUntilNotServing(health, "framepair.testing.TestService").serving,
+            HealthCheckResponse::NOT_SERVING);
+  runner->Wait();
 }
 
 TEST(ServerRunnerTest, MetricsEndpointCountsRpcs) {

@@ -44,6 +44,10 @@ void AddServerFlags(po::options_description& flags, ServerOptions* options) {
      "Without it such a server refuses to start; give --tls-cert/--tls-key instead.")
     ("metrics-listen", po::value(&o->metrics_listen)->value_name("HOST:PORT"),
      "Serve Prometheus metrics at http://HOST:PORT/metrics. Off when empty.")
+    ("health-listen", po::value(&o->health_listen)->value_name("HOST:PORT"),
+     "Also listen here, in plaintext, for gRPC health checks only (grpc.health.v1; every "
+     "other call is refused): for probes that cannot speak TLS, such as the kubelet's gRPC "
+     "probe. Off when empty.")
     ("log-format", po::value(&o->log_format)->default_value(o->log_format)
          ->value_name("text|json"),
      "Log format on stderr: 'text' for people, 'json' (one object per line) for log "
@@ -111,6 +115,12 @@ absl::Status ValidateServerOptions(const ServerOptions& o) {
   if (absl::Status s = CheckAddress("listen", o.listen); !s.ok()) return s;
   if (!o.metrics_listen.empty()) {
     if (absl::Status s = CheckAddress("metrics-listen", o.metrics_listen); !s.ok()) return s;
+  }
+  if (!o.health_listen.empty()) {
+    if (absl::Status s = CheckAddress("health-listen", o.health_listen); !s.ok()) return s;
+    if (o.health_listen == o.listen && !o.listen.ends_with(":0")) {
+      return Invalid("health-listen", "must differ from --listen (it is a second port)");
+    }
   }
   if (o.tls_cert_file.empty() != o.tls_key_file.empty()) {
     return Invalid(o.tls_cert_file.empty() ? "tls-cert" : "tls-key",

@@ -45,6 +45,11 @@ struct ServerOptions {
 
   // Prometheus text endpoint (GET /metrics), HOST:PORT. "" = off (default).
   std::string metrics_listen;
+  // A second, plaintext gRPC port of the same server that answers grpc.health.v1 only (every
+  // other call fails with PERMISSION_DENIED), HOST:PORT. For probes that cannot speak TLS or
+  // present a client certificate (the kubelet's gRPC probe): they see the statuses of the
+  // server that does the work, and no secret or API call crosses it. "" = off (default).
+  std::string health_listen;
 
   // Log output on stderr: "text" (human-readable, default) or "json" (one object per line).
   std::string log_format = "text";
@@ -90,7 +95,8 @@ struct ServerOptions {
 };
 
 // Registers the shared flags (--listen, --storage-root, --tls-cert, --tls-key,
-// --tls-client-ca, --auth-token-file, --metrics-listen, --log-format, --log-level,
+// --tls-client-ca, --auth-token-file, --allow-insecure, --metrics-listen, --health-listen,
+// --log-format, --log-level,
 // --max-message-bytes, --max-concurrent-streams, --max-connection-age-ms,
 // --max-connection-age-grace-ms, --keepalive-time-ms, --memory-quota-bytes, --max-threads,
 // --drain-grace-seconds, --not-serving-delay-ms). Each flag's default is the current value

@@ -57,7 +57,7 @@ absl::StatusOr<Credentials> MakeCredentials(const ServerOptions& options) {
   }
 
   if (options.tls_cert_file.empty()) {
-    result.creds = result.auth ? InsecureServerCredentialsWithTokenAuth(result.auth)
+    result.creds = result.auth ? InsecureServerCredentialsWithAuth(result.auth)
                                : grpc::InsecureServerCredentials();
     return result;
   }
@@ -135,6 +135,15 @@ absl::StatusOr<std::unique_ptr<ServerRunner>> ServerRunner::Start(
 
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, credentials.creds, &runner->port_);
+  if (!options.health_listen.empty()) {
+    // The same server, so a probe here sees the statuses (and the liveness) of the server
+    // that does the work; its auth processor lets nothing but health checks through.
+    builder.AddListeningPort(
+        options.health_listen,
+        InsecureServerCredentialsWithAuth(std::make_shared<HealthOnlyAuthProcessor>(
+            GrpcServerMetrics::Register(DefaultMetricsRegistry()))),
+        &runner->health_port_);
+  }
   for (grpc::Service* service : services) builder.RegisterService(service);
 
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
@@ -167,11 +176,14 @@ absl::StatusOr<std::unique_ptr<ServerRunner>> ServerRunner::Start(
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
 
   runner->server_ = builder.BuildAndStart();
-  if (runner->server_ == nullptr || runner->port_ == 0) {
+  if (runner->server_ == nullptr || runner->port_ == 0 ||
+      (!options.health_listen.empty() && runner->health_port_ == 0)) {
     // BuildAndStart returns null if any port failed to bind; gRPC logged the reason.
+    const bool health = runner->port_ != 0;
     runner->server_.reset();
     return absl::UnavailableError(absl::StrCat(
-        "--listen: cannot listen on ", options.listen,
+        health ? "--health-listen" : "--listen", ": cannot listen on ",
+        health ? options.health_listen : options.listen,
         "; the port may be in use by another process or the host is not a local address "
         "(see the gRPC error logged above)"));
   }
@@ -203,6 +215,10 @@ absl::StatusOr<std::unique_ptr<ServerRunner>> ServerRunner::Start(
                      WithPort(options.metrics_listen, runner->metrics_->port()), "/metrics");
   }
 
+  if (runner->health_port_ != 0) {
+    metrics_note = absl::StrCat(metrics_note, "; health checks only, plaintext, on ",
+                                WithPort(options.health_listen, runner->health_port_));
+  }
   const char* security = options.tls_cert_file.empty()        ? "plaintext"
                          : options.tls_client_ca_file.empty() ? "TLS"
                                                               : "mutual TLS";

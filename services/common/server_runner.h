@@ -3,7 +3,8 @@
 // Start() builds a gRPC server from ServerOptions with: the standard health service
 // (grpc.health.v1.Health, overall and per-service status SERVING once started), reflection,
 // TLS or plaintext, optional bearer-token auth, message-size / stream / connection-age /
-// keepalive bounds, a ResourceQuota, the metrics interceptor, and the /metrics endpoint.
+// keepalive bounds, a ResourceQuota, the metrics interceptor, the /metrics endpoint, and
+// optionally a second, plaintext, health-only port of the same server (--health-listen).
 //
 // Stopping is a drain, in this order (BeginDrain):
 //   1. health -> NOT_SERVING for every service (load balancers and probes stop routing here);
@@ -55,6 +56,8 @@ class ServerRunner {
   int port() const { return port_; }
   // The bound metrics port; 0 when metrics_listen is empty.
   int metrics_port() const;
+  // The bound health-only port; 0 when health_listen is empty.
+  int health_port() const { return health_port_; }
   // Full names of the registered application services, e.g. "framepair.v1.Dedup" (health
   // and reflection excluded).
   const std::vector<std::string>& service_names() const { return service_names_; }
@@ -78,6 +81,7 @@ class ServerRunner {
   std::unique_ptr<MetricsHttpServer> metrics_;
   std::vector<std::string> service_names_;
   int port_ = 0;
+  int health_port_ = 0;
   std::string address_;  // for logs
 
   std::mutex mu_;

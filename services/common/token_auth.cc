@@ -32,8 +32,9 @@ bool IsIdentityName(std::string_view name) {
 
 // Health must stay reachable for k8s probes and load balancers, which carry no secret;
 // reflection only describes the API.
+bool IsHealth(std::string_view path) { return path.starts_with("/grpc.health.v1.Health/"); }
 bool IsExempt(std::string_view path) {
-  return path.starts_with("/grpc.health.v1.Health/") || path.starts_with("/grpc.reflection.");
+  return IsHealth(path) || path.starts_with("/grpc.reflection.");
 }
 
 // Compares without an early exit, so response time does not reveal how much of a guessed
@@ -53,6 +54,11 @@ std::string_view View(const grpc_slice& s) {
                           GRPC_SLICE_LENGTH(s));
 }
 
+std::string_view PathOf(const grpc::AuthMetadataProcessor::InputMetadata& metadata) {
+  auto it = metadata.find(":path");
+  return it == metadata.end() ? std::string_view() : View(it->second);
+}
+
 // The token of an "authorization: Bearer <token>" value (scheme case-insensitive).
 std::optional<std::string_view> BearerToken(std::string_view value) {
   if (value.size() <= kBearer.size() ||
@@ -63,10 +69,10 @@ std::optional<std::string_view> BearerToken(std::string_view value) {
   return value.substr(kBearer.size());
 }
 
-// Adapts BearerTokenAuthProcessor to the C processor interface of grpc_server_credentials.
+// Adapts a processor of token_auth.h to the C processor interface of grpc_server_credentials.
 void ProcessC(void* state, grpc_auth_context* /*context*/, const grpc_metadata* md, size_t num_md,
               grpc_process_auth_metadata_done_cb done, void* user_data) {
-  auto& processor = *static_cast<std::shared_ptr<BearerTokenAuthProcessor>*>(state);
+  auto& processor = *static_cast<std::shared_ptr<grpc::AuthMetadataProcessor>*>(state);
   grpc::AuthMetadataProcessor::InputMetadata input;
   for (size_t i = 0; i < num_md; ++i) {
     std::string_view key = View(md[i].key);
@@ -92,17 +98,17 @@ void ProcessC(void* state, grpc_auth_context* /*context*/, const grpc_metadata* 
 }
 
 void DestroyC(void* state) {
-  delete static_cast<std::shared_ptr<BearerTokenAuthProcessor>*>(state);
+  delete static_cast<std::shared_ptr<grpc::AuthMetadataProcessor>*>(state);
 }
 
-class InsecureWithTokenAuth final : public grpc::ServerCredentials {
+class InsecureWithAuth final : public grpc::ServerCredentials {
  public:
-  explicit InsecureWithTokenAuth(std::shared_ptr<BearerTokenAuthProcessor> processor)
+  explicit InsecureWithAuth(std::shared_ptr<grpc::AuthMetadataProcessor> processor)
       : processor_(std::move(processor)) {}
 
   void SetAuthMetadataProcessor(
       const std::shared_ptr<grpc::AuthMetadataProcessor>& /*processor*/) override {
-    // The token processor is fixed at construction; nothing else may replace it.
+    // The processor is fixed at construction; nothing else may replace it.
   }
 
  private:
@@ -112,14 +118,15 @@ class InsecureWithTokenAuth final : public grpc::ServerCredentials {
   int AddPortToServer(const std::string& addr, grpc_server* server) override {
     grpc_server_credentials* creds = grpc_insecure_server_credentials_create();
     grpc_server_credentials_set_auth_metadata_processor(
-        creds, grpc_auth_metadata_processor{
-                   ProcessC, DestroyC, new std::shared_ptr<BearerTokenAuthProcessor>(processor_)});
+        creds,
+        grpc_auth_metadata_processor{ProcessC, DestroyC,
+                                     new std::shared_ptr<grpc::AuthMetadataProcessor>(processor_)});
     int port = grpc_server_add_http2_port(server, addr.c_str(), creds);
     grpc_server_credentials_release(creds);
     return port;
   }
 
-  std::shared_ptr<BearerTokenAuthProcessor> processor_;
+  std::shared_ptr<grpc::AuthMetadataProcessor> processor_;
 };
 
 }  // namespace
@@ -204,8 +211,7 @@ grpc::Status BearerTokenAuthProcessor::Process(const InputMetadata& auth_metadat
                                                grpc::AuthContext* /*context*/,
                                                OutputMetadata* consumed_auth_metadata,
                                                OutputMetadata* /*response_metadata*/) {
-  std::string_view path;
-  if (auto it = auth_metadata.find(":path"); it != auth_metadata.end()) path = View(it->second);
+  const std::string_view path = PathOf(auth_metadata);
   if (IsExempt(path)) return grpc::Status::OK;
 
   bool present = false;
@@ -229,9 +235,21 @@ grpc::Status BearerTokenAuthProcessor::Process(const InputMetadata& auth_metadat
                                 "requires a token from its --auth-token-file");
 }
 
-std::shared_ptr<grpc::ServerCredentials> InsecureServerCredentialsWithTokenAuth(
-    std::shared_ptr<BearerTokenAuthProcessor> processor) {
-  return std::make_shared<InsecureWithTokenAuth>(std::move(processor));
+grpc::Status HealthOnlyAuthProcessor::Process(const InputMetadata& auth_metadata,
+                                              grpc::AuthContext* /*context*/,
+                                              OutputMetadata* /*consumed_auth_metadata*/,
+                                              OutputMetadata* /*response_metadata*/) {
+  const std::string_view path = PathOf(auth_metadata);
+  if (IsHealth(path)) return grpc::Status::OK;
+  metrics_.Record(MethodLabel(path), grpc::StatusCode::PERMISSION_DENIED, -1);
+  return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                      "this port (--health-listen) answers health checks only; call the API on "
+                      "the server's --listen address");
+}
+
+std::shared_ptr<grpc::ServerCredentials> InsecureServerCredentialsWithAuth(
+    std::shared_ptr<grpc::AuthMetadataProcessor> processor) {
+  return std::make_shared<InsecureWithAuth>(std::move(processor));
 }
 
 }  // namespace framepair

@@ -12,8 +12,8 @@
 // client). An AuthMetadataProcessor runs in the transport's auth filter, before the call
 // reaches the application, and fails it with the status we choose. gRPC attaches processors
 // only to secure credentials (InsecureServerCredentials()->SetAuthMetadataProcessor aborts),
-// so plaintext servers get InsecureServerCredentialsWithTokenAuth below, which installs the
-// same processor through gRPC's public C API.
+// so plaintext servers get InsecureServerCredentialsWithAuth below, which installs the same
+// processor through gRPC's public C API.
 #pragma once
 
 #include <grpcpp/security/auth_metadata_processor.h>
@@ -98,8 +98,27 @@ class BearerTokenAuthProcessor final : public grpc::AuthMetadataProcessor {
   const GrpcServerMetrics metrics_;
 };
 
-// Plaintext server credentials whose every call first passes `processor`.
-std::shared_ptr<grpc::ServerCredentials> InsecureServerCredentialsWithTokenAuth(
-    std::shared_ptr<BearerTokenAuthProcessor> processor);
+// The policy of a health-only port (--health-listen): grpc.health.v1.Health/* passes, every
+// other call (reflection included) fails with PERMISSION_DENIED, counted into `metrics`.
+// Such a port is plaintext and needs no secret, so it must not open the API.
+// Non-blocking; thread-safe.
+class HealthOnlyAuthProcessor final : public grpc::AuthMetadataProcessor {
+ public:
+  explicit HealthOnlyAuthProcessor(GrpcServerMetrics metrics) : metrics_(metrics) {}
+
+  bool IsBlocking() const override { return false; }
+  // `context` is unused and may be null.
+  grpc::Status Process(const InputMetadata& auth_metadata, grpc::AuthContext* context,
+                       OutputMetadata* consumed_auth_metadata,
+                       OutputMetadata* response_metadata) override;
+
+ private:
+  const GrpcServerMetrics metrics_;
+};
+
+// Plaintext server credentials whose every call first passes `processor` (one of the above:
+// they never use the AuthContext, which plaintext connections do not have).
+std::shared_ptr<grpc::ServerCredentials> InsecureServerCredentialsWithAuth(
+    std::shared_ptr<grpc::AuthMetadataProcessor> processor);
 
 }  // namespace framepair

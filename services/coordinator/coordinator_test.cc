@@ -5,10 +5,13 @@
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 #include <sys/time.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -217,6 +220,11 @@ TEST_F(CoordinatorTest, StringFieldsHaveLimitsNamedInTheError) {
   s = submit(Request(4097));
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(s.error_message(), HasSubstr("1..4096"));
+  request = Request();
+  request.mutable_spec()->mutable_parameters()->set_windows(10'000'001);
+  s = submit(request);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("--windows 10000001 must be 0..10000000"));
   EXPECT_TRUE(submit(Request(4)).ok());
 
   grpc::ClientContext ctx;
@@ -395,6 +403,32 @@ TEST_F(CoordinatorTest, JanitorRunsAtStartAndDeletesWhatIsPastRetention) {
   EXPECT_TRUE(fs::exists(root_ / "storage" / kHr));
 }
 
+// Not only at start: an upload abandoned while the coordinator runs is swept by the next
+// periodic run (before issue 13 the sweeper was never called outside tests).
+TEST_F(CoordinatorTest, JanitorRunsAgainEveryInterval) {
+  scheduler_options_.abandoned_upload_age = std::chrono::hours(1);
+  scheduler_options_.janitor_interval = std::chrono::milliseconds(50);
+  const auto abandon = [&](const char* name) {
+    const fs::path part = root_ / "storage/uploads" / name;
+    EXPECT_TRUE(WriteFileAtomically(part.string(), "partial").ok());
+    Age(part, std::chrono::hours(2));
+    return part;
+  };
+  const auto swept = [](const fs::path& part) {
+    for (int i = 0; i < 1000 && fs::exists(part); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return !fs::exists(part);
+  };
+  const fs::path before = abandon("before-start.part");
+  StartServer();
+  ASSERT_TRUE(scheduler_->Start().ok());
+  ASSERT_TRUE(swept(before));  // the run at start is over
+  const fs::path later = abandon("abandoned-later.part");
+  EXPECT_TRUE(swept(later));
+  scheduler_->Stop();
+}
+
 TEST_F(CoordinatorTest, BusyRefusalsUseNoRetriesAndStoreNoEvents) {
   BusyIngest busy;
   grpc::ServerBuilder builder;
@@ -443,7 +477,7 @@ TEST_F(CoordinatorTest, ClientsSeeAndCancelOnlyTheirOwnJobsUnlessAdmin) {
       service_options_.identities, GrpcServerMetrics::Register(DefaultMetricsRegistry()));
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", InsecureServerCredentialsWithTokenAuth(auth), &port);
+  builder.AddListeningPort("127.0.0.1:0", InsecureServerCredentialsWithAuth(auth), &port);
   builder.RegisterService(service_.get());
   server_ = builder.BuildAndStart();
   ASSERT_NE(server_, nullptr);
@@ -457,9 +491,17 @@ TEST_F(CoordinatorTest, ClientsSeeAndCancelOnlyTheirOwnJobsUnlessAdmin) {
   };
 
   framepair::v1::SubmitJobResponse submitted;
-  ASSERT_TRUE(stub_->SubmitJob(context("a-secret").get(), Request(), &submitted).ok());
+  std::ostringstream log;  // what the coordinator logs about the submission
+  const std::shared_ptr<spdlog::logger> previous_logger = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+      "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(log)));
+  const grpc::Status submit = stub_->SubmitJob(context("a-secret").get(), Request(), &submitted);
+  spdlog::set_default_logger(previous_logger);
+  ASSERT_TRUE(submit.ok()) << submit.error_message();
   const std::string id = submitted.job().id();
   EXPECT_EQ(store_->GetJob(id)->owner, "alice");
+  EXPECT_THAT(log.str(), HasSubstr("submitted by alice"));  // the identity, never the token
+  EXPECT_THAT(log.str(), Not(HasSubstr("a-secret")));
 
   framepair::v1::GetJobRequest get;
   get.set_job_id(id);

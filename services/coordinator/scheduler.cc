@@ -531,7 +531,10 @@ void Scheduler::FinishJobIfDone(const std::string& job_id) {
   spec.ParseFromString(job->spec);
   absl::StatusOr<framepair::v1::JobResult> published = PublishJob(storage_, job_id, spec, results);
   if (!published.ok()) {
-    FailJob(job_id, absl::StrCat("publishing: ", published.status().message()));
+    // Clients read this: name files as storage:..., never the root's absolute path.
+    const absl::string_view message = published.status().message();
+    FailJob(job_id, absl::StrCat("publishing: ", storage_.Redact(std::string_view(
+                                                     message.data(), message.size()))));
     return;
   }
   if (!store_->SetJobState(job_id, JobState::kSucceeded, "", published->SerializeAsString()).ok()) {

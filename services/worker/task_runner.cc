@@ -42,7 +42,12 @@ class TaskReactor : public grpc::ServerWriteReactor<TaskUpdate>, public TaskCont
         result_ = std::move(update);
         final_status_ = grpc::Status::OK;
       } else {
-        final_status_ = ToGrpcStatus(result.status());
+        const absl::Status& error = result.status();
+        final_status_ = ToGrpcStatus(
+            runner_->options_.redact
+                ? absl::Status(error.code(), runner_->options_.redact(std::string_view(
+                                                 error.message().data(), error.message().size())))
+                : error);
       }
       pending_progress_.reset();
       PumpLocked();

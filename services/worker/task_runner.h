@@ -15,6 +15,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "absl/status/statusor.h"
@@ -53,6 +54,10 @@ struct WorkerOptions {
   // coordinator can tell a long step (align, a big window) from a dead or stopped worker.
   // Must stay well below the coordinator's --stall-timeout-ms. Default: 1 s.
   std::chrono::milliseconds heartbeat_interval{1000};
+  // Applied to the message of every error a task returns before it goes to the coordinator
+  // (and from there to clients): the worker's main sets StorageRoot::Redact, so no error
+  // reveals where the storage root is mounted. Null (default) = unchanged.
+  std::function<std::string(std::string_view)> redact;
 };
 
 // Owns the pool and the admission count. Thread-safe.

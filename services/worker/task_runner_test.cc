@@ -5,12 +5,15 @@
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "framepair/v1/workers.grpc.pb.h"
+#include "storage/storage.h"
 
 namespace framepair {
 namespace {
@@ -44,17 +47,26 @@ class SlowIngest final : public framepair::v1::Ingest::CallbackService {
   TaskRunner* runner_;
 };
 
-TEST(TaskRunnerTest, DrainFinishesRunningTasksAndRefusesNewOnes) {
-  TaskRunner runner(WorkerOptions{});
-  SlowIngest service(&runner);
+// `service` on a loopback port, and a stub calling it.
+std::pair<std::unique_ptr<grpc::Server>, std::unique_ptr<framepair::v1::Ingest::Stub>> Serve(
+    grpc::Service* service) {
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&service);
+  builder.RegisterService(service);
   auto server = builder.BuildAndStart();
+  return {std::move(server),
+          framepair::v1::Ingest::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
+                                                             grpc::InsecureChannelCredentials()))};
+}
+
+TEST(TaskRunnerTest, DrainFinishesRunningTasksAndRefusesNewOnes) {
+  TaskRunner runner(WorkerOptions{});
+  SlowIngest service(&runner);
+  auto served = Serve(&service);
+  std::unique_ptr<grpc::Server>& server = served.first;
+  framepair::v1::Ingest::Stub* stub = served.second.get();
   ASSERT_NE(server, nullptr);
-  auto stub = framepair::v1::Ingest::NewStub(
-      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
 
   grpc::Status first_status;
   std::thread first([&] {
@@ -88,6 +100,49 @@ TEST(TaskRunnerTest, DrainFinishesRunningTasksAndRefusesNewOnes) {
   first.join();
   EXPECT_TRUE(first_status.ok()) << first_status.error_message();
   server->Shutdown(std::chrono::system_clock::now());
+}
+
+// Errors reach clients through the coordinator: a worker's message names files as storage:...,
+// never the storage root's absolute path.
+TEST(TaskRunnerTest, ErrorsDoNotRevealTheStorageRoot) {
+  const std::filesystem::path dir =
+      std::filesystem::path(::testing::TempDir()) / absl::StrCat("fp_runner_", getpid());
+  absl::StatusOr<StorageRoot> storage = StorageRoot::Open(dir.string());
+  ASSERT_TRUE(storage.ok()) << storage.status();
+  WorkerOptions options;
+  options.redact = [&](std::string_view message) { return storage->Redact(message); };
+  TaskRunner runner(options);
+  const std::string file = storage->root() + "/work/j1/pack-00001.a1/lr.frames";
+  class Failing final : public framepair::v1::Ingest::CallbackService {
+   public:
+    Failing(TaskRunner* runner, std::string error) : runner_(runner), error_(std::move(error)) {}
+    grpc::ServerWriteReactor<framepair::v1::TaskUpdate>* Ingest(
+        grpc::CallbackServerContext* context, const framepair::v1::IngestRequest*) override {
+      return runner_->Start(context, "failing", [this](TaskContext&) {
+        return absl::StatusOr<framepair::v1::TaskResult>(absl::DataLossError(error_));
+      });
+    }
+
+   private:
+    TaskRunner* runner_;
+    std::string error_;
+  } service(&runner, file + ": header length past the end of " + storage->root());
+  auto served = Serve(&service);
+  std::unique_ptr<grpc::Server>& server = served.first;
+  framepair::v1::Ingest::Stub* stub = served.second.get();
+  ASSERT_NE(server, nullptr);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  auto reader = stub->Ingest(&ctx, framepair::v1::IngestRequest());
+  framepair::v1::TaskUpdate update;
+  while (reader->Read(&update)) {
+  }
+  const grpc::Status status = reader->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DATA_LOSS);
+  EXPECT_EQ(status.error_message(),
+            "storage:work/j1/pack-00001.a1/lr.frames: header length past the end of storage:");
+  server->Shutdown(std::chrono::system_clock::now());
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -51,6 +51,7 @@ int WorkerMain(int argc, char** argv, std::string_view binary_name, std::string_
     if (heartbeat_ms < 10) return absl::InvalidArgumentError("--heartbeat-ms must be >= 10");
     worker.heartbeat_interval = std::chrono::milliseconds(heartbeat_ms);
     FP_ASSIGN_OR_RETURN(StorageRoot storage, StorageRoot::Open(options.storage_root));
+    worker.redact = [storage](std::string_view message) { return storage.Redact(message); };
     runner = std::make_unique<TaskRunner>(worker);
     ServiceSet set;
     set.services.push_back(make_service(std::move(storage), runner.get()));

@@ -342,6 +342,25 @@ function probeTarget(probe) {
   return null;
 }
 
+// Flags that name a secret file (TLS keys and certificates, token files).
+const SECRET_FILE_FLAGS = ["tls-cert", "tls-key", "tls-client-ca", "auth-token-file",
+  "worker-tls-ca", "worker-tls-cert", "worker-tls-key", "worker-token-file"];
+
+// The Secret key behind `file` in container `c`: { secret, key }, or null after report(why).
+function secretFile(c, volumes, file, report) {
+  const mount = (c.volumeMounts ?? []).filter((m) => file.startsWith(`${m.mountPath}/`) || (m.subPath && file === m.mountPath))
+    .sort((a, b) => b.mountPath.length - a.mountPath.length)[0];
+  if (!mount) { report(`${file} is on no volume mount`); return null; }
+  const v = volumes.get(mount.name);
+  if (!v?.secret) { report(`${file} is on volume ${mount.name}, which is not a Secret`); return null; }
+  const rel = mount.subPath ? mount.subPath : file.slice(mount.mountPath.length + 1);
+  const items = v.secret.items;
+  if (!items) { report(`Secret volume ${mount.name} lists no items, so nothing says that ${rel} is one of its keys`); return null; }
+  const item = items.find((i) => i.path === rel);
+  if (!item) { report(`${file} is not an item of Secret volume ${mount.name} (${v.secret.secretName})`); return null; }
+  return { secret: v.secret.secretName, key: item.key };
+}
+
 function isEqual(a, b) {
   return JSON.stringify(a) === JSON.stringify(b);
 }
@@ -360,6 +379,7 @@ function checkSet(objects, { full }, report) {
   const scaledObjects = byKind("ScaledObject");
   const pvcs = byKind("PersistentVolumeClaim");
   const flagsOf_ = new WeakMap(); // container -> its expanded flags (framepair servers only)
+  const secretFiles = new Map(); // server kind -> { flag: { secret, key } }
 
   // Names are unique per kind and namespace (kustomize would merge or refuse duplicates, but a
   // component can still add one that shadows another).
@@ -520,13 +540,41 @@ function checkSet(objects, { full }, report) {
           report(w, `${where}: a probe asks for service ${p.target.service}; framepair-${kind} serves ${SERVICE_NAMES[kind]}`);
         }
       }
-      // The kubelet's gRPC probe speaks plaintext: a TLS server needs exec probes with the CA.
+      // The kubelet's gRPC probe speaks plaintext without a client certificate: a TLS server is
+      // probed on its --health-listen port (plaintext, health checks only, same server) or,
+      // failing that, by an exec of `framepair health` with the CA.
       const tls = flags.has("tls-cert");
-      for (const [name, p] of Object.entries(probes)) {
-        if (tls && p.kind === "grpc") report(w, `${where}: serves TLS (--tls-cert) but ${name} is a native grpc probe, which cannot speak TLS`);
-        if (!tls && p.kind !== "grpc") report(w, `${where}: ${name} should be a native grpc probe (the server is plaintext)`);
+      const healthPort = flags.has("health-listen") ? portOf(flags.get("health-listen")) : null;
+      if (flags.has("health-listen")) {
+        if (healthPort === portOf(listen)) report(w, `${where}: --health-listen must be a port other than --listen`);
+        if (ports.find((p) => p.name === "health")?.containerPort !== healthPort) {
+          report(w, `${where}: --health-listen does not serve the container port named health`);
+        }
       }
-      if (tls && !env.has("FRAMEPAIR_TLS_CA")) report(w, `${where}: TLS exec probes need FRAMEPAIR_TLS_CA in the environment`);
+      for (const [name, p] of Object.entries(probes)) {
+        if (tls && p.kind === "grpc" && p.target.port !== healthPort) {
+          report(w, `${where}: serves TLS (--tls-cert) but ${name} is a native grpc probe on port ${p.target.port}, which cannot speak TLS; probe the --health-listen port`);
+        }
+        if (!tls && p.kind !== "grpc") report(w, `${where}: ${name} should be a native grpc probe (the server is plaintext)`);
+        if (p.kind === "exec" && !env.has("FRAMEPAIR_TLS_CA")) report(w, `${where}: TLS exec probes need FRAMEPAIR_TLS_CA in the environment`);
+      }
+
+      // Coordinator <-> workers is mutual TLS in every overlay (issue 13): each worker serves
+      // TLS and admits only clients whose certificate its --tls-client-ca signed, the
+      // coordinator presents one, and no server takes tokens over plaintext.
+      if (flags.has("allow-insecure")) report(w, `${where}: --allow-insecure: tokens would travel in clear; serve TLS instead`);
+      const tlsFlags = WORKERS.includes(kind) ? ["tls-cert", "tls-key", "tls-client-ca"]
+        : ["worker-tls-ca", "worker-tls-cert", "worker-tls-key"];
+      for (const f of tlsFlags) {
+        if (!flags.get(f)) report(w, `${where}: runs without --${f}: the coordinator and the workers speak mutual TLS`);
+      }
+      // Every file a flag names must be an item of a Secret volume, so that a missing key is
+      // a render-time error here rather than a pod that cannot start.
+      const files = {};
+      for (const f of SECRET_FILE_FLAGS) {
+        if (flags.get(f)) files[f] = secretFile(c, volumes, flags.get(f), (msg) => report(w, `${where}: --${f}: ${msg}`));
+      }
+      secretFiles.set(kind, files);
 
       // Termination: preStop, then SIGTERM -> NOT_SERVING for --not-serving-delay-ms -> drain
       // for --drain-grace-seconds -> exit; the grace period must cover all of it.
@@ -566,6 +614,27 @@ function checkSet(objects, { full }, report) {
 
   if (full) {
     for (const k of SERVER_BINARIES) if (!kindOfWorkload.has(k)) report(null, `no workload runs framepair-${k}`);
+  }
+
+  // The two ends of the workers' mutual TLS must come from one Secret: the CA the coordinator
+  // checks worker certificates with is the one that issued them, the workers admit clients by
+  // the CA the coordinator's certificate comes from, and no worker holds the coordinator's key.
+  const coordinatorFiles = secretFiles.get("coordinator");
+  const same = (a, b) => a && b && a.secret === b.secret && a.key === b.key;
+  for (const kind of WORKERS) {
+    const wf = secretFiles.get(kind);
+    const w = kindOfWorkload.get(kind);
+    if (!wf || !coordinatorFiles) continue;
+    if (wf["tls-client-ca"] && coordinatorFiles["worker-tls-cert"] && wf["tls-client-ca"].secret !== coordinatorFiles["worker-tls-cert"].secret) {
+      report(w, `--tls-client-ca (Secret ${wf["tls-client-ca"].secret}) is not from the Secret of the coordinator's --worker-tls-cert (${coordinatorFiles["worker-tls-cert"].secret})`);
+    }
+    if (wf["tls-cert"] && coordinatorFiles["worker-tls-ca"] && wf["tls-cert"].secret !== coordinatorFiles["worker-tls-ca"].secret) {
+      report(w, `--tls-cert (Secret ${wf["tls-cert"].secret}) is not from the Secret of the coordinator's --worker-tls-ca (${coordinatorFiles["worker-tls-ca"].secret})`);
+    }
+    const key = coordinatorFiles["worker-tls-key"];
+    const mounted = key && (podSpecOf(w)?.volumes ?? []).some((v) => v.secret && v.secret.secretName === key.secret &&
+      (v.secret.items ?? [{ key: key.key }]).some((i) => i.key === key.key));
+    if (mounted) report(w, `mounts the coordinator's client key (Secret ${key.secret}, key ${key.key}): any worker could then call the others as the coordinator`);
   }
 
   // Services: select pods, and every targetPort is a port of those pods.
@@ -946,6 +1015,24 @@ const MUTATIONS = [
     (o) => { container(o, "Deployment", "framepair-packer").startupProbe = { httpGet: { path: "/", port: 9090 } }; }],
   ["native grpc probe against the TLS coordinator", /cannot speak TLS/,
     (o) => { container(o, "StatefulSet", "framepair-coordinator").livenessProbe = { grpc: { port: 50051 }, periodSeconds: 20, failureThreshold: 3 }; }],
+  ["native grpc probe on a worker's mutual-TLS port", /framepair-ingest.*livenessProbe is a native grpc probe on port 50051, which cannot speak TLS/,
+    (o) => { container(o, "Deployment", "framepair-ingest").livenessProbe.grpc.port = 50051; }],
+  ["worker with --allow-insecure", /framepair-packer.*--allow-insecure/,
+    (o) => { container(o, "Deployment", "framepair-packer").args.push("--allow-insecure"); }],
+  ["worker without a client CA", /framepair-scene.*runs without --tls-client-ca/,
+    (o) => { const c = container(o, "Deployment", "framepair-scene"); c.args = c.args.filter((a) => !a.startsWith("--tls-client-ca")); }],
+  ["worker in plaintext", /framepair-align.*runs without --tls-cert/,
+    (o) => { const c = container(o, "Deployment", "framepair-align"); c.args = c.args.filter((a) => !a.startsWith("--tls-")); }],
+  ["coordinator without a client certificate", /framepair-coordinator.*runs without --worker-tls-cert/,
+    (o) => { const c = container(o, "StatefulSet", "framepair-coordinator"); c.args = c.args.filter((a) => !a.startsWith("--worker-tls-cert")); }],
+  ["certificate path that is no key of the Secret volume", /--tls-key: \S+\/ingest\.pem is not an item of Secret volume tls/,
+    (o) => { const c = container(o, "Deployment", "framepair-ingest"); c.args = c.args.map((a) => a.replace(/ingest\.key$/, "ingest.pem")); }],
+  ["certificate on a volume that is not a Secret", /--tls-client-ca: .* which is not a Secret/,
+    (o) => { const v = podSpecOf(find(o, "Deployment", "framepair-packer")).volumes.find((x) => x.name === "tls"); delete v.secret; v.emptyDir = {}; }],
+  ["worker holding the coordinator's client key", /framepair-packer: mounts the coordinator's client key/,
+    (o) => { podSpecOf(find(o, "Deployment", "framepair-packer")).volumes.find((x) => x.name === "tls").secret.items.push({ key: "coordinator.key", path: "coordinator.key" }); }],
+  ["workers and coordinator on different CAs", /framepair-align: --tls-client-ca \(Secret other-tls\) is not from the Secret/,
+    (o) => { podSpecOf(find(o, "Deployment", "framepair-align")).volumes.find((x) => x.name === "tls").secret.secretName = "other-tls"; }],
   ["probe on a port the container lacks", /checks port 50052/,
     (o) => { container(o, "Deployment", "framepair-ingest").readinessProbe.grpc.port = 50052; }],
   ["missing ephemeral-storage limit", /resources\.limits\.ephemeral-storage missing/,

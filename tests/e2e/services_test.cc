@@ -78,7 +78,10 @@ const std::map<int, std::string>& RunShards() {
 
 class Stack {
  public:
-  explicit Stack(int packers = 1, std::string coordinator_flags = "") : packers_(packers) {
+  // `tls_dir`: certificates of deploy/scripts/make-certs.sh; the workers then serve mutual TLS
+  // (local-stack.sh --tls).
+  explicit Stack(int packers = 1, std::string coordinator_flags = "", std::string tls_dir = "")
+      : packers_(packers), tls_dir_(std::move(tls_dir)) {
     dir_ = fs::temp_directory_path() / ("framepair-stack-" + std::to_string(getpid()));
     fs::remove_all(dir_);
     // Per-process port block: ctest runs test cases as separate processes in parallel.
@@ -95,7 +98,13 @@ class Stack {
 
   ProcessResult Cli(std::vector<std::string> args, int timeout = 300) const {
     args.insert(args.begin(), {Framepair(), "--server", server()});
+    args.insert(args.begin(), cli_env_.begin(), cli_env_.end());
     return RunProcess(args, timeout);
+  }
+  // Environment of every later Cli() call, e.g. {"FRAMEPAIR_TOKEN=..."}.
+  void set_cli_env(const std::vector<std::string>& env) {
+    cli_env_ = {"/usr/bin/env"};
+    cli_env_.insert(cli_env_.end(), env.begin(), env.end());
   }
 
   // Submits the shared pair; returns the job id.
@@ -140,6 +149,7 @@ class Stack {
   }
 
   std::string server() const { return "127.0.0.1:" + std::to_string(port_); }
+  std::string ingest() const { return "127.0.0.1:" + std::to_string(port_ + 1); }
   fs::path storage() const { return dir_ / "storage"; }
   fs::path dataset(const std::string& name) const { return storage() / "datasets" / name; }
 
@@ -157,10 +167,13 @@ class Stack {
                                      std::to_string(packers_),
                                      "--bin",
                                      std::getenv("FRAMEPAIR_BUILD_DIR")};
+    if (!tls_dir_.empty()) argv.insert(argv.end(), {"--tls", tls_dir_});
     return RunProcess(argv, 120);
   }
 
   int packers_;
+  std::string tls_dir_;
+  std::vector<std::string> cli_env_;
   fs::path dir_;
   int port_;
   std::string coordinator_flags_;
@@ -380,6 +393,8 @@ TEST(Services, BadInputFailsItsJobWhileGoodJobsSucceed) {
   EXPECT_EQ(submitted.exit_code, 1) << submitted.out << submitted.err;
   EXPECT_THAT(submitted.out, ::testing::HasSubstr(bad.filename().string()));
   EXPECT_THAT(submitted.out, ::testing::HasSubstr("failed"));
+  // The error names the file as the user did, never where the storage root is mounted.
+  EXPECT_THAT(submitted.out, ::testing::Not(::testing::HasSubstr(stack.storage().string())));
   for (const std::string& job : good) {
     ProcessResult watch = stack.Cli({"watch", job});
     EXPECT_EQ(watch.exit_code, 0) << job << watch.out << watch.err;
@@ -387,6 +402,69 @@ TEST(Services, BadInputFailsItsJobWhileGoodJobsSucceed) {
   for (int i = 0; i < 3; ++i) ExpectVerifies(stack.dataset("good-" + std::to_string(i)));
   EXPECT_EQ(stack.Cli({"health"}).exit_code, 0);
   fs::remove(bad);
+}
+
+// Certificates from deploy/scripts/make-certs.sh for servers on loopback, in a fresh `dir`.
+void MakeCerts(const fs::path& dir) {
+  fs::remove_all(dir);
+  ProcessResult made =
+      RunProcess({std::string(FRAMEPAIR_SOURCE_DIR) + "/deploy/scripts/make-certs.sh",
+                  "--namespace", "e2e", "--out", dir.string(), "--san", "IP:127.0.0.1"});
+  ASSERT_EQ(made.exit_code, 0) << made.out << made.err;
+}
+
+// The coordinator and the workers as deploy/k8s runs them (issue 13): mutual TLS with the
+// certificates of make-certs.sh, named client tokens. A job runs through; a worker completes
+// a handshake only with a client holding the coordinator's client certificate; a client with
+// no token, a wrong one or another client's job ends with exit code 5.
+TEST(Services, MutualTlsToWorkersAndNamedTokensAsDeployed) {
+  const fs::path certs =
+      fs::temp_directory_path() / ("framepair-certs-" + std::to_string(getpid()));
+  MakeCerts(certs);
+  MakeCerts(certs / "other");  // another deployment's CA
+  const fs::path tokens = certs / "client-tokens";
+  std::ofstream(tokens) << "alice a-secret\nbob b-secret\n";
+  Stack stack(1, "--auth-token-file " + tokens.string(), certs.string());
+  stack.set_cli_env({"FRAMEPAIR_TOKEN=a-secret"});
+  const std::string job = stack.Submit("mtls", {}, {"--windows", "4"});
+  ProcessResult watch = stack.Cli({"watch", job});
+  ASSERT_EQ(watch.exit_code, 0) << watch.out << watch.err;
+  ExpectVerifies(stack.dataset("mtls"));
+
+  stack.set_cli_env({"FRAMEPAIR_TOKEN=b-secret"});
+  ProcessResult other_client = stack.Cli({"status", job});
+  EXPECT_EQ(other_client.exit_code, 5) << other_client.out << other_client.err;
+  stack.set_cli_env({"FRAMEPAIR_TOKEN=wrong"});
+  EXPECT_EQ(stack.Cli({"list"}).exit_code, 5);
+  stack.set_cli_env({});
+  EXPECT_EQ(stack.Cli({"list"}).exit_code, 5);
+
+  // `framepair health` against the ingest worker, as a client with `env`: 0 = admitted,
+  // 4 = the handshake failed (unreachable).
+  auto health_as = [&](std::vector<std::string> env) {
+    env.insert(env.begin(), "/usr/bin/env");
+    env.insert(env.end(), {Framepair(), "health", "--server", stack.ingest()});
+    return RunProcess(env, 30);
+  };
+  auto client = [&](const fs::path& cert, const fs::path& key) {
+    return std::vector<std::string>{"FRAMEPAIR_TLS_CA=" + (certs / "ca.crt").string(),
+                                    "FRAMEPAIR_TLS_CERT=" + cert.string(),
+                                    "FRAMEPAIR_TLS_KEY=" + key.string()};
+  };
+  ProcessResult coordinator =
+      health_as(client(certs / "coordinator.crt", certs / "coordinator.key"));
+  EXPECT_EQ(coordinator.exit_code, 0) << coordinator.out << coordinator.err;
+  ProcessResult plaintext = health_as({});
+  EXPECT_EQ(plaintext.exit_code, 4) << plaintext.out << plaintext.err;
+  ProcessResult no_cert = health_as({"FRAMEPAIR_TLS_CA=" + (certs / "ca.crt").string()});
+  EXPECT_EQ(no_cert.exit_code, 4) << no_cert.out << no_cert.err;
+  ProcessResult other_ca =
+      health_as(client(certs / "other" / "coordinator.crt", certs / "other" / "coordinator.key"));
+  EXPECT_EQ(other_ca.exit_code, 4) << other_ca.out << other_ca.err;
+  // A worker's own certificate is for serving only (serverAuth): it cannot call its peers.
+  ProcessResult peer = health_as(client(certs / "packer.crt", certs / "packer.key"));
+  EXPECT_EQ(peer.exit_code, 4) << peer.out << peer.err;
+  fs::remove_all(certs);
 }
 
 TEST(Services, FootageOutsideTheStorageRootIsRefused) {
