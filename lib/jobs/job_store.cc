@@ -710,18 +710,23 @@ absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path
     return absl::InvalidArgumentError(
         absl::StrCat("job store path \"", path, "\" must name a file (it has to be durable)"));
   }
-  sqlite3* raw = nullptr;
-  // NOMUTEX: the JobStore mutex already serializes every use of the connection.
-  const int rc =
-      sqlite3_open_v2(path.c_str(), &raw,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-  std::unique_ptr<sqlite3, DbCloser> db(raw);  // closed on every error path below
-  const Conn c{db.get(), &path};
-  if (rc != SQLITE_OK) {
-    if (raw == nullptr) return absl::ResourceExhaustedError("sqlite3_open_v2: out of memory");
-    return OpenError(c, rc, "cannot open");
-  }
-  sqlite3_busy_timeout(raw, options.busy_timeout_ms);
+  // One connection; errors name the file and the likely cause. NOMUTEX: each connection is
+  // used under its own JobStore mutex.
+  using Db = std::unique_ptr<sqlite3, DbCloser>;
+  auto open = [&](int flags, absl::string_view what) -> absl::StatusOr<Db> {
+    sqlite3* raw = nullptr;
+    const int rc = sqlite3_open_v2(path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+    Db db(raw);  // closed on every error path
+    if (rc != SQLITE_OK) {
+      if (raw == nullptr) return absl::ResourceExhaustedError("sqlite3_open_v2: out of memory");
+      return OpenError(Conn{raw, &path}, rc, what);
+    }
+    sqlite3_busy_timeout(raw, options.busy_timeout_ms);
+    return db;
+  };
+  FP_ASSIGN_OR_RETURN(Db db, open(SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, "cannot open"));
+  sqlite3* const raw = db.get();
+  const Conn c{raw, &path};
   FP_RETURN_IF_ERROR(Exec(c, "PRAGMA foreign_keys = ON", "cannot enable foreign keys"));
 
   FP_RETURN_IF_ERROR(CheckIsJobStore(c));
@@ -742,16 +747,8 @@ absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path
   FP_RETURN_IF_ERROR(Migrate(c));
   // The reads' own connection: a WAL reader sees the last commit without waiting for the
   // writer's fsync in progress. query_only: it can never hold a write lock.
-  sqlite3* raw_read = nullptr;
-  const int read_rc = sqlite3_open_v2(path.c_str(), &raw_read,
-                                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
-  std::unique_ptr<sqlite3, DbCloser> read_db(raw_read);
+  FP_ASSIGN_OR_RETURN(Db read_db, open(SQLITE_OPEN_READWRITE, "cannot open for reading"));
   const Conn r{read_db.get(), &path};
-  if (read_rc != SQLITE_OK) {
-    if (raw_read == nullptr) return absl::ResourceExhaustedError("sqlite3_open_v2: out of memory");
-    return OpenError(r, read_rc, "cannot open for reading");
-  }
-  sqlite3_busy_timeout(raw_read, options.busy_timeout_ms);
   FP_RETURN_IF_ERROR(Exec(r, "PRAGMA query_only = ON", "cannot make the read connection"));
   return std::unique_ptr<JobStore>(
       new JobStore(path, std::move(options), std::move(db), std::move(read_db)));

@@ -56,6 +56,13 @@ Gauge& RunningGauge() {
       "framepair_tasks_running", "Task attempts in flight on workers, by kind", {"kind"});
   return g;
 }
+// Group commit of the job store: writes / commits is the mean batch.
+Gauge& StoreGauge() {
+  static Gauge& g = DefaultMetricsRegistry().AddGauge(
+      "framepair_store_transitions", "Job store writes and the commits that made them durable",
+      {"what"});
+  return g;
+}
 Counter& AttemptCounter() {
   static Counter& c = DefaultMetricsRegistry().AddCounter(
       "framepair_task_attempts_total",
@@ -604,6 +611,9 @@ void Scheduler::CheckStalls() {
 }
 
 void Scheduler::UpdateGauges() {
+  const JobStoreStats stats = store_->Stats();
+  StoreGauge().Set({"writes"}, static_cast<double>(stats.writes));
+  StoreGauge().Set({"commits"}, static_cast<double>(stats.commits));
   absl::StatusOr<std::map<std::string, int64_t>> pending = store_->CountTasks(TaskState::kPending);
   absl::StatusOr<std::map<std::string, int64_t>> running = store_->CountTasks(TaskState::kRunning);
   for (const char* kind : {"ingest", "align", "scene", "pack"}) {
