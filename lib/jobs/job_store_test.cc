@@ -16,6 +16,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <thread>
 
@@ -694,6 +695,20 @@ std::string CrashPayload(int64_t seq) {
   return absl::StrCat("event ", seq, ":", std::string(10000, static_cast<char>('a' + seq % 26)));
 }
 
+// In a forked child (only _exit there, no gtest): opens the store at `path`, commits a job,
+// writes its id and a newline to `fd`, then runs `append` until the parent kills it.
+[[noreturn]] void CrashingWriter(const std::string& path, int fd,
+                                 const std::function<void(JobStore&, const std::string&)>& append) {
+  auto store = JobStore::Open(path);
+  if (!store.ok()) ::_exit(2);
+  auto created = (*store)->CreateJob(Job("crash"), PipelineTasks());
+  if (!created.ok()) ::_exit(3);
+  const std::string id = created->job.id + "\n";
+  if (::write(fd, id.data(), id.size()) != static_cast<ssize_t>(id.size())) ::_exit(4);
+  append(**store, created->job.id);
+  ::_exit(7);
+}
+
 TEST_F(JobStoreTest, SigkillDuringAppendsLosesNothingCommitted) {
   // Each round, a child process opens the store, commits a job and appends events until it is
   // killed, reporting every acknowledged seq through a pipe. The parent then reopens the file.
@@ -704,18 +719,13 @@ TEST_F(JobStoreTest, SigkillDuringAppendsLosesNothingCommitted) {
     ASSERT_GE(pid, 0);
     if (pid == 0) {
       ::close(fds[0]);
-      // Only async-signal-safe exits from here on: no gtest in the child.
-      auto store = JobStore::Open(path_);
-      if (!store.ok()) ::_exit(2);
-      auto created = (*store)->CreateJob(Job("crash"), PipelineTasks());
-      if (!created.ok()) ::_exit(3);
-      const std::string id = created->job.id + "\n";
-      if (::write(fds[1], id.data(), id.size()) != static_cast<ssize_t>(id.size())) ::_exit(4);
-      for (int64_t i = 1;; ++i) {
-        auto seq = (*store)->AppendEvent(created->job.id, CrashPayload(i), i);
-        if (!seq.ok() || *seq != i) ::_exit(5);
-        if (::write(fds[1], &i, sizeof(i)) != sizeof(i)) ::_exit(6);
-      }
+      CrashingWriter(path_, fds[1], [&](JobStore& store, const std::string& job) {
+        for (int64_t i = 1;; ++i) {
+          auto seq = store.AppendEvent(job, CrashPayload(i), i);
+          if (!seq.ok() || *seq != i) ::_exit(5);
+          if (::write(fds[1], &i, sizeof(i)) != sizeof(i)) ::_exit(6);
+        }
+      });
     }
     ::close(fds[1]);
     std::string id(14, '\0');
@@ -853,25 +863,20 @@ TEST_F(JobStoreTest, SigkillDuringConcurrentWritesLosesNothingAcknowledged) {
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     ::close(fds[0]);
-    auto store = JobStore::Open(path_);
-    if (!store.ok()) ::_exit(2);
-    auto created = (*store)->CreateJob(Job("crash"), PipelineTasks());
-    if (!created.ok()) ::_exit(3);
-    const std::string id = created->job.id + "\n";
-    if (::write(fds[1], id.data(), id.size()) != static_cast<ssize_t>(id.size())) ::_exit(4);
-    std::vector<std::thread> threads;
-    for (int k = 0; k < 4; ++k) {
-      threads.emplace_back([&] {
-        for (;;) {
-          auto seq = (*store)->AppendEvent(created->job.id, "x", 0);
-          if (!seq.ok()) ::_exit(5);
-          const int64_t v = *seq;
-          if (::write(fds[1], &v, sizeof(v)) != sizeof(v)) ::_exit(6);
-        }
-      });
-    }
-    for (std::thread& t : threads) t.join();
-    ::_exit(7);
+    CrashingWriter(path_, fds[1], [&](JobStore& store, const std::string& job) {
+      std::vector<std::thread> threads;
+      for (int k = 0; k < 4; ++k) {
+        threads.emplace_back([&] {
+          for (;;) {
+            auto seq = store.AppendEvent(job, "x", 0);
+            if (!seq.ok()) ::_exit(5);
+            const int64_t v = *seq;
+            if (::write(fds[1], &v, sizeof(v)) != sizeof(v)) ::_exit(6);
+          }
+        });
+      }
+      for (std::thread& t : threads) t.join();
+    });
   }
   ::close(fds[1]);
   std::string id(14, '\0');
