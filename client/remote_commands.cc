@@ -73,6 +73,10 @@ struct Remote {
   std::unique_ptr<framepair::v1::Coordinator::Stub> stub;
 };
 
+// After a refused token, wherever the refusal came from (a call or an upload).
+constexpr char kTokenHint[] =
+    "\n(set FRAMEPAIR_TOKEN to a token from the coordinator's --auth-token-file)";
+
 int Fail(const std::string& command, const RemoteOptions& o, const grpc::Status& s) {
   absl::Status status = FromGrpcStatus(s);
   std::string hint;
@@ -81,15 +85,21 @@ int Fail(const std::string& command, const RemoteOptions& o, const grpc::Status&
         absl::StrCat("\n(is framepair-coordinator running at ", o.server,
                      "? Set --server or FRAMEPAIR_SERVER; scripts/local-stack.sh up starts one)");
   } else if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
-    hint = "\n(set FRAMEPAIR_TOKEN to a token from the coordinator's --auth-token-file)";
+    hint = kTokenHint;
   }
   std::fprintf(stderr, "framepair %s: %s%s\n", command.c_str(), s.error_message().c_str(),
                hint.c_str());
   return ExitCodeFor(status, /*from_server=*/true);
 }
 
+// "framepair COMMAND: message", and what to do about a refused token.
+void PrintError(const std::string& command, const absl::Status& s) {
+  std::fprintf(stderr, "framepair %s: %s%s\n", command.c_str(), std::string(s.message()).c_str(),
+               s.code() == absl::StatusCode::kUnauthenticated ? kTokenHint : "");
+}
+
 int ChannelError(const std::string& command, const absl::Status& s) {
-  std::fprintf(stderr, "framepair %s: %s\n", command.c_str(), std::string(s.message()).c_str());
+  PrintError(command, s);
   return ExitCodeFor(s);
 }
 
@@ -462,8 +472,7 @@ int SubmitCommand(const std::vector<std::string>& args, RemoteOptions remote_opt
     if (arg->empty()) continue;
     absl::StatusOr<framepair::v1::FootageRef> footage = Footage(remote, *arg, quiet);
     if (!footage.ok()) {
-      std::fprintf(stderr, "framepair submit: %s\n",
-                   std::string(footage.status().message()).c_str());
+      PrintError("submit", footage.status());
       return ExitCodeFor(footage.status(), /*from_server=*/true);
     }
     *ref = *footage;

@@ -112,6 +112,15 @@ CREATE INDEX jobs_by_updated ON jobs (updated_unix_ms);
 ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT '';
 CREATE INDEX jobs_by_owner ON jobs (owner, seq);
 )sql",
+    // Version 4: ReadyTasks in one index walk whatever the number of jobs. tasks.job_seq copies
+    // its job's seq (fixed at creation), so tasks_ready_by_age lists the ready tasks of a kind
+    // oldest job first; before, ReadyTasks probed tasks_ready once per unfinished job, and with
+    // thousands of queued jobs each scheduling round cost thousands of probes.
+    R"sql(
+ALTER TABLE tasks ADD COLUMN job_seq INTEGER NOT NULL DEFAULT 0;
+UPDATE tasks SET job_seq = (SELECT seq FROM jobs WHERE jobs.id = tasks.job_id);
+CREATE INDEX tasks_ready_by_age ON tasks (state, waiting, kind, job_seq, name);
+)sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -596,8 +605,95 @@ bool IsTerminal(JobState state) {
 
 void JobStore::DbCloser::operator()(sqlite3* db) const { sqlite3_close_v2(db); }
 
-JobStore::JobStore(std::string path, JobStoreOptions options, std::unique_ptr<sqlite3, DbCloser> db)
-    : path_(std::move(path)), options_(std::move(options)), db_(std::move(db)) {}
+JobStore::JobStore(std::string path, JobStoreOptions options, std::unique_ptr<sqlite3, DbCloser> db,
+                   std::unique_ptr<sqlite3, DbCloser> read_db)
+    : path_(std::move(path)),
+      options_(std::move(options)),
+      db_(std::move(db)),
+      read_db_(std::move(read_db)) {}
+
+// One caller's change, on the caller's stack while it waits in Write().
+struct JobStore::PendingWrite {
+  absl::FunctionRef<absl::Status(sqlite3*)> op;
+  absl::Status status;
+  bool done = false;
+};
+
+absl::Status JobStore::Write(absl::FunctionRef<absl::Status(sqlite3* db)> op) {
+  PendingWrite mine{op};
+  queue_mu_.Lock();
+  queue_.push_back(&mine);
+  ++stats_.queued;
+  for (;;) {
+    // Answered by a leader, or free to lead: nobody is committing and mine is still queued.
+    const auto answered_or_idle = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      return mine.done || !committing_;
+    };
+    queue_mu_.Await(absl::Condition(&answered_or_idle));
+    if (mine.done) break;
+    // Lead: everything queued, in order, up to max_batch (mine is among them unless the queue
+    // is longer; then a later round takes it). Writes that arrive meanwhile wait for the next
+    // round: they form its batch while this one's fsync runs.
+    const size_t n = std::min(queue_.size(), static_cast<size_t>(std::max(1, options_.max_batch)));
+    std::vector<PendingWrite*> batch(queue_.begin(),
+                                     queue_.begin() + static_cast<std::ptrdiff_t>(n));
+    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+    stats_.queued -= static_cast<int64_t>(n);
+    stats_.writes += static_cast<int64_t>(n);
+    committing_ = true;
+    queue_mu_.Unlock();
+    CommitBatch(batch);
+    queue_mu_.Lock();
+    ++stats_.commits;
+    for (PendingWrite* w : batch) w->done = true;
+    committing_ = false;
+  }
+  queue_mu_.Unlock();
+  return mine.status;
+}
+
+void JobStore::CommitBatch(const std::vector<PendingWrite*>& batch) {
+  absl::MutexLock lock(&mu_);
+  const Conn c{db_.get(), &path_};
+  WriteTxn txn(c);
+  if (absl::Status begun = txn.Begin(); !begun.ok()) {
+    for (PendingWrite* w : batch) w->status = begun;
+    return;
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    PendingWrite& w = *batch[i];
+    absl::Status status = Exec(c, "SAVEPOINT w", "cannot start a savepoint");
+    if (status.ok()) {
+      status = w.op(c.db);
+      // A failed change leaves nothing behind, whatever it did before failing.
+      const char* end = status.ok() ? "RELEASE w" : "ROLLBACK TO w; RELEASE w";
+      if (absl::Status ended = Exec(c, end, "cannot end a savepoint"); !ended.ok() && status.ok()) {
+        status = ended;
+      }
+    }
+    w.status = status;
+    if (sqlite3_get_autocommit(c.db) != 0) {
+      // SQLite rolled the whole transaction back (a full disk, an I/O error): the changes
+      // applied before this one are gone too, and the rest must not run outside a transaction.
+      const absl::Status lost =
+          status.ok() ? SqliteError(c, sqlite3_errcode(c.db), "transaction rolled back") : status;
+      for (size_t k = 0; k < batch.size(); ++k) {
+        if (k > i || batch[k]->status.ok()) batch[k]->status = lost;
+      }
+      return;
+    }
+  }
+  if (absl::Status committed = txn.Commit(); !committed.ok()) {
+    for (PendingWrite* w : batch) {
+      if (w->status.ok()) w->status = committed;
+    }
+  }
+}
+
+JobStoreStats JobStore::Stats() {
+  absl::MutexLock lock(&queue_mu_);
+  return stats_;
+}
 
 JobStore::~JobStore() = default;
 
@@ -614,18 +710,23 @@ absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path
     return absl::InvalidArgumentError(
         absl::StrCat("job store path \"", path, "\" must name a file (it has to be durable)"));
   }
-  sqlite3* raw = nullptr;
-  // NOMUTEX: the JobStore mutex already serializes every use of the connection.
-  const int rc =
-      sqlite3_open_v2(path.c_str(), &raw,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-  std::unique_ptr<sqlite3, DbCloser> db(raw);  // closed on every error path below
-  const Conn c{db.get(), &path};
-  if (rc != SQLITE_OK) {
-    if (raw == nullptr) return absl::ResourceExhaustedError("sqlite3_open_v2: out of memory");
-    return OpenError(c, rc, "cannot open");
-  }
-  sqlite3_busy_timeout(raw, options.busy_timeout_ms);
+  // One connection; errors name the file and the likely cause. NOMUTEX: each connection is
+  // used under its own JobStore mutex.
+  using Db = std::unique_ptr<sqlite3, DbCloser>;
+  auto open = [&](int flags, absl::string_view what) -> absl::StatusOr<Db> {
+    sqlite3* raw = nullptr;
+    const int rc = sqlite3_open_v2(path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+    Db db(raw);  // closed on every error path
+    if (rc != SQLITE_OK) {
+      if (raw == nullptr) return absl::ResourceExhaustedError("sqlite3_open_v2: out of memory");
+      return OpenError(Conn{raw, &path}, rc, what);
+    }
+    sqlite3_busy_timeout(raw, options.busy_timeout_ms);
+    return db;
+  };
+  FP_ASSIGN_OR_RETURN(Db db, open(SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, "cannot open"));
+  sqlite3* const raw = db.get();
+  const Conn c{raw, &path};
   FP_RETURN_IF_ERROR(Exec(c, "PRAGMA foreign_keys = ON", "cannot enable foreign keys"));
 
   FP_RETURN_IF_ERROR(CheckIsJobStore(c));
@@ -644,7 +745,13 @@ absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path
   // job or task result that was acknowledged must not disappear.
   FP_RETURN_IF_ERROR(Exec(c, "PRAGMA synchronous = FULL", "cannot set synchronous = FULL"));
   FP_RETURN_IF_ERROR(Migrate(c));
-  return std::unique_ptr<JobStore>(new JobStore(path, std::move(options), std::move(db)));
+  // The reads' own connection: a WAL reader sees the last commit without waiting for the
+  // writer's fsync in progress. query_only: it can never hold a write lock.
+  FP_ASSIGN_OR_RETURN(Db read_db, open(SQLITE_OPEN_READWRITE, "cannot open for reading"));
+  const Conn r{read_db.get(), &path};
+  FP_RETURN_IF_ERROR(Exec(r, "PRAGMA query_only = ON", "cannot make the read connection"));
+  return std::unique_ptr<JobStore>(
+      new JobStore(path, std::move(options), std::move(db), std::move(read_db)));
 }
 
 absl::StatusOr<CreateJobResult> JobStore::CreateJob(JobRecord job, std::vector<TaskRecord> tasks) {
@@ -653,97 +760,102 @@ absl::StatusOr<CreateJobResult> JobStore::CreateJob(JobRecord job, std::vector<T
         absl::StrCat("a job of ", tasks.size(), " tasks; at most ", kMaxTasksPerJob));
   }
   FP_RETURN_IF_ERROR(ValidateTasks(tasks));
-  absl::MutexLock lock(&mu_);
-  const Conn c{db_.get(), &path_};
-  WriteTxn txn(c);
-  FP_RETURN_IF_ERROR(txn.Begin());
+  CreateJobResult out;
+  FP_RETURN_IF_ERROR(Write([&](sqlite3* db) -> absl::Status {
+    const Conn c{db, &path_};
 
-  if (!job.request_id.empty()) {
-    FP_ASSIGN_OR_RETURN(
-        Stmt s, Stmt::Prepare(c, "SELECT " FP_JOB_COLUMNS " FROM jobs j WHERE j.request_id = ?1"));
-    s.BindText(1, job.request_id);
-    FP_ASSIGN_OR_RETURN(const bool found, s.Step());
-    if (found) {
-      FP_ASSIGN_OR_RETURN(JobRecord existing, ReadJob(s));
-      if (existing.dataset != job.dataset || existing.spec != job.spec ||
-          existing.owner != job.owner) {
-        return absl::AlreadyExistsError(absl::StrCat(
-            "request_id \"", job.request_id, "\" was already used for job ", existing.id,
-            " with a different dataset, spec or owner; use a new request_id for a new job"));
+    if (!job.request_id.empty()) {
+      FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c, "SELECT " FP_JOB_COLUMNS
+                                                   " FROM jobs j WHERE j.request_id = ?1"));
+      s.BindText(1, job.request_id);
+      FP_ASSIGN_OR_RETURN(const bool found, s.Step());
+      if (found) {
+        FP_ASSIGN_OR_RETURN(JobRecord existing, ReadJob(s));
+        if (existing.dataset != job.dataset || existing.spec != job.spec ||
+            existing.owner != job.owner) {
+          return absl::AlreadyExistsError(absl::StrCat(
+              "request_id \"", job.request_id, "\" was already used for job ", existing.id,
+              " with a different dataset, spec or owner; use a new request_id for a new job"));
+        }
+        out = CreateJobResult{std::move(existing), false};
+        return absl::OkStatus();
       }
-      return CreateJobResult{std::move(existing), false};
     }
-  }
 
-  // A collision in 48 random bits is unlikely, but cheap to rule out under the write lock.
-  FP_ASSIGN_OR_RETURN(Stmt exists, Stmt::Prepare(c, "SELECT 1 FROM jobs WHERE id = ?1"));
-  for (int tries = 0;; ++tries) {
-    job.id = NewJobId();
-    exists.Reset();
-    exists.BindText(1, job.id);
-    FP_ASSIGN_OR_RETURN(const bool taken, exists.Step());
-    if (!taken) break;
-    if (tries == 10) return absl::InternalError("cannot find an unused job id");
-  }
-  job.state = JobState::kQueued;
-  job.error.clear();
-  job.result.clear();
-  job.created_unix_ms = job.updated_unix_ms = NowUnixMs();
-
-  FP_ASSIGN_OR_RETURN(Stmt insert_job,
-                      Stmt::Prepare(c,
-                                    "INSERT INTO jobs (id, request_id, dataset, spec, state, "
-                                    "error, result, created_unix_ms, updated_unix_ms, owner) "
-                                    "VALUES (?1, ?2, ?3, ?4, 'QUEUED', '', x'', ?5, ?5, ?6)"));
-  insert_job.BindText(1, job.id);
-  if (job.request_id.empty()) {
-    insert_job.BindNull(2);
-  } else {
-    insert_job.BindText(2, job.request_id);
-  }
-  insert_job.BindText(3, job.dataset);
-  insert_job.BindBlob(4, job.spec);
-  insert_job.Bind(5, job.created_unix_ms);
-  insert_job.BindText(6, job.owner);
-  FP_RETURN_IF_ERROR(insert_job.Run());
-
-  FP_ASSIGN_OR_RETURN(
-      Stmt insert_task,
-      Stmt::Prepare(c,
-                    "INSERT INTO tasks (job_id, name, kind, state, attempt, retries, "
-                    "not_before_unix_ms, worker, started_unix_ms, input, result, error, waiting) "
-                    "VALUES (?1, ?2, ?3, 'PENDING', 0, 0, ?4, '', 0, ?5, x'', '', ?6)"));
-  for (const TaskRecord& t : tasks) {
-    insert_task.Reset();
-    insert_task.BindText(1, job.id);
-    insert_task.BindText(2, t.name);
-    insert_task.BindText(3, t.kind);
-    insert_task.Bind(4, t.not_before_unix_ms);
-    insert_task.BindBlob(5, t.input);
-    insert_task.Bind(6, static_cast<int64_t>(t.deps.size()));
-    FP_RETURN_IF_ERROR(insert_task.Run());
-  }
-  // After every task exists, so the foreign keys of the deps are satisfied.
-  FP_ASSIGN_OR_RETURN(
-      Stmt insert_dep,
-      Stmt::Prepare(c, "INSERT INTO task_deps (job_id, task, pos, dep) VALUES (?1, ?2, ?3, ?4)"));
-  for (const TaskRecord& t : tasks) {
-    for (size_t pos = 0; pos < t.deps.size(); ++pos) {
-      insert_dep.Reset();
-      insert_dep.BindText(1, job.id);
-      insert_dep.BindText(2, t.name);
-      insert_dep.Bind(3, static_cast<int64_t>(pos));
-      insert_dep.BindText(4, t.deps[pos]);
-      FP_RETURN_IF_ERROR(insert_dep.Run());
+    // A collision in 48 random bits is unlikely, but cheap to rule out under the write lock.
+    FP_ASSIGN_OR_RETURN(Stmt exists, Stmt::Prepare(c, "SELECT 1 FROM jobs WHERE id = ?1"));
+    for (int tries = 0;; ++tries) {
+      job.id = NewJobId();
+      exists.Reset();
+      exists.BindText(1, job.id);
+      FP_ASSIGN_OR_RETURN(const bool taken, exists.Step());
+      if (!taken) break;
+      if (tries == 10) return absl::InternalError("cannot find an unused job id");
     }
-  }
-  FP_RETURN_IF_ERROR(txn.Commit());
-  return CreateJobResult{std::move(job), true};
+    job.state = JobState::kQueued;
+    job.error.clear();
+    job.result.clear();
+    job.created_unix_ms = job.updated_unix_ms = NowUnixMs();
+
+    FP_ASSIGN_OR_RETURN(Stmt insert_job,
+                        Stmt::Prepare(c,
+                                      "INSERT INTO jobs (id, request_id, dataset, spec, state, "
+                                      "error, result, created_unix_ms, updated_unix_ms, owner) "
+                                      "VALUES (?1, ?2, ?3, ?4, 'QUEUED', '', x'', ?5, ?5, ?6)"));
+    insert_job.BindText(1, job.id);
+    if (job.request_id.empty()) {
+      insert_job.BindNull(2);
+    } else {
+      insert_job.BindText(2, job.request_id);
+    }
+    insert_job.BindText(3, job.dataset);
+    insert_job.BindBlob(4, job.spec);
+    insert_job.Bind(5, job.created_unix_ms);
+    insert_job.BindText(6, job.owner);
+    FP_RETURN_IF_ERROR(insert_job.Run());
+    const int64_t job_seq = sqlite3_last_insert_rowid(c.db);  // jobs.seq is the rowid
+
+    FP_ASSIGN_OR_RETURN(
+        Stmt insert_task,
+        Stmt::Prepare(
+            c,
+            "INSERT INTO tasks (job_id, name, kind, state, attempt, retries, "
+            "not_before_unix_ms, worker, started_unix_ms, input, result, error, waiting, "
+            "job_seq) VALUES (?1, ?2, ?3, 'PENDING', 0, 0, ?4, '', 0, ?5, x'', '', ?6, ?7)"));
+    for (const TaskRecord& t : tasks) {
+      insert_task.Reset();
+      insert_task.BindText(1, job.id);
+      insert_task.BindText(2, t.name);
+      insert_task.BindText(3, t.kind);
+      insert_task.Bind(4, t.not_before_unix_ms);
+      insert_task.BindBlob(5, t.input);
+      insert_task.Bind(6, static_cast<int64_t>(t.deps.size()));
+      insert_task.Bind(7, job_seq);
+      FP_RETURN_IF_ERROR(insert_task.Run());
+    }
+    // After every task exists, so the foreign keys of the deps are satisfied.
+    FP_ASSIGN_OR_RETURN(
+        Stmt insert_dep,
+        Stmt::Prepare(c, "INSERT INTO task_deps (job_id, task, pos, dep) VALUES (?1, ?2, ?3, ?4)"));
+    for (const TaskRecord& t : tasks) {
+      for (size_t pos = 0; pos < t.deps.size(); ++pos) {
+        insert_dep.Reset();
+        insert_dep.BindText(1, job.id);
+        insert_dep.BindText(2, t.name);
+        insert_dep.Bind(3, static_cast<int64_t>(pos));
+        insert_dep.BindText(4, t.deps[pos]);
+        FP_RETURN_IF_ERROR(insert_dep.Run());
+      }
+    }
+    out = CreateJobResult{std::move(job), true};
+    return absl::OkStatus();
+  }));
+  return out;
 }
 
 absl::StatusOr<JobRecord> JobStore::GetJob(std::string_view job_id) {
-  absl::MutexLock lock(&mu_);
-  const Conn c{db_.get(), &path_};
+  absl::MutexLock lock(&read_mu_);
+  const Conn c{read_db_.get(), &path_};
   FP_ASSIGN_OR_RETURN(Stmt s,
                       Stmt::Prepare(c, "SELECT " FP_JOB_COLUMNS " FROM jobs j WHERE j.id = ?1"));
   s.BindText(1, job_id);
@@ -764,8 +876,8 @@ absl::StatusOr<JobPage> JobStore::ListJobs(const ListJobsQuery& query) {
     return absl::InvalidArgumentError(absl::StrCat("malformed page_token \"", query.page_token,
                                                    "\"; pass back a next_page_token as is"));
   }
-  absl::MutexLock lock(&mu_);
-  const Conn c{db_.get(), &path_};
+  absl::MutexLock lock(&read_mu_);
+  const Conn c{read_db_.get(), &path_};
   // Only constant fragments are concatenated (so the planner can pick jobs_by_dataset or
   // jobs_by_state); every value is bound. ?4 is always present, so ?1..?3 are always bindable.
   std::string sql = "SELECT " FP_JOB_COLUMNS ", j.seq FROM jobs j WHERE 1";
@@ -805,8 +917,8 @@ absl::StatusOr<JobPage> JobStore::ListJobs(const ListJobsQuery& query) {
 }
 
 absl::StatusOr<std::vector<JobRecord>> JobStore::UnfinishedJobs() {
-  absl::MutexLock lock(&mu_);
-  const Conn c{db_.get(), &path_};
+  absl::MutexLock lock(&read_mu_);
+  const Conn c{read_db_.get(), &path_};
   FP_ASSIGN_OR_RETURN(
       Stmt s, Stmt::Prepare(c, "SELECT " FP_JOB_COLUMNS " FROM jobs j WHERE " FP_UNFINISHED_JOB
                                " ORDER BY j.seq"));
@@ -815,43 +927,42 @@ absl::StatusOr<std::vector<JobRecord>> JobStore::UnfinishedJobs() {
 
 absl::Status JobStore::SetJobState(std::string_view job_id, JobState state, std::string_view error,
                                    std::string_view result) {
-  absl::MutexLock lock(&mu_);
-  const Conn c{db_.get(), &path_};
-  WriteTxn txn(c);
-  FP_RETURN_IF_ERROR(txn.Begin());
-  {
-    FP_ASSIGN_OR_RETURN(const std::string current, StoredJobState(c, job_id));
-    const std::optional<JobState> parsed = ParseJobState(current);
-    if (!parsed || IsTerminal(*parsed)) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("job ", Sv(job_id), " is already ", current, " and cannot become ",
-                       Sv(JobStateName(state)), "; a finished job's state is final"));
+  return Write([&](sqlite3* db) -> absl::Status {
+    const Conn c{db, &path_};
+    {
+      FP_ASSIGN_OR_RETURN(const std::string current, StoredJobState(c, job_id));
+      const std::optional<JobState> parsed = ParseJobState(current);
+      if (!parsed || IsTerminal(*parsed)) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("job ", Sv(job_id), " is already ", current, " and cannot become ",
+                         Sv(JobStateName(state)), "; a finished job's state is final"));
+      }
     }
-  }
-  FP_ASSIGN_OR_RETURN(Stmt update,
-                      Stmt::Prepare(c,
-                                    "UPDATE jobs SET state = ?2, error = ?3, result = ?4, "
-                                    "updated_unix_ms = ?5 WHERE id = ?1"));
-  update.BindText(1, job_id);
-  update.BindText(2, JobStateName(state));
-  update.BindText(3, error);
-  update.BindBlob(4, result);
-  update.Bind(5, NowUnixMs());
-  FP_RETURN_IF_ERROR(update.Run());
-  if (IsTerminal(state)) {
-    FP_ASSIGN_OR_RETURN(Stmt cancel, Stmt::Prepare(c,
-                                                   "UPDATE tasks SET state = 'CANCELLED' "
-                                                   "WHERE job_id = ?1 AND state IN ('PENDING', "
-                                                   "'RUNNING')"));
-    cancel.BindText(1, job_id);
-    FP_RETURN_IF_ERROR(cancel.Run());
-  }
-  return txn.Commit();
+    FP_ASSIGN_OR_RETURN(Stmt update,
+                        Stmt::Prepare(c,
+                                      "UPDATE jobs SET state = ?2, error = ?3, result = ?4, "
+                                      "updated_unix_ms = ?5 WHERE id = ?1"));
+    update.BindText(1, job_id);
+    update.BindText(2, JobStateName(state));
+    update.BindText(3, error);
+    update.BindBlob(4, result);
+    update.Bind(5, NowUnixMs());
+    FP_RETURN_IF_ERROR(update.Run());
+    if (IsTerminal(state)) {
+      FP_ASSIGN_OR_RETURN(Stmt cancel, Stmt::Prepare(c,
+                                                     "UPDATE tasks SET state = 'CANCELLED' "
+                                                     "WHERE job_id = ?1 AND state IN ('PENDING', "
+                                                     "'RUNNING')"));
+      cancel.BindText(1, job_id);
+      FP_RETURN_IF_ERROR(cancel.Run());
+    }
+    return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<std::vector<TaskRecord>> JobStore::GetTasks(std::string_view job_id) {
-  absl::MutexLock lock(&mu_);
-  const Conn c{db_.get(), &path_};
+  absl::MutexLock lock(&read_mu_);
+  const Conn c{read_db_.get(), &path_};
   FP_RETURN_IF_ERROR(RequireJob(c, job_id));
   FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c, "SELECT " FP_TASK_COLUMNS
                                                ", d.dep FROM tasks t LEFT JOIN task_deps d "
@@ -862,8 +973,8 @@ absl::StatusOr<std::vector<TaskRecord>> JobStore::GetTasks(std::string_view job_
 }
 
 absl::StatusOr<TaskRecord> JobStore::GetTask(std::string_view job_id, std::string_view name) {
-  absl::MutexLock lock(&mu_);
-  const Conn c{db_.get(), &path_};
+  absl::MutexLock lock(&read_mu_);
+  const Conn c{read_db_.get(), &path_};
   FP_ASSIGN_OR_RETURN(
       Stmt s,
       Stmt::Prepare(c, "SELECT " FP_TASK_COLUMNS ", d.dep FROM tasks t LEFT JOIN task_deps d "
@@ -881,8 +992,8 @@ absl::StatusOr<TaskRecord> JobStore::GetTask(std::string_view job_id, std::strin
 
 absl::StatusOr<std::map<std::string, std::string>> JobStore::TaskResults(
     std::string_view job_id, const std::vector<std::string>& names) {
-  absl::MutexLock lock(&mu_);
-  const Conn c{db_.get(), &path_};
+  absl::MutexLock lock(&read_mu_);
+  const Conn c{read_db_.get(), &path_};
   FP_RETURN_IF_ERROR(RequireJob(c, job_id));
   FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c,
                                             "SELECT result FROM tasks WHERE job_id = ?1 AND "
@@ -899,8 +1010,8 @@ absl::StatusOr<std::map<std::string, std::string>> JobStore::TaskResults(
 }
 
 absl::StatusOr<bool> JobStore::AllTasksDone(std::string_view job_id) {
-  absl::MutexLock lock(&mu_);
-  const Conn c{db_.get(), &path_};
+  absl::MutexLock lock(&read_mu_);
+  const Conn c{read_db_.get(), &path_};
   FP_RETURN_IF_ERROR(RequireJob(c, job_id));
   // IN (...) rather than <> 'DONE': one index probe per state instead of a walk over the DONE
   // entries of tasks_ready.
@@ -919,111 +1030,98 @@ absl::StatusOr<std::vector<TaskRecord>> JobStore::ReadyTasks(int64_t now_unix_ms
     return absl::InvalidArgumentError(
         absl::StrCat("ReadyTasks limit must be positive, got ", limit));
   }
-  absl::MutexLock lock(&mu_);
-  const Conn c{db_.get(), &path_};
-  // One read transaction, so one snapshot. Jobs oldest first; in each, its ready tasks through
-  // tasks_ready (PENDING, waiting = 0, of `kind`, in name order), so the cost is that of the
-  // tasks returned, not of the tasks the job has. INDEXED BY: left to itself the planner walks
-  // the primary key in name order, past every task already started. (Without a kind, the
-  // job's ready tasks are sorted by name.)
-  FP_RETURN_IF_ERROR(Exec(c, "BEGIN", "cannot start a read transaction"));
-  struct EndRead {
-    sqlite3* db;
-    ~EndRead() { sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr); }
-  } end_read{c.db};
-  std::vector<std::string> job_ids;
-  {
-    FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c, "SELECT j.id FROM jobs j WHERE " FP_UNFINISHED_JOB
-                                                 " ORDER BY j.seq"));
-    for (;;) {
-      FP_ASSIGN_OR_RETURN(const bool row, s.Step());
-      if (!row) break;
-      job_ids.push_back(s.Text(0));
-    }
-  }
+  absl::MutexLock lock(&read_mu_);
+  const Conn c{read_db_.get(), &path_};
+  // One walk of tasks_ready_by_age (PENDING, waiting = 0, of `kind`, oldest job first, then by
+  // name): the cost is that of the tasks returned, not of the jobs queued or of the tasks they
+  // have. CROSS JOIN keeps tasks the outer loop (the job's state is one probe per task). Without
+  // a kind, the ready tasks of every kind are sorted.
   FP_ASSIGN_OR_RETURN(
       Stmt s,
       Stmt::Prepare(c, kind.empty() ? "SELECT " FP_TASK_COLUMNS ", d.dep FROM"
-                                      " (SELECT * FROM tasks INDEXED BY tasks_ready WHERE job_id = "
-                                      "?1 AND state = 'PENDING'"
-                                      " AND waiting = 0 AND not_before_unix_ms <= ?2"
-                                      " ORDER BY name LIMIT ?3) t"
+                                      " (SELECT t.* FROM tasks t INDEXED BY tasks_ready_by_age"
+                                      " CROSS JOIN jobs j ON j.id = t.job_id"
+                                      " WHERE t.state = 'PENDING' AND t.waiting = 0"
+                                      " AND t.not_before_unix_ms <= ?2 AND " FP_UNFINISHED_JOB
+                                      " ORDER BY t.job_seq, t.name LIMIT ?3) t"
                                       " LEFT JOIN task_deps d ON d.job_id = t.job_id AND d.task = "
-                                      "t.name ORDER BY t.name, d.pos"
+                                      "t.name ORDER BY t.job_seq, t.name, d.pos"
                                     : "SELECT " FP_TASK_COLUMNS ", d.dep FROM"
-                                      " (SELECT * FROM tasks INDEXED BY tasks_ready WHERE job_id = "
-                                      "?1 AND state = 'PENDING'"
-                                      " AND waiting = 0 AND kind = ?4 AND not_before_unix_ms <= ?2"
-                                      " ORDER BY name LIMIT ?3) t"
+                                      " (SELECT t.* FROM tasks t INDEXED BY tasks_ready_by_age"
+                                      " CROSS JOIN jobs j ON j.id = t.job_id"
+                                      " WHERE t.state = 'PENDING' AND t.waiting = 0 AND t.kind = ?4"
+                                      " AND t.not_before_unix_ms <= ?2 AND " FP_UNFINISHED_JOB
+                                      " ORDER BY t.job_seq, t.name LIMIT ?3) t"
                                       " LEFT JOIN task_deps d ON d.job_id = t.job_id AND d.task = "
-                                      "t.name ORDER BY t.name, d.pos"));
-  std::vector<TaskRecord> ready;
-  for (const std::string& job_id : job_ids) {
-    if (static_cast<int>(ready.size()) >= limit) break;
-    s.Reset();
-    s.BindText(1, job_id);
-    s.Bind(2, now_unix_ms);
-    s.Bind(3, limit - static_cast<int>(ready.size()));
-    if (!kind.empty()) s.BindText(4, kind);
-    FP_ASSIGN_OR_RETURN(std::vector<TaskRecord> tasks, ReadTasksWithDeps(s));
-    for (TaskRecord& t : tasks) ready.push_back(std::move(t));
-  }
+                                      "t.name ORDER BY t.job_seq, t.name, d.pos"));
+  s.Bind(2, now_unix_ms);
+  s.Bind(3, limit);
+  if (!kind.empty()) s.BindText(4, kind);
+  FP_ASSIGN_OR_RETURN(std::vector<TaskRecord> ready, ReadTasksWithDeps(s));
   return ready;
 }
 
 absl::StatusOr<int64_t> JobStore::StartAttempt(std::string_view job_id, std::string_view name,
-                                               std::string_view worker, int64_t now_unix_ms) {
-  absl::MutexLock lock(&mu_);
-  const Conn c{db_.get(), &path_};
-  WriteTxn txn(c);
-  FP_RETURN_IF_ERROR(txn.Begin());
+                                               std::string_view worker, int64_t now_unix_ms,
+                                               bool* job_started) {
+  if (job_started != nullptr) *job_started = false;
   int64_t attempt = 0;
-  {
-    FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c,
-                                              "SELECT t.state, t.attempt, j.state,"
-                                              " (SELECT COUNT(*) FROM task_deps d JOIN tasks u"
-                                              "  ON u.job_id = d.job_id AND u.name = d.dep"
-                                              "  WHERE d.job_id = t.job_id AND d.task = t.name"
-                                              "  AND u.state <> 'DONE')"
-                                              " FROM tasks t JOIN jobs j ON j.id = t.job_id"
-                                              " WHERE t.job_id = ?1 AND t.name = ?2"));
-    s.BindText(1, job_id);
-    s.BindText(2, name);
-    FP_ASSIGN_OR_RETURN(const bool found, s.Step());
-    if (!found) {
-      return absl::NotFoundError(absl::StrCat("no task ", TaskLabel(job_id, name)));
+  bool job_queued = false;
+  FP_RETURN_IF_ERROR(Write([&](sqlite3* db) -> absl::Status {
+    const Conn c{db, &path_};
+    {
+      FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c,
+                                                "SELECT t.state, t.attempt, j.state, t.waiting"
+                                                " FROM tasks t JOIN jobs j ON j.id = t.job_id"
+                                                " WHERE t.job_id = ?1 AND t.name = ?2"));
+      s.BindText(1, job_id);
+      s.BindText(2, name);
+      FP_ASSIGN_OR_RETURN(const bool found, s.Step());
+      if (!found) {
+        return absl::NotFoundError(absl::StrCat("no task ", TaskLabel(job_id, name)));
+      }
+      const std::string state = s.Text(0);
+      attempt = s.Int(1);
+      const std::string job_state = s.Text(2);
+      const int64_t waiting = s.Int(3);
+      if (state != TaskStateName(TaskState::kPending)) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("cannot start task ", TaskLabel(job_id, name), ": it is ", state,
+                         " (attempt ", attempt, "), not PENDING"));
+      }
+      const std::optional<JobState> parsed = ParseJobState(job_state);
+      if (!parsed || IsTerminal(*parsed)) {
+        return absl::FailedPreconditionError(absl::StrCat("cannot start task ",
+                                                          TaskLabel(job_id, name), ": job ",
+                                                          Sv(job_id), " is ", job_state));
+      }
+      job_queued = *parsed == JobState::kQueued;
+      if (waiting > 0) {
+        return absl::FailedPreconditionError(absl::StrCat("cannot start task ",
+                                                          TaskLabel(job_id, name), ": ", waiting,
+                                                          " of its dependencies are not DONE"));
+      }
     }
-    const std::string state = s.Text(0);
-    attempt = s.Int(1);
-    const std::string job_state = s.Text(2);
-    const int64_t waiting = s.Int(3);
-    if (state != TaskStateName(TaskState::kPending)) {
-      return absl::FailedPreconditionError(absl::StrCat("cannot start task ",
-                                                        TaskLabel(job_id, name), ": it is ", state,
-                                                        " (attempt ", attempt, "), not PENDING"));
-    }
-    const std::optional<JobState> parsed = ParseJobState(job_state);
-    if (!parsed || IsTerminal(*parsed)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "cannot start task ", TaskLabel(job_id, name), ": job ", Sv(job_id), " is ", job_state));
-    }
-    if (waiting > 0) {
-      return absl::FailedPreconditionError(absl::StrCat("cannot start task ",
-                                                        TaskLabel(job_id, name), ": ", waiting,
-                                                        " of its dependencies are not DONE"));
-    }
-  }
-  FP_ASSIGN_OR_RETURN(Stmt update, Stmt::Prepare(c,
-                                                 "UPDATE tasks SET state = 'RUNNING', attempt = "
-                                                 "?3, worker = ?4, started_unix_ms = ?5 "
-                                                 "WHERE job_id = ?1 AND name = ?2"));
-  update.BindText(1, job_id);
-  update.BindText(2, name);
-  update.Bind(3, attempt + 1);
-  update.BindText(4, worker);
-  update.Bind(5, now_unix_ms);
-  FP_RETURN_IF_ERROR(update.Run());
-  FP_RETURN_IF_ERROR(txn.Commit());
+    FP_ASSIGN_OR_RETURN(Stmt update, Stmt::Prepare(c,
+                                                   "UPDATE tasks SET state = 'RUNNING', attempt = "
+                                                   "?3, worker = ?4, started_unix_ms = ?5 "
+                                                   "WHERE job_id = ?1 AND name = ?2"));
+    update.BindText(1, job_id);
+    update.BindText(2, name);
+    update.Bind(3, attempt + 1);
+    update.BindText(4, worker);
+    update.Bind(5, now_unix_ms);
+    FP_RETURN_IF_ERROR(update.Run());
+    if (job_started == nullptr || !job_queued) return absl::OkStatus();
+    FP_ASSIGN_OR_RETURN(Stmt start, Stmt::Prepare(c,
+                                                  "UPDATE jobs SET state = 'RUNNING', "
+                                                  "updated_unix_ms = ?2 WHERE id = ?1"));
+    start.BindText(1, job_id);
+    start.Bind(2, NowUnixMs());
+    FP_RETURN_IF_ERROR(start.Run());
+    *job_started = true;
+    return absl::OkStatus();
+  }));
   return attempt + 1;
 }
 
@@ -1036,8 +1134,6 @@ template <typename Bind>
 absl::Status FencedUpdate(const Conn& c, std::string_view job_id, std::string_view name,
                           int64_t attempt, const char* update_sql, Bind bind,
                           const char* after_sql = nullptr) {
-  WriteTxn txn(c);
-  FP_RETURN_IF_ERROR(txn.Begin());
   {
     FP_ASSIGN_OR_RETURN(
         Stmt s,
@@ -1069,95 +1165,96 @@ absl::Status FencedUpdate(const Conn& c, std::string_view job_id, std::string_vi
     after.BindText(2, name);
     FP_RETURN_IF_ERROR(after.Run());
   }
-  return txn.Commit();
+  return absl::OkStatus();
 }
 
 }  // namespace
 
 absl::Status JobStore::CompleteAttempt(std::string_view job_id, std::string_view name,
                                        int64_t attempt, std::string_view result) {
-  absl::MutexLock lock(&mu_);
-  return FencedUpdate(
-      Conn{db_.get(), &path_}, job_id, name, attempt,
-      "UPDATE tasks SET state = 'DONE', result = ?3 WHERE job_id = ?1 AND name = ?2",
-      [&](Stmt& s) { s.BindBlob(3, result); },
-      // Its dependents wait for one dep less (found through task_deps_by_dep).
-      "UPDATE tasks SET waiting = waiting - 1 WHERE job_id = ?1 AND name IN"
-      " (SELECT task FROM task_deps WHERE job_id = ?1 AND dep = ?2)");
+  return Write([&](sqlite3* db) {
+    return FencedUpdate(
+        Conn{db, &path_}, job_id, name, attempt,
+        "UPDATE tasks SET state = 'DONE', result = ?3 WHERE job_id = ?1 AND name = ?2",
+        [&](Stmt& s) { s.BindBlob(3, result); },
+        // Its dependents wait for one dep less (found through task_deps_by_dep).
+        "UPDATE tasks SET waiting = waiting - 1 WHERE job_id = ?1 AND name IN"
+        " (SELECT task FROM task_deps WHERE job_id = ?1 AND dep = ?2)");
+  });
 }
 
 absl::Status JobStore::RetryAttempt(std::string_view job_id, std::string_view name, int64_t attempt,
                                     int64_t not_before_unix_ms, std::string_view error,
                                     bool count_retry) {
-  absl::MutexLock lock(&mu_);
-  return FencedUpdate(Conn{db_.get(), &path_}, job_id, name, attempt,
-                      "UPDATE tasks SET state = 'PENDING', retries = retries + ?5, "
-                      "not_before_unix_ms = ?3, error = ?4 WHERE job_id = ?1 AND name = ?2",
-                      [&](Stmt& s) {
-                        s.Bind(3, not_before_unix_ms);
-                        s.BindText(4, error);
-                        s.Bind(5, count_retry ? 1 : 0);
-                      });
+  return Write([&](sqlite3* db) {
+    return FencedUpdate(Conn{db, &path_}, job_id, name, attempt,
+                        "UPDATE tasks SET state = 'PENDING', retries = retries + ?5, "
+                        "not_before_unix_ms = ?3, error = ?4 WHERE job_id = ?1 AND name = ?2",
+                        [&](Stmt& s) {
+                          s.Bind(3, not_before_unix_ms);
+                          s.BindText(4, error);
+                          s.Bind(5, count_retry ? 1 : 0);
+                        });
+  });
 }
 
 absl::Status JobStore::FailAttempt(std::string_view job_id, std::string_view name, int64_t attempt,
                                    std::string_view error) {
-  absl::MutexLock lock(&mu_);
-  return FencedUpdate(
-      Conn{db_.get(), &path_}, job_id, name, attempt,
-      "UPDATE tasks SET state = 'FAILED', error = ?3 WHERE job_id = ?1 AND name = ?2",
-      [&](Stmt& s) { s.BindText(3, error); });
+  return Write([&](sqlite3* db) {
+    return FencedUpdate(
+        Conn{db, &path_}, job_id, name, attempt,
+        "UPDATE tasks SET state = 'FAILED', error = ?3 WHERE job_id = ?1 AND name = ?2",
+        [&](Stmt& s) { s.BindText(3, error); });
+  });
 }
 
 absl::Status JobStore::SetAttemptWorker(std::string_view job_id, std::string_view name,
                                         int64_t attempt, std::string_view worker) {
-  absl::MutexLock lock(&mu_);
-  return FencedUpdate(Conn{db_.get(), &path_}, job_id, name, attempt,
-                      "UPDATE tasks SET worker = ?3 WHERE job_id = ?1 AND name = ?2",
-                      [&](Stmt& s) { s.BindText(3, worker); });
+  return Write([&](sqlite3* db) {
+    return FencedUpdate(Conn{db, &path_}, job_id, name, attempt,
+                        "UPDATE tasks SET worker = ?3 WHERE job_id = ?1 AND name = ?2",
+                        [&](Stmt& s) { s.BindText(3, worker); });
+  });
 }
 
 absl::StatusOr<int> JobStore::CancelTasks(std::string_view job_id) {
-  absl::MutexLock lock(&mu_);
-  const Conn c{db_.get(), &path_};
-  WriteTxn txn(c);
-  FP_RETURN_IF_ERROR(txn.Begin());
-  FP_RETURN_IF_ERROR(RequireJob(c, job_id));
-  FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c,
-                                            "UPDATE tasks SET state = 'CANCELLED' WHERE job_id "
-                                            "= ?1 AND state IN ('PENDING', 'RUNNING')"));
-  s.BindText(1, job_id);
-  FP_RETURN_IF_ERROR(s.Run());
-  const int cancelled = sqlite3_changes(c.db);
-  FP_RETURN_IF_ERROR(txn.Commit());
+  int cancelled = 0;
+  FP_RETURN_IF_ERROR(Write([&](sqlite3* db) -> absl::Status {
+    const Conn c{db, &path_};
+    FP_RETURN_IF_ERROR(RequireJob(c, job_id));
+    FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c,
+                                              "UPDATE tasks SET state = 'CANCELLED' WHERE job_id "
+                                              "= ?1 AND state IN ('PENDING', 'RUNNING')"));
+    s.BindText(1, job_id);
+    FP_RETURN_IF_ERROR(s.Run());
+    cancelled = sqlite3_changes(c.db);
+    return absl::OkStatus();
+  }));
   return cancelled;
 }
 
 absl::StatusOr<int> JobStore::RequeueRunningTasks() {
-  absl::MutexLock lock(&mu_);
-  const Conn c{db_.get(), &path_};
-  WriteTxn txn(c);
-  FP_RETURN_IF_ERROR(txn.Begin());
-  FP_ASSIGN_OR_RETURN(Stmt s,
-                      Stmt::Prepare(c,
-                                    "UPDATE tasks SET state = 'PENDING'"
-                                    " WHERE state = 'RUNNING' AND job_id IN"
-                                    " (SELECT j.id FROM jobs j WHERE " FP_UNFINISHED_JOB ")"));
-  FP_RETURN_IF_ERROR(s.Run());
-  const int requeued = sqlite3_changes(c.db);
-  FP_RETURN_IF_ERROR(txn.Commit());
+  int requeued = 0;
+  FP_RETURN_IF_ERROR(Write([&](sqlite3* db) -> absl::Status {
+    const Conn c{db, &path_};
+    FP_ASSIGN_OR_RETURN(Stmt s,
+                        Stmt::Prepare(c,
+                                      "UPDATE tasks SET state = 'PENDING'"
+                                      " WHERE state = 'RUNNING' AND job_id IN"
+                                      " (SELECT j.id FROM jobs j WHERE " FP_UNFINISHED_JOB ")"));
+    FP_RETURN_IF_ERROR(s.Run());
+    requeued = sqlite3_changes(c.db);
+    return absl::OkStatus();
+  }));
   return requeued;
 }
 
 absl::StatusOr<int64_t> JobStore::AppendEvent(std::string_view job_id, std::string_view payload,
                                               int64_t unix_ms) {
-  absl::MutexLock lock(&mu_);
-  const Conn c{db_.get(), &path_};
-  WriteTxn txn(c);
-  FP_RETURN_IF_ERROR(txn.Begin());
-  FP_RETURN_IF_ERROR(RequireJob(c, job_id));
   int64_t seq = 0;
-  {
+  FP_RETURN_IF_ERROR(Write([&](sqlite3* db) -> absl::Status {
+    const Conn c{db, &path_};
+    FP_RETURN_IF_ERROR(RequireJob(c, job_id));
     FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c,
                                               "INSERT INTO events (job_id, seq, unix_ms, payload)"
                                               " SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3"
@@ -1168,9 +1265,8 @@ absl::StatusOr<int64_t> JobStore::AppendEvent(std::string_view job_id, std::stri
     FP_ASSIGN_OR_RETURN(const bool row, s.Step());
     if (!row) return absl::InternalError("INSERT ... RETURNING seq returned no row");
     seq = s.Int(0);
-    FP_RETURN_IF_ERROR(s.Run());  // a statement must finish before COMMIT
-  }
-  FP_RETURN_IF_ERROR(txn.Commit());
+    return s.Run();  // a statement must finish before COMMIT
+  }));
   return seq;
 }
 
@@ -1180,8 +1276,8 @@ absl::StatusOr<std::vector<EventRecord>> JobStore::EventsAfter(std::string_view 
     return absl::InvalidArgumentError(
         absl::StrCat("EventsAfter limit must be positive, got ", limit));
   }
-  absl::MutexLock lock(&mu_);
-  const Conn c{db_.get(), &path_};
+  absl::MutexLock lock(&read_mu_);
+  const Conn c{read_db_.get(), &path_};
   FP_RETURN_IF_ERROR(RequireJob(c, job_id));
   FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c,
                                             "SELECT seq, unix_ms, payload FROM events WHERE "
@@ -1198,8 +1294,8 @@ absl::StatusOr<std::vector<EventRecord>> JobStore::EventsAfter(std::string_view 
 }
 
 absl::StatusOr<int64_t> JobStore::LastEventSeq(std::string_view job_id) {
-  absl::MutexLock lock(&mu_);
-  const Conn c{db_.get(), &path_};
+  absl::MutexLock lock(&read_mu_);
+  const Conn c{read_db_.get(), &path_};
   FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c,
                                             "SELECT (SELECT 1 FROM jobs WHERE id = ?1),"
                                             " (SELECT COALESCE(MAX(seq), 0) FROM events"
@@ -1211,26 +1307,25 @@ absl::StatusOr<int64_t> JobStore::LastEventSeq(std::string_view job_id) {
 }
 
 absl::Status JobStore::DeleteJob(std::string_view job_id) {
-  absl::MutexLock lock(&mu_);
-  const Conn c{db_.get(), &path_};
-  WriteTxn txn(c);
-  FP_RETURN_IF_ERROR(txn.Begin());
-  {
-    FP_ASSIGN_OR_RETURN(const std::string state, StoredJobState(c, job_id));
-    const std::optional<JobState> parsed = ParseJobState(state);
-    if (parsed && !IsTerminal(*parsed)) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("job ", Sv(job_id), " is ", state, "; cancel it first"));
+  return Write([&](sqlite3* db) -> absl::Status {
+    const Conn c{db, &path_};
+    {
+      FP_ASSIGN_OR_RETURN(const std::string state, StoredJobState(c, job_id));
+      const std::optional<JobState> parsed = ParseJobState(state);
+      if (parsed && !IsTerminal(*parsed)) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("job ", Sv(job_id), " is ", state, "; cancel it first"));
+      }
     }
-  }
-  for (const char* sql :
-       {"DELETE FROM events WHERE job_id = ?1", "DELETE FROM task_deps WHERE job_id = ?1",
-        "DELETE FROM tasks WHERE job_id = ?1", "DELETE FROM jobs WHERE id = ?1"}) {
-    FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c, sql, "cannot delete the job"));
-    s.BindText(1, job_id);
-    FP_RETURN_IF_ERROR(s.Run());
-  }
-  return txn.Commit();
+    for (const char* sql :
+         {"DELETE FROM events WHERE job_id = ?1", "DELETE FROM task_deps WHERE job_id = ?1",
+          "DELETE FROM tasks WHERE job_id = ?1", "DELETE FROM jobs WHERE id = ?1"}) {
+      FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c, sql, "cannot delete the job"));
+      s.BindText(1, job_id);
+      FP_RETURN_IF_ERROR(s.Run());
+    }
+    return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<std::vector<std::string>> JobStore::FinishedJobsBefore(int64_t before_unix_ms,
@@ -1239,8 +1334,8 @@ absl::StatusOr<std::vector<std::string>> JobStore::FinishedJobsBefore(int64_t be
     return absl::InvalidArgumentError(
         absl::StrCat("FinishedJobsBefore limit must be positive, got ", limit));
   }
-  absl::MutexLock lock(&mu_);
-  const Conn c{db_.get(), &path_};
+  absl::MutexLock lock(&read_mu_);
+  const Conn c{read_db_.get(), &path_};
   FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c,
                                             "SELECT id FROM jobs WHERE updated_unix_ms < ?1 AND"
                                             " state IN ('SUCCEEDED', 'FAILED', 'CANCELLED')"
@@ -1256,8 +1351,8 @@ absl::StatusOr<std::vector<std::string>> JobStore::FinishedJobsBefore(int64_t be
 }
 
 absl::StatusOr<std::vector<std::string>> JobStore::AllSpecs() {
-  absl::MutexLock lock(&mu_);
-  const Conn c{db_.get(), &path_};
+  absl::MutexLock lock(&read_mu_);
+  const Conn c{read_db_.get(), &path_};
   FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c, "SELECT spec FROM jobs"));
   std::vector<std::string> specs;
   for (;;) {
@@ -1268,8 +1363,8 @@ absl::StatusOr<std::vector<std::string>> JobStore::AllSpecs() {
 }
 
 absl::StatusOr<std::map<std::string, int64_t>> JobStore::CountTasks(TaskState state) {
-  absl::MutexLock lock(&mu_);
-  const Conn c{db_.get(), &path_};
+  absl::MutexLock lock(&read_mu_);
+  const Conn c{read_db_.get(), &path_};
   FP_ASSIGN_OR_RETURN(
       Stmt s, Stmt::Prepare(c,
                             "SELECT t.kind, COUNT(*) FROM tasks t"

@@ -1,15 +1,25 @@
 // The coordinator's durable record of jobs, their tasks and their event streams, kept in one
 // SQLite file.
 //
-// Durability: every method that changes something runs in one transaction (BEGIN IMMEDIATE,
-// WAL journal, synchronous=FULL) and returns OK only after COMMIT, so an acknowledged change
-// survives a crash of the process or the machine, and a change that returned an error (or was
-// interrupted) left nothing behind. A restarted coordinator reopens the file and calls
-// RequeueRunningTasks() to take back the tasks that were running on its watch.
+// Durability: every method that changes something returns OK only after the COMMIT of the
+// transaction holding its change (WAL journal, synchronous=FULL: the WAL is fsynced on every
+// commit), so an acknowledged change survives a crash of the process or the machine, and a
+// change that returned an error (or was interrupted) left nothing behind.
 //
-// Thread-safety: a JobStore may be shared by any number of threads; it owns one SQLite
-// connection behind a mutex, so calls are serialized. Several processes may open the same file:
-// SQLite's locks serialize their writes, and a call waits up to busy_timeout_ms for another
+// Group commit: the changes that callers ask for while a commit is in progress are applied
+// together in the next transaction, each in its own SAVEPOINT (one that fails is rolled back
+// alone and answered with its error; the others are not affected), and answered after that one
+// COMMIT. Each change sees the ones applied before it, so the result is the same as running them
+// one by one in queue order; only the fsyncs are shared. Nothing waits for a batch to fill: a
+// change arriving at an idle store is committed at once.
+//
+// A restarted coordinator reopens the file and calls RequeueRunningTasks() to take back the
+// tasks that were running on its watch.
+//
+// Thread-safety: a JobStore may be shared by any number of threads. It owns two SQLite
+// connections: writes go through the group commit on one, reads use the other (WAL readers see
+// the last commit and never wait for a writer's fsync). Several processes may open the same
+// file: SQLite's locks serialize their writes, and a call waits up to busy_timeout_ms for another
 // process's lock before failing with UNAVAILABLE.
 //
 // Fencing: a task's `attempt` counts its StartAttempt calls. A worker reports the attempt number
@@ -33,6 +43,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -115,14 +126,23 @@ struct CreateJobResult {
   bool created = false;  // false: the request_id was already used and `job` is that job
 };
 
+// Counters of the group commit since Open (a metric: writes / commits is the batch size).
+struct JobStoreStats {
+  int64_t writes = 0;   // changes applied (successful or not)
+  int64_t commits = 0;  // write transactions committed
+  int64_t queued = 0;   // changes waiting for a commit right now
+};
+
 struct JobStoreOptions {
   // How long a call waits for another process's lock on the file before failing with
   // UNAVAILABLE. Default 5000 ms; 0 fails at once.
   int busy_timeout_ms = 5000;
   // Source of JobRecord::created_unix_ms / updated_unix_ms, in Unix milliseconds.
-  // Default (empty): the system clock. Tests pin it. Called with the store's mutex held.
-  // Every other time is passed in by the caller.
+  // Default (empty): the system clock. Tests pin it. Called inside the write transaction
+  // (CreateJob, SetJobState). Every other time is passed in by the caller.
   std::function<int64_t()> clock;
+  // Most changes in one transaction (a bound on the latency one commit adds to the first).
+  int max_batch = 512;
 };
 
 class JobStore {
@@ -180,8 +200,8 @@ class JobStore {
   absl::StatusOr<bool> AllTasksDone(std::string_view job_id);
   // Up to `limit` (> 0) tasks that may start now: PENDING, every dep DONE,
   // not_before_unix_ms <= now_unix_ms, job QUEUED or RUNNING, and of `kind` unless it is "".
-  // Ordered by job creation (oldest first), then task name. Cost: one index probe per
-  // unfinished job plus the tasks returned, whatever the number of tasks in the jobs.
+  // Ordered by job creation (oldest first), then task name. Cost: that of the tasks returned
+  // (one index walk), whatever the number of jobs queued or of tasks in them.
   absl::StatusOr<std::vector<TaskRecord>> ReadyTasks(int64_t now_unix_ms, int limit,
                                                      std::string_view kind = "");
 
@@ -189,8 +209,11 @@ class JobStore {
   // which the worker must quote back. FAILED_PRECONDITION unless the task is PENDING, its deps
   // are DONE and its job is QUEUED or RUNNING; of concurrent callers exactly one wins. The
   // backoff (not_before_unix_ms) is the caller's scheduling policy and is not checked here.
+  // With `job_started`, a QUEUED job becomes RUNNING in the same transaction and
+  // *job_started says whether this call did it (of concurrent starts, one does).
   absl::StatusOr<int64_t> StartAttempt(std::string_view job_id, std::string_view name,
-                                       std::string_view worker, int64_t now_unix_ms);
+                                       std::string_view worker, int64_t now_unix_ms,
+                                       bool* job_started = nullptr);
   // Fenced transitions: they act only while the task is RUNNING `attempt`; otherwise
   // FAILED_PRECONDITION ("stale attempt N of <job>/<task>, current is M") and nothing changes.
   // RUNNING -> DONE with `result`.
@@ -238,6 +261,8 @@ class JobStore {
   // The spec of every job (the footage garbage collector keeps what they name).
   absl::StatusOr<std::vector<std::string>> AllSpecs();
 
+  JobStoreStats Stats();
+
   // Gauges: the number of tasks in `state` by kind, counting only tasks of QUEUED or RUNNING
   // jobs (PENDING = queue depth, RUNNING = in flight). Kinds with no such task are absent.
   absl::StatusOr<std::map<std::string, int64_t>> CountTasks(TaskState state);
@@ -247,13 +272,31 @@ class JobStore {
     void operator()(sqlite3* db) const;
   };
 
-  JobStore(std::string path, JobStoreOptions options, std::unique_ptr<sqlite3, DbCloser> db);
+  struct PendingWrite;
+
+  JobStore(std::string path, JobStoreOptions options, std::unique_ptr<sqlite3, DbCloser> db,
+           std::unique_ptr<sqlite3, DbCloser> read_db);
   int64_t NowUnixMs() const;
+  // Applies `op` (which changes the file through the write connection it is given, without
+  // BEGIN/COMMIT) in a group commit and returns its status once the commit is durable: OK only
+  // when both `op` and the COMMIT succeeded.
+  absl::Status Write(absl::FunctionRef<absl::Status(sqlite3* db)> op);
+  // The leader's part: one transaction for `batch`, each write's status filled in.
+  void CommitBatch(const std::vector<PendingWrite*>& batch);
 
   const std::string path_;
   const JobStoreOptions options_;
-  absl::Mutex mu_;
+  // The queue of the group commit. A caller enqueues its change and waits; when no commit is in
+  // progress, the first waiter whose change is still queued becomes the leader and commits
+  // everything queued (its own change included) in one transaction.
+  absl::Mutex queue_mu_;
+  std::vector<PendingWrite*> queue_ ABSL_GUARDED_BY(queue_mu_);
+  bool committing_ ABSL_GUARDED_BY(queue_mu_) = false;
+  JobStoreStats stats_ ABSL_GUARDED_BY(queue_mu_);
+  absl::Mutex mu_;  // the write connection (only the leader uses it)
   const std::unique_ptr<sqlite3, DbCloser> db_ ABSL_GUARDED_BY(mu_);
+  absl::Mutex read_mu_;
+  const std::unique_ptr<sqlite3, DbCloser> read_db_ ABSL_GUARDED_BY(read_mu_);
 };
 
 }  // namespace framepair

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <thread>
 
@@ -694,6 +695,20 @@ std::string CrashPayload(int64_t seq) {
   return absl::StrCat("event ", seq, ":", std::string(10000, static_cast<char>('a' + seq % 26)));
 }
 
+// In a forked child (only _exit there, no gtest): opens the store at `path`, commits a job,
+// writes its id and a newline to `fd`, then runs `append` until the parent kills it.
+[[noreturn]] void CrashingWriter(const std::string& path, int fd,
+                                 const std::function<void(JobStore&, const std::string&)>& append) {
+  auto store = JobStore::Open(path);
+  if (!store.ok()) ::_exit(2);
+  auto created = (*store)->CreateJob(Job("crash"), PipelineTasks());
+  if (!created.ok()) ::_exit(3);
+  const std::string id = created->job.id + "\n";
+  if (::write(fd, id.data(), id.size()) != static_cast<ssize_t>(id.size())) ::_exit(4);
+  append(**store, created->job.id);
+  ::_exit(7);
+}
+
 TEST_F(JobStoreTest, SigkillDuringAppendsLosesNothingCommitted) {
   // Each round, a child process opens the store, commits a job and appends events until it is
   // killed, reporting every acknowledged seq through a pipe. The parent then reopens the file.
@@ -704,18 +719,13 @@ TEST_F(JobStoreTest, SigkillDuringAppendsLosesNothingCommitted) {
     ASSERT_GE(pid, 0);
     if (pid == 0) {
       ::close(fds[0]);
-      // Only async-signal-safe exits from here on: no gtest in the child.
-      auto store = JobStore::Open(path_);
-      if (!store.ok()) ::_exit(2);
-      auto created = (*store)->CreateJob(Job("crash"), PipelineTasks());
-      if (!created.ok()) ::_exit(3);
-      const std::string id = created->job.id + "\n";
-      if (::write(fds[1], id.data(), id.size()) != static_cast<ssize_t>(id.size())) ::_exit(4);
-      for (int64_t i = 1;; ++i) {
-        auto seq = (*store)->AppendEvent(created->job.id, CrashPayload(i), i);
-        if (!seq.ok() || *seq != i) ::_exit(5);
-        if (::write(fds[1], &i, sizeof(i)) != sizeof(i)) ::_exit(6);
-      }
+      CrashingWriter(path_, fds[1], [&](JobStore& store, const std::string& job) {
+        for (int64_t i = 1;; ++i) {
+          auto seq = store.AppendEvent(job, CrashPayload(i), i);
+          if (!seq.ok() || *seq != i) ::_exit(5);
+          if (::write(fds[1], &i, sizeof(i)) != sizeof(i)) ::_exit(6);
+        }
+      });
     }
     ::close(fds[1]);
     std::string id(14, '\0');
@@ -754,6 +764,142 @@ TEST_F(JobStoreTest, SigkillDuringAppendsLosesNothingCommitted) {
     }
     store_.reset();  // no connection is inherited by the next child
   }
+}
+
+TEST_F(JobStoreTest, ConcurrentTransitionsShareOneCommitAndAllSurviveReopen) {
+  // The first write holds the commit (its clock call blocks inside the transaction) while 32
+  // threads queue theirs: completions, starts (one of them refused) and events. They
+  // must all go into the next single commit, each answered as if it had run alone.
+  constexpr int kWriters = 32;
+  std::atomic<bool> hold{false};
+  std::atomic<bool> held{false};
+  JobStoreOptions options = Options();
+  options.clock = [&] {
+    held = hold.load();
+    while (hold) std::this_thread::yield();
+    return clock_ms_.load();
+  };
+  store_.reset();
+  auto opened = JobStore::Open(path_, options);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  store_ = std::move(*opened);
+  std::vector<TaskRecord> tasks;
+  for (int i = 0; i < kWriters; ++i)
+    tasks.push_back(Task(absl::StrCat("t", i / 10, i % 10), "pack"));
+  const std::string job = MustCreate(Job("ds"), tasks);
+  for (int i = 0; i < kWriters / 2; ++i)
+    ASSERT_TRUE(store_->StartAttempt(job, tasks[i].name, "w", kT0).ok());
+  const JobStoreStats before = store_->Stats();
+
+  hold = true;
+  std::thread leader([&] { EXPECT_TRUE(store_->SetJobState(job, JobState::kRunning).ok()); });
+  while (!held) std::this_thread::yield();
+  // Writers 0..15 complete the running tasks, 16 starts a running task (refused, and rolled
+  // back alone), 17..23 start pending ones, 24..31 append events.
+  constexpr int kHalf = kWriters / 2;
+  constexpr int kFirstEvent = 24;
+  std::vector<absl::Status> statuses(kWriters);
+  std::vector<int64_t> seqs(kWriters, 0);
+  std::vector<std::thread> writers;
+  for (int k = 0; k < kWriters; ++k) {
+    writers.emplace_back([&, k] {
+      const std::string& name = tasks[k].name;
+      if (k < kHalf) {
+        statuses[k] = store_->CompleteAttempt(job, name, 1, absl::StrCat("result ", k));
+      } else if (k == kHalf) {
+        statuses[k] = store_->StartAttempt(job, tasks[0].name, "w", kT0).status();
+      } else if (k < kFirstEvent) {
+        statuses[k] = store_->StartAttempt(job, name, absl::StrCat("w", k), kT0).status();
+      } else {
+        auto seq = store_->AppendEvent(job, absl::StrCat("event ", k), kT0);
+        statuses[k] = seq.status();
+        if (seq.ok()) seqs[k] = *seq;
+      }
+    });
+  }
+  while (store_->Stats().queued < kWriters) std::this_thread::yield();
+  hold = false;
+  leader.join();
+  for (std::thread& t : writers) t.join();
+
+  const JobStoreStats after = store_->Stats();
+  EXPECT_EQ(after.writes - before.writes, 1 + kWriters);
+  EXPECT_EQ(after.commits - before.commits, 2);  // the held one, then all 32 together
+  EXPECT_EQ(after.queued, 0);
+  EXPECT_EQ(statuses[kHalf].code(), absl::StatusCode::kFailedPrecondition);
+  std::set<int64_t> distinct;
+  for (int k = 0; k < kWriters; ++k) {
+    if (k != kHalf) {
+      EXPECT_TRUE(statuses[k].ok()) << k << ": " << statuses[k];
+    }
+    if (seqs[k] != 0) distinct.insert(seqs[k]);
+  }
+  EXPECT_EQ(distinct.size(), size_t{kWriters - kFirstEvent});  // one seq each, no duplicates
+
+  Reopen();
+  auto got = store_->GetJob(job);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->state, JobState::kRunning);
+  for (int k = 0; k < kWriters; ++k) {
+    const TaskRecord t = MustGetTask(job, tasks[k].name);
+    if (k < kHalf) {
+      EXPECT_EQ(t.state, TaskState::kDone) << t.name;
+      EXPECT_EQ(t.result, absl::StrCat("result ", k));
+      EXPECT_EQ(t.attempt, 1);
+    } else if (k > kHalf && k < kFirstEvent) {
+      EXPECT_EQ(t.state, TaskState::kRunning) << t.name;
+      EXPECT_EQ(t.worker, absl::StrCat("w", k));
+    }
+  }
+  EXPECT_EQ(*store_->LastEventSeq(job), kWriters - kFirstEvent);
+}
+
+TEST_F(JobStoreTest, SigkillDuringConcurrentWritesLosesNothingAcknowledged) {
+  // As above, with four threads whose writes share commits: every acknowledged event (each
+  // thread reports its seqs through the pipe after they return) is in the file after the kill.
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::close(fds[0]);
+    CrashingWriter(path_, fds[1], [&](JobStore& store, const std::string& job) {
+      std::vector<std::thread> threads;
+      for (int k = 0; k < 4; ++k) {
+        threads.emplace_back([&] {
+          for (;;) {
+            auto seq = store.AppendEvent(job, "x", 0);
+            if (!seq.ok()) ::_exit(5);
+            const int64_t v = *seq;
+            if (::write(fds[1], &v, sizeof(v)) != sizeof(v)) ::_exit(6);
+          }
+        });
+      }
+      for (std::thread& t : threads) t.join();
+    });
+  }
+  ::close(fds[1]);
+  std::string id(14, '\0');
+  ASSERT_TRUE(ReadFull(fds[0], id.data(), id.size())) << "child died before creating a job";
+  id.pop_back();
+  std::set<int64_t> acked;
+  for (int64_t seq; acked.size() < 200 && ReadFull(fds[0], &seq, sizeof(seq));) acked.insert(seq);
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  for (int64_t seq; ReadFull(fds[0], &seq, sizeof(seq));) acked.insert(seq);
+  ::close(fds[0]);
+  int wstatus = 0;
+  ASSERT_EQ(::waitpid(pid, &wstatus, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(wstatus)) << "child exited with " << WEXITSTATUS(wstatus);
+
+  Reopen();
+  auto last = store_->LastEventSeq(id);
+  ASSERT_TRUE(last.ok()) << last.status();
+  ASSERT_FALSE(acked.empty());
+  EXPECT_GE(*last, *acked.rbegin());  // every acknowledged event survived
+  auto events = store_->EventsAfter(id, 0, 100000);
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(static_cast<int64_t>(events->size()), *last);  // and the seqs have no gaps
+  EXPECT_EQ(events->back().seq, *last);
 }
 
 TEST_F(JobStoreTest, OpenRefusesFilesThatAreNotJobStores) {
@@ -812,7 +958,7 @@ TEST_F(JobStoreTest, FileUsesWalAndCurrentSchema) {
   ASSERT_TRUE(store_->AppendEvent(job, "e", kT0).ok());
   RawDb raw(path_);  // while the store is open, like an operator's sqlite3 shell
   EXPECT_EQ(raw.Query("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(raw.Query("PRAGMA user_version"), "3");
+  EXPECT_EQ(raw.Query("PRAGMA user_version"), "4");
   EXPECT_EQ(raw.Query("PRAGMA foreign_key_check"), "");  // no violations
   EXPECT_EQ(raw.Query("PRAGMA integrity_check"), "ok");
   EXPECT_EQ(raw.Query("SELECT state FROM jobs"), "QUEUED");  // readable in the shell
@@ -990,6 +1136,7 @@ TEST_F(JobStoreTest, MigrationFromSchemaOneCountsWaitingDeps) {
     raw.Exec(
         "DROP INDEX tasks_ready; DROP INDEX task_deps_by_dep; DROP INDEX jobs_by_updated;"
         " DROP INDEX jobs_by_owner; ALTER TABLE jobs DROP COLUMN owner;"
+        " DROP INDEX tasks_ready_by_age; ALTER TABLE tasks DROP COLUMN job_seq;"
         " ALTER TABLE tasks DROP COLUMN waiting; PRAGMA user_version = 1;");
   }
   Reopen();

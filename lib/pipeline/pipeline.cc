@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "dataset/dataset.h"
 #include "dataset/publish.h"
+#include "dataset/run_manifest.h"
 #include "dataset/store_publish.h"
 #include "pipeline/parameters.h"
 #include "pipeline/sidecar.h"
@@ -221,7 +222,10 @@ absl::StatusOr<RunSummary> RunPipeline(const RunOptions& options_in, ProgressSin
   summary.accounting = plan.accounting;
 
   // 4b. Pack shards.
-  framepair::v1::Manifest manifest;
+  RunManifestBuilder manifest_builder(ParametersFor(o));
+  auto frames_of = [](const PackCounters& c) {
+    return PackedFrames{c.distinct_lr_frames, c.distinct_hr_frames, c.pngs_encoded};
+  };
   {
     StageTimer timer("pack", progress, &summary.stages);
     PackInput input{o.lr_path, o.hr_path, lr_table, &hr.table, &pairs};
@@ -236,7 +240,7 @@ absl::StatusOr<RunSummary> RunPipeline(const RunOptions& options_in, ProgressSin
                           PackShard(input, windows, o.pack, staging, name, report, cancel));
       done_before += static_cast<int64_t>(windows.size());
       summary.pack.Add(packed.counters);
-      *manifest.add_shards() = packed.entry;
+      manifest_builder.AddShard(packed.entry, frames_of(packed.counters));
     }
     if (plan.accounting.has_validation()) {
       const std::vector<Window> windows = plan.WindowsOfShard(plan.ValidationShard());
@@ -245,7 +249,7 @@ absl::StatusOr<RunSummary> RunPipeline(const RunOptions& options_in, ProgressSin
           PackedShard packed,
           PackShard(input, windows, o.pack, staging, ValidationFileName(o.gzip), report, cancel));
       summary.pack.Add(packed.counters);
-      *manifest.mutable_validation() = packed.entry;
+      manifest_builder.SetValidation(packed.entry, frames_of(packed.counters));
     }
     timer.Done();
   }
@@ -253,20 +257,13 @@ absl::StatusOr<RunSummary> RunPipeline(const RunOptions& options_in, ProgressSin
   summary.bytes = summary.pack.bytes;
 
   // 5. Manifest, published last.
-  std::vector<framepair::v1::SourceEntry> sources;
-  if (lr) sources.push_back(lr->source);
-  sources.push_back(hr.source);
-  framepair::v1::RunStats stats;
-  stats.set_pairs_aligned(summary.pairs_aligned);
-  stats.set_pairs_rejected(summary.pairs_rejected);
-  stats.set_scenes(summary.scenes);
-  stats.set_windows(summary.windows);
-  stats.set_distinct_lr_frames(summary.pack.distinct_lr_frames);
-  stats.set_distinct_hr_frames(summary.pack.distinct_hr_frames);
-  stats.set_pngs_encoded(summary.pack.pngs_encoded);
-  stats.set_mean_residual(aligned.stats.mean_residual);
-  *stats.mutable_accounting() = plan.accounting;
-  FillRunManifest(o, sources, stats, hr.table.video.width, hr.table.video.height, &manifest);
+  if (lr) manifest_builder.AddSource(lr->source);
+  manifest_builder.AddSource(hr.source);
+  manifest_builder.SetAlignment(summary.pairs_aligned, summary.pairs_rejected,
+                                aligned.stats.mean_residual);
+  manifest_builder.SetScenes(summary.scenes, summary.windows, plan.accounting);
+  const framepair::v1::Manifest manifest =
+      manifest_builder.Build(hr.table.video.width, hr.table.video.height);
   // The report's data, before the manifest: it names the new shards, so until the manifest
   // lists them a reader sees it as stale, never as describing the previous dataset.
   FP_RETURN_IF_ERROR(WriteReportData(
@@ -276,35 +273,6 @@ absl::StatusOr<RunSummary> RunPipeline(const RunOptions& options_in, ProgressSin
   if (store) FP_RETURN_IF_ERROR(UploadDataset(o.out_dir, manifest, *store));
   summary.manifest_path = options_in.out_dir + "/manifest.json";
   return summary;
-}
-
-void FillRunManifest(const RunOptions& o, const std::vector<framepair::v1::SourceEntry>& sources,
-                     const framepair::v1::RunStats& stats, int hr_width, int hr_height,
-                     framepair::v1::Manifest* manifest) {
-  manifest->set_version(kFramepairVersion);
-  manifest->set_split("train");
-  int64_t examples = 0;
-  for (const auto& shard : manifest->shards()) examples += shard.examples();
-  manifest->set_total_examples(examples);
-  for (const auto& s : sources) *manifest->add_sources() = s;
-  *manifest->mutable_parameters() = ParametersFor(o);
-  *manifest->mutable_stats() = stats;
-  manifest->clear_features();
-  if (o.pack.format == ExampleFormat::kSingle) {
-    manifest->add_features("images");
-    if (o.pack.provenance) manifest->add_features("images_frame");
-  } else {
-    manifest->add_features("input");
-    manifest->add_features("target");
-    if (o.pack.provenance) {
-      manifest->add_features("input_frame");
-      manifest->add_features("target_frame");
-    }
-  }
-  manifest->set_hr_width(hr_width);
-  manifest->set_hr_height(hr_height);
-  manifest->set_lr_width(hr_width / o.scale);
-  manifest->set_lr_height(hr_height / o.scale);
 }
 
 }  // namespace framepair

@@ -93,12 +93,4 @@ struct RunSummary {
 absl::StatusOr<RunSummary> RunPipeline(const RunOptions& options, ProgressSink* progress,
                                        const std::atomic<bool>* cancel = nullptr);
 
-// Fills everything of a run's manifest except `shards` (which must already be set): version,
-// split, example total, sources, parameters, stats, feature names, frame sizes. The
-// coordinator uses it for each footage pair of a dataset.
-void FillRunManifest(const RunOptions& options,
-                     const std::vector<framepair::v1::SourceEntry>& sources,
-                     const framepair::v1::RunStats& stats, int hr_width, int hr_height,
-                     framepair::v1::Manifest* manifest);
-
 }  // namespace framepair

@@ -380,36 +380,14 @@ absl::StatusOr<int> StorageRoot::CleanAbandonedUploads(std::chrono::seconds max_
 // FootageUpload
 
 FootageUpload::FootageUpload() : hash_(std::make_unique<Sha256>()) {}
+FootageUpload::FootageUpload(FootageUpload&&) noexcept = default;
+FootageUpload& FootageUpload::operator=(FootageUpload&&) noexcept = default;
+FootageUpload::~FootageUpload() = default;  // an uncommitted AtomicFile removes its .part
 
-FootageUpload::FootageUpload(FootageUpload&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)),
-      temp_path_(std::exchange(other.temp_path_, {})),
-      footage_dir_(std::move(other.footage_dir_)),
-      declared_sha256_hex_(std::move(other.declared_sha256_hex_)),
-      declared_bytes_(other.declared_bytes_),
-      bytes_received_(other.bytes_received_),
-      hash_(std::move(other.hash_)) {}
-
-FootageUpload& FootageUpload::operator=(FootageUpload&& other) noexcept {
-  if (this == &other) return *this;
-  Abandon();
-  fd_ = std::exchange(other.fd_, -1);
-  temp_path_ = std::exchange(other.temp_path_, {});
-  footage_dir_ = std::move(other.footage_dir_);
-  declared_sha256_hex_ = std::move(other.declared_sha256_hex_);
-  declared_bytes_ = other.declared_bytes_;
-  bytes_received_ = other.bytes_received_;
-  hash_ = std::move(other.hash_);
-  return *this;
-}
-
-FootageUpload::~FootageUpload() { Abandon(); }
-
-void FootageUpload::Abandon() {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
-  if (!temp_path_.empty()) ::unlink(temp_path_.c_str());
-  temp_path_.clear();
+absl::Status FootageUpload::Discarded(const absl::Status& status, absl::string_view hint) const {
+  return absl::Status(status.code(),
+                      absl::StrCat("upload of ", declared_sha256_hex_, ": ", status.message(),
+                                   "; the upload was discarded, ", hint));
 }
 
 absl::StatusOr<FootageUpload> FootageUpload::Begin(const StorageRoot& root,
@@ -429,108 +407,85 @@ absl::StatusOr<FootageUpload> FootageUpload::Begin(const StorageRoot& root,
                      " bytes; cut the footage or raise the limit"));
   }
   FootageUpload upload;
-  upload.footage_dir_ = Join(root.root(), kFootageDir);
   upload.declared_sha256_hex_ = std::string(declared_sha256_hex);
   upload.declared_bytes_ = declared_bytes;
   const std::string uploads = Join(root.root(), kUploadsDir);
+  const std::string final_path = Join(Join(root.root(), kFootageDir), declared_sha256_hex);
   // 128 random bits: unique across processes and hosts sharing the root, so O_EXCL practically
   // never fails; retry a little anyway.
-  int err = 0;
+  absl::Status created;
   for (int attempt = 0; attempt < 4; ++attempt) {
-    std::string temp = Join(uploads, absl::StrCat(RandomHex(16), ".part"));
-    upload.fd_ = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (upload.fd_ >= 0) {
-      upload.temp_path_ = std::move(temp);
+    absl::StatusOr<AtomicFile> file =
+        AtomicFile::CreateAt(final_path, Join(uploads, absl::StrCat(RandomHex(16), ".part")));
+    if (file.ok()) {
+      upload.file_ = *std::move(file);
       return upload;
     }
-    err = errno;
-    if (err != EEXIST) break;
+    created = file.status();
+    if (created.code() != absl::StatusCode::kAlreadyExists) break;
   }
-  return ErrnoError(err, absl::StrCat("cannot create an upload file in ", uploads),
-                    "check that the storage root is mounted read-write and has space");
+  return absl::Status(created.code(), absl::StrCat("cannot create an upload file in ", uploads,
+                                                   " (", created.message(),
+                                                   "); check that the storage root is mounted "
+                                                   "read-write and has space"));
 }
 
 absl::Status FootageUpload::Append(std::string_view chunk) {
-  if (fd_ < 0) {
+  if (!file_) {
     return absl::FailedPreconditionError(
         absl::StrCat("upload of ", declared_sha256_hex_,
                      " was already committed or abandoned; start a new upload"));
   }
   if (static_cast<int64_t>(chunk.size()) > declared_bytes_ - bytes_received_) {
     const int64_t total = bytes_received_ + static_cast<int64_t>(chunk.size());
-    Abandon();
+    file_.reset();
     return absl::ResourceExhaustedError(absl::StrCat(
         "upload of ", declared_sha256_hex_, ": received ", total, " bytes, more than the declared ",
         declared_bytes_, "; the upload was discarded, declare the right size and send it again"));
   }
   hash_->Update(chunk);
-  while (!chunk.empty()) {
-    const ssize_t n = ::write(fd_, chunk.data(), chunk.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      const std::string temp = temp_path_;
-      Abandon();
-      return ErrnoError(err,
-                        absl::StrCat("upload of ", declared_sha256_hex_, ": cannot write ", temp),
-                        "free some space on the storage root and send it again");
-    }
-    chunk.remove_prefix(static_cast<size_t>(n));
-    bytes_received_ += n;
+  if (absl::Status written = file_->Append(chunk); !written.ok()) {
+    file_.reset();
+    return Discarded(written, "free some space on the storage root and send it again");
   }
+  bytes_received_ += static_cast<int64_t>(chunk.size());
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> FootageUpload::Commit() {
-  if (fd_ < 0) {
+  if (!file_) {
     return absl::FailedPreconditionError(
         absl::StrCat("upload of ", declared_sha256_hex_,
                      " was already committed or abandoned; start a new upload"));
   }
+  // Whatever happens below, this upload is over: the AtomicFile is committed or removed.
+  AtomicFile file = *std::move(file_);
+  file_.reset();
   if (bytes_received_ != declared_bytes_) {
-    Abandon();
     return absl::InvalidArgumentError(absl::StrCat(
         "upload of ", declared_sha256_hex_, " ended after ", bytes_received_, " bytes, but ",
         declared_bytes_, " were declared; the upload was discarded, send the whole file again"));
   }
   const std::string actual = hash_->HexDigest();
   if (actual != declared_sha256_hex_) {
-    Abandon();
     return absl::DataLossError(absl::StrCat(
         "upload declared SHA-256 ", declared_sha256_hex_, " but the ", bytes_received_,
         " bytes received hash to ", actual,
         "; the upload was discarded, check the file and the declared hash and send it again"));
   }
   const std::string relative = absl::StrCat(kFootageDir, "/", declared_sha256_hex_);
-  const std::string final_path = Join(footage_dir_, declared_sha256_hex_);
-  if (::fsync(fd_) != 0) {
-    const int err = errno;
-    Abandon();
-    return ErrnoError(err, absl::StrCat("upload of ", declared_sha256_hex_, ": cannot fsync"),
-                      "the storage may be failing; send it again");
-  }
-  if (::close(std::exchange(fd_, -1)) != 0) {
-    const int err = errno;
-    Abandon();
-    return ErrnoError(err, absl::StrCat("upload of ", declared_sha256_hex_, ": cannot close"),
-                      "the storage may be failing; send it again");
-  }
   struct stat st {};
-  if (::lstat(final_path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
-    Abandon();  // already stored: content-addressed, so these are the same bytes
-    // Fresh again for the coordinator's footage collection, which keeps young files.
-    (void)::utimensat(AT_FDCWD, final_path.c_str(), nullptr, 0);
+  if (::lstat(file.final_path().c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+    // Already stored: content-addressed, so these are the same bytes (the .part goes with
+    // `file`). Fresh again for the coordinator's footage collection, which keeps young files.
+    (void)::utimensat(AT_FDCWD, file.final_path().c_str(), nullptr, 0);
     return relative;
   }
-  if (::rename(temp_path_.c_str(), final_path.c_str()) != 0) {
-    const int err = errno;
-    Abandon();
-    return ErrnoError(err, absl::StrCat("cannot move the upload to ", final_path),
-                      err == ENOENT ? "the upload file was swept as abandoned; send it again"
+  if (absl::Status committed = file.Commit(); !committed.ok()) {
+    return Discarded(committed, committed.code() == absl::StatusCode::kNotFound
+                                    ? "the upload file was swept as abandoned; send it again"
                                     : "check the storage root; send it again");
   }
-  temp_path_.clear();
-  FP_RETURN_IF_ERROR(SyncDirectory(footage_dir_));
   return relative;
 }
 

@@ -18,12 +18,14 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "util/file.h"
 
 namespace framepair {
 
@@ -116,11 +118,12 @@ class StorageRoot {
   std::string root_;  // canonical, absolute, no trailing "/" (except for "/" itself)
 };
 
-// Receives one uploaded file in chunks: the bytes go to uploads/<random>.part and are hashed on
-// the way. Commit() checks the size and the SHA-256 the client declared, fsyncs and renames the
-// file to footage/sha256/<hex> (fsyncing the directory). If that file already exists the
-// upload is dropped (footage is content-addressed, so it is the same bytes) and the file's
-// mtime is refreshed: unreferenced footage is collected by age.
+// Receives one uploaded file in chunks: the bytes go to an AtomicFile whose temporary name is
+// uploads/<random>.part (where CleanAbandonedUploads finds what a crash left) and are hashed on
+// the way. Commit() checks the size and the SHA-256 the client declared, then commits the
+// AtomicFile to footage/sha256/<hex> (fsync, rename, fsync of the directory). If that file already
+// exists the upload is dropped (footage is content-addressed, so it is the same bytes) and the
+// file's mtime is refreshed: unreferenced footage is collected by age.
 //
 // A failed Append() or Commit() abandons the upload, and so does destruction without a
 // successful Commit(): the temporary file is removed, nothing usable or half-written is left
@@ -152,11 +155,10 @@ class FootageUpload {
 
  private:
   FootageUpload();
-  void Abandon();
+  // Says that `status` (a failure of the file) discarded the upload, and what to do.
+  absl::Status Discarded(const absl::Status& status, absl::string_view hint) const;
 
-  int fd_ = -1;            // -1 once committed or abandoned
-  std::string temp_path_;  // empty once renamed or removed
-  std::string footage_dir_;
+  std::optional<AtomicFile> file_;  // nullopt once committed or abandoned
   std::string declared_sha256_hex_;
   int64_t declared_bytes_ = 0;
   int64_t bytes_received_ = 0;

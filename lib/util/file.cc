@@ -43,22 +43,25 @@ absl::Status SyncDirectory(const std::string& dir) {
 absl::StatusOr<AtomicFile> AtomicFile::Create(const std::string& final_path) {
   // pid + counter keeps concurrent writers (threads or processes) off each other's temp file.
   static std::atomic<uint64_t> counter{0};
-  AtomicFile file;
-  file.final_path_ = final_path;
   // A dot-prefixed name: readers globbing the directory for `manifest.json` or shards
   // (`train-*`) never see a file being written.
   const size_t slash = final_path.rfind('/');
   const size_t base = slash == std::string::npos ? 0 : slash + 1;
-  file.temp_path_ = absl::StrCat(final_path.substr(0, base), ".", final_path.substr(base), ".tmp-",
-                                 ::getpid(), "-", counter++);
-  file.fd_ =
-      ::open(file.temp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC, 0644);
+  return CreateAt(final_path, absl::StrCat(final_path.substr(0, base), ".", final_path.substr(base),
+                                           ".tmp-", ::getpid(), "-", counter++));
+}
+
+absl::StatusOr<AtomicFile> AtomicFile::CreateAt(const std::string& final_path,
+                                                std::string temp_path) {
+  AtomicFile file;
+  file.final_path_ = final_path;
+  file.fd_ = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC, 0644);
   if (file.fd_ < 0) {
-    const int err = errno;
-    file.temp_path_.clear();  // nothing to remove
+    const int err = errno;  // temp_path_ stays empty: nothing to remove
     return ErrnoError(err, absl::StrCat("cannot create ", final_path),
                       "check that the directory exists and is writable");
   }
+  file.temp_path_ = std::move(temp_path);
   return file;
 }
 

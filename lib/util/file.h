@@ -20,6 +20,10 @@ namespace framepair {
 class AtomicFile {
  public:
   static absl::StatusOr<AtomicFile> Create(const std::string& final_path);
+  // The temporary file at `temp_path` instead, which must be on the final path's filesystem:
+  // a staging directory whose leftovers a sweeper removes (uploads/). Created exclusively:
+  // ALREADY_EXISTS when the name is taken.
+  static absl::StatusOr<AtomicFile> CreateAt(const std::string& final_path, std::string temp_path);
   AtomicFile(AtomicFile&&) noexcept;
   AtomicFile& operator=(AtomicFile&&) noexcept;
   ~AtomicFile();

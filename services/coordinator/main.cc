@@ -7,6 +7,7 @@
 #include "services/common/server_main.h"
 #include "services/coordinator/coordinator_service.h"
 #include "util/file.h"
+#include "util/memory.h"
 #include "util/status_macros.h"
 
 namespace {
@@ -24,6 +25,10 @@ std::vector<std::string> SplitTargets(const std::string& list) {
 int main(int argc, char** argv) {
   namespace po = boost::program_options;
   using namespace framepair;
+  // Many threads (gRPC's, the executors') allocate and free small messages; with glibc's
+  // default trimming each thread arena gave pages back with madvise, and the TLB shootdowns
+  // that follow took a sixth of the coordinator's CPU under load (perf, bench/coordinator.sh).
+  KeepLargeBlocksInHeap();
   std::string state_dir, ingest, align, scene, packer, worker_ca, worker_token_file;
   SchedulerOptions scheduler_options;
   CoordinatorServiceOptions service_options;

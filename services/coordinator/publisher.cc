@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "dataset/dataset.h"
 #include "dataset/publish.h"
+#include "dataset/run_manifest.h"
 #include "pipeline/parameters.h"
 #include "util/file.h"
 #include "util/quote.h"
@@ -126,48 +127,36 @@ absl::StatusOr<framepair::v1::JobResult> PublishJob(const StorageRoot& storage,
     return it->second.result;
   };
 
-  // The pair's own manifest, exactly as `framepair run` would write it.
-  Manifest pair;
-  framepair::v1::RunStats stats;
+  // The pair's own manifest, built as `framepair run` builds its own.
+  RunManifestBuilder builder(ParametersFor(options));
+  auto frames_of = [](const framepair::v1::PackResult& p) {
+    return PackedFrames{p.stats().distinct_lr_frames(), p.stats().distinct_hr_frames(),
+                        p.stats().pngs_encoded()};
+  };
   framepair::v1::JobResult out;
   for (int shard = 0; shard < options.shards; ++shard) {
     FP_ASSIGN_OR_RETURN(auto r, result_of(TaskId::Pack(shard).Name()));
-    *pair.add_shards() = r.pack().entry();
-    stats.set_distinct_lr_frames(stats.distinct_lr_frames() +
-                                 r.pack().stats().distinct_lr_frames());
-    stats.set_distinct_hr_frames(stats.distinct_hr_frames() +
-                                 r.pack().stats().distinct_hr_frames());
-    stats.set_pngs_encoded(stats.pngs_encoded() + r.pack().stats().pngs_encoded());
+    builder.AddShard(r.pack().entry(), frames_of(r.pack()));
   }
   const bool validation = PackTaskCount(spec.parameters()) > spec.parameters().shards();
   std::string validation_part;  // the validation task's file, storage-resolved
   if (validation) {
     FP_ASSIGN_OR_RETURN(auto r, result_of(TaskId::Pack(options.shards).Name()));
-    *pair.mutable_validation() = r.pack().entry();
+    builder.SetValidation(r.pack().entry(), frames_of(r.pack()));
     FP_ASSIGN_OR_RETURN(validation_part, storage.Resolve(r.pack().shard(), false));
-    stats.set_distinct_lr_frames(stats.distinct_lr_frames() +
-                                 r.pack().stats().distinct_lr_frames());
-    stats.set_distinct_hr_frames(stats.distinct_hr_frames() +
-                                 r.pack().stats().distinct_hr_frames());
-    stats.set_pngs_encoded(stats.pngs_encoded() + r.pack().stats().pngs_encoded());
   }
-  std::vector<framepair::v1::SourceEntry> sources;
   if (!options.pack.hr_only) {
     FP_ASSIGN_OR_RETURN(auto lr, result_of(TaskId::Ingest(Side::kLr).Name()));
-    sources.push_back(lr.ingest().source());
+    builder.AddSource(lr.ingest().source());
   }
   FP_ASSIGN_OR_RETURN(auto hr, result_of(TaskId::Ingest(Side::kHr).Name()));
-  sources.push_back(hr.ingest().source());
+  builder.AddSource(hr.ingest().source());
   FP_ASSIGN_OR_RETURN(auto aligned, result_of(TaskId::Align().Name()));
   FP_ASSIGN_OR_RETURN(auto scene, result_of(TaskId::Scene().Name()));
-  stats.set_pairs_aligned(aligned.align().pairs_aligned());
-  stats.set_pairs_rejected(aligned.align().pairs_rejected());
-  stats.set_mean_residual(aligned.align().mean_residual());
-  stats.set_scenes(scene.scene().scenes());
-  stats.set_windows(scene.scene().windows());
-  *stats.mutable_accounting() = scene.scene().accounting();
-  FillRunManifest(options, sources, stats, hr.ingest().source().width(),
-                  hr.ingest().source().height(), &pair);
+  builder.SetAlignment(aligned.align().pairs_aligned(), aligned.align().pairs_rejected(),
+                       aligned.align().mean_residual());
+  builder.SetScenes(scene.scene().scenes(), scene.scene().windows(), scene.scene().accounting());
+  const Manifest pair = builder.Build(hr.ingest().source().width(), hr.ingest().source().height());
 
   FP_ASSIGN_OR_RETURN(std::string dir, storage.DatasetDir(spec.dataset()));
   Manifest dataset;

@@ -56,6 +56,13 @@ Gauge& RunningGauge() {
       "framepair_tasks_running", "Task attempts in flight on workers, by kind", {"kind"});
   return g;
 }
+// Group commit of the job store: writes / commits is the mean batch.
+Gauge& StoreGauge() {
+  static Gauge& g = DefaultMetricsRegistry().AddGauge(
+      "framepair_store_transitions", "Job store writes and the commits that made them durable",
+      {"what"});
+  return g;
+}
 Counter& AttemptCounter() {
   static Counter& c = DefaultMetricsRegistry().AddCounter(
       "framepair_task_attempts_total",
@@ -306,7 +313,13 @@ void Scheduler::Dispatch() {
     }
     for (const TaskRecord& task : *ready) {
       const std::string key = task.job_id + "/" + task.name;
-      Target* target = nullptr;
+      auto attempt = std::make_shared<Attempt>(this, executor_);
+      attempt->self = attempt;
+      attempt->job_id = task.job_id;
+      attempt->task = task.name;
+      attempt->kind = task.kind;
+      attempt->retries = task.retries;
+      attempt->last_progress_ms = NowMs();
       {
         std::lock_guard<std::mutex> lock(mu_);
         if (running_.count(key)) continue;
@@ -319,62 +332,66 @@ void Scheduler::Dispatch() {
         }
         const int chosen = ChooseTarget(loads, task.retries, task.worker);
         if (chosen < 0) break;
-        target = targets[static_cast<size_t>(chosen)];
-      }
-      // Only the job and the results this task reads (indexed lookups): the cost of a
-      // dispatch does not grow with the number of tasks in the job.
-      absl::StatusOr<JobRecord> job = store_->GetJob(task.job_id);
-      absl::StatusOr<std::map<std::string, std::string>> results =
-          store_->TaskResults(task.job_id, UpstreamTaskNames(/*hr_only=*/false));
-      if (!job.ok() || !results.ok()) continue;
-      framepair::v1::JobSpec spec;
-      spec.ParseFromString(job->spec);
-      std::map<std::string, TaskResult> deps;
-      for (const auto& [name, bytes] : *results) deps[name].ParseFromString(bytes);
-      absl::StatusOr<int64_t> attempt_no =
-          store_->StartAttempt(task.job_id, task.name, target->address, NowMs());
-      if (!attempt_no.ok()) continue;  // cancelled or taken meanwhile
-      if (job->state == JobState::kQueued) {
-        if (store_->SetJobState(task.job_id, JobState::kRunning).ok()) {
-          JobEvent event;
-          event.mutable_state()->set_state(framepair::v1::JOB_RUNNING);
-          RecordEvent(task.job_id, event);
-        }
-      }
-      absl::StatusOr<TaskRequest> request =
-          BuildAttemptRequest(task.job_id, spec, task.name, *attempt_no, deps);
-      if (!request.ok()) {
-        // A stored task the plan cannot serve (a damaged row): it can never run.
-        const std::string error = std::string(request.status().message());
-        if (store_->FailAttempt(task.job_id, task.name, *attempt_no, error).ok()) {
-          FailJob(task.job_id, absl::StrCat(task.name, ": ", error));
-        }
-        continue;
-      }
-      auto attempt = std::make_shared<Attempt>(this, executor_);
-      attempt->self = attempt;
-      attempt->params = spec.parameters();
-      attempt->request = *std::move(request);
-      attempt->job_id = task.job_id;
-      attempt->task = task.name;
-      attempt->kind = task.kind;
-      attempt->attempt = *attempt_no;
-      attempt->retries = task.retries;
-      attempt->target = target;
-      attempt->worker = target->address;
-      attempt->last_progress_ms = NowMs();
-      attempt->context.set_deadline(std::chrono::system_clock::now() + options_.task_deadline);
-      // The "running" event waits for the worker's first message (OnReadDone): a busy worker
-      // refuses at once, and its refusals must not become a stream of stored events.
-      spdlog::info("{}/{}: attempt {} on {}", task.job_id, task.name, *attempt_no, target->address);
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        target->in_flight++;
+        attempt->target = targets[static_cast<size_t>(chosen)];
+        attempt->worker = attempt->target->address;
+        attempt->target->in_flight++;
         running_[key] = attempt;
       }
-      attempt->Begin();
+      // The store calls of the start run on the executor, so the starts of this round share
+      // one commit of the store instead of taking one fsync each on this thread.
+      boost::asio::post(attempt->strand, [this, attempt] { Launch(attempt); });
     }
   }
+}
+
+void Scheduler::Launch(const std::shared_ptr<Attempt>& a) {
+  if (stopping_ || a->job_cancelled) {
+    EndAttempt(*a, /*answered=*/false, grpc::Status::CANCELLED);
+    return;
+  }
+  // Only the job and the results this task reads (indexed lookups): the cost of a dispatch
+  // does not grow with the number of tasks in the job.
+  absl::StatusOr<JobRecord> job = store_->GetJob(a->job_id);
+  absl::StatusOr<std::map<std::string, std::string>> results =
+      store_->TaskResults(a->job_id, UpstreamTaskNames(/*hr_only=*/false));
+  bool job_started = false;
+  absl::StatusOr<int64_t> attempt_no =
+      job.ok() && results.ok()
+          ? store_->StartAttempt(a->job_id, a->task, a->target->address, NowMs(), &job_started)
+          : absl::StatusOr<int64_t>(absl::UnavailableError("cannot read the job"));
+  if (!attempt_no.ok()) {  // cancelled or taken meanwhile
+    EndAttempt(*a, /*answered=*/false, grpc::Status::CANCELLED);
+    return;
+  }
+  a->attempt = *attempt_no;
+  if (job_started) {
+    JobEvent event;
+    event.mutable_state()->set_state(framepair::v1::JOB_RUNNING);
+    RecordEvent(a->job_id, event);
+  }
+  framepair::v1::JobSpec spec;
+  spec.ParseFromString(job->spec);
+  std::map<std::string, TaskResult> deps;
+  for (const auto& [name, bytes] : *results) deps[name].ParseFromString(bytes);
+  absl::StatusOr<TaskRequest> request =
+      BuildAttemptRequest(a->job_id, spec, a->task, a->attempt, deps);
+  if (!request.ok()) {
+    // A stored task the plan cannot serve (a damaged row): it can never run.
+    const std::string error = std::string(request.status().message());
+    if (store_->FailAttempt(a->job_id, a->task, a->attempt, error).ok()) {
+      FailJob(a->job_id, absl::StrCat(a->task, ": ", error));
+    }
+    EndAttempt(*a, /*answered=*/false, grpc::Status::CANCELLED);
+    return;
+  }
+  a->params = spec.parameters();
+  a->request = *std::move(request);
+  a->context.set_deadline(std::chrono::system_clock::now() + options_.task_deadline);
+  // The "running" event waits for the worker's first message (OnReadDone): a busy worker
+  // refuses at once, and its refusals must not become a stream of stored events.
+  spdlog::info("{}/{}: attempt {} on {}", a->job_id, a->task, a->attempt, a->target->address);
+  // A Stop() or cancel since the checks above cancelled the context: the call ends at once.
+  a->Begin();
 }
 
 void Scheduler::OnRunning(Attempt& a, const std::string& peer) {
@@ -415,24 +432,30 @@ void Scheduler::OnAttemptEnd(const std::shared_ptr<Attempt>& a, grpc::Status sta
     }
   }
   HandleOutcome(*a, status, result ? &*result : nullptr);
+  EndAttempt(*a, /*answered=*/true, status);
+}
+
+void Scheduler::EndAttempt(Attempt& a, bool answered, const grpc::Status& status) {
   bool last_of_cancelled_job = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    Target* t = a->target;
+    Target* t = a.target;
     const bool busy = status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED;
-    if (status.ok()) {
+    if (!answered) {
+      // Never called: says nothing about the target.
+    } else if (status.ok()) {
       t->failures_in_a_row = 0;
-    } else if (a->stalled || busy || status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    } else if (a.stalled || busy || status.error_code() == grpc::StatusCode::UNAVAILABLE) {
       t->resting_until =
           std::chrono::steady_clock::now() + TargetRest(t->address, ++t->failures_in_a_row, busy);
     }
     t->in_flight--;
-    running_.erase(a->job_id + "/" + a->task);
-    last_of_cancelled_job = a->job_cancelled && !HasRunningAttemptsLocked(a->job_id);
+    running_.erase(a.job_id + "/" + a.task);
+    last_of_cancelled_job = a.job_cancelled && !HasRunningAttemptsLocked(a.job_id);
     wake_ = true;
   }
   // The last attempt of a cancelled or failed job takes the job's work files with it.
-  if (last_of_cancelled_job) (void)storage_.RemoveWorkDir(a->job_id);
+  if (last_of_cancelled_job) (void)storage_.RemoveWorkDir(a.job_id);
   cv_.notify_all();  // the loop (a slot is free) and Stop() (running_ may be empty)
 }
 
@@ -461,6 +484,7 @@ void Scheduler::HandleOutcome(Attempt& a, const grpc::Status& status, const Task
       return;
     }
     AttemptCounter().Increment({a.kind, "done"});
+    Wake();  // its dependents are ready now; the event below need not delay them
     SetTaskState(&event, framepair::v1::TASK_DONE);
     event.set_done(a.done);
     event.set_total(a.total);
@@ -590,6 +614,9 @@ void Scheduler::CheckStalls() {
 }
 
 void Scheduler::UpdateGauges() {
+  const JobStoreStats stats = store_->Stats();
+  StoreGauge().Set({"writes"}, static_cast<double>(stats.writes));
+  StoreGauge().Set({"commits"}, static_cast<double>(stats.commits));
   absl::StatusOr<std::map<std::string, int64_t>> pending = store_->CountTasks(TaskState::kPending);
   absl::StatusOr<std::map<std::string, int64_t>> running = store_->CountTasks(TaskState::kRunning);
   for (const char* kind : {"ingest", "align", "scene", "pack"}) {

@@ -15,10 +15,11 @@
 // backoff, up to max_retries. A busy worker's RESOURCE_EXHAUSTED is no failure: the task waits
 // (using no retry, storing no event) and the worker rests.
 //
-// Threads: one loop thread dispatches (reads ready tasks, starts attempts); each attempt is a
-// gRPC callback reactor, and whatever its callbacks must store runs on the scheduler's own
-// executor (one strand per attempt, so its events keep their order). Stop() cancels every
-// attempt and returns only when all have ended and the executor is idle.
+// Threads: one loop thread dispatches (reads ready tasks, picks targets); each attempt is started
+// on the scheduler's own executor and is then a gRPC callback reactor, and whatever its callbacks
+// must store runs on that executor too (one strand per attempt, so its events keep their order).
+// The store calls of concurrent attempts share commits (the JobStore's group commit). Stop()
+// cancels every attempt and returns only when all have ended and the executor is idle.
 //
 // Per dispatched task the store is asked only for that task, its job and the four upstream
 // results (indexed), so dispatching costs the same in a job of 10 or 4 000 tasks. The janitor
@@ -68,8 +69,10 @@ struct SchedulerOptions {
   // An upload whose file saw no chunk for this long is abandoned (see CleanAbandonedUploads).
   std::chrono::seconds abandoned_upload_age{std::chrono::hours(6)};
   std::chrono::milliseconds janitor_interval{std::chrono::minutes(10)};  // and once at start
-  // Threads that store attempts' outcomes and events and publish finished jobs. Default 4.
-  int executor_threads = 4;
+  // Threads that start attempts in the store, store their outcomes and events and publish
+  // finished jobs. Mostly waiting for the store's group commit, so many: the writes of all of
+  // them share one commit.
+  int executor_threads = 32;
 };
 
 // What one RunJanitor() removed.
@@ -121,6 +124,10 @@ class Scheduler {
   void OnRunning(Attempt& attempt, const std::string& peer);
   void OnProgress(Attempt& attempt);
   void OnAttemptEnd(const std::shared_ptr<Attempt>& attempt, grpc::Status status);
+  // On the attempt's strand: starts the attempt in the store and calls the worker.
+  void Launch(const std::shared_ptr<Attempt>& attempt);
+  // Frees the attempt's slot; `answered`: the worker was called and `status` is its answer.
+  void EndAttempt(Attempt& attempt, bool answered, const grpc::Status& status);
   bool HasRunningAttemptsLocked(const std::string& job_id);
   void HandleOutcome(Attempt& attempt, const grpc::Status& status,
                      const framepair::v1::TaskResult* result);

@@ -5,10 +5,16 @@
 // name the flag to change; report and extract on a real run.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <thread>
 
 #include "support/process.h"
 #include "support/terminal_screen.h"
@@ -266,6 +272,66 @@ TEST_F(CliTest, ReportAndExtract) {
 
 // docs/cli.md is generated from --help (scripts/cli-docs.sh): every flag a command has is
 // documented there.
+// A coordinator that wants a token (the real binary on loopback; its workers are never called):
+// a wrong or missing token is exit 5, the message says the token is the problem and how to
+// give one; the right token gets past it (to the job's own NOT_FOUND, exit 2).
+TEST_F(CliTest, WrongTokenExitsFiveNamingTheToken) {
+  constexpr int kDenied = 5;
+  const fs::path root = *dir_ / "coordinator";
+  fs::create_directories(root / "storage");
+  fs::create_directories(root / "state");
+  std::ofstream(root / "tokens") << "alice s3cret-token-of-alice\n";
+  const std::string server = "127.0.0.1:" + std::to_string(41000 + getpid() % 4000);
+  const std::string unused_worker = "127.0.0.1:1";
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const std::string coordinator = BuiltBinary("services/coordinator/framepair-coordinator");
+    const std::string storage = (root / "storage").string(), state = (root / "state").string(),
+                      tokens = (root / "tokens").string(), log = (root / "log").string();
+    std::freopen(log.c_str(), "w", stderr);
+    ::execl(coordinator.c_str(), coordinator.c_str(), "--listen", server.c_str(), "--storage-root",
+            storage.c_str(), "--state-dir", state.c_str(), "--auth-token-file", tokens.c_str(),
+            "--ingest", unused_worker.c_str(), "--align", unused_worker.c_str(), "--scene",
+            unused_worker.c_str(), "--packer", unused_worker.c_str(), nullptr);
+    ::_exit(127);
+  }
+  struct Stop {
+    pid_t pid;
+    ~Stop() {
+      ::kill(pid, SIGTERM);
+      ::waitpid(pid, nullptr, 0);
+    }
+  } stop{pid};
+  // Health checks need no token: they say when the server listens.
+  bool up = false;
+  for (int i = 0; i < 300 && !up; ++i) {
+    up = Framepair({"--server", server, "health"}).exit_code == 0;
+    if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(up) << Slurp((root / "log").string());
+
+  auto with_token = [&](const std::string& token, std::vector<std::string> args) {
+    args.insert(args.begin(), {"env", "FRAMEPAIR_TOKEN=" + token, Binary(), "--server", server});
+    return RunProcess(args, 120);
+  };
+  ProcessResult wrong = with_token("not-the-token", {"status", "j000000000000"});
+  EXPECT_EQ(wrong.exit_code, kDenied) << wrong.out << wrong.err;
+  EXPECT_THAT(wrong.err, HasSubstr("invalid bearer token"));
+  EXPECT_THAT(wrong.err, HasSubstr("FRAMEPAIR_TOKEN"));
+  EXPECT_THAT(wrong.err, Not(HasSubstr("s3cret")));
+
+  ProcessResult missing = with_token(
+      "", {"submit", "--lr", Path("lr.mp4"), "--hr", Path("hr.mkv"), "--dataset", "d", "-q"});
+  EXPECT_EQ(missing.exit_code, kDenied) << missing.out << missing.err;
+  EXPECT_THAT(missing.err, HasSubstr("requires a token"));
+  EXPECT_THAT(missing.err, HasSubstr("FRAMEPAIR_TOKEN"));
+
+  ProcessResult right = with_token("s3cret-token-of-alice", {"status", "j000000000000"});
+  EXPECT_EQ(right.exit_code, kBadInput) << right.out << right.err;
+  EXPECT_THAT(right.err, HasSubstr("j000000000000"));
+}
+
 TEST_F(CliTest, EveryFlagIsDocumented) {
   const std::string docs = Slurp(std::string(FRAMEPAIR_SOURCE_DIR) + "/docs/cli.md");
   ASSERT_FALSE(docs.empty()) << "docs/cli.md is missing: run scripts/cli-docs.sh";
