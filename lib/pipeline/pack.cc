@@ -402,9 +402,9 @@ absl::StatusOr<PackedShard> PackShard(const PackInput& input, const std::vector<
   }
   bool need_lr_png = options.format == ExampleFormat::kPair;
 
-  // Windows whose PNGs are being encoded, oldest first. Decoding runs ahead of the encoder
-  // pool by kLookahead windows so the decoder thread and every encoder thread stay busy;
-  // records are still written strictly in window order.
+  // Windows whose PNGs are being encoded, oldest first. Encoding runs ahead of the shard
+  // writer by kLookahead windows so the decoders and every encoder thread stay busy; records
+  // are still written strictly in window order.
   constexpr size_t kLookahead = 4;
   struct PendingWindow {
     std::vector<std::shared_future<PngBytes>> lr_png, hr_png;
