@@ -6,10 +6,10 @@
 #include <condition_variable>
 #include <deque>
 #include <future>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <stdexcept>
 #include <thread>
 
@@ -43,20 +43,99 @@ class PngCache {
   std::map<int64_t, std::shared_future<PngBytes>> cache_;
 };
 
-// One source video read in increasing frame order.
-class FrameReader {
+// One source video decoded on its own thread along its plan: LR and HR decode concurrently
+// (their plans are independent) and ahead of the windows, so the encoders never wait for one
+// decoder while the other idles. Frames come out in plan order whatever the timing, so the
+// shard bytes do not depend on it.
+class FrameFeed {
  public:
-  static absl::StatusOr<FrameReader> Open(const std::string& path, const FrameTable& table,
-                                          const DecoderOptions& options) {
-    FrameReader reader;
-    FP_ASSIGN_OR_RETURN(reader.decoder_, VideoDecoder::Open(path, options));
-    reader.positions_ = table.positions();
-    return reader;
+  static absl::StatusOr<std::unique_ptr<FrameFeed>> Open(const std::string& path,
+                                                         const FrameTable& table,
+                                                         const DecoderOptions& options) {
+    FP_ASSIGN_OR_RETURN(std::unique_ptr<VideoDecoder> decoder, VideoDecoder::Open(path, options));
+    return std::unique_ptr<FrameFeed>(new FrameFeed(std::move(decoder), table.positions()));
+  }
+  ~FrameFeed() { Stop(); }
+  FrameFeed(const FrameFeed&) = delete;
+  FrameFeed& operator=(const FrameFeed&) = delete;
+
+  DecodePlan Plan(std::vector<int64_t> needed) const {
+    return PlanDecode(std::move(needed), positions_);
+  }
+
+  // Starts decoding `frames` (a plan's, sorted and distinct).
+  void Start(std::vector<int64_t> frames) {
+    thread_ = std::thread([this, frames = std::move(frames)] { Decode(frames); });
   }
 
   // The decoded frame, still in the decoder's pixel format: RGB conversion happens on the
-  // encoder threads, in parallel, instead of on this (the decoding) thread.
+  // encoder threads. `index` must follow the plan: the next frame of it that is wanted, or
+  // the last one again; frames in between are dropped.
   absl::StatusOr<SharedFrame> Read(int64_t index) {
+    if (last_ != nullptr && last_index_ == index) return last_;
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      changed_.wait(lock, [this] { return !queue_.empty(); });
+      // An error stays queued: the decoding thread has ended and every later read fails too.
+      if (!queue_.front().frame.ok()) return queue_.front().frame.status();
+      Decoded next = std::move(queue_.front());
+      queue_.pop_front();
+      changed_.notify_all();
+      if (next.index > index) {
+        return absl::InternalError(
+            absl::StrCat(decoder_->info().path, ": frame ", index, " asked for out of plan order"));
+      }
+      if (next.index == index) {
+        last_index_ = index;
+        last_ = *std::move(next.frame);
+        return last_;
+      }
+    }
+  }
+
+  // Once every frame was read (or to give up): ends the decoding thread.
+  const DecodeCounters& Finish() {
+    Stop();
+    return decoder_->counters();
+  }
+
+ private:
+  // Decoded frames waiting for the windows, per recording. A few keep the decoder ahead of
+  // bursts of cache hits without holding many frames (3 MB each at 1080p) in memory.
+  static constexpr size_t kDepth = 4;
+  struct Decoded {
+    int64_t index = 0;
+    absl::StatusOr<SharedFrame> frame;
+  };
+
+  FrameFeed(std::unique_ptr<VideoDecoder> decoder, std::vector<FramePosition> positions)
+      : decoder_(std::move(decoder)), positions_(std::move(positions)) {}
+
+  void Decode(const std::vector<int64_t>& frames) {
+    for (int64_t index : frames) {
+      {
+        std::unique_lock lock(mutex_);
+        changed_.wait(lock, [this] { return stop_ || queue_.size() < kDepth; });
+        if (stop_) return;
+      }
+      absl::StatusOr<SharedFrame> frame = DecodeOne(index);
+      const bool failed = !frame.ok();
+      {
+        std::lock_guard lock(mutex_);
+        queue_.push_back(Decoded{index, std::move(frame)});
+      }
+      changed_.notify_all();
+      if (failed) return;
+    }
+    // Past the plan: a read of a frame outside it must fail, not wait forever.
+    std::lock_guard lock(mutex_);
+    queue_.push_back(Decoded{
+        std::numeric_limits<int64_t>::max(),
+        absl::InternalError(absl::StrCat(decoder_->info().path, ": read past the decode plan"))});
+    changed_.notify_all();
+  }
+
+  absl::StatusOr<SharedFrame> DecodeOne(int64_t index) {
     FP_ASSIGN_OR_RETURN(const DecodedFrame* frame, decoder_->DecodeAt(index, positions_));
     if (frame == nullptr) {
       return absl::DataLossError(absl::StrCat(decoder_->info().path, ": frame ", index,
@@ -66,15 +145,24 @@ class FrameReader {
     return ShareFrame(frame->frame);
   }
 
-  DecodePlan Plan(std::vector<int64_t> needed) const {
-    return PlanDecode(std::move(needed), positions_);
+  void Stop() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    changed_.notify_all();
+    if (thread_.joinable()) thread_.join();
   }
 
-  const DecodeCounters& counters() const { return decoder_->counters(); }
-
- private:
   std::unique_ptr<VideoDecoder> decoder_;
   std::vector<FramePosition> positions_;
+  std::thread thread_;
+  std::mutex mutex_;
+  std::condition_variable changed_;  // queue_ or stop_ changed
+  std::deque<Decoded> queue_;
+  bool stop_ = false;
+  int64_t last_index_ = -1;  // reader side only
+  SharedFrame last_;
 };
 
 // RgbConverters for the encoder threads (a converter caches a swscale context and is not
@@ -97,6 +185,24 @@ class ConverterPool {
   std::mutex mutex_;
   std::vector<std::unique_ptr<RgbConverter>> free_;
 };
+
+// The calling thread's RGB buffer for frames of this size, reused by every such frame it
+// converts: no allocation, zero-filling or page faults per frame. One per size, because
+// one thread converts LR and HR frames in turn and resizing one buffer between them would
+// zero-fill megabytes each time. Freed when the pool's threads end with the shard.
+RgbImage& RgbBuffer(int width, int height) {
+  thread_local std::vector<std::unique_ptr<RgbImage>> buffers;
+  for (const auto& buffer : buffers) {
+    if (buffer->width == width && buffer->height == height) return *buffer;
+  }
+  // A stream that changes size keeps only the latest sizes.
+  constexpr size_t kSizes = 2;
+  if (buffers.size() == kSizes) buffers.erase(buffers.begin());
+  buffers.push_back(std::make_unique<RgbImage>());
+  buffers.back()->width = width;
+  buffers.back()->height = height;
+  return *buffers.back();
+}
 
 // Converts decoded frames to RGB and encodes PNGs on a thread pool; results are futures so
 // that a window's record is written only when all of its images are ready, in window order.
@@ -130,9 +236,7 @@ class PngEncoderPool {
       ++in_flight_;
     }
     boost::asio::post(pool_, [this, promises, downscales, frame = std::move(frame)]() mutable {
-      // Reused by every frame this thread converts: same size, so no allocation or page
-      // faults per frame. Freed when the pool's threads end with the shard.
-      thread_local RgbImage rgb;
+      RgbImage& rgb = RgbBuffer(frame->width, frame->height);
       std::unique_ptr<RgbConverter> converter = converters_.Take();
       absl::Status converted = converter->ToRgb(frame.get(), &rgb);
       converters_.Give(std::move(converter));
@@ -265,11 +369,12 @@ absl::StatusOr<PackedShard> PackShard(const PackInput& input, const std::vector<
   // Also interrupts FFmpeg inside a read, not only between windows.
   if (decoder.cancel == nullptr) decoder.cancel = cancel;
   decoder.colour = options.hr_colour;
-  FP_ASSIGN_OR_RETURN(FrameReader hr_reader, FrameReader::Open(input.hr_path, *input.hr, decoder));
+  FP_ASSIGN_OR_RETURN(std::unique_ptr<FrameFeed> hr_reader,
+                      FrameFeed::Open(input.hr_path, *input.hr, decoder));
   decoder.colour = options.lr_colour;
-  std::optional<FrameReader> lr_reader;
+  std::unique_ptr<FrameFeed> lr_reader;
   if (!options.hr_only) {
-    FP_ASSIGN_OR_RETURN(lr_reader, FrameReader::Open(input.lr_path, *input.lr, decoder));
+    FP_ASSIGN_OR_RETURN(lr_reader, FrameFeed::Open(input.lr_path, *input.lr, decoder));
   }
   FP_ASSIGN_OR_RETURN(ShardWriter writer, ShardWriter::Create(dir, file_name, options.gzip));
 
@@ -286,18 +391,20 @@ absl::StatusOr<PackedShard> PackShard(const PackInput& input, const std::vector<
         hr_needed.push_back(pairs[p].hr_frame);
       }
     }
-    for (const DecodePlan& plan :
-         {hr_reader.Plan(std::move(hr_needed)),
-          lr_reader ? lr_reader->Plan(std::move(lr_needed)) : DecodePlan{}}) {
+    for (FrameFeed* feed : {hr_reader.get(), lr_reader.get()}) {
+      if (feed == nullptr) continue;
+      DecodePlan plan =
+          feed->Plan(feed == hr_reader.get() ? std::move(hr_needed) : std::move(lr_needed));
       counters.frames_needed += static_cast<int64_t>(plan.frames.size());
       counters.frames_decoded_minimum += plan.minimum_decodes;
+      feed->Start(std::move(plan.frames));
     }
   }
   bool need_lr_png = options.format == ExampleFormat::kPair;
 
-  // Windows whose PNGs are being encoded, oldest first. Decoding runs ahead of the encoder
-  // pool by kLookahead windows so the decoder thread and every encoder thread stay busy;
-  // records are still written strictly in window order.
+  // Windows whose PNGs are being encoded, oldest first. Encoding runs ahead of the shard
+  // writer by kLookahead windows so the decoders and every encoder thread stay busy; records
+  // are still written strictly in window order.
   constexpr size_t kLookahead = 4;
   struct PendingWindow {
     std::vector<std::shared_future<PngBytes>> lr_png, hr_png;
@@ -335,7 +442,7 @@ absl::StatusOr<PackedShard> PackShard(const PackInput& input, const std::vector<
       if (hr_cached == nullptr || (need_lr_png && lr_cached == nullptr)) {
         encoder.WaitForRoom();
         // Decode both sides of a pair together so the size check sees both.
-        FP_ASSIGN_OR_RETURN(SharedFrame hr_frame, hr_reader.Read(pair.hr_frame));
+        FP_ASSIGN_OR_RETURN(SharedFrame hr_frame, hr_reader->Read(pair.hr_frame));
         if (hr_frame->width % options.scale != 0 || hr_frame->height % options.scale != 0) {
           return absl::InvalidArgumentError(
               absl::StrCat(input.hr_path, " is ", hr_frame->width, "x", hr_frame->height,
@@ -383,9 +490,12 @@ absl::StatusOr<PackedShard> PackShard(const PackInput& input, const std::vector<
   counters.bytes = shard.entry.bytes();
   counters.pngs_encoded = encoder.encoded();
   counters.png_bytes = encoder.png_bytes();
-  counters.frames_decoded =
-      hr_reader.counters().frames_decoded + (lr_reader ? lr_reader->counters().frames_decoded : 0);
-  counters.seeks = hr_reader.counters().seeks + (lr_reader ? lr_reader->counters().seeks : 0);
+  for (FrameFeed* feed : {hr_reader.get(), lr_reader.get()}) {
+    if (feed == nullptr) continue;
+    const DecodeCounters& decoded = feed->Finish();
+    counters.frames_decoded += decoded.frames_decoded;
+    counters.seeks += decoded.seeks;
+  }
   shard.counters = counters;
   return shard;
 }

@@ -252,6 +252,29 @@ TEST_F(TinyPipelineTest, StagesThroughStoredArtifactsWriteTheBytesOfRun) {
   }
 }
 
+// Decoders run on their own threads and encoders on a pool, so timing differs from run to
+// run; the shard bytes must not. One thread everywhere against more threads than cores.
+TEST_F(TinyPipelineTest, ShardBytesDoNotDependOnThreadCounts) {
+  std::vector<std::string> shards;
+  for (int threads : {1, 5}) {
+    RunOptions o;
+    o.lr_path = (dir_ / "lr.mp4").string();
+    o.hr_path = (dir_ / "hr.mkv").string();
+    o.out_dir = (dir_ / ("out" + std::to_string(threads))).string();
+    o.sample.windows = 12;
+    o.threads = threads;
+    o.pack.threads = threads;
+    o.pack.decoder.threads = threads;
+    absl::StatusOr<RunSummary> summary = RunPipeline(o, nullptr);
+    ASSERT_TRUE(summary.ok()) << summary.status();
+    absl::StatusOr<std::string> shard = ReadFile(o.out_dir + "/train_00000-of-00001.tfrecord");
+    ASSERT_TRUE(shard.ok()) << shard.status();
+    shards.push_back(*std::move(shard));
+  }
+  EXPECT_GT(shards[0].size(), 0u);
+  EXPECT_TRUE(shards[0] == shards[1]) << "shard bytes differ between 1 and 5 threads";
+}
+
 TEST_F(TinyPipelineTest, DamagedArtifactsAreReportedNotMisread) {
   const std::string work = (dir_ / "work").string();
   fs::create_directories(work);
