@@ -131,6 +131,21 @@ EOF
   run_doom "$side-live" bash "$side-live.sh"
 done
 
+# The two renders must number the same tics alike: each LR render is closer to the HR render
+# of its own tic (downscaled) than to the HR renders of the tics before and after it.
+psnr() {  # psnr HR_OFFSET: mean PSNR of LR tic t against HR tic t + offset, from tic 10 on
+  ffmpeg -nostdin -start_number 10 -i ../world/lr/%06d.png -start_number $((10 + $1)) \
+    -i ../world/hr/%06d.png -filter_complex \
+    "[1:v]scale=${lr_w}:${lr_h}:flags=area,format=rgb24[h];[0:v]format=rgb24[l];[l][h]psnr" \
+    -frames:v $((tics - 30)) -f null - 2>&1 | sed -n 's/.*PSNR.*average:\([0-9.]*\).*/\1/p'
+}
+same=$(psnr 0) before=$(psnr -1) after=$(psnr 1)
+echo "capture-game: LR vs HR renders, PSNR: same tic $same dB, HR one tic earlier $before, later $after"
+python3 -c "import sys; sys.exit(not ($same > $before + 1 and $same > $after + 1))" || {
+  echo "capture-game: the LR and HR renders do not number the same tics alike" >&2
+  exit 1
+}
+
 # 3. Ground truth by exact match, and the frames to keep; 4. the lossy encodes.
 for side in lr hr; do
   ffmpeg -nostdin -loglevel error -start_number 0 -i "../world/$side/%06d.png" -pix_fmt rgb24 -f framemd5 "$side-exact.md5"
@@ -217,3 +232,4 @@ cd "$out"
 rm -rf work
 echo "$key" >key
 ls -l "$out"/*.mp4 | awk '{print "capture-game: " $9 " " $5 " bytes"}'
+echo "capture-game: done in ${SECONDS} s"
