@@ -17,7 +17,7 @@
 # Writes OUT/lr.mp4, OUT/hr.mp4, OUT/truth.json (tests/support/footage.h Truth format) and
 # OUT/world/{lr,hr}/%06d.png; OUT defaults to /tmp/framepair-capture. Idempotent: does
 # nothing when OUT already holds footage from this script's current version and settings.
-# About a minute on 2 cores; lr.mp4 + hr.mp4 are about 2 MB.
+# 3-4 minutes on 2 busy cores (the replays run in real time); lr.mp4 + hr.mp4 are ~4 MB.
 #   scripts/capture-game.sh [OUT]
 set -euo pipefail
 
