@@ -75,7 +75,8 @@ assert demo[0] == 109 and len(demo) > 13 + 4 * tics, 'unexpected demo format'
 open('demo.lmp', 'wb').write(demo[:13 + 4 * tics] + b'\x80')
 EOF
 
-# One frame per tic (no interpolation), no screen melt between levels, no demo progress bar.
+# One frame per tic (no interpolation), no screen melt between levels, no demo progress bar,
+# no rewind key frames (when they are slow, a "SLOW KEY FRAMING" message covers the replay).
 # Keys missing here keep dsda-doom's defaults.
 config() {  # config RESOLUTION VIDEO_COMMAND
   cat <<EOF
@@ -88,6 +89,7 @@ render_screen_multiply 1
 hudadd_demoprogressbar 0
 use_mouse 0
 cap_fps 35
+dsda_auto_key_frame_depth 0
 cap_wipescreen 0
 cap_soundcommand "cat > /dev/null"
 cap_videocommand "$2"
@@ -189,9 +191,16 @@ for side, w, h in (('lr', lr_w, lr_h), ('hr', hr_w, hr_h)):
     keep = matched
     unmatched = (last - first + 1) - len(keep)
     world_ids = [ids[k] for k in keep]
-    torn = [k for k in range(first, last + 1) if ids[k] is None]
-    open(f'{side}-keep.txt', 'w').write(
-        f'between(n\\,{first}\\,{last})' + ''.join(f'*not(eq(n\\,{k}))' for k in torn))
+    if unmatched > len(keep) // 10:
+        sys.exit(f'capture-game: {unmatched} {side} frames between the first and the last tic '
+                 f'shown match no render (an overlay?); see {side}-live.mkv in {out}/work')
+    ranges, start = [], first  # the kept frames as ranges: short select expressions
+    for k in range(first, last + 2):
+        if k > last or ids[k] is None:
+            if start is not None and start < k:
+                ranges.append(f'between(n\\,{start}\\,{k - 1})')
+            start = k + 1
+    open(f'{side}-keep.txt', 'w').write('+'.join(ranges))
     duplicates = [i for i in range(1, len(world_ids)) if world_ids[i] == world_ids[i - 1]]
     sides[side] = {
         'path': f'{out}/{side}.mp4', 'codec': 'libx264', 'pix_fmt': 'yuv420p',
