@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The fidelity tier: framepair on realistic footage pairs (tests/support/footage.h
 # RealisticSpecs: independent lossy encodes, different render and capture rates, held frames,
-# long stalls, a HUD on one side, a mis-tagged range), judged against the generator's ground
-# truth. Prints one table row per case (the fidelity table of docs/benchmarks.md) and fails
-# while any case misses a target. Builds first; about 5 minutes on 2 cores with a cold cache.
+# long stalls, a HUD on one side, a mis-tagged range) and on a real capture (real_capture:
+# scripts/capture-game.sh, a Doom demo recorded in real time at two resolutions), judged
+# against their ground truth. Prints one table row per case (the fidelity table of
+# docs/benchmarks.md) and fails while any case misses a target. Builds first; about 8 minutes
+# on 2 cores with a cold cache.
 #   scripts/fidelity.sh [gtest filter, e.g. '*half_rate*']
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -14,6 +14,7 @@ packages=(
   iproute2 dnsmasq-base jq  # tests/netns: hosts as network namespaces, their DNS, status JSON
   clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer and the sanitizer runtimes for clang
   chromium util-linux  # tests/e2e: the report page in headless Chromium; script(1) for a pty
+  prboom-plus freedoom xvfb xauth  # scripts/capture-game.sh: a Doom demo replayed under Xvfb
 )
 
 missing=()

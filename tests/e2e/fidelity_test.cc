@@ -1,7 +1,9 @@
 // Fidelity on realistic footage (tests/support/footage.h RealisticSpecs: both recordings
 // independently lossy-encoded, different render and capture rates, held frames, long stalls,
-// a HUD on one side, a mis-tagged colour range, small motions, slow pans). Everything is
-// judged against the generator's ground truth, never against framepair's own decode:
+// a HUD on one side, a mis-tagged colour range, small motions, slow pans), and on real_capture
+// (scripts/capture-game.sh: a Doom demo recorded in real time at two resolutions, its truth by
+// exact pixel match). Everything is judged against the ground truth, never against framepair's
+// own decode:
 //  - pair precision >= 99.5 % and recall >= 98 % of the moments both recordings show;
 //  - windows read back from the shards' provenance features: none repeats a moment, none steps
 //    over a moment both recordings show, none crosses a scene cut, none holds a wrong pair;
@@ -231,14 +233,46 @@ std::string Row(const std::string& name, const Measured& m) {
       m.hr_dups.recall);
 }
 
+// Real rendered footage: a Doom demo replayed in real time at two resolutions under Xvfb and
+// recorded with ffmpeg x11grab, its truth found by exact pixel match against frame-exact
+// renders (scripts/capture-game.sh, which says how).
+constexpr char kRealCapture[] = "real_capture";
+
+absl::StatusOr<Footage> CapturedFootage() {
+  const fs::path dir = fs::temp_directory_path() / "framepair-capture";
+  absl::StatusOr<std::string> log = footage::RunCommand(
+      {"bash", FRAMEPAIR_SOURCE_DIR "/scripts/capture-game.sh", dir.string()}, 900);
+  if (!log.ok()) return log.status();
+  std::printf("%s", log->c_str());
+  Footage f;
+  f.truth_path = (dir / "truth.json").string();
+  absl::StatusOr<Truth> truth = footage::ReadTruth(f.truth_path);
+  if (!truth.ok()) return truth.status();
+  f.truth = *std::move(truth);
+  f.lr_path = f.truth.lr.path;
+  f.hr_path = f.truth.hr.path;
+  return f;
+}
+
+std::vector<footage::NamedSpec> Cases() {
+  std::vector<footage::NamedSpec> cases = footage::RealisticSpecs();
+  cases.push_back({kRealCapture, "Doom demo captured in real time at 160x120 and 640x480", {}});
+  return cases;
+}
+
 class FidelityTest : public ::testing::TestWithParam<footage::NamedSpec> {};
 
 TEST_P(FidelityTest, PairsAndWindowsMatchTheTruth) {
   const footage::NamedSpec& named = GetParam();
-  footage::GenerateOptions gen;
-  gen.out_dir = (fs::temp_directory_path() / "framepair-fidelity-footage" / named.name).string();
-  gen.reuse_existing = true;
-  absl::StatusOr<Footage> f = footage::GenerateFootage(named.spec, gen);
+  absl::StatusOr<Footage> f;
+  if (named.name == kRealCapture) {
+    f = CapturedFootage();
+  } else {
+    footage::GenerateOptions gen;
+    gen.out_dir = (fs::temp_directory_path() / "framepair-fidelity-footage" / named.name).string();
+    gen.reuse_existing = true;
+    f = footage::GenerateFootage(named.spec, gen);
+  }
   ASSERT_TRUE(f.ok()) << f.status();
   const Truth& truth = f->truth;
 
@@ -335,7 +369,7 @@ TEST_P(FidelityTest, PairsAndWindowsMatchTheTruth) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Realistic, FidelityTest, ::testing::ValuesIn(footage::RealisticSpecs()),
+INSTANTIATE_TEST_SUITE_P(Realistic, FidelityTest, ::testing::ValuesIn(Cases()),
                          [](const auto& info) { return info.param.name; });
 
 }  // namespace
