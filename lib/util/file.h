@@ -20,6 +20,12 @@ namespace framepair {
 class AtomicFile {
  public:
   static absl::StatusOr<AtomicFile> Create(const std::string& final_path);
+  // A download that an interruption does not waste: the temporary name is fixed
+  // ("<dir>/.<name>.partial"), opened for appending, and kept when the file is destroyed
+  // without Commit(), so the next Resume() continues at bytes_written() (what is already
+  // there). Discard() removes it (a download whose bytes turned out wrong).
+  static absl::StatusOr<AtomicFile> Resume(const std::string& final_path);
+  void Discard();
   AtomicFile(AtomicFile&&) noexcept;
   AtomicFile& operator=(AtomicFile&&) noexcept;
   ~AtomicFile();
@@ -37,6 +43,7 @@ class AtomicFile {
   std::string final_path_;
   std::string temp_path_;
   uint64_t bytes_written_ = 0;
+  bool keep_partial_ = false;  // Resume(): the temporary file outlives the object
 };
 
 // A status for a failed system call: the errno's status code (NOT_FOUND, PERMISSION_DENIED,
