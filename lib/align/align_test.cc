@@ -374,8 +374,12 @@ TEST(AlignTest, RefusedPairsAreListedWithTheirGate) {
   for (size_t i = 0; i < result->gated.size(); ++i) {
     const GatedPair& g = result->gated[i];
     ++by_gate[static_cast<int>(g.gate)];
-    if (g.gate == Gate::kResidual) EXPECT_GT(g.residual, strict.max_residual);
-    if (i > 0) EXPECT_GT(g.hr_frame, result->gated[i - 1].hr_frame);
+    if (g.gate == Gate::kResidual) {
+      EXPECT_GT(g.residual, strict.max_residual);
+    }
+    if (i > 0) {
+      EXPECT_GT(g.hr_frame, result->gated[i - 1].hr_frame);
+    }
   }
   EXPECT_EQ(by_gate[1], st.rejected_spike);
   EXPECT_EQ(by_gate[2], st.rejected_residual);
