@@ -38,7 +38,8 @@ RemoteOptions DefaultRemoteOptions();
 // Local commands; `output` is "text" or "json" (-o / --json, before or after the name).
 int RunCommand(const std::vector<std::string>& args, const std::string& output);
 int VerifyCommand(const std::vector<std::string>& args, const std::string& output);
-int ReportCommand(const std::vector<std::string>& args, const std::string& output);
+int ReportCommand(const std::vector<std::string>& args, const std::string& output,
+                  RemoteOptions remote);
 int ExtractCommand(const std::vector<std::string>& args, const std::string& output);
 int SubmitCommand(const std::vector<std::string>& args, RemoteOptions remote);
 int WatchCommand(const std::vector<std::string>& args, RemoteOptions remote);
@@ -47,6 +48,12 @@ int ListCommand(const std::vector<std::string>& args, RemoteOptions remote);
 int CancelCommand(const std::vector<std::string>& args, RemoteOptions remote);
 int JobsCommand(const std::vector<std::string>& args, RemoteOptions remote);
 int HealthCommand(const std::vector<std::string>& args, RemoteOptions remote);
+int FetchCommand(const std::vector<std::string>& args, RemoteOptions remote);
+int DatasetsCommand(const std::vector<std::string>& args, RemoteOptions remote);
+// `framepair report JOB`: a job id that is not a local path names a job's report on the
+// coordinator (datasets/<name>/reports/<job>.html), downloaded to `out` (default JOB.html).
+bool IsRemoteReportTarget(const std::string& arg);
+int RemoteReport(const std::string& job_id, const std::string& out, RemoteOptions remote);
 
 // Maps a status to the documented exit code, through the one error classification
 // (ClassifyError, services/common/grpc_status.h). `from_server`: the status is a server's

@@ -25,6 +25,7 @@ In this process:
            Example schema, PNG decoding, sizes and scale.   framepair verify DIR
   report   (Re)make a dataset's report page (self-contained HTML: inputs, timelines,
            residuals, contact sheets, accounting).   framepair report DIR -o report.html
+           (framepair report JOB -o FILE: a job's report, from the coordinator)
   extract  Write the PNGs of examples, named by source frame, to look at raw shards.
              framepair extract DIR --example 3 --out frames/
 
@@ -36,6 +37,10 @@ Against framepair-coordinator (scripts/local-stack.sh up starts one on this mach
   list     Jobs, newest first.                                 framepair list [--dataset NAME]
   cancel   Stop a job.                                         framepair cancel JOB
   jobs rm  Delete a finished job and its work files.           framepair jobs rm JOB
+  fetch    Download a published dataset (or one job's part) over gRPC, checked, resumable.
+             framepair fetch DATASET --to DIR    framepair fetch JOB --to DIR
+  datasets The published datasets and their jobs; `datasets rm` removes one or a job's part.
+             framepair datasets    framepair datasets rm DATASET [--job JOB]
   health   Ask any framepair server whether it is SERVING.    framepair health --server ADDR
 
 Other:
@@ -69,14 +74,24 @@ struct Command {
   const char* name;
   int (*local)(const std::vector<std::string>&, const std::string& output);
   int (*remote)(const std::vector<std::string>&, cli::RemoteOptions);
+  // Local, or remote depending on its argument (`report DIR` / `report JOB`).
+  int (*either)(const std::vector<std::string>&, const std::string& output,
+                cli::RemoteOptions) = nullptr;
 };
 constexpr Command kCommands[] = {
-    {"run", cli::RunCommand, nullptr},       {"verify", cli::VerifyCommand, nullptr},
-    {"report", cli::ReportCommand, nullptr}, {"extract", cli::ExtractCommand, nullptr},
-    {"submit", nullptr, cli::SubmitCommand}, {"watch", nullptr, cli::WatchCommand},
-    {"status", nullptr, cli::StatusCommand}, {"list", nullptr, cli::ListCommand},
-    {"cancel", nullptr, cli::CancelCommand}, {"jobs", nullptr, cli::JobsCommand},
+    {"run", cli::RunCommand, nullptr},
+    {"verify", cli::VerifyCommand, nullptr},
+    {"report", nullptr, nullptr, cli::ReportCommand},
+    {"extract", cli::ExtractCommand, nullptr},
+    {"submit", nullptr, cli::SubmitCommand},
+    {"watch", nullptr, cli::WatchCommand},
+    {"status", nullptr, cli::StatusCommand},
+    {"list", nullptr, cli::ListCommand},
+    {"cancel", nullptr, cli::CancelCommand},
+    {"jobs", nullptr, cli::JobsCommand},
     {"health", nullptr, cli::HealthCommand},
+    {"fetch", nullptr, cli::FetchCommand},
+    {"datasets", nullptr, cli::DatasetsCommand},
 };
 
 const Command* Find(const std::string& name) {
@@ -234,5 +249,6 @@ int main(int argc, char** argv) {
                  framepair::QuoteUserText(output).c_str());
     return cli::kExitBadInput;
   }
+  if (command->either != nullptr) return command->either(args, output, remote);
   return command->local(args, output);
 }

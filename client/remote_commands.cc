@@ -20,6 +20,7 @@
 #include "absl/strings/str_format.h"
 #include "client/commands.h"
 #include "client/pair_check.h"
+#include "client/remote.h"
 #include "client/run_flags.h"
 #include "client/terminal_progress.h"
 #include "framepair/v1/coordinator.grpc.pb.h"
@@ -38,40 +39,34 @@ using framepair::v1::JobEvent;
 
 namespace {
 
-constexpr int64_t kChunkBytes = 1 << 20;  // the API's chunk limit
-
 std::string Env(const char* name, const std::string& fallback = "") {
   const char* v = std::getenv(name);
   return v != nullptr && *v != '\0' ? v : fallback;
 }
 
-struct Remote {
-  explicit Remote(const RemoteOptions& o) : options(o) {
-    ChannelOptions c;
-    c.tls_ca_file = o.tls_ca;
-    c.tls_server_name = o.tls_server_name;
-    c.tls_cert_file = o.tls_cert;
-    c.tls_key_file = o.tls_key;
-    c.auth_token = o.token;
-    absl::StatusOr<std::shared_ptr<grpc::Channel>> made = MakeChannel(o.server, c);
-    if (!made.ok()) {
-      error = made.status();
-      return;
-    }
-    channel = *std::move(made);
-    stub = framepair::v1::Coordinator::NewStub(channel);
+}  // namespace
+
+Remote::Remote(const RemoteOptions& o) : options(o) {
+  ChannelOptions c;
+  c.tls_ca_file = o.tls_ca;
+  c.tls_server_name = o.tls_server_name;
+  c.tls_cert_file = o.tls_cert;
+  c.tls_key_file = o.tls_key;
+  c.auth_token = o.token;
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> made = MakeChannel(o.server, c);
+  if (!made.ok()) {
+    error = made.status();
+    return;
   }
-  // A context with a deadline (0 = none); the channel adds the token.
-  std::unique_ptr<grpc::ClientContext> Context(std::chrono::seconds deadline) const {
-    auto ctx = std::make_unique<grpc::ClientContext>();
-    if (deadline.count() > 0) ctx->set_deadline(std::chrono::system_clock::now() + deadline);
-    return ctx;
-  }
-  absl::Status error;  // a TLS file could not be read
-  RemoteOptions options;
-  std::shared_ptr<grpc::Channel> channel;
-  std::unique_ptr<framepair::v1::Coordinator::Stub> stub;
-};
+  channel = *std::move(made);
+  stub = framepair::v1::Coordinator::NewStub(channel);
+}
+
+std::unique_ptr<grpc::ClientContext> Remote::Context(std::chrono::seconds deadline) const {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  if (deadline.count() > 0) ctx->set_deadline(std::chrono::system_clock::now() + deadline);
+  return ctx;
+}
 
 // After a refused token, wherever the refusal came from (a call or an upload).
 constexpr char kTokenHint[] =
@@ -102,6 +97,10 @@ int ChannelError(const std::string& command, const absl::Status& s) {
   PrintError(command, s);
   return ExitCodeFor(s);
 }
+
+namespace {
+
+constexpr int64_t kChunkBytes = 1 << 20;  // the API's chunk limit
 
 std::string StateName(framepair::v1::JobState s) {
   switch (s) {
@@ -138,9 +137,15 @@ void PrintJob(const Job& job) {
   }
   if (job.state() == framepair::v1::JOB_SUCCEEDED) {
     const auto& r = job.result();
-    std::printf("  %lld examples in %d shard(s), %.1f MiB, in <storage-root>/%s\n",
+    // An older coordinator does not say where its storage root is.
+    const std::string where = r.dataset_path().empty()
+                                  ? absl::StrCat("<storage-root>/", r.dataset_dir())
+                                  : r.dataset_path();
+    std::printf("  %lld examples in %d shard(s), %.1f MiB, in %s\n",
                 static_cast<long long>(r.examples()), r.shards_size(),
-                static_cast<double>(r.bytes()) / (1 << 20), r.dataset_dir().c_str());
+                static_cast<double>(r.bytes()) / (1 << 20), where.c_str());
+    std::printf("  (on the coordinator's machine; elsewhere: framepair fetch %s --to DIR)\n",
+                job.spec().dataset().c_str());
   }
 }
 
@@ -313,9 +318,47 @@ int Watch(Remote& remote, const std::string& job_id) {
   return final_state->state() == framepair::v1::JOB_SUCCEEDED ? kExitOk : kExitFailed;
 }
 
-// Uploads a local file (or names a stored one: "storage:REL") and returns its reference.
+// Upload progress on stderr: a redrawn line on a terminal, else a line every 10 s.
+class UploadProgress {
+ public:
+  UploadProgress(const std::string& name, int64_t size, bool quiet)
+      : name_(name), size_(size), quiet_(quiet), tty_(isatty(STDERR_FILENO) != 0) {}
+  void Sent(int64_t sent) {
+    const auto now = std::chrono::steady_clock::now();
+    if (quiet_ ||
+        now - last_ < (tty_ ? std::chrono::milliseconds(200) : std::chrono::seconds(10))) {
+      return;
+    }
+    last_ = now;
+    const double seconds = std::chrono::duration<double>(now - start_).count();
+    const double mib = static_cast<double>(sent) / (1 << 20);
+    std::fprintf(
+        stderr, "%suploading %s: %.0f%% (%.1f of %.1f MiB, %.1f MiB/s)%s", tty_ ? "\r\033[K" : "",
+        name_.c_str(),
+        100.0 * static_cast<double>(sent) / static_cast<double>(std::max<int64_t>(1, size_)), mib,
+        static_cast<double>(size_) / (1 << 20), seconds > 0 ? mib / seconds : 0.0,
+        tty_ ? "" : "\n");
+    drawn_ = tty_;
+  }
+  void Done(const std::string& message) {
+    if (quiet_) return;
+    std::fprintf(stderr, "%s%s\n", drawn_ ? "\r\033[K" : "", message.c_str());
+  }
+
+ private:
+  const std::string name_;
+  const int64_t size_;
+  const bool quiet_, tty_;
+  bool drawn_ = false;
+  const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last_ = start_;
+};
+
+// Uploads a local file (or names a stored one: "storage:REL") and returns its reference. A
+// file the coordinator already holds (same sha256 and size: FindFootage) is not sent again;
+// `uploaded` receives the bytes sent.
 absl::StatusOr<framepair::v1::FootageRef> Footage(Remote& remote, const std::string& arg,
-                                                  bool quiet) {
+                                                  bool quiet, int64_t* uploaded) {
   framepair::v1::FootageRef ref;
   if (arg.rfind("storage:", 0) == 0) {
     ref.set_storage_path(arg.substr(8));
@@ -327,6 +370,27 @@ absl::StatusOr<framepair::v1::FootageRef> Footage(Remote& remote, const std::str
   absl::StatusOr<int64_t> size = hash.UpdateFromFile(arg);
   if (!size.ok()) return size.status();
   const std::string sha = hash.HexDigest();
+  {
+    auto ctx = remote.Context(std::chrono::seconds(30));
+    framepair::v1::FindFootageRequest find;
+    find.set_sha256(sha);
+    find.set_size(*size);
+    framepair::v1::FindFootageResponse found;
+    grpc::Status status = remote.stub->FindFootage(ctx.get(), find, &found);
+    // An older coordinator has no FindFootage: upload as before.
+    if (!status.ok() && status.error_code() != grpc::StatusCode::UNIMPLEMENTED) {
+      absl::Status s = FromGrpcStatus(status);
+      return absl::Status(s.code(), absl::StrCat("asking for ", arg, ": ", s.message()));
+    }
+    if (status.ok() && !found.storage_path().empty()) {
+      if (!quiet) {
+        std::fprintf(stderr, "%s: already on the coordinator (same sha256), not uploaded\n",
+                     arg.c_str());
+      }
+      ref.set_storage_path(found.storage_path());
+      return ref;
+    }
+  }
   std::ifstream in(arg, std::ios::binary);
   if (!in) return absl::NotFoundError(arg + ": cannot open");
   auto ctx = remote.Context(std::chrono::seconds(0));
@@ -339,7 +403,7 @@ absl::StatusOr<framepair::v1::FootageRef> Footage(Remote& remote, const std::str
   bool ok = writer->Write(header);
   std::string chunk(kChunkBytes, '\0');
   int64_t sent = 0;
-  auto last = std::chrono::steady_clock::now();
+  UploadProgress progress(arg, *size, quiet);
   while (ok && in) {
     in.read(chunk.data(), kChunkBytes);
     const std::streamsize n = in.gcount();
@@ -348,26 +412,26 @@ absl::StatusOr<framepair::v1::FootageRef> Footage(Remote& remote, const std::str
     part.set_chunk(chunk.data(), static_cast<size_t>(n));
     ok = writer->Write(part);
     sent += n;
-    if (!quiet && std::chrono::steady_clock::now() - last > std::chrono::milliseconds(500)) {
-      last = std::chrono::steady_clock::now();
-      std::fprintf(
-          stderr, "uploading %s: %.0f%%\n", arg.c_str(),
-          100.0 * static_cast<double>(sent) / static_cast<double>(std::max<int64_t>(1, *size)));
-    }
+    progress.Sent(sent);
   }
   writer->WritesDone();
   grpc::Status status = writer->Finish();
   if (!status.ok()) {
+    progress.Done(absl::StrCat("uploading ", arg, ": failed"));
     absl::Status s = FromGrpcStatus(status);
     return absl::Status(s.code(), absl::StrCat("uploading ", arg, ": ", s.message()));
   }
+  *uploaded += sent;
+  progress.Done(
+      absl::StrFormat("%s: uploaded (%.1f MiB)", arg, static_cast<double>(sent) / (1 << 20)));
   ref.set_storage_path(response.storage_path());
   return ref;
 }
 
 std::string RandomRequestId() { return RandomHex(16); }
 
-// Parses command flags plus --server / -o / --token, which may also come after the command.
+}  // namespace
+
 bool Parse(const std::string& command, const std::vector<std::string>& args,
            po::options_description& desc, po::positional_options_description* positional,
            RemoteOptions* remote, int* exit_code) {
@@ -401,8 +465,6 @@ bool Parse(const std::string& command, const std::vector<std::string>& args,
   return true;
 }
 
-}  // namespace
-
 RemoteOptions DefaultRemoteOptions() {
   RemoteOptions o;
   o.server = Env("FRAMEPAIR_SERVER", "127.0.0.1:50051");
@@ -417,13 +479,16 @@ RemoteOptions DefaultRemoteOptions() {
 int SubmitCommand(const std::vector<std::string>& args, RemoteOptions remote_options) {
   RunFlags flags;
   std::string lr, hr, dataset, request_id;
-  bool watch = false, quiet = false;
+  bool watch = false, quiet = false, replace = false;
   po::options_description desc(
       "framepair submit: submit one footage pair as a job to framepair-coordinator.\n"
-      "Local files are uploaded (content-addressed: a file the server already has is stored\n"
-      "once); a path written storage:REL names a file already under the server's storage\n"
-      "root. Prints the job id; --watch then follows it like `framepair watch`.\n"
-      "The job's shards land in <storage-root>/datasets/<dataset>/.\n\nOptions");
+      "Local files are uploaded, with progress on stderr, unless the server already has them\n"
+      "(same sha256 and size: not sent again); a path written storage:REL names a file\n"
+      "already under the server's storage root. Prints the job id; --watch then follows it\n"
+      "like `framepair watch`. The job's shards land in datasets/<dataset>/ under the\n"
+      "coordinator's storage root (`framepair fetch DATASET --to DIR` downloads them).\n"
+      "A job equal to one already in the dataset (same footage, options and seed) is refused\n"
+      "(exit 2) unless --replace.\n\nOptions");
   // clang-format off
   desc.add_options()
     ("lr", po::value(&lr), "LR recording (local path or storage:REL)")
@@ -431,6 +496,7 @@ int SubmitCommand(const std::vector<std::string>& args, RemoteOptions remote_opt
     ("dataset", po::value(&dataset), "dataset name ([A-Za-z0-9][A-Za-z0-9._-]*)")
     ("request-id", po::value(&request_id), "idempotency key: resubmitting with the same id returns the same job (default: random)")
     ("watch", po::bool_switch(&watch), "follow the job until it ends; exit 0 on success, 1 on failure")
+    ("replace", po::bool_switch(&replace), "replace the job already in --dataset that has the same footage (sha256), options and seed: its shards and manifest entries give way to this job's when it is published (without --replace such a job is refused)")
     ("quiet,q", po::bool_switch(&quiet), "no upload progress");
   // clang-format on
   AddDatasetFlags(desc, &flags);
@@ -468,9 +534,10 @@ int SubmitCommand(const std::vector<std::string>& args, RemoteOptions remote_opt
   auto* spec = request.mutable_spec();
   spec->set_dataset(dataset);
   *spec->mutable_parameters() = ParametersFor(flags.options);
+  int64_t uploaded = 0;
   for (auto [arg, ref] : {std::pair{&lr, spec->mutable_lr()}, std::pair{&hr, spec->mutable_hr()}}) {
     if (arg->empty()) continue;
-    absl::StatusOr<framepair::v1::FootageRef> footage = Footage(remote, *arg, quiet);
+    absl::StatusOr<framepair::v1::FootageRef> footage = Footage(remote, *arg, quiet, &uploaded);
     if (!footage.ok()) {
       PrintError("submit", footage.status());
       return ExitCodeFor(footage.status(), /*from_server=*/true);
@@ -478,6 +545,11 @@ int SubmitCommand(const std::vector<std::string>& args, RemoteOptions remote_opt
     *ref = *footage;
   }
   if (flags.hr_only) spec->clear_lr();
+  spec->set_replace(replace);
+  if (!quiet) {
+    std::fprintf(stderr, "framepair submit: uploaded %lld bytes\n",
+                 static_cast<long long>(uploaded));
+  }
   framepair::v1::SubmitJobResponse response;
   // Retried on UNAVAILABLE with the same request id: the server creates the job once.
   grpc::Status status;
@@ -498,9 +570,6 @@ int SubmitCommand(const std::vector<std::string>& args, RemoteOptions remote_opt
   return Watch(remote, response.job().id());
 }
 
-namespace {
-
-// Commands that take one JOB argument.
 int JobCommand(const std::string& command, const std::string& help,
                const std::vector<std::string>& args, RemoteOptions remote_options,
                const std::function<int(Remote&, const std::string&)>& body) {
@@ -520,8 +589,6 @@ int JobCommand(const std::string& command, const std::string& help,
   if (!remote.error.ok()) return ChannelError(command, remote.error);
   return body(remote, job_id);
 }
-
-}  // namespace
 
 int WatchCommand(const std::vector<std::string>& args, RemoteOptions remote_options) {
   return JobCommand("watch",

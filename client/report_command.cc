@@ -19,7 +19,37 @@
 namespace framepair::cli {
 namespace po = boost::program_options;
 
-int ReportCommand(const std::vector<std::string>& args, const std::string& output) {
+namespace {
+
+// `framepair report JOB [-o FILE] [--server ADDR]`.
+int RemoteReportCommand(const std::vector<std::string>& args, RemoteOptions remote) {
+  std::string out;
+  po::options_description desc;
+  desc.add_options()("output,o", po::value(&out))("server", po::value(&remote.server));
+  try {
+    po::variables_map vm;
+    po::store(po::command_line_parser(std::vector<std::string>(args.begin() + 1, args.end()))
+                  .options(desc)
+                  .run(),
+              vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::fprintf(stderr,
+                 "framepair report: %s\nframepair report JOB takes -o FILE and --server ADDR\n",
+                 e.what());
+    return kExitBadInput;
+  }
+  return RemoteReport(args[0], out, remote);
+}
+
+}  // namespace
+
+int ReportCommand(const std::vector<std::string>& args, const std::string& output,
+                  RemoteOptions remote) {
+  if (!args.empty() && IsRemoteReportTarget(args[0])) {
+    remote.output = output;
+    return RemoteReportCommand(args, remote);
+  }
   std::string dir, out;
   ReportOptions options;
   uint64_t seed = 0;
@@ -30,8 +60,11 @@ int ReportCommand(const std::vector<std::string>& args, const std::string& outpu
       "residual of every pair with the gate, contact sheets of sampled windows and of the worst\n"
       "pairs (LR, HR, |LR-HR| amplified), and the accounting. It reads manifest.json, the\n"
       "shards and report.binpb (written by `framepair run`); without report.binpb the page has\n"
-      "no timeline and no residuals. `framepair run` writes DIR/report.html itself.\n\n"
-      "Example: framepair report dataset/ -o /tmp/report.html\n\nOptions");
+      "no timeline and no residuals. `framepair run` writes DIR/report.html itself.\n"
+      "framepair report JOB -o FILE [--server ADDR] downloads the report the coordinator made\n"
+      "for a job (datasets/<name>/reports/JOB.html; default FILE: JOB.html).\n\n"
+      "Example: framepair report dataset/ -o /tmp/report.html\n"
+      "         framepair report j0123456789ab -o job.html\n\nOptions");
   // clang-format off
   desc.add_options()
     ("output,o", po::value(&out), "the page to write (default DIR/report.html); the output format is set before the command: framepair -o json report DIR")

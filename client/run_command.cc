@@ -22,6 +22,7 @@
 #include "pipeline/sidecar.h"
 #include "report/report.h"
 #include "services/common/grpc_status.h"
+#include "storage/object_store.h"
 #include "util/memory.h"
 #include "util/quote.h"
 
@@ -150,7 +151,7 @@ absl::Status CheckOutputDirectory(const std::string& dir, bool force) {
   int64_t count = 0;
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
     const std::string name = entry.path().filename().string();
-    const bool ours = name == "manifest.json" || name == "report.html" ||
+    const bool ours = name == "manifest.json" || name == kReportPageName ||
                       name == kReportSidecarName || IsShardFileName(name) ||
                       absl::StartsWith(name, ".framepair-staging-") ||
                       absl::StrContains(name, ".tmp-");
@@ -277,12 +278,30 @@ int RunCommand(const std::vector<std::string>& args, const std::string& output) 
     return ExitCodeFor(s);
   }
   std::error_code ec;
-  const bool out_existed = std::filesystem::exists(o.out_dir, ec);
+  // An object URL is no local path: nothing to check or clean up here (the bucket never sees
+  // a partial dataset, store_publish.h).
+  const bool object_store = IsObjectUrl(o.out_dir);
+  const bool out_existed = object_store || std::filesystem::exists(o.out_dir, ec);
   std::signal(SIGINT, OnInterrupt);
   std::signal(SIGTERM, OnInterrupt);
   std::optional<TerminalProgress> progress;
   if (mode) progress.emplace(*mode);
-  absl::StatusOr<RunSummary> summary = RunPipeline(o, progress ? &*progress : nullptr, &g_cancel);
+  // The report is made where the dataset was just completed, so that an object-store run
+  // uploads it with the shards.
+  std::string report_path = absl::StrCat(o.out_dir, "/", kReportPageName);
+  absl::Status report_status;
+  auto write_report = [&](const std::string& local_dir) {
+    const std::string local_page = absl::StrCat(local_dir, "/", kReportPageName);
+    std::error_code remove_ec;
+    if (no_report) {
+      // One left from an earlier run would describe another dataset.
+      std::filesystem::remove(local_page, remove_ec);
+    } else {
+      report_status = WriteReport(local_dir, local_page, ReportOptions{});
+    }
+  };
+  absl::StatusOr<RunSummary> summary =
+      RunPipeline(o, progress ? &*progress : nullptr, &g_cancel, write_report);
   if (progress) progress->Finish();
   if (!summary.ok()) {
     // A directory this run created holds nothing of value after a failure.
@@ -291,16 +310,14 @@ int RunCommand(const std::vector<std::string>& args, const std::string& output) 
                  std::string(summary.status().message()).c_str());
     return ExitCodeFor(summary.status());
   }
-  std::string report_path = o.out_dir + "/report.html";
   if (no_report) {
-    // One left from an earlier run would describe another dataset.
-    std::filesystem::remove(report_path, ec);
     report_path.clear();
-  } else if (absl::Status s = WriteReport(o.out_dir, report_path, ReportOptions{}); !s.ok()) {
+  } else if (!report_status.ok()) {
     std::fprintf(stderr,
                  "framepair run: warning: the dataset is complete but %s could not be "
                  "written: %s (try `framepair report %s`)\n",
-                 report_path.c_str(), std::string(s.message()).c_str(), o.out_dir.c_str());
+                 report_path.c_str(), std::string(report_status.message()).c_str(),
+                 o.out_dir.c_str());
     report_path.clear();
   }
   // Warnings go to stderr whatever the output format; the manifest records them too.

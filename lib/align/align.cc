@@ -1070,17 +1070,24 @@ absl::StatusOr<AlignResult> Align(const ThumbSequence& lr, const ThumbSequence& 
           : std::vector<bool>(matched.size(), true);
   double sum = 0;
   IndexPairs kept_positions;
+  auto gate = [&](size_t k, Gate why) {
+    result.gated.push_back(GatedPair{FrameIndex(lr, matched[k].first),
+                                     FrameIndex(hr, matched[k].second), residuals[k], why});
+  };
   for (size_t k = 0; k < matched.size(); ++k) {
     if (!keep[k]) {
       ++stats.rejected_spike;
+      gate(k, Gate::kSpike);
       continue;
     }
     if (options.max_residual > 0 && residuals[k] > options.max_residual) {
       ++stats.rejected_residual;
+      gate(k, Gate::kResidual);
       continue;
     }
     if (!clear[k]) {
       ++stats.rejected_ambiguous;
+      gate(k, Gate::kAmbiguous);
       continue;
     }
     result.pairs.push_back(AlignedPair{FrameIndex(lr, matched[k].first),

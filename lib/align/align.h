@@ -173,8 +173,21 @@ struct AlignStats {
   int64_t rejected() const { return rejected_spike + rejected_residual + rejected_ambiguous; }
 };
 
+// The gate that refused a matched pair (AlignStats::rejected_*). The values are stored in
+// work files and report sidecars: never renumber.
+enum class Gate { kSpike = 1, kResidual = 2, kAmbiguous = 3 };
+
+// A pair the matcher proposed and a gate refused: its frames stay unpaired.
+struct GatedPair {
+  int64_t lr_frame = 0;  // source frame indexes, as in AlignedPair
+  int64_t hr_frame = 0;
+  double residual = 0;
+  Gate gate = Gate::kResidual;
+};
+
 struct AlignResult {
   std::vector<AlignedPair> pairs;  // strictly increasing in both lr_frame and hr_frame
+  std::vector<GatedPair> gated;    // in the same order, for the report
   AlignStats stats;
 };
 

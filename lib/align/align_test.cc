@@ -424,6 +424,35 @@ TEST(AlignTest, IdenticalWorldWithoutDropsIsAlignedOneToOne) {
   ExpectStrictlyIncreasing(*result);
 }
 
+// Every pair a gate refuses is reported with its gate (the report draws them), in order.
+TEST(AlignTest, RefusedPairsAreListedWithTheirGate) {
+  const World world(600, 5);
+  const Recording lr = Record(world, {}, 1, 3, 10);
+  const Recording hr = Record(world, {}, 2, 2, 7);
+  AlignOptions strict;
+  strict.max_residual = 0.5;  // below the recordings' noise: most pairs are refused
+  const auto result = Align(lr.Thumbs(), hr.Thumbs(), strict);
+  ASSERT_TRUE(result.ok()) << result.status();
+  const AlignStats& st = result->stats;
+  ASSERT_GT(st.rejected_residual, 100);
+  ASSERT_EQ(static_cast<int64_t>(result->gated.size()), st.rejected());
+  int64_t by_gate[4] = {0, 0, 0, 0};
+  for (size_t i = 0; i < result->gated.size(); ++i) {
+    const GatedPair& g = result->gated[i];
+    ++by_gate[static_cast<int>(g.gate)];
+    if (g.gate == Gate::kResidual) {
+      EXPECT_GT(g.residual, strict.max_residual);
+    }
+    if (i > 0) {
+      EXPECT_GT(g.hr_frame, result->gated[i - 1].hr_frame);
+    }
+  }
+  EXPECT_EQ(by_gate[1], st.rejected_spike);
+  EXPECT_EQ(by_gate[2], st.rejected_residual);
+  EXPECT_EQ(by_gate[3], st.rejected_ambiguous);
+  EXPECT_EQ(static_cast<int64_t>(result->pairs.size()) + st.rejected(), st.matched);
+}
+
 TEST(AlignTest, WorldHasVideoLikeMotion) {
   // The scenarios below are only meaningful if consecutive frames differ like real video.
   const World world(6000, 21);

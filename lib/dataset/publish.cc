@@ -181,6 +181,71 @@ absl::StatusOr<framepair::v1::ShardEntry> AppendValidationPart(
   return entry;
 }
 
+absl::StatusOr<framepair::v1::ShardEntry> RemoveValidationParts(
+    const std::string& dir, const framepair::v1::ShardEntry& current,
+    const std::vector<framepair::v1::ShardEntry>& parts, const std::vector<bool>& keep) {
+  const std::string path = JoinPath(dir, current.file());
+  int64_t all = 0, kept = 0, kept_examples = 0;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    all += parts[i].bytes();
+    if (keep[i]) {
+      kept += parts[i].bytes();
+      kept_examples += parts[i].examples();
+    }
+  }
+  std::error_code ec;
+  const auto size = static_cast<int64_t>(fs::file_size(path, ec));
+  if (ec) return ErrnoError(ec.value(), absl::StrCat("cannot read ", path), "");
+  // Already cut (an interrupted removal): the file holds the kept parts only.
+  const bool already = size == kept && kept != all;
+  if (!already && size != all) {
+    return absl::DataLossError(absl::StrCat(path, " is ", size,
+                                            " bytes; its pairs' parts add up to ", all,
+                                            "; restore it before removing pairs"));
+  }
+  if (kept == 0) {
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+      return ErrnoError(errno, absl::StrCat("cannot remove ", path), "");
+    }
+    FP_RETURN_IF_ERROR(SyncDirectory(dir));
+    return framepair::v1::ShardEntry();
+  }
+  std::unique_ptr<FILE, int (*)(FILE*)> in(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!in) return ErrnoError(errno, absl::StrCat("cannot open ", path), "");
+  FP_ASSIGN_OR_RETURN(AtomicFile out, AtomicFile::Create(path));
+  Sha256 whole;
+  std::string buffer(1 << 20, '\0');
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (already && !keep[i]) continue;  // not in the file any more
+    if (parts[i].bytes() == 0) continue;  // a pair without validation examples
+    Sha256 own;
+    for (int64_t left = parts[i].bytes(); left > 0;) {
+      const size_t want = static_cast<size_t>(std::min<int64_t>(left, buffer.size()));
+      const size_t got = std::fread(buffer.data(), 1, want, in.get());
+      if (got == 0) return absl::DataLossError(absl::StrCat(path, " ended early"));
+      const std::string_view chunk(buffer.data(), got);
+      own.Update(chunk);
+      if (keep[i]) {
+        FP_RETURN_IF_ERROR(out.Append(chunk));
+        whole.Update(chunk);
+      }
+      left -= static_cast<int64_t>(got);
+    }
+    if (own.HexDigest() != parts[i].sha256()) {
+      return absl::DataLossError(absl::StrCat(path, ": validation part ", i + 1,
+                                              " differs from its manifest entry (sha256); restore "
+                                              "the file before removing pairs"));
+    }
+  }
+  FP_RETURN_IF_ERROR(out.Commit());
+  framepair::v1::ShardEntry entry;
+  entry.set_file(current.file());
+  entry.set_examples(kept_examples);
+  entry.set_bytes(kept);
+  entry.set_sha256(whole.HexDigest());
+  return entry;
+}
+
 void RemoveStagingDir(const std::string& staging_dir) {
   std::error_code ec;
   fs::remove_all(staging_dir, ec);

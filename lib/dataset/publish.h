@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "framepair/v1/manifest.pb.h"
@@ -31,6 +32,16 @@ absl::Status PublishDataset(const std::string& staging_dir, const std::string& o
 absl::StatusOr<framepair::v1::ShardEntry> AppendValidationPart(
     const std::string& dir, const framepair::v1::ShardEntry& current, const std::string& part_path,
     const framepair::v1::ShardEntry& part);
+
+// The validation file of a dataset of many pairs without some pairs' parts: `parts` are the
+// parts the listed file `current` holds, in order (each pair's validation entry), and `keep`
+// says which stay. The file is rewritten atomically with the kept parts, each one's sha256
+// checked on the way (DATA_LOSS naming the file otherwise); when no part is kept it is
+// removed and an empty entry returned. Idempotent: a file that already holds only the kept
+// parts (a removal interrupted before its manifest was written) is accepted as it is.
+absl::StatusOr<framepair::v1::ShardEntry> RemoveValidationParts(
+    const std::string& dir, const framepair::v1::ShardEntry& current,
+    const std::vector<framepair::v1::ShardEntry>& parts, const std::vector<bool>& keep);
 
 // Best-effort removal of a staging directory (after a failed run).
 void RemoveStagingDir(const std::string& staging_dir);

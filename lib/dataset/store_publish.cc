@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <optional>
 #include <random>
 #include <set>
@@ -46,8 +48,15 @@ class StagingCleanup {
 }  // namespace
 
 absl::Status UploadDataset(const std::string& local_dir, const framepair::v1::Manifest& manifest,
-                           ObjectStore& store) {
+                           ObjectStore& store, const std::vector<std::string>& companions) {
   FP_RETURN_IF_ERROR(CheckManifestFileNames(manifest, "the new manifest"));
+  std::vector<std::string> present;  // companions to publish; the others are deleted
+  for (const std::string& name : companions) {
+    std::error_code ec;
+    if (std::filesystem::is_regular_file(absl::StrCat(local_dir, "/", name), ec)) {
+      present.push_back(name);
+    }
+  }
   // The old dataset first: its manifest says which objects are its shards.
   std::optional<framepair::v1::Manifest> old;
   absl::StatusOr<std::string> old_json = store.GetBytes(kManifest);
@@ -69,6 +78,9 @@ absl::Status UploadDataset(const std::string& local_dir, const framepair::v1::Ma
   for (const framepair::v1::ShardEntry* f : FilesOf(manifest)) {
     FP_RETURN_IF_ERROR(store.PutFile(staging + f->file(), absl::StrCat(local_dir, "/", f->file())));
   }
+  for (const std::string& name : present) {
+    FP_RETURN_IF_ERROR(store.PutFile(staging + name, absl::StrCat(local_dir, "/", name)));
+  }
   // From here the old dataset stops being valid: its manifest goes first, so a crash leaves a
   // prefix without manifest (clearly incomplete), never a manifest that lies.
   FP_RETURN_IF_ERROR(store.Delete(kManifest));
@@ -76,6 +88,16 @@ absl::Status UploadDataset(const std::string& local_dir, const framepair::v1::Ma
   for (const framepair::v1::ShardEntry* f : FilesOf(manifest)) {
     FP_RETURN_IF_ERROR(store.Copy(staging + f->file(), f->file(), f->bytes()));
     keep.insert(f->file());
+  }
+  for (const std::string& name : companions) {
+    if (std::find(present.begin(), present.end(), name) == present.end()) {
+      FP_RETURN_IF_ERROR(store.Delete(name));
+      continue;
+    }
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(absl::StrCat(local_dir, "/", name), ec);
+    if (ec) return absl::InternalError(absl::StrCat("cannot stat ", local_dir, "/", name));
+    FP_RETURN_IF_ERROR(store.Copy(staging + name, name, static_cast<int64_t>(size)));
   }
   if (old) {
     for (const framepair::v1::ShardEntry* f : FilesOf(*old)) {
@@ -86,8 +108,8 @@ absl::Status UploadDataset(const std::string& local_dir, const framepair::v1::Ma
   return store.PutBytes(kManifest, json);
 }
 
-absl::StatusOr<std::vector<std::string>> DownloadDataset(ObjectStore& store,
-                                                         const std::string& local_dir) {
+absl::StatusOr<std::vector<std::string>> DownloadDataset(
+    ObjectStore& store, const std::string& local_dir, const std::vector<std::string>& companions) {
   absl::StatusOr<std::string> json = store.GetBytes(kManifest);
   if (absl::IsNotFound(json.status())) {
     return absl::NotFoundError(absl::StrCat("no ", store.Describe(), kManifest,
@@ -103,6 +125,10 @@ absl::StatusOr<std::vector<std::string>> DownloadDataset(ObjectStore& store,
     // A missing file is verify's defect to report, not an error of the download.
     if (!got.ok() && !absl::IsNotFound(got)) return got;
     listed.insert(f->file());
+  }
+  for (const std::string& name : companions) {
+    absl::Status got = store.GetFile(name, absl::StrCat(local_dir, "/", name));
+    if (!got.ok() && !absl::IsNotFound(got)) return got;
   }
   FP_RETURN_IF_ERROR(WriteFileAtomically(absl::StrCat(local_dir, "/", kManifest), *json));
   std::vector<std::string> stray;

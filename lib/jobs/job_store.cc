@@ -864,6 +864,18 @@ absl::StatusOr<JobRecord> JobStore::GetJob(std::string_view job_id) {
   return ReadJob(s);
 }
 
+absl::StatusOr<JobRecord> JobStore::GetJobByRequestId(std::string_view request_id) {
+  if (request_id.empty()) return absl::NotFoundError("no request id");
+  absl::MutexLock lock(&mu_);
+  const Conn c{db_.get(), &path_};
+  FP_ASSIGN_OR_RETURN(
+      Stmt s, Stmt::Prepare(c, "SELECT " FP_JOB_COLUMNS " FROM jobs j WHERE j.request_id = ?1"));
+  s.BindText(1, request_id);
+  FP_ASSIGN_OR_RETURN(const bool found, s.Step());
+  if (!found) return absl::NotFoundError("no job with this request id");
+  return ReadJob(s);
+}
+
 absl::StatusOr<JobPage> JobStore::ListJobs(const ListJobsQuery& query) {
   if (query.limit <= 0) {
     return absl::InvalidArgumentError(

@@ -176,6 +176,8 @@ class JobStore {
   absl::StatusOr<CreateJobResult> CreateJob(JobRecord job, std::vector<TaskRecord> tasks);
 
   absl::StatusOr<JobRecord> GetJob(std::string_view job_id);
+  // The job a request_id created; NOT_FOUND when none (or request_id is empty).
+  absl::StatusOr<JobRecord> GetJobByRequestId(std::string_view request_id);
   // Newest first, filtered by dataset and state.
   absl::StatusOr<JobPage> ListJobs(const ListJobsQuery& query);
   // QUEUED and RUNNING jobs, oldest first (the coordinator resumes them after a restart).

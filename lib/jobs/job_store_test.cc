@@ -282,6 +282,9 @@ TEST_F(JobStoreTest, CreateJobIsIdempotentByRequestId) {
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_FALSE(again->created);
   EXPECT_EQ(again->job, first->job);  // the stored job, creation time included
+  EXPECT_EQ(store_->GetJobByRequestId("req-1")->id, first->job.id);
+  EXPECT_EQ(store_->GetJobByRequestId("req-2").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetJobByRequestId("").status().code(), absl::StatusCode::kNotFound);
 
   auto other_spec = store_->CreateJob(Job("ds", "spec-2", "req-1"), PipelineTasks());
   EXPECT_EQ(other_spec.status().code(), absl::StatusCode::kAlreadyExists);

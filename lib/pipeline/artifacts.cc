@@ -251,6 +251,12 @@ absl::Status WritePairs(const std::string& path, const AlignOutput& aligned) {
   m.set_reanchors(stats.reanchors);
   m.set_rate_ratio(stats.rate_ratio);
   for (const std::string& w : aligned.warnings) m.add_warnings(w);
+  for (const GatedPair& g : aligned.gated) {
+    m.add_gated_lr_frame(g.lr_frame);
+    m.add_gated_hr_frame(g.hr_frame);
+    m.add_gated_residual(g.residual);
+    m.add_gated_gate(static_cast<int32_t>(g.gate));
+  }
   if (stats.colour_samples > 0) {
     for (int c = 0; c < 3; ++c) {
       m.add_colour_gain(stats.colour_gain[c]);
@@ -278,10 +284,23 @@ absl::StatusOr<AlignOutput> ReadPairs(const std::string& path) {
                         m.rejected_ambiguous(), m.reanchors()}) {
     if (count < 0 || count > kMaxCount) return Damaged(path, "negative or implausible count");
   }
+  const int gated = m.gated_lr_frame_size();
+  if (m.gated_hr_frame_size() != gated || m.gated_residual_size() != gated ||
+      m.gated_gate_size() != gated) {
+    return Damaged(path, "inconsistent gated pair lists");
+  }
   AlignOutput out;
   out.pairs.reserve(m.lr_frame_size());
   for (int i = 0; i < m.lr_frame_size(); ++i) {
     out.pairs.push_back({m.lr_frame(i), m.hr_frame(i), m.residual(i)});
+  }
+  for (int i = 0; i < gated; ++i) {
+    const int32_t why = m.gated_gate(i);
+    if (m.gated_lr_frame(i) < 0 || m.gated_hr_frame(i) < 0 || why < 1 || why > 3) {
+      return Damaged(path, absl::StrCat("gated pair ", i, " is malformed"));
+    }
+    out.gated.push_back(
+        {m.gated_lr_frame(i), m.gated_hr_frame(i), m.gated_residual(i), static_cast<Gate>(why)});
   }
   out.stats.pairs = m.lr_frame_size();
   out.stats.rejected_spike = m.rejected_spike();

@@ -31,6 +31,7 @@ absl::StatusOr<StoredFrameTable> ReadFrameTable(const std::string& path, bool wi
 // Step 2's output: the aligned pairs (without LR, every kept HR frame pairs with itself).
 struct AlignOutput {
   std::vector<AlignedPair> pairs;
+  std::vector<GatedPair> gated;  // matched pairs a gate refused (the report draws them)
   AlignStats stats;  // stored: the gates' counts, reanchors, rate ratio, mean residual, offset
   std::vector<std::string> warnings;  // for the user: shown in the summary and the manifest
 };

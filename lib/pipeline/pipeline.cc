@@ -109,7 +109,8 @@ void FitShardsToWindows(WindowPlan* plan, RunOptions* o) {
 }  // namespace
 
 absl::StatusOr<RunSummary> RunPipeline(const RunOptions& options_in, ProgressSink* progress,
-                                       const std::atomic<bool>* cancel) {
+                                       const std::atomic<bool>* cancel,
+                                       const PublishedFn& published) {
   RunOptions o = options_in;
   FP_RETURN_IF_ERROR(ValidatePaths(o));
   FP_RETURN_IF_ERROR(NormalizeRunOptions(&o));
@@ -270,7 +271,11 @@ absl::StatusOr<RunSummary> RunPipeline(const RunOptions& options_in, ProgressSin
       o.out_dir, BuildReportData(lr_table, hr.table, aligned, plan, o.sample.window, manifest)));
   FP_RETURN_IF_ERROR(PublishDataset(staging, o.out_dir, manifest));
   guard.published = true;
-  if (store) FP_RETURN_IF_ERROR(UploadDataset(o.out_dir, manifest, *store));
+  if (published) published(o.out_dir);
+  if (store) {
+    FP_RETURN_IF_ERROR(
+        UploadDataset(o.out_dir, manifest, *store, {kReportSidecarName, kReportPageName}));
+  }
   summary.manifest_path = options_in.out_dir + "/manifest.json";
   return summary;
 }

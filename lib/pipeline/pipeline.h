@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -90,7 +91,13 @@ struct RunSummary {
 // Runs everything and publishes `out_dir` (see dataset/dataset.h for the atomicity rules).
 // Errors name the offending file: INVALID_ARGUMENT for bad input or options, NOT_FOUND for a
 // missing input, PERMISSION_DENIED/FAILED_PRECONDITION for an unusable output directory.
+// `published`, if set, is called once the dataset is complete in a local directory (`out_dir`,
+// or the scratch directory of an object-store run) with that directory: what it writes there
+// named kReportSidecarName or kReportPageName (pipeline/sidecar.h) is published with the dataset,
+// before its manifest.
+using PublishedFn = std::function<void(const std::string& local_dir)>;
 absl::StatusOr<RunSummary> RunPipeline(const RunOptions& options, ProgressSink* progress,
-                                       const std::atomic<bool>* cancel = nullptr);
+                                       const std::atomic<bool>* cancel = nullptr,
+                                       const PublishedFn& published = nullptr);
 
 }  // namespace framepair

@@ -224,6 +224,13 @@ TEST_F(TinyPipelineTest, StagesThroughStoredArtifactsWriteTheBytesOfRun) {
     EXPECT_EQ(pairs->pairs[i].hr_frame, aligned->pairs[i].hr_frame);
     EXPECT_EQ(pairs->pairs[i].residual, aligned->pairs[i].residual);  // bit-exact doubles
   }
+  // The refused pairs travel too (the report draws them), one per rejection.
+  ASSERT_EQ(pairs->gated.size(), aligned->gated.size());
+  EXPECT_EQ(static_cast<int64_t>(pairs->gated.size()), aligned->stats.rejected());
+  for (size_t i = 0; i < pairs->gated.size(); ++i) {
+    EXPECT_EQ(pairs->gated[i].hr_frame, aligned->gated[i].hr_frame);
+    EXPECT_EQ(pairs->gated[i].gate, aligned->gated[i].gate);
+  }
   absl::StatusOr<PairThumbs> thumbs = PairThumbsOf(lr->table, pairs->pairs, false);
   ASSERT_TRUE(thumbs.ok()) << thumbs.status();
   absl::StatusOr<WindowPlan> plan = PlanWindows(thumbs->sequence, &lr->table, hr->table, *pairs,

@@ -13,7 +13,7 @@ using framepair::v1::ReportData;
 using framepair::v1::ReportRecording;
 
 ReportRecording RecordingOf(const std::string& role, const FrameTable& table,
-                            const std::vector<AlignedPair>& pairs, bool lr_side) {
+                            const AlignOutput& aligned, bool lr_side) {
   ReportRecording r;
   const VideoInfo& v = table.video;
   r.set_role(role);
@@ -33,7 +33,15 @@ ReportRecording RecordingOf(const std::string& role, const FrameTable& table,
       classes[k] = static_cast<char>(framepair::v1::FRAME_UNPAIRED);
     }
   }
-  for (const AlignedPair& p : pairs) {
+  // A frame a gate refused may still be paired with another partner: paired wins.
+  for (const GatedPair& g : aligned.gated) {
+    const int64_t f = lr_side ? g.lr_frame : g.hr_frame;
+    if (f >= 0 && f < static_cast<int64_t>(classes.size()) &&
+        classes[f] == static_cast<char>(framepair::v1::FRAME_UNPAIRED)) {
+      classes[f] = static_cast<char>(framepair::v1::FRAME_GATED);
+    }
+  }
+  for (const AlignedPair& p : aligned.pairs) {
     const int64_t f = lr_side ? p.lr_frame : p.hr_frame;
     if (f >= 0 && f < static_cast<int64_t>(classes.size())) {
       classes[f] = static_cast<char>(framepair::v1::FRAME_PAIRED);
@@ -54,8 +62,14 @@ ReportData BuildReportData(const FrameTable* lr, const FrameTable& hr, const Ali
                            const framepair::v1::Manifest& manifest) {
   ReportData d;
   d.set_format(1);
-  if (lr != nullptr) *d.add_recordings() = RecordingOf("lr", *lr, aligned.pairs, true);
-  *d.add_recordings() = RecordingOf("hr", hr, aligned.pairs, false);
+  if (lr != nullptr) *d.add_recordings() = RecordingOf("lr", *lr, aligned, true);
+  *d.add_recordings() = RecordingOf("hr", hr, aligned, false);
+  for (const GatedPair& g : aligned.gated) {
+    if (lr != nullptr) d.add_gated_lr_frame(g.lr_frame);
+    d.add_gated_hr_frame(g.hr_frame);
+    d.add_gated_residual(static_cast<float>(g.residual));
+    d.add_gated_gate(static_cast<int32_t>(g.gate));
+  }
   for (const AlignedPair& p : aligned.pairs) {
     if (lr != nullptr) d.add_lr_frame(p.lr_frame);
     d.add_hr_frame(p.hr_frame);
@@ -103,6 +117,11 @@ absl::StatusOr<ReportData> ReadReportData(const std::string& dir) {
       d.segment_begin_size() != d.segment_end_size() ||
       d.window_start_size() != d.window_shard_size()) {
     return damaged("its arrays disagree in length");
+  }
+  const int gated = d.gated_hr_frame_size();
+  if (d.gated_residual_size() != gated || d.gated_gate_size() != gated ||
+      (d.gated_lr_frame_size() != 0 && d.gated_lr_frame_size() != gated)) {
+    return damaged("its gated pair arrays disagree in length");
   }
   for (const auto& r : d.recordings()) {
     if (static_cast<int64_t>(r.frame_class().size()) != r.frames() ||

@@ -16,6 +16,8 @@
 namespace framepair {
 
 inline constexpr char kReportSidecarName[] = "report.binpb";
+// The page lib/report makes from the sidecar, beside it.
+inline constexpr char kReportPageName[] = "report.html";
 
 // `lr` is null for HR-only footage. `manifest` needs only its shards (their sha256 bind the
 // sidecar to this dataset).

@@ -179,6 +179,7 @@ absl::StatusOr<AlignOutput> AlignSources(const FrameTable* lr, const FrameTable&
     return Prefixed(aligned.status(), absl::StrCat(lr->video.path, " and ", hr.video.path));
   }
   out.pairs = std::move(aligned->pairs);
+  out.gated = std::move(aligned->gated);
   out.stats = aligned->stats;
   FP_RETURN_IF_ERROR(JudgeColour(*lr, hr, out.stats, &out.warnings));
   return out;

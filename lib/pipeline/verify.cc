@@ -255,7 +255,8 @@ absl::StatusOr<VerifyReport> VerifyObjectDataset(const std::string& url,
       fs::remove_all(dir, ec);
     }
   } cleanup{local};
-  absl::StatusOr<std::vector<std::string>> stray = DownloadDataset(*store, local);
+  absl::StatusOr<std::vector<std::string>> stray =
+      DownloadDataset(*store, local, {kReportSidecarName});
   if (absl::IsInvalidArgument(stray.status())) return stray.status();
   VerifyReport report;
   if (!stray.ok() && !absl::IsNotFound(stray.status()) && !absl::IsDataLoss(stray.status())) {

@@ -234,39 +234,71 @@ std::string Axis(double max_seconds, bool seconds, int y) {
   return svg;
 }
 
-// One recording over source time: a column per bin, stacked by class (paired, unpaired,
-// duplicate), damaged ranges, segment breaks and windows below.
+// The gates (align.h Gate, report.proto gated_gate), as the page names them.
+const char* GateName(int gate) {
+  switch (gate) {
+    case 1:
+      return "spike";
+    case 2:
+      return "residual";
+    case 3:
+      return "ambiguous";
+  }
+  return "unknown";
+}
+
+// One recording over source time: a column per bin, stacked by class (paired, gated,
+// unpaired, duplicate), damaged ranges, segment breaks and windows below. A gated column
+// names its gates in a tooltip.
 std::string Timeline(const ReportRecording& r, const ReportData& d, bool lr_side) {
   const int64_t frames = std::max<int64_t>(r.frames(), 1);
   const int bins = static_cast<int>(std::min<int64_t>(frames, kPlotWidth / 2));
   const double bin_w = static_cast<double>(kPlotWidth) / bins;
   constexpr int kBarH = 40;
-  std::vector<std::array<int64_t, 3>> counts(bins, {0, 0, 0});
+  constexpr int kClasses = 4;  // FrameClass values
+  std::vector<std::array<int64_t, kClasses>> counts(bins, {0, 0, 0, 0});
   const std::string& cls = r.frame_class();
   for (int64_t f = 0; f < static_cast<int64_t>(cls.size()); ++f) {
     const int b = static_cast<int>(f * bins / frames);
     const int c = static_cast<unsigned char>(cls[f]);
-    if (c < 3) ++counts[b][c];
+    if (c < kClasses) ++counts[b][c];
+  }
+  // Per bin, the gated pairs by gate (index 1..3).
+  std::vector<std::array<int64_t, 4>> gates(bins, {0, 0, 0, 0});
+  const auto& gated_frames = lr_side ? d.gated_lr_frame() : d.gated_hr_frame();
+  for (int i = 0; i < gated_frames.size() && i < d.gated_gate_size(); ++i) {
+    const int64_t f = gated_frames[i];
+    const int g = d.gated_gate(i);
+    if (f < 0 || f >= frames || g < 1 || g > 3) continue;
+    ++gates[static_cast<size_t>(f * bins / frames)][static_cast<size_t>(g)];
   }
   const bool seconds = r.fps() > 0;
   const double total_s = SecondsOf(frames, r.fps());
   std::string svg = absl::StrFormat(
       R"(<svg class="timeline" data-role="%s" width="%d" height="%d" viewBox="0 -4 %d %d">)",
       Esc(r.role()), kPlotWidth, kBarH + 46, kPlotWidth, kBarH + 46);
-  // Stack order bottom-up: paired (green), unpaired (red), duplicate (grey).
-  static constexpr const char* kClass[3] = {"dup", "paired", "unpaired"};
-  static constexpr int kOrder[3] = {1, 2, 0};
+  // Stack order bottom-up: paired (green), gated (purple), unpaired (red), duplicate (grey).
+  static constexpr const char* kClass[kClasses] = {"dup", "paired", "unpaired", "gated"};
+  static constexpr int kOrder[kClasses] = {1, 3, 2, 0};
   for (int b = 0; b < bins; ++b) {
-    const int64_t n = counts[b][0] + counts[b][1] + counts[b][2];
+    const int64_t n = counts[b][0] + counts[b][1] + counts[b][2] + counts[b][3];
     if (n == 0) continue;
     double y = kBarH;
     for (int k : kOrder) {
       if (counts[b][k] == 0) continue;
       const double h = kBarH * static_cast<double>(counts[b][k]) / n;
       y -= h;
-      absl::StrAppendFormat(&svg,
-                            R"(<rect class="%s" x="%.2f" y="%.2f" width="%.2f" height="%.2f"/>)",
-                            kClass[k], b * bin_w, y, bin_w, h);
+      std::string title;
+      if (k == framepair::v1::FRAME_GATED) {
+        title = absl::StrCat("<title>", counts[b][k], " frame(s) of refused pairs:");
+        for (int g = 1; g <= 3; ++g) {
+          if (gates[b][g] > 0) absl::StrAppend(&title, " ", GateName(g), " ", gates[b][g]);
+        }
+        title += "</title>";
+      }
+      absl::StrAppendFormat(
+          &svg, R"(<rect class="%s" x="%.2f" y="%.2f" width="%.2f" height="%.2f">%s</rect>)",
+          kClass[k], b * bin_w, y, bin_w, h, title);
     }
   }
   auto x_of = [&](int64_t frame) { return static_cast<double>(frame) * kPlotWidth / frames; };
@@ -310,6 +342,7 @@ std::string ResidualPlot(const ReportData& d, const ReportRecording& hr, double 
   const int64_t frames = std::max<int64_t>(hr.frames(), 1);
   float top = static_cast<float>(gate);
   for (float r : d.residual()) top = std::max(top, r);
+  for (float r : d.gated_residual()) top = std::max(top, r);
   top = top <= 0 ? 1.0f : top * 1.1f;
   std::vector<float> column(kPlotWidth, -1);
   for (int64_t i = 0; i < pairs; ++i) {
@@ -326,6 +359,26 @@ std::string ResidualPlot(const ReportData& d, const ReportRecording& hr, double 
     absl::StrAppendFormat(&points, "%d,%.1f ", x, kH - kH * column[x] / top);
   }
   absl::StrAppendFormat(&svg, R"(<polyline class="residual" points="%s"/>)", points);
+  // Refused pairs as marks, one per pixel column and gate (the highest residual), each saying
+  // which gate refused it: the page stays small however many there are.
+  std::map<std::pair<int, int>, int64_t> marks;  // (x, gate) -> gated pair index
+  for (int64_t i = 0;
+       i < d.gated_hr_frame_size() && i < d.gated_gate_size() && i < d.gated_residual_size(); ++i) {
+    const int x = static_cast<int>(
+        std::clamp<int64_t>(d.gated_hr_frame(i) * kPlotWidth / frames, 0, kPlotWidth - 1));
+    auto [it, inserted] = marks.try_emplace({x, d.gated_gate(i)}, i);
+    if (!inserted && d.gated_residual(i) > d.gated_residual(it->second)) it->second = i;
+  }
+  for (const auto& [key, i] : marks) {
+    const int g = key.second;
+    absl::StrAppendFormat(
+        &svg,
+        R"(<rect class="gated g%d" x="%d" y="%.1f" width="3" height="3"><title>refused by the %s gate: residual %.2f, %sHR frame %d</title></rect>)",
+        std::clamp(g, 1, 3), key.first - 1, kH - kH * d.gated_residual(i) / top - 1.5, GateName(g),
+        d.gated_residual(i),
+        d.gated_lr_frame_size() > i ? absl::StrCat("LR frame ", d.gated_lr_frame(i), ", ") : "",
+        d.gated_hr_frame(i));
+  }
   for (int i = 0; i <= 4; ++i) {
     const double v = top * i / 4;
     absl::StrAppendFormat(&svg,
@@ -352,6 +405,7 @@ h1{font-size:22px}h2{font-size:18px;margin-top:28px;border-bottom:1px solid #ddd
 table{border-collapse:collapse}td,th{padding:2px 10px;text-align:left;border-bottom:1px solid #eee}
 td.n{text-align:right;font-variant-numeric:tabular-nums}
 .paired{fill:#2e9d4f}.unpaired{fill:#d33c3c}.dup{fill:#bbb}.damaged{fill:#000}
+.gated{fill:#8e44ad}.g1{fill:#e67e22}.g2{fill:#8e44ad}.g3{fill:#16a085}
 .window{fill:#2f6fd6}.cut{stroke:#e08a00;stroke-width:1}.axis{stroke:#888}
 .tick{font-size:10px;fill:#555}.residual{fill:none;stroke:#2f6fd6;stroke-width:1}
 .gate{stroke:#d33c3c;stroke-dasharray:4 3}
@@ -363,7 +417,7 @@ pre{background:#f6f6f6;padding:8px;font-size:12px;overflow:auto}
 )";
 
 std::string Legend() {
-  return R"(<p class="legend"><span style="background:#2e9d4f"></span>paired<span style="background:#d33c3c"></span>unpaired (no partner, or rejected by a gate)<span style="background:#bbb"></span>duplicate<span style="background:#000"></span>damaged<span style="background:#e08a00"></span>segment break (scene cut or continuity break)<span style="background:#2f6fd6"></span>window</p>)";
+  return R"(<p class="legend"><span style="background:#2e9d4f"></span>paired<span style="background:#d33c3c"></span>unpaired (no partner)<span style="background:#8e44ad"></span>gated (its pair refused by a gate: spike, residual or ambiguous)<span style="background:#bbb"></span>duplicate<span style="background:#000"></span>damaged<span style="background:#e08a00"></span>segment break (scene cut or continuity break)<span style="background:#2f6fd6"></span>window</p>)";
 }
 
 std::string Inputs(const Manifest& m, const ReportData* d) {
@@ -617,9 +671,10 @@ absl::StatusOr<std::string> RenderReport(const std::string& dir, const ReportOpt
   }
 
   std::string html = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">";
-  absl::StrAppend(&html, "<title>framepair report: ", Esc(dir), "</title><style>", kStyle,
+  const std::string& name = options.title.empty() ? dir : options.title;
+  absl::StrAppend(&html, "<title>framepair report: ", Esc(name), "</title><style>", kStyle,
                   "</style></head><body>\n");
-  absl::StrAppend(&html, "<h1>framepair report</h1><p>Dataset <code>", Esc(dir),
+  absl::StrAppend(&html, "<h1>framepair report</h1><p>Dataset <code>", Esc(name),
                   "</code>: ", m.total_examples(), " example(s) of ", window, " frame(s) in ",
                   m.shards_size(), " shard(s), HR ", m.hr_width(), "x", m.hr_height(), ", LR ",
                   m.lr_width(), "x", m.lr_height(), "; framepair ", Esc(m.version()), ".</p>\n");
@@ -644,8 +699,9 @@ absl::StatusOr<std::string> RenderReport(const std::string& dir, const ReportOpt
     absl::StrAppend(
         &html,
         "<p>Thumbnail distance of every pair (0-255, lower is better) over HR "
-        "source time. The dashed line is the residual gate (--max-residual): pairs above it were "
-        "rejected and are not drawn. Mean ",
+        "source time. The dashed line is the residual gate (--max-residual). Squares are pairs "
+        "a gate refused (orange: spike filter, purple: residual gate, green: ambiguous, an "
+        "adjacent moment matched as well; hover for the frames). Mean ",
         absl::StrFormat("%.2f", m.stats().mean_residual()), ".</p>",
         ResidualPlot(*data, hr, m.parameters().max_residual()), "\n");
   }

@@ -24,6 +24,8 @@ struct ReportOptions {
   int worst_pairs = 10;  // pairs with the largest residual, in a sheet of their own (0: none)
   int tile_width = 104;  // pixels of one frame in the sheets (10 fit in 1100 px)
   int diff_gain = 4;     // |LR - HR| is multiplied by this so small misalignments show
+  // What the page calls the dataset ("job j0123 of dataset games"); empty: the directory.
+  std::string title;
 };
 
 // The page. NOT_FOUND / DATA_LOSS / INVALID_ARGUMENT naming the file when the directory holds

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "dataset/dataset.h"
@@ -138,6 +139,33 @@ TEST_F(ReportTest, PageHasEverySectionAndIsSelfContained) {
   EXPECT_THAT(*html, HasSubstr("50 % &lt;unpaired&gt;"));
   // Deterministic: the same directory gives the same page.
   EXPECT_EQ(*html, *RenderReport(dir_.string(), {}));
+}
+
+// Pairs a gate refused are their own class on the timeline (not "unpaired") and marks on the
+// residual plot, each naming its gate; frames with no partner stay "unpaired".
+TEST_F(ReportTest, GatedPairsAreDrawnWithTheirGate) {
+  for (int i = 0; i < data_.recordings_size(); ++i) {
+    std::string cls = data_.recordings(i).frame_class();
+    cls[21] = static_cast<char>(framepair::v1::FRAME_GATED);
+    cls[22] = static_cast<char>(framepair::v1::FRAME_GATED);
+    data_.mutable_recordings(i)->set_frame_class(cls);
+  }
+  for (auto [frame, gate, residual] : {std::tuple{21, 2, 14.5f}, std::tuple{22, 1, 3.0f}}) {
+    data_.add_gated_lr_frame(frame);
+    data_.add_gated_hr_frame(frame);
+    data_.add_gated_residual(residual);
+    data_.add_gated_gate(gate);
+  }
+  ASSERT_TRUE(WriteReportData(dir_.string(), data_).ok());
+  absl::StatusOr<std::string> html = RenderReport(dir_.string(), {});
+  ASSERT_TRUE(html.ok()) << html.status();
+  EXPECT_GE(Count(*html, "<rect class=\"gated\""), 2);  // a column per recording at least
+  EXPECT_GE(Count(*html, "<rect class=\"unpaired\""), 2);
+  EXPECT_THAT(*html, HasSubstr("frame(s) of refused pairs:"));
+  EXPECT_THAT(*html,
+              HasSubstr("refused by the residual gate: residual 14.50, LR frame 21, HR frame 21"));
+  EXPECT_THAT(*html, HasSubstr("refused by the spike gate: residual 3.00"));
+  EXPECT_THAT(*html, HasSubstr("gated (its pair refused by a gate"));
 }
 
 TEST_F(ReportTest, SampleSizeAndWorstPairsFollowOptions) {

@@ -65,11 +65,37 @@ absl::StatusOr<AtomicFile> AtomicFile::CreateAt(const std::string& final_path,
   return file;
 }
 
+absl::StatusOr<AtomicFile> AtomicFile::Resume(const std::string& final_path) {
+  AtomicFile file;
+  file.final_path_ = final_path;
+  file.keep_partial_ = true;
+  const size_t slash = final_path.rfind('/');
+  const size_t base = slash == std::string::npos ? 0 : slash + 1;
+  file.temp_path_ =
+      absl::StrCat(final_path.substr(0, base), ".", final_path.substr(base), ".partial");
+  file.fd_ = ::open(file.temp_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  struct stat st;
+  if (file.fd_ < 0 || ::fstat(file.fd_, &st) != 0) {
+    const int err = errno;
+    file.temp_path_.clear();
+    return ErrnoError(err, absl::StrCat("cannot create ", final_path),
+                      "check that the directory exists and is writable");
+  }
+  file.bytes_written_ = static_cast<uint64_t>(st.st_size);
+  return file;
+}
+
+void AtomicFile::Discard() {
+  keep_partial_ = false;
+  Abandon();
+}
+
 AtomicFile::AtomicFile(AtomicFile&& other) noexcept
     : fd_(std::exchange(other.fd_, -1)),
       final_path_(std::move(other.final_path_)),
       temp_path_(std::exchange(other.temp_path_, {})),
-      bytes_written_(other.bytes_written_) {}
+      bytes_written_(other.bytes_written_),
+      keep_partial_(other.keep_partial_) {}
 
 AtomicFile& AtomicFile::operator=(AtomicFile&& other) noexcept {
   if (this == &other) return *this;
@@ -78,6 +104,7 @@ AtomicFile& AtomicFile::operator=(AtomicFile&& other) noexcept {
   final_path_ = std::move(other.final_path_);
   temp_path_ = std::exchange(other.temp_path_, {});
   bytes_written_ = other.bytes_written_;
+  keep_partial_ = other.keep_partial_;
   return *this;
 }
 
@@ -86,7 +113,7 @@ AtomicFile::~AtomicFile() { Abandon(); }
 void AtomicFile::Abandon() {
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
-  if (!temp_path_.empty()) ::unlink(temp_path_.c_str());
+  if (!temp_path_.empty() && !keep_partial_) ::unlink(temp_path_.c_str());
   temp_path_.clear();
 }
 

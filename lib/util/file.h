@@ -24,6 +24,12 @@ class AtomicFile {
   // a staging directory whose leftovers a sweeper removes (uploads/). Created exclusively:
   // ALREADY_EXISTS when the name is taken.
   static absl::StatusOr<AtomicFile> CreateAt(const std::string& final_path, std::string temp_path);
+  // A download that an interruption does not waste: the temporary name is fixed
+  // ("<dir>/.<name>.partial"), opened for appending, and kept when the file is destroyed
+  // without Commit(), so the next Resume() continues at bytes_written() (what is already
+  // there). Discard() removes it (a download whose bytes turned out wrong).
+  static absl::StatusOr<AtomicFile> Resume(const std::string& final_path);
+  void Discard();
   AtomicFile(AtomicFile&&) noexcept;
   AtomicFile& operator=(AtomicFile&&) noexcept;
   ~AtomicFile();
@@ -41,6 +47,7 @@ class AtomicFile {
   std::string final_path_;
   std::string temp_path_;
   uint64_t bytes_written_ = 0;
+  bool keep_partial_ = false;  // Resume(): the temporary file outlives the object
 };
 
 // A status for a failed system call: the errno's status code (NOT_FOUND, PERMISSION_DENIED,

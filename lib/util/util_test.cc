@@ -164,6 +164,32 @@ TEST(AtomicFileTest, DestructionWithoutCommitRemovesTemp) {
   EXPECT_TRUE(ListDir(dir).empty());
 }
 
+// A resumable download: an interrupted one keeps its bytes under a fixed hidden name and the
+// next one continues after them; Discard() throws them away.
+TEST(AtomicFileTest, ResumeContinuesAnInterruptedFile) {
+  const fs::path dir = TestDir();
+  const std::string path = dir / "shard.tfrecord";
+  {
+    auto first = AtomicFile::Resume(path);
+    ASSERT_TRUE(first.ok()) << first.status();
+    EXPECT_EQ(first->bytes_written(), 0u);
+    ASSERT_TRUE(first->Append("hello ").ok());
+  }  // interrupted: no Commit()
+  EXPECT_THAT(ListDir(dir), ::testing::ElementsAre(".shard.tfrecord.partial"));
+  auto second = AtomicFile::Resume(path);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->bytes_written(), 6u);
+  ASSERT_TRUE(second->Append("world").ok());
+  ASSERT_TRUE(second->Commit().ok());
+  EXPECT_EQ(*ReadFile(path), "hello world");
+  EXPECT_THAT(ListDir(dir), ::testing::ElementsAre("shard.tfrecord"));
+  auto third = AtomicFile::Resume(dir / "other");
+  ASSERT_TRUE(third.ok());
+  ASSERT_TRUE(third->Append("wrong bytes").ok());
+  third->Discard();
+  EXPECT_THAT(ListDir(dir), ::testing::ElementsAre("shard.tfrecord"));
+}
+
 TEST(AtomicFileTest, MoveTransfersOwnership) {
   const fs::path dir = TestDir();
   auto created = AtomicFile::Create(dir / "a");

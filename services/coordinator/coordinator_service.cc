@@ -1,9 +1,13 @@
 #include "services/coordinator/coordinator_service.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <boost/asio/post.hpp>
 #include <deque>
+#include <filesystem>
 #include <functional>
 #include <optional>
 
@@ -21,6 +25,7 @@
 namespace framepair {
 namespace {
 
+namespace fs = std::filesystem;
 using framepair::v1::Job;
 using framepair::v1::JobEvent;
 
@@ -154,7 +159,13 @@ absl::StatusOr<Job> CoordinatorService::ToProto(const JobRecord& r, bool with_ta
   job.set_error(r.error);
   job.set_created_unix_ms(r.created_unix_ms);
   job.set_updated_unix_ms(r.updated_unix_ms);
-  if (r.state == JobState::kSucceeded) job.mutable_result()->ParseFromString(r.result);
+  if (r.state == JobState::kSucceeded) {
+    job.mutable_result()->ParseFromString(r.result);
+    if (!job.result().dataset_dir().empty()) {
+      job.mutable_result()->set_dataset_path(
+          absl::StrCat(storage_.root(), "/", job.result().dataset_dir()));
+    }
+  }
   if (!with_tasks) return job;
   FP_ASSIGN_OR_RETURN(std::vector<TaskRecord> tasks, store_->GetTasks(r.id));
   auto progress = scheduler_->Progress(r.id);
@@ -205,6 +216,24 @@ absl::StatusOr<framepair::v1::SubmitJobResponse> CoordinatorService::Submit(
   }
   if (!hr_only) {
     FP_RETURN_IF_ERROR(ResolveInput(storage_, spec.lr().storage_path(), "LR footage").status());
+  }
+
+  // The duplicate rule up front for uploaded footage (its sha256 is its name); the publisher
+  // applies it to every job once ingest knows the sources' hashes. A repeated request (same
+  // request_id) is the job it created, answered below, not a duplicate.
+  if (!spec.replace() && !store_->GetJobByRequestId(request.request_id()).ok()) {
+    std::vector<std::string> sources;
+    if (!hr_only) sources.push_back(FootageSha256(spec.lr()));
+    sources.push_back(FootageSha256(spec.hr()));
+    absl::StatusOr<DatasetFile> manifest =
+        FindDatasetFile(storage_, spec.dataset(), "manifest.json");
+    if (std::find(sources.begin(), sources.end(), "") == sources.end() && manifest.ok()) {
+      FP_ASSIGN_OR_RETURN(framepair::v1::Manifest dataset,
+                          ReadManifest(fs::path(manifest->path).parent_path().string()));
+      const std::vector<std::string> same =
+          DuplicateJobs(dataset, "", sources, ParametersFor(options));
+      if (!same.empty()) return DuplicateJobError(spec.dataset(), same.front());
+    }
   }
 
   std::vector<TaskRecord> tasks;
@@ -270,6 +299,98 @@ absl::Status CoordinatorService::Delete(std::string_view job_id, const Caller& c
   // The last attempt of a cancelled job removes the directory again when it ends.
   (void)storage_.RemoveWorkDir(job_id);
   return absl::OkStatus();
+}
+
+bool CoordinatorService::Owns(const std::string& job_id, const Caller& caller) {
+  if (caller.admin) return true;
+  absl::StatusOr<JobRecord> record = store_->GetJob(job_id);
+  return record.ok() && record->owner == caller.name;
+}
+
+absl::StatusOr<DatasetFile> CoordinatorService::DatasetFileFor(
+    const framepair::v1::ReadDatasetFileRequest& request, const Caller& caller) {
+  FP_RETURN_IF_ERROR(CheckRequestLimits(request));
+  if (request.offset() < 0) return absl::InvalidArgumentError("offset must be >= 0");
+  FP_ASSIGN_OR_RETURN(DatasetFile file,
+                      FindDatasetFile(storage_, request.dataset(), request.file()));
+  if (!file.job_id.empty()) {
+    if (Owns(file.job_id, caller)) return file;
+    return absl::PermissionDeniedError(
+        absl::StrCat(request.file(), " belongs to job ", file.job_id,
+                     ", submitted by another client; only its submitter or an admin token may "
+                     "read it"));
+  }
+  for (const std::string& job : file.dataset_jobs) {
+    if (Owns(job, caller)) return file;
+  }
+  if (caller.admin) return file;
+  return absl::PermissionDeniedError(
+      absl::StrCat("dataset '", request.dataset(),
+                   "' holds no job of this client; only an "
+                   "admin token or the submitter of one of its jobs may read ",
+                   request.file()));
+}
+
+absl::StatusOr<framepair::v1::FindFootageResponse> CoordinatorService::Find(
+    const framepair::v1::FindFootageRequest& request) {
+  FP_RETURN_IF_ERROR(CheckRequestLimits(request));
+  FP_RETURN_IF_ERROR(StorageRoot::ValidateSha256Hex(request.sha256()));
+  framepair::v1::FindFootageResponse response;
+  if (!storage_.HasFootage(request.sha256())) return response;
+  FP_ASSIGN_OR_RETURN(std::string path, storage_.FootagePath(request.sha256()));
+  std::error_code ec;
+  // Stored files are named by the hash of what was checked on upload; the size guards against
+  // a file changed under the storage root since.
+  if (static_cast<int64_t>(fs::file_size(path, ec)) != request.size() || ec) return response;
+  FP_ASSIGN_OR_RETURN(*response.mutable_storage_path(), storage_.Relativize(path));
+  return response;
+}
+
+absl::StatusOr<framepair::v1::ListDatasetsResponse> CoordinatorService::Datasets(
+    const Caller& caller) {
+  FP_ASSIGN_OR_RETURN(std::vector<framepair::v1::DatasetSummary> all,
+                      ListPublishedDatasets(storage_));
+  framepair::v1::ListDatasetsResponse response;
+  for (framepair::v1::DatasetSummary& d : all) {
+    if (!caller.admin) {
+      auto* jobs = d.mutable_jobs();
+      jobs->erase(std::remove_if(jobs->begin(), jobs->end(),
+                                 [&](const auto& j) { return !Owns(j.job_id(), caller); }),
+                  jobs->end());
+      if (jobs->empty()) continue;
+    }
+    *response.add_datasets() = std::move(d);
+  }
+  return response;
+}
+
+absl::StatusOr<framepair::v1::DeleteDatasetResponse> CoordinatorService::RemoveDataset(
+    const framepair::v1::DeleteDatasetRequest& request, const Caller& caller) {
+  FP_RETURN_IF_ERROR(CheckRequestLimits(request));
+  if (!request.job_id().empty()) {
+    FP_RETURN_IF_ERROR(StorageRoot::ValidateName("job id", request.job_id()));
+  }
+  FP_ASSIGN_OR_RETURN(DatasetFile manifest,
+                      FindDatasetFile(storage_, request.dataset(), "manifest.json"));
+  for (const std::string& job : manifest.dataset_jobs) {
+    if ((request.job_id().empty() || job == request.job_id()) && !Owns(job, caller)) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("job ", job, " of dataset '", request.dataset(),
+                       "' was submitted by another client; only its submitter or an admin token "
+                       "may remove it"));
+    }
+  }
+  if (!caller.admin && manifest.dataset_jobs.empty()) {
+    return absl::PermissionDeniedError("only an admin token may remove a dataset without jobs");
+  }
+  absl::StatusOr<framepair::v1::DeleteDatasetResponse> removed = scheduler_->WhilePublishingPaused(
+      [&] { return RemoveFromDataset(storage_, request.dataset(), request.job_id()); });
+  if (removed.ok()) {
+    spdlog::info("dataset {}: {} removed by {}", request.dataset(),
+                 request.job_id().empty() ? "everything" : "job " + request.job_id(),
+                 caller.name.empty() ? "an anonymous client" : caller.name);
+  }
+  return removed;
 }
 
 absl::Status CoordinatorService::AdmitUpload(const std::string& peer, int64_t bytes) {
@@ -390,6 +511,118 @@ grpc::ServerUnaryReactor* CoordinatorService::CancelJob(
         if (r.ok()) *response = *std::move(r);
         return r.status();
       });
+}
+
+grpc::ServerUnaryReactor* CoordinatorService::FindFootage(
+    grpc::CallbackServerContext* context, const framepair::v1::FindFootageRequest* request,
+    framepair::v1::FindFootageResponse* response) {
+  return OnExecutor(context, [this, request, response] {
+    absl::StatusOr<framepair::v1::FindFootageResponse> r = Find(*request);
+    if (r.ok()) *response = *std::move(r);
+    return r.status();
+  });
+}
+
+grpc::ServerUnaryReactor* CoordinatorService::ListDatasets(
+    grpc::CallbackServerContext* context, const framepair::v1::ListDatasetsRequest*,
+    framepair::v1::ListDatasetsResponse* response) {
+  return OnExecutor(context,
+                    [this, response, caller = CallerOf(options_.identities.get(), *context)] {
+                      absl::StatusOr<framepair::v1::ListDatasetsResponse> r = Datasets(caller);
+                      if (r.ok()) *response = *std::move(r);
+                      return r.status();
+                    });
+}
+
+grpc::ServerUnaryReactor* CoordinatorService::DeleteDataset(
+    grpc::CallbackServerContext* context, const framepair::v1::DeleteDatasetRequest* request,
+    framepair::v1::DeleteDatasetResponse* response) {
+  return OnExecutor(
+      context, [this, request, response, caller = CallerOf(options_.identities.get(), *context)] {
+        absl::StatusOr<framepair::v1::DeleteDatasetResponse> r = RemoveDataset(*request, caller);
+        if (r.ok()) *response = *std::move(r);
+        return r.status();
+      });
+}
+
+// ReadDatasetFile: the checks on the executor (they read the manifest and the job store),
+// then the file in chunks, one write at a time. A chunk is read on the thread that saw the
+// previous write complete: one bounded pread of a local file. gRPC calls OnDone only after
+// Finish, and only this reactor calls Finish (never OnCancel: a cancelled call fails its
+// write), so nothing runs after deletion.
+class ReadFileReactor : public grpc::ServerWriteReactor<framepair::v1::ReadDatasetFileResponse> {
+ public:
+  static constexpr int64_t kChunkBytes = 1 << 20;
+
+  ReadFileReactor(CoordinatorService* service, framepair::v1::ReadDatasetFileRequest request,
+                  Caller caller)
+      : service_(service), request_(std::move(request)), caller_(std::move(caller)) {
+    boost::asio::post(service_->executor_, [this] { Start(); });
+  }
+  ~ReadFileReactor() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) return Finish(grpc::Status::CANCELLED);
+    if (offset_ >= size_) return Finish(grpc::Status::OK);
+    Next();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  void Start() {
+    absl::StatusOr<DatasetFile> file = service_->DatasetFileFor(request_, caller_);
+    if (!file.ok()) return Finish(ToGrpcStatus(file.status()));
+    fd_ = ::open(file->path.c_str(), O_RDONLY | O_CLOEXEC);
+    struct stat st {};
+    if (fd_ < 0 || ::fstat(fd_, &st) != 0) {
+      return Finish(ToGrpcStatus(absl::InternalError(absl::StrCat(
+          "cannot open ", request_.file(), " of dataset '", request_.dataset(), "'"))));
+    }
+    size_ = st.st_size;
+    offset_ = request_.offset();
+    if (offset_ > size_) {
+      return Finish(ToGrpcStatus(absl::OutOfRangeError(absl::StrCat(
+          "offset ", offset_, " is past the end of ", request_.file(), " (", size_, " bytes)"))));
+    }
+    Next();  // at the end already: one message with the size and no bytes
+  }
+
+  void Next() {
+    const int64_t want = std::min(kChunkBytes, size_ - offset_);
+    std::string* chunk = out_.mutable_chunk();
+    chunk->resize(static_cast<size_t>(want));
+    int64_t got = 0;
+    while (got < want) {
+      const ssize_t n = ::pread(fd_, chunk->data() + got, static_cast<size_t>(want - got),
+                                static_cast<off_t>(offset_ + got));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        return Finish(ToGrpcStatus(
+            absl::DataLossError(absl::StrCat(request_.file(), " of dataset '", request_.dataset(),
+                                             "' became shorter while it was read; ask again"))));
+      }
+      got += n;
+    }
+    out_.set_size(size_);
+    offset_ += want;
+    StartWrite(&out_);
+  }
+
+  CoordinatorService* service_;
+  const framepair::v1::ReadDatasetFileRequest request_;
+  const Caller caller_;
+  int fd_ = -1;
+  int64_t size_ = 0;
+  int64_t offset_ = 0;
+  framepair::v1::ReadDatasetFileResponse out_;
+};
+
+grpc::ServerWriteReactor<framepair::v1::ReadDatasetFileResponse>*
+CoordinatorService::ReadDatasetFile(grpc::CallbackServerContext* context,
+                                    const framepair::v1::ReadDatasetFileRequest* request) {
+  return new ReadFileReactor(this, *request, CallerOf(options_.identities.get(), *context));
 }
 
 // UploadFootage: header, then chunks straight into a FootageUpload (hashed on the way).

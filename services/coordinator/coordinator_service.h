@@ -15,6 +15,7 @@
 #include "framepair/v1/coordinator.grpc.pb.h"
 #include "jobs/job_store.h"
 #include "services/common/token_auth.h"
+#include "services/coordinator/datasets.h"
 #include "services/coordinator/event_hub.h"
 #include "services/coordinator/scheduler.h"
 #include "storage/storage.h"
@@ -82,6 +83,18 @@ class CoordinatorService final : public framepair::v1::Coordinator::CallbackServ
   grpc::ServerUnaryReactor* DeleteJob(grpc::CallbackServerContext* context,
                                       const framepair::v1::DeleteJobRequest* request,
                                       framepair::v1::DeleteJobResponse* response) override;
+  grpc::ServerWriteReactor<framepair::v1::ReadDatasetFileResponse>* ReadDatasetFile(
+      grpc::CallbackServerContext* context,
+      const framepair::v1::ReadDatasetFileRequest* request) override;
+  grpc::ServerUnaryReactor* FindFootage(grpc::CallbackServerContext* context,
+                                        const framepair::v1::FindFootageRequest* request,
+                                        framepair::v1::FindFootageResponse* response) override;
+  grpc::ServerUnaryReactor* ListDatasets(grpc::CallbackServerContext* context,
+                                         const framepair::v1::ListDatasetsRequest* request,
+                                         framepair::v1::ListDatasetsResponse* response) override;
+  grpc::ServerUnaryReactor* DeleteDataset(grpc::CallbackServerContext* context,
+                                          const framepair::v1::DeleteDatasetRequest* request,
+                                          framepair::v1::DeleteDatasetResponse* response) override;
 
   // The library-level operations (testable without gRPC), on behalf of `caller`: a job
   // records who submitted it, and a caller that is not an admin sees, watches, cancels and
@@ -97,10 +110,22 @@ class CoordinatorService final : public framepair::v1::Coordinator::CallbackServ
       const framepair::v1::ListJobsRequest& request, const Caller& caller = {});
   // FAILED_PRECONDITION for a job that is not finished.
   absl::Status Delete(std::string_view job_id, const Caller& caller = {});
+  // A dataset file `caller` may read (datasets.h FindDatasetFile, then the owner rule of
+  // ReadDatasetFile in coordinator.proto).
+  absl::StatusOr<DatasetFile> DatasetFileFor(const framepair::v1::ReadDatasetFileRequest& request,
+                                             const Caller& caller);
+  absl::StatusOr<framepair::v1::FindFootageResponse> Find(
+      const framepair::v1::FindFootageRequest& request);
+  absl::StatusOr<framepair::v1::ListDatasetsResponse> Datasets(const Caller& caller = {});
+  absl::StatusOr<framepair::v1::DeleteDatasetResponse> RemoveDataset(
+      const framepair::v1::DeleteDatasetRequest& request, const Caller& caller = {});
 
  private:
   friend class WatchReactor;
   friend class UploadReactor;
+  friend class ReadFileReactor;
+  // True when `caller` submitted the job (or is an admin); false also for a deleted job.
+  bool Owns(const std::string& job_id, const Caller& caller);
   // Admission of one upload of `bytes` from `peer`: the per-client limit and free space.
   absl::Status AdmitUpload(const std::string& peer, int64_t bytes);
   void EndUpload(const std::string& peer, int64_t bytes);

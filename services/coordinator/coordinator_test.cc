@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "dataset/dataset.h"
 #include "pipeline/parameters.h"
 #include "services/common/channel.h"
 #include "services/common/metrics.h"
@@ -669,6 +670,40 @@ TEST_F(SchedulerTest, JobRunsThroughFakeWorkersAndWatchSeesEveryEventInOrder) {
   auto tasks = store_->GetTasks(id);
   ASSERT_TRUE(tasks.ok());
   EXPECT_EQ(tasks->size(), 4u);  // ingest-hr, align, scene, pack-00000
+}
+
+// A published dataset's files, listing and removal follow the job owner rule.
+TEST_F(SchedulerTest, DatasetFilesBelongToTheirJobsSubmitters) {
+  Start();
+  const Caller alice{"alice", false}, bob{"bob", false};
+  auto submitted = service_->Submit(Request(), alice);
+  ASSERT_TRUE(submitted.ok()) << submitted.status();
+  const std::string id = submitted->job().id();
+  ASSERT_EQ(WaitForEnd(id), JobState::kSucceeded);
+  auto manifest = ReadManifest((root_ / "storage/datasets/games").string());
+  ASSERT_TRUE(manifest.ok()) << manifest.status();
+  ASSERT_EQ(manifest->shards_size(), 1);
+  for (const std::string& file : {std::string("manifest.json"), manifest->shards(0).file()}) {
+    framepair::v1::ReadDatasetFileRequest request;
+    request.set_dataset("games");
+    request.set_file(file);
+    EXPECT_TRUE(service_->DatasetFileFor(request, alice).ok()) << file;
+    EXPECT_TRUE(service_->DatasetFileFor(request, Caller{}).ok()) << file;  // an admin
+    EXPECT_EQ(service_->DatasetFileFor(request, bob).status().code(),
+              absl::StatusCode::kPermissionDenied)
+        << file;
+  }
+  EXPECT_EQ(service_->Datasets(bob)->datasets_size(), 0);
+  ASSERT_EQ(service_->Datasets(alice)->datasets_size(), 1);
+  EXPECT_EQ(service_->Datasets(alice)->datasets(0).jobs(0).job_id(), id);
+  framepair::v1::DeleteDatasetRequest rm;
+  rm.set_dataset("games");
+  EXPECT_EQ(service_->RemoveDataset(rm, bob).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(fs::exists(root_ / "storage/datasets/games/manifest.json"));
+  auto removed = service_->RemoveDataset(rm, alice);
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_EQ(removed->jobs_removed_size(), 1);
+  EXPECT_FALSE(fs::exists(root_ / "storage/datasets/games/manifest.json"));
 }
 
 TEST_F(SchedulerTest, RetryableFailureIsRetriedAndPermanentOneFailsTheJob) {

@@ -14,6 +14,9 @@
 #include "dataset/publish.h"
 #include "dataset/run_manifest.h"
 #include "pipeline/parameters.h"
+#include "services/coordinator/datasets.h"
+#include "services/coordinator/job_report.h"
+#include "spdlog/spdlog.h"
 #include "util/file.h"
 #include "util/quote.h"
 #include "util/status_macros.h"
@@ -159,6 +162,7 @@ absl::StatusOr<framepair::v1::JobResult> PublishJob(const StorageRoot& storage,
   const Manifest pair = builder.Build(hr.ingest().source().width(), hr.ingest().source().height());
 
   FP_ASSIGN_OR_RETURN(std::string dir, storage.DatasetDir(spec.dataset()));
+  FP_RETURN_IF_ERROR(ResolveDuplicateJobs(storage, job_id, spec, pair));  // datasets.h
   Manifest dataset;
   const bool exists = fs::exists(dir + "/manifest.json");
   if (exists) {
@@ -180,6 +184,12 @@ absl::StatusOr<framepair::v1::JobResult> PublishJob(const StorageRoot& storage,
         MoveShard(from, dir + "/" + r.pack().entry().file(), r.pack().entry().bytes()));
   }
   FP_RETURN_IF_ERROR(SyncDirectory(dir));
+  // The job's report page before the manifest lists the job: whoever sees the job finds its
+  // report. A page that cannot be made costs the page, never the dataset.
+  if (absl::Status s = WriteJobReport(storage, job_id, dir, pair, validation_part, tasks);
+      !s.ok()) {
+    spdlog::warn("{}: no report page: {}", job_id, std::string(s.message()));
+  }
 
   bool listed = false;
   for (const auto& p : dataset.pairs()) listed = listed || p.job_id() == job_id;

@@ -108,6 +108,14 @@ class Scheduler {
   // janitor_interval; callable directly (tests).
   JanitorReport RunJanitor();
 
+  // Runs `fn` while no job is being published: what else changes a dataset (removing a job's
+  // pairs) must not interleave with a publication.
+  template <typename Fn>
+  auto WhilePublishingPaused(Fn fn) {
+    std::lock_guard<std::mutex> publishing(publish_mu_);
+    return fn();
+  }
+
  private:
   struct Target;
   struct Attempt;

@@ -150,7 +150,7 @@ TEST_F(CliTest, HelpCompletionAndVersion) {
   EXPECT_THAT(help.out, HasSubstr("--no-report"));
   EXPECT_EQ(Framepair({"help", "nope"}).exit_code, kBadInput);
   for (const char* command : {"run", "verify", "report", "extract", "submit", "watch", "status",
-                              "list", "cancel", "health"}) {
+                              "list", "cancel", "health", "fetch", "datasets"}) {
     ProcessResult r = Framepair({"help", command});
     EXPECT_EQ(r.exit_code, 0) << command << r.err;
     EXPECT_THAT(r.out, HasSubstr("--")) << command;

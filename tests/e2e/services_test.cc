@@ -388,7 +388,9 @@ TEST(Services, BadInputFailsItsJobWhileGoodJobsSucceed) {
   std::vector<std::string> good;
   // Ten concurrent jobs (small ones: the machine has two cores), in three datasets.
   for (int i = 0; i < 10; ++i) {
-    good.push_back(stack.Submit("good-" + std::to_string(i % 3), {}, {"--windows", "4"}));
+    // A seed each: a dataset refuses a second job of the same footage, options and seed.
+    good.push_back(stack.Submit("good-" + std::to_string(i % 3), {},
+                                {"--windows", "4", "--seed", std::to_string(i)}));
   }
   EXPECT_EQ(submitted.exit_code, 1) << submitted.out << submitted.err;
   EXPECT_THAT(submitted.out, ::testing::HasSubstr(bad.filename().string()));
@@ -534,6 +536,197 @@ TEST(Services, BrokenUploadsLeaveNothingUsable) {
   EXPECT_EQ(response.storage_path(), "footage/sha256/" + Sha256Hex(data));
   EXPECT_EQ(*ReadFile((stack.storage() / response.storage_path()).string()), data);
   EXPECT_EQ(files_under("uploads"), 0);
+}
+
+// A number field of the CLI's one-object JSON output; -1 when absent.
+int64_t JsonNumber(const std::string& json, const std::string& field) {
+  std::smatch m;
+  if (!std::regex_search(json, m, std::regex("\"" + field + "\": (\\d+)"))) return -1;
+  return std::stoll(m[1]);
+}
+
+fs::path TempDir(const std::string& name) {
+  fs::path dir =
+      fs::temp_directory_path() / ("framepair-services-" + std::to_string(getpid())) / name;
+  fs::remove_all(dir);
+  return dir;
+}
+
+// The validation split too: its file is one of those a fetch and a removal must get right.
+std::vector<std::string> WithValidation(const std::string& seed = "11") {
+  return {"--shards", "2", "--windows", "24", "--seed", seed, "--val-windows", "4"};
+}
+
+// A dataset downloaded over gRPC, without the shared storage: the same bytes, verified,
+// manifest last; an interrupted download is continued, and bytes that do not match the
+// manifest never become a file.
+TEST(Services, FetchDownloadsTheDatasetAndResumesAPartialFile) {
+  Stack stack(1);
+  const std::string job = stack.Submit("fetched", {}, WithValidation());
+  ProcessResult watch = stack.Cli({"watch", job});
+  ASSERT_EQ(watch.exit_code, 0) << watch.out << watch.err;
+  // The summary names where the dataset is, and how to get it elsewhere.
+  EXPECT_THAT(watch.out, ::testing::HasSubstr(fs::canonical(stack.dataset("fetched")).string()));
+  EXPECT_THAT(watch.out, ::testing::Not(::testing::HasSubstr("<storage-root>")));
+  EXPECT_THAT(watch.out, ::testing::HasSubstr("framepair fetch fetched --to DIR"));
+
+  const fs::path to = TempDir("fetched");
+  ProcessResult fetch = stack.Cli({"fetch", "fetched", "--to", to.string(), "-o", "json"});
+  ASSERT_EQ(fetch.exit_code, 0) << fetch.out << fetch.err;
+  ExpectVerifies(to);
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(stack.dataset("fetched"))) {
+    if (!e.is_regular_file()) continue;
+    const std::string name = e.path().filename().string();
+    names.push_back(name);
+    EXPECT_EQ(*ReadFile((to / name).string()), *ReadFile(e.path().string())) << name;
+  }
+  EXPECT_EQ(names.size(), 4u);  // two shards, validate.tfrecord, manifest.json
+  EXPECT_EQ(JsonNumber(fetch.out, "bytes_resumed"), 0);
+  // The job's report page came along.
+  EXPECT_TRUE(fs::is_regular_file(to / "reports" / (job + ".html")));
+
+  // Interrupted half-way through a shard: the partial file is continued, not restarted.
+  std::string shard;
+  for (const auto& e : fs::directory_iterator(to)) {
+    const std::string name = e.path().filename().string();
+    if (name.starts_with("train_")) shard = name;
+  }
+  ASSERT_FALSE(shard.empty());
+  const std::string bytes = *ReadFile((to / shard).string());
+  const size_t half = bytes.size() / 2;
+  fs::remove(to / shard);
+  fs::remove(to / "manifest.json");
+  ASSERT_TRUE(
+      WriteFileAtomically((to / ("." + shard + ".partial")).string(), bytes.substr(0, half)).ok());
+  ProcessResult resumed = stack.Cli({"fetch", "fetched", "--to", to.string(), "-o", "json"});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.out << resumed.err;
+  EXPECT_EQ(JsonNumber(resumed.out, "bytes_resumed"), static_cast<int64_t>(half)) << resumed.out;
+  EXPECT_EQ(JsonNumber(resumed.out, "files_present"), 2) << resumed.out;
+  EXPECT_EQ(*ReadFile((to / shard).string()), bytes);
+  EXPECT_FALSE(fs::exists(to / ("." + shard + ".partial")));
+  ExpectVerifies(to);
+
+  // A partial file that is not a prefix of the shard: the whole file fails its sha256, is
+  // refused (exit 2, the partial removed, no shard written) and the next fetch gets it right.
+  fs::remove(to / shard);
+  ASSERT_TRUE(
+      WriteFileAtomically((to / ("." + shard + ".partial")).string(), std::string(half, 'x')).ok());
+  ProcessResult corrupt = stack.Cli({"fetch", "fetched", "--to", to.string()});
+  EXPECT_EQ(corrupt.exit_code, 2) << corrupt.out << corrupt.err;
+  EXPECT_THAT(corrupt.err, ::testing::HasSubstr("sha256"));
+  EXPECT_FALSE(fs::exists(to / shard));
+  EXPECT_FALSE(fs::exists(to / ("." + shard + ".partial")));
+  ASSERT_EQ(stack.Cli({"fetch", "fetched", "--to", to.string()}).exit_code, 0);
+  ExpectVerifies(to);
+
+  // One job's part: its shards and a manifest of its own, which verify accepts.
+  const fs::path one = TempDir("one-job");
+  ProcessResult by_job = stack.Cli({"fetch", job, "--to", one.string()});
+  ASSERT_EQ(by_job.exit_code, 0) << by_job.out << by_job.err;
+  ExpectVerifies(one);
+  EXPECT_EQ(ShardsOf(one).size(), 2u);
+
+  // The job's report page, fetched by job id: the report of this job.
+  const fs::path page = TempDir("page") / "job.html";
+  fs::create_directories(page.parent_path());
+  ProcessResult report = stack.Cli({"report", job, "-o", page.string()});
+  ASSERT_EQ(report.exit_code, 0) << report.out << report.err;
+  const std::string html = *ReadFile(page.string());
+  EXPECT_THAT(html, ::testing::HasSubstr("job " + job + " of dataset fetched"));
+  for (const char* section :
+       {"<h2>Inputs</h2>", "<h2>Timeline</h2>", "<h2>Alignment residual per pair</h2>",
+        "<h2>Contact sheet</h2>", "<h2>Accounting</h2>"}) {
+    EXPECT_THAT(html, ::testing::HasSubstr(section));
+  }
+  EXPECT_THAT(html, ::testing::Not(::testing::HasSubstr("not shown")));  // the sidecar matched
+
+  // The RPC itself: bounded chunks, only what the manifest lists, offsets checked.
+  auto stub = framepair::v1::Coordinator::NewStub(
+      grpc::CreateChannel(stack.server(), grpc::InsecureChannelCredentials()));
+  auto read = [&](const std::string& dataset, const std::string& file, int64_t offset,
+                  std::string* data) {
+    grpc::ClientContext ctx;
+    framepair::v1::ReadDatasetFileRequest request;
+    request.set_dataset(dataset);
+    request.set_file(file);
+    request.set_offset(offset);
+    auto reader = stub->ReadDatasetFile(&ctx, request);
+    framepair::v1::ReadDatasetFileResponse chunk;
+    while (reader->Read(&chunk)) {
+      EXPECT_LE(chunk.chunk().size(), 1u << 20);
+      data->append(chunk.chunk());
+    }
+    return reader->Finish();
+  };
+  std::string data;
+  EXPECT_TRUE(read("fetched", shard, static_cast<int64_t>(half), &data).ok());
+  EXPECT_EQ(data, bytes.substr(half));
+  fs::create_symlink("/etc/passwd", stack.dataset("fetched") / "train_escape.tfrecord");
+  for (const char* file : {"../../state/coordinator.db", "train_escape.tfrecord", "/etc/passwd",
+                           "reports/../manifest.json", "report.binpb"}) {
+    data.clear();
+    grpc::Status s = read("fetched", file, 0, &data);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << file << ": " << s.error_message();
+    EXPECT_TRUE(data.empty()) << file;
+  }
+  EXPECT_EQ(read("fetched", shard, static_cast<int64_t>(bytes.size()) + 1, &data).error_code(),
+            grpc::StatusCode::OUT_OF_RANGE);
+  EXPECT_EQ(read("../datasets", "manifest.json", 0, &data).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+// A job equal to one already in the dataset is refused unless --replace; the same footage is
+// not uploaded twice; `datasets` lists the jobs and `datasets rm` removes one atomically.
+TEST(Services, DuplicateJobsAreRefusedReplacedAndRemoved) {
+  Stack stack(1);
+  const std::string first = stack.Submit("dup", {}, WithValidation());
+  ASSERT_EQ(stack.Cli({"watch", first}).exit_code, 0);
+
+  std::vector<std::string> again = {"submit",       "--lr",      Pair().lr_path, "--hr",
+                                    Pair().hr_path, "--dataset", "dup"};
+  for (const std::string& o : WithValidation()) again.push_back(o);
+  ProcessResult refused = stack.Cli(again);
+  EXPECT_EQ(refused.exit_code, 2) << refused.out << refused.err;
+  EXPECT_THAT(refused.err, ::testing::HasSubstr("--replace"));
+  EXPECT_THAT(refused.err, ::testing::HasSubstr(first));
+  // The footage was already there: nothing was sent.
+  EXPECT_THAT(refused.err, ::testing::HasSubstr("already on the coordinator"));
+  EXPECT_THAT(refused.err, ::testing::HasSubstr("uploaded 0 bytes"));
+
+  // Another seed is another job; --replace swaps the first one's pairs for the new job's.
+  const std::string second = stack.Submit("dup", {}, WithValidation("12"));
+  ASSERT_EQ(stack.Cli({"watch", second}).exit_code, 0);
+  const std::string replacing = stack.Submit("dup", {"--replace"}, WithValidation());
+  ProcessResult watched = stack.Cli({"watch", replacing});
+  ASSERT_EQ(watched.exit_code, 0) << watched.out << watched.err;
+  ProcessResult listed = stack.Cli({"datasets", "-o", "json"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_THAT(listed.out, ::testing::HasSubstr(second));
+  EXPECT_THAT(listed.out, ::testing::HasSubstr(replacing));
+  EXPECT_THAT(listed.out, ::testing::Not(::testing::HasSubstr(first)));
+  for (const auto& e : fs::directory_iterator(stack.dataset("dup"))) {
+    EXPECT_THAT(e.path().filename().string(), ::testing::Not(::testing::HasSubstr(first)));
+  }
+  ExpectVerifies(stack.dataset("dup"));
+
+  // One job's pairs removed: its shards, report and validation part go, the rest verifies.
+  ProcessResult rm = stack.Cli({"datasets", "rm", "dup", "--job", second});
+  ASSERT_EQ(rm.exit_code, 0) << rm.out << rm.err;
+  ExpectVerifies(stack.dataset("dup"));
+  absl::StatusOr<std::string> manifest =
+      ReadFile((stack.dataset("dup") / "manifest.json").string());
+  ASSERT_TRUE(manifest.ok());
+  EXPECT_THAT(*manifest, ::testing::Not(::testing::HasSubstr(second)));
+  EXPECT_FALSE(fs::exists(stack.dataset("dup") / "reports" / (second + ".html")));
+  EXPECT_EQ(ShardsOf(stack.dataset("dup")).size(), 2u);
+  EXPECT_EQ(stack.Cli({"datasets", "rm", "dup", "--job", second}).exit_code, 2);
+
+  // The whole dataset.
+  ASSERT_EQ(stack.Cli({"datasets", "rm", "dup"}).exit_code, 0);
+  EXPECT_FALSE(fs::exists(stack.dataset("dup")));
+  ProcessResult none = stack.Cli({"datasets"});
+  EXPECT_THAT(none.out, ::testing::HasSubstr("no published datasets"));
 }
 
 }  // namespace

@@ -163,6 +163,19 @@ function client(port) {
 }
 
 // Every object under `prefix`, with size and sha256, read by the independent client.
+const REPORT_FILES = ['report.binpb', 'report.html'];
+
+// The report objects of `got` (objects()), removed from it; fails unless both are there.
+async function reportObjects(s3, prefix, got) {
+  for (const name of REPORT_FILES) {
+    check(name in got && got[name].size > 0, `no ${name} object beside the shards`);
+    delete got[name];
+  }
+  const page = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: `${prefix}report.html` }));
+  const html = Buffer.from(await page.Body.transformToByteArray()).toString();
+  check(html.startsWith('<!DOCTYPE html>') && html.includes('</html>'), 'report.html is not the report page');
+}
+
 async function objects(s3, prefix) {
   const out = {};
   let token;
@@ -178,13 +191,13 @@ async function objects(s3, prefix) {
   return out;
 }
 
-// The dataset files of a directory run. report.binpb and report.html are left out: `run --out
-// s3://` does not upload the report yet (README, "Object storage"), and readers never
-// read them.
+// The dataset files of a directory run. report.binpb and report.html are compared apart
+// (reportObjects): they name the output location, so their bytes differ between a directory
+// and a bucket.
 function directory(dir) {
   const out = {};
   for (const name of fs.readdirSync(dir).sort()) {
-    if (name === 'report.binpb' || name === 'report.html') continue;
+    if (REPORT_FILES.includes(name)) continue;
     const bytes = fs.readFileSync(path.join(dir, name));
     out[name] = { size: bytes.length, sha256: sha256(bytes) };
   }
@@ -243,6 +256,7 @@ const CASES = {
     check(r.code === 0, `run --out s3:// failed (${r.code}): ${r.err}`);
     const want = directory(dir);
     const got = await objects(env.s3, 'datasets/one/');
+    await reportObjects(env.s3, 'datasets/one/', got);
     check(JSON.stringify(got) === JSON.stringify(want),
       `objects differ from the directory:\n${JSON.stringify(got)}\n${JSON.stringify(want)}`);
     check(Object.keys(got).some((k) => k.startsWith('train_')) && 'validate.tfrecord' in got,
@@ -259,6 +273,11 @@ const CASES = {
     // Publishing again replaces the dataset (and the stray object stays a stray).
     const again = await runOut(f, `s3://${BUCKET}/datasets/one`, s3env(env.proxy));
     check(again.code === 0, `second run failed: ${again.err}`);
+    // --no-report: the previous report would describe another dataset, so it goes.
+    const bare = await run(framepair, ['run', '--lr', f.lr, '--hr', f.hr, '--out', `s3://${BUCKET}/datasets/one`, '-q', '--no-report', ...OPTIONS], s3env(env.proxy));
+    check(bare.code === 0, `run --no-report failed: ${bare.err}`);
+    const left = await objects(env.s3, 'datasets/one/');
+    check(!('report.html' in left) && 'report.binpb' in left, `after --no-report: ${Object.keys(left)}`);
   },
 
   // 503 storms are retried with backoff; the result is still identical.
@@ -272,6 +291,7 @@ const CASES = {
     check(r.code === 0, `run failed under a 503 storm (${r.code}): ${r.err}`);
     check(env.proxy.requests.filter((q) => q.status === 503).length > 5, 'no 503 was injected');
     const got = await objects(env.s3, 'storm/');
+    await reportObjects(env.s3, 'storm/', got);
     check(JSON.stringify(got) === JSON.stringify(directory(dir)), 'objects differ after the storm');
   },
 

@@ -1,0 +1,252 @@
+#include "services/coordinator/datasets.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <filesystem>
+#include <set>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "dataset/dataset.h"
+#include "dataset/publish.h"
+#include "util/file.h"
+#include "util/status_macros.h"
+
+namespace framepair {
+namespace {
+
+namespace fs = std::filesystem;
+using framepair::v1::Manifest;
+
+constexpr char kManifest[] = "manifest.json";
+constexpr char kReportsDir[] = "reports";
+
+// The dataset's directory, without creating it (StorageRoot::DatasetDir creates).
+absl::StatusOr<std::string> ExistingDatasetDir(const StorageRoot& storage,
+                                               const std::string& dataset) {
+  FP_RETURN_IF_ERROR(StorageRoot::ValidateName("dataset name", dataset));
+  absl::StatusOr<std::string> dir = storage.Resolve(absl::StrCat("datasets/", dataset), true);
+  std::error_code ec;
+  if (!dir.ok() || !fs::is_regular_file(*dir + "/" + kManifest, ec)) {
+    return absl::NotFoundError(absl::StrCat("no published dataset '", dataset, "'"));
+  }
+  return dir;
+}
+
+absl::Status RemoveFile(const std::string& path, int64_t* removed) {
+  if (::unlink(path.c_str()) == 0) {
+    ++*removed;
+    return absl::OkStatus();
+  }
+  if (errno == ENOENT) return absl::OkStatus();
+  return ErrnoError(errno, absl::StrCat("cannot remove ", path), "check the permissions");
+}
+
+}  // namespace
+
+std::string JobReportFile(const std::string& job_id) {
+  return absl::StrCat(kReportsDir, "/", job_id, ".html");
+}
+
+absl::StatusOr<DatasetFile> FindDatasetFile(const StorageRoot& storage, const std::string& dataset,
+                                            const std::string& file) {
+  FP_ASSIGN_OR_RETURN(std::string dir, ExistingDatasetDir(storage, dataset));
+  FP_ASSIGN_OR_RETURN(Manifest manifest, ReadManifest(dir));
+  DatasetFile out;
+  for (const auto& pair : manifest.pairs()) out.dataset_jobs.push_back(pair.job_id());
+  bool listed =
+      file == kManifest || (manifest.has_validation() && manifest.validation().file() == file);
+  for (const auto& pair : manifest.pairs()) {
+    if (listed) break;
+    for (const std::string& shard : pair.shard_files()) {
+      if (shard == file) {
+        listed = true;
+        out.job_id = pair.job_id();
+      }
+    }
+    if (file == JobReportFile(pair.job_id())) {
+      listed = true;
+      out.job_id = pair.job_id();
+    }
+  }
+  // A dataset `framepair run` wrote into the storage root has shards but no pairs.
+  for (const auto& shard : manifest.shards()) listed = listed || shard.file() == file;
+  if (!listed) {
+    return absl::NotFoundError(
+        absl::StrCat("dataset '", dataset, "' lists no such file (ask for manifest.json first)"));
+  }
+  // Manifest names passed CheckManifestFileNames (ReadManifest); a symbolic link planted in
+  // the directory must still not lead out of it.
+  FP_ASSIGN_OR_RETURN(std::string dataset_rel, storage.Relativize(dir));
+  absl::StatusOr<std::string> path =
+      storage.ResolveWithin(absl::StrCat(dataset_rel, "/", file), dataset_rel, true);
+  struct stat st {};
+  if (!path.ok() || ::stat(path->c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    return absl::NotFoundError(absl::StrCat("dataset '", dataset, "' has no file ", file,
+                                            " (its manifest lists it: the dataset is damaged)"));
+  }
+  out.path = *std::move(path);
+  return out;
+}
+
+absl::StatusOr<std::vector<framepair::v1::DatasetSummary>> ListPublishedDatasets(
+    const StorageRoot& storage) {
+  std::vector<framepair::v1::DatasetSummary> out;
+  const fs::path root = fs::path(storage.root()) / "datasets";
+  std::error_code ec;
+  if (!fs::is_directory(root, ec)) return out;
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(root, ec)) {
+    names.push_back(entry.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  for (const std::string& name : names) {
+    absl::StatusOr<std::string> dir = ExistingDatasetDir(storage, name);
+    if (!dir.ok()) continue;  // no manifest (yet): nothing published
+    absl::StatusOr<Manifest> m = ReadManifest(*dir);
+    if (!m.ok()) continue;
+    framepair::v1::DatasetSummary summary;
+    summary.set_name(name);
+    summary.set_path(*dir);
+    summary.set_examples(m->total_examples());
+    int64_t bytes = m->has_validation() ? m->validation().bytes() : 0;
+    for (const auto& s : m->shards()) bytes += s.bytes();
+    summary.set_bytes(bytes);
+    for (const auto& pair : m->pairs()) {
+      framepair::v1::DatasetJob* job = summary.add_jobs();
+      job->set_job_id(pair.job_id());
+      job->set_examples(pair.examples());
+      for (const auto& s : pair.sources()) job->add_source_sha256(s.sha256());
+      job->set_seed(pair.parameters().seed());
+      job->set_shards(pair.shard_files_size());
+    }
+    out.push_back(std::move(summary));
+  }
+  return out;
+}
+
+absl::StatusOr<framepair::v1::DeleteDatasetResponse> RemoveFromDataset(const StorageRoot& storage,
+                                                                       const std::string& dataset,
+                                                                       const std::string& job_id) {
+  FP_ASSIGN_OR_RETURN(std::string dir, ExistingDatasetDir(storage, dataset));
+  FP_ASSIGN_OR_RETURN(Manifest manifest, ReadManifest(dir));
+  framepair::v1::DeleteDatasetResponse response;
+  std::vector<bool> keep;
+  std::set<std::string> removed_files;
+  for (const auto& pair : manifest.pairs()) {
+    const bool removed = job_id.empty() || pair.job_id() == job_id;
+    keep.push_back(!removed);
+    if (!removed) continue;
+    response.add_jobs_removed(pair.job_id());
+    removed_files.insert(pair.shard_files().begin(), pair.shard_files().end());
+    removed_files.insert(JobReportFile(pair.job_id()));
+  }
+  if (!job_id.empty() && response.jobs_removed_size() == 0) {
+    return absl::NotFoundError(absl::StrCat("dataset '", dataset, "' holds no job ", job_id));
+  }
+  const bool everything = std::find(keep.begin(), keep.end(), true) == keep.end();
+  int64_t count = 0;
+  if (everything) {
+    // The manifest first: from then on nothing claims the files, so a removal interrupted
+    // half-way leaves an incomplete directory, never a manifest naming missing shards.
+    FP_RETURN_IF_ERROR(RemoveFile(dir + "/" + kManifest, &count));
+    FP_RETURN_IF_ERROR(SyncDirectory(dir));
+    for (const auto& s : manifest.shards()) removed_files.insert(s.file());
+    if (manifest.has_validation()) removed_files.insert(manifest.validation().file());
+  } else {
+    Manifest next = manifest;
+    next.clear_pairs();
+    next.clear_shards();
+    next.clear_sources();
+    int64_t examples = 0;
+    std::vector<framepair::v1::ShardEntry> parts;
+    for (int i = 0; i < manifest.pairs_size(); ++i) {
+      const auto& pair = manifest.pairs(i);
+      if (manifest.has_validation()) parts.push_back(pair.validation());
+      if (!keep[static_cast<size_t>(i)]) continue;
+      *next.add_pairs() = pair;
+      for (const auto& s : pair.sources()) *next.add_sources() = s;
+      examples += pair.examples();
+    }
+    for (const auto& s : manifest.shards()) {
+      if (!removed_files.count(s.file())) *next.add_shards() = s;
+    }
+    next.set_total_examples(examples);
+    if (manifest.has_validation() && !manifest.validation().file().empty()) {
+      // Rewritten before the manifest: an interruption here is finished by running the
+      // removal again (RemoveValidationParts accepts a file already cut).
+      FP_ASSIGN_OR_RETURN(framepair::v1::ShardEntry validation,
+                          RemoveValidationParts(dir, manifest.validation(), parts, keep));
+      if (validation.file().empty()) {
+        next.clear_validation();
+      } else {
+        *next.mutable_validation() = validation;
+      }
+    }
+    FP_RETURN_IF_ERROR(WriteManifest(dir, next));
+  }
+  for (const std::string& file : removed_files) {
+    FP_RETURN_IF_ERROR(RemoveFile(dir + "/" + file, &count));
+  }
+  if (job_id.empty()) {
+    std::error_code ec;
+    fs::remove(fs::path(dir) / kReportsDir, ec);  // only when empty
+    fs::remove(dir, ec);                          // files framepair did not write stay
+  }
+  response.set_files_removed(count);
+  return response;
+}
+
+std::vector<std::string> DuplicateJobs(const Manifest& dataset, const std::string& job_id,
+                                       const std::vector<std::string>& source_sha256,
+                                       const framepair::v1::RunParameters& parameters) {
+  std::vector<std::string> out;
+  const std::string wanted = parameters.SerializeAsString();
+  for (const auto& pair : dataset.pairs()) {
+    if (pair.job_id() == job_id || pair.sources_size() != static_cast<int>(source_sha256.size())) {
+      continue;
+    }
+    bool same = pair.parameters().SerializeAsString() == wanted;
+    for (int i = 0; same && i < pair.sources_size(); ++i) {
+      // An unknown hash (an entry without one) matches nothing.
+      same = !pair.sources(i).sha256().empty() &&
+             pair.sources(i).sha256() == source_sha256[static_cast<size_t>(i)];
+    }
+    if (same) out.push_back(pair.job_id());
+  }
+  return out;
+}
+
+absl::Status DuplicateJobError(const std::string& dataset, const std::string& other_job) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      "dataset '", dataset, "' already holds job ", other_job,
+      " made from the same footage with the same options and seed (its shards would be the "
+      "same examples again); submit with --replace to replace that job's shards"));
+}
+
+absl::Status ResolveDuplicateJobs(const StorageRoot& storage, const std::string& job_id,
+                                  const framepair::v1::JobSpec& spec, const Manifest& pair) {
+  absl::StatusOr<std::string> dir = ExistingDatasetDir(storage, spec.dataset());
+  if (!dir.ok()) return absl::OkStatus();  // nothing published yet
+  FP_ASSIGN_OR_RETURN(Manifest dataset, ReadManifest(*dir));
+  std::vector<std::string> sources;
+  for (const auto& s : pair.sources()) sources.push_back(s.sha256());
+  for (const std::string& other : DuplicateJobs(dataset, job_id, sources, pair.parameters())) {
+    if (!spec.replace()) return DuplicateJobError(spec.dataset(), other);
+    FP_RETURN_IF_ERROR(RemoveFromDataset(storage, spec.dataset(), other).status());
+  }
+  return absl::OkStatus();
+}
+
+std::string FootageSha256(const framepair::v1::FootageRef& ref) {
+  constexpr char kPrefix[] = "footage/sha256/";
+  const std::string& path = ref.storage_path();
+  if (!absl::StartsWith(path, kPrefix)) return "";
+  const std::string hex = path.substr(sizeof(kPrefix) - 1);
+  return StorageRoot::ValidateSha256Hex(hex).ok() ? hex : "";
+}
+
+}  // namespace framepair

@@ -1,0 +1,73 @@
+// The coordinator's published datasets (<storage-root>/datasets/<name>/) as its API serves
+// them: which files a client may download, the listing, the removal of a dataset or of one
+// job's pairs, and the duplicate-job rule. What publishes a job is publisher.h; everything
+// here reads the manifest first and touches only the files it lists.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "framepair/v1/coordinator.pb.h"
+#include "framepair/v1/job.pb.h"
+#include "framepair/v1/manifest.pb.h"
+#include "storage/storage.h"
+
+namespace framepair {
+
+// A job's report page beside the shards ("reports/<job>.html").
+std::string JobReportFile(const std::string& job_id);
+
+// A file of a dataset that may be served.
+struct DatasetFile {
+  std::string path;    // absolute, inside the dataset directory
+  std::string job_id;  // the job the file belongs to; "" for the whole dataset's files
+  std::vector<std::string> dataset_jobs;  // every job the manifest lists
+};
+
+// `file` must be manifest.json, a file the manifest lists (shards, the validation file) or
+// reports/<job>.html of a job it lists, and must resolve (symbolic links followed) inside the
+// dataset directory to a regular file. NOT_FOUND for an unknown dataset or a file the
+// manifest does not list (the message never says which of the two); INVALID_ARGUMENT for a
+// malformed dataset name.
+absl::StatusOr<DatasetFile> FindDatasetFile(const StorageRoot& storage, const std::string& dataset,
+                                            const std::string& file);
+
+// Every dataset directory with a manifest, sorted by name, with its jobs (pairs).
+absl::StatusOr<std::vector<framepair::v1::DatasetSummary>> ListPublishedDatasets(
+    const StorageRoot& storage);
+
+// Removes the pairs of `job_id` from the dataset (the whole dataset when empty): the manifest
+// is rewritten atomically without them first (or removed, when no pair is left), then their
+// shards, reports and - for a job whose validation examples were in validate.tfrecord - that
+// file is rewritten without its part. NOT_FOUND for an unknown dataset or a job it does not
+// hold. The directory itself goes (when empty) only with the whole dataset. Not thread-safe
+// for one dataset: the caller serialises it with publications.
+absl::StatusOr<framepair::v1::DeleteDatasetResponse> RemoveFromDataset(const StorageRoot& storage,
+                                                                       const std::string& dataset,
+                                                                       const std::string& job_id);
+
+// The jobs of `dataset` whose pair has the same source sha256s (in order) and the same
+// parameters (seed included) as `sources` + `parameters`, `job_id` itself excepted.
+std::vector<std::string> DuplicateJobs(const framepair::v1::Manifest& dataset,
+                                       const std::string& job_id,
+                                       const std::vector<std::string>& source_sha256,
+                                       const framepair::v1::RunParameters& parameters);
+
+// The refusal a duplicate gets: FAILED_PRECONDITION naming the job and --replace.
+absl::Status DuplicateJobError(const std::string& dataset, const std::string& other_job);
+
+// The publisher's duplicate rule, before a job's pair is added: a pair (`pair`: the job's own
+// manifest) equal to another job's in the dataset is DuplicateJobError, unless spec.replace,
+// which removes that job's pairs first (RemoveFromDataset: each step leaves a consistent
+// dataset, so a publication interrupted after it simply runs again).
+absl::Status ResolveDuplicateJobs(const StorageRoot& storage, const std::string& job_id,
+                                  const framepair::v1::JobSpec& spec,
+                                  const framepair::v1::Manifest& pair);
+
+// The sha256 of footage the storage root holds content-addressed ("footage/sha256/<hex>"), or
+// "" for another path (its hash is known only once ingest has read it).
+std::string FootageSha256(const framepair::v1::FootageRef& ref);
+
+}  // namespace framepair
