@@ -162,8 +162,8 @@ struct AlignStats {
   double offset_distance = 0;
   double random_distance = 0;
   double match_threshold = 0;  // T of the banded alignment (per byte), kSequence only
-  // Colour agreement of the final pairs: per RGB channel, the least-squares fit
-  // HR = colour_gain * LR + colour_offset over the thumbnails of up to 256 pairs spread over
+  // Colour agreement of the final pairs: per RGB channel, the orthogonal (total least squares)
+  // fit HR = colour_gain * LR + colour_offset over the thumbnails of up to 256 pairs spread over
   // the footage. Mis-tagged streams show here (a range mismatch scales by 219/255 or 255/219
   // around 16). colour_samples = 0: not enough pairs or contrast to judge.
   double colour_gain[3] = {1, 1, 1};

@@ -453,6 +453,46 @@ TEST(AlignTest, RefusedPairsAreListedWithTheirGate) {
   EXPECT_EQ(static_cast<int64_t>(result->pairs.size()) + st.rejected(), st.matched);
 }
 
+// Both recordings carry noise (encodes; the LR thumbnail's aliasing), and the colour fit
+// must report the gain between their colours, not shrink it by the share of noise in the
+// LR variance: an ordinary regression of HR on LR read 0.92 on a real capture whose streams
+// agree in colour, and the colour check refused it.
+TEST(AlignTest, ColourGainIsTheGainAppliedDespiteNoiseOnBothSides) {
+  const World world(600, 5);
+  SideSpec clean;
+  clean.noise = 0;
+  for (const double gain : {1.0, 219.0 / 255}) {
+    const double offset = gain == 1.0 ? 0 : 16;
+    Recording lr = Record(world, clean, 1, 3, 10);
+    Recording hr = Record(world, clean, 2, 2, 7);
+    std::mt19937_64 rng(99);
+    std::normal_distribution<double> noise(0, 8);
+    double sum = 0, sum2 = 0;
+    for (uint8_t& v : lr.pixels) {
+      sum += v;
+      sum2 += static_cast<double>(v) * v;
+      v = static_cast<uint8_t>(std::clamp(std::lround(v + noise(rng)), 0L, 255L));
+    }
+    for (uint8_t& v : hr.pixels) {
+      v = static_cast<uint8_t>(std::clamp(std::lround(gain * v + offset + noise(rng)), 0L, 255L));
+    }
+    const double n = static_cast<double>(lr.pixels.size());
+    std::printf("gain %.3f: signal variance %.0f, noise variance %.0f on each side\n", gain,
+                sum2 / n - (sum / n) * (sum / n), 8.0 * 8);
+    const auto result = Align(lr.Thumbs(), hr.Thumbs(), {});
+    ASSERT_TRUE(result.ok()) << result.status();
+    ASSERT_GT(result->stats.colour_samples, 0) << result->pairs.size() << " pairs";
+    std::printf("  fitted gains %.3f %.3f %.3f\n", result->stats.colour_gain[0],
+                result->stats.colour_gain[1], result->stats.colour_gain[2]);
+    for (int c = 0; c < 3; ++c) {
+      EXPECT_NEAR(result->stats.colour_gain[c], gain, 0.02) << "channel " << c;
+      EXPECT_NEAR(result->stats.colour_gain[c] * 128 + result->stats.colour_offset[c],
+                  gain * 128 + offset, 2)
+          << "channel " << c;
+    }
+  }
+}
+
 TEST(AlignTest, WorldHasVideoLikeMotion) {
   // The scenarios below are only meaningful if consecutive frames differ like real video.
   const World world(6000, 21);
