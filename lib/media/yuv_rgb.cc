@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 namespace framepair {
 namespace {
@@ -186,6 +187,25 @@ __attribute__((target_clones("avx2", "default"))) void HScaleRow(const uint8_t* 
   }
 }
 
+// hScale8To15 over a run where the filter repeats every two outputs, one source sample on
+// (2x chroma upsampling away from the borders): out[2k + p] = filter p at src[pos_p + k].
+template <int kTaps>
+__attribute__((target_clones("avx2", "default"))) void HScalePairs(const uint8_t* src0,
+                                                                   const uint8_t* src1,
+                                                                   const int16_t* c0,
+                                                                   const int16_t* c1, int16_t* dst,
+                                                                   int pairs) {
+  for (int k = 0; k < pairs; ++k) {
+    int a = 0, b = 0;
+    for (int j = 0; j < kTaps; ++j) {
+      a += src0[k + j] * c0[j];
+      b += src1[k + j] * c1[j];
+    }
+    dst[2 * k] = static_cast<int16_t>(std::min(a >> 7, (1 << 15) - 1));
+    dst[2 * k + 1] = static_cast<int16_t>(std::min(b >> 7, (1 << 15) - 1));
+  }
+}
+
 __attribute__((target_clones("avx2", "default"))) void WidenRow(const uint8_t* src, int16_t* dst,
                                                                 int w) {
   for (int i = 0; i < w; ++i) dst[i] = static_cast<int16_t>(src[i] << 7);
@@ -267,6 +287,31 @@ std::unique_ptr<YuvToRgb> YuvToRgb::Create(const YuvToRgbSpec& spec) {
     return nullptr;
   }
   c->h_identity_ = spec.log2_chroma_w == 0;
+  if (!c->h_identity_ && c->h_.size == 4) {
+    // The longest stretch where output x uses output x-2's taps one source sample on.
+    const Filter& f = c->h_;
+    auto repeats = [&](int x) {
+      return f.pos[x] == f.pos[x - 2] + 1 &&
+             std::equal(f.coef.begin() + x * 4, f.coef.begin() + x * 4 + 4,
+                        f.coef.begin() + (x - 2) * 4);
+    };
+    int best_begin = 0, best_end = 0;
+    for (int x = 2; x < w;) {
+      if (!repeats(x)) {
+        ++x;
+        continue;
+      }
+      int end = x;
+      while (end < w && repeats(end)) ++end;
+      if (end - (x - 2) > best_end - best_begin) {
+        best_begin = x - 2;
+        best_end = end;
+      }
+      x = end;
+    }
+    c->run_begin_ = best_begin;
+    c->run_pairs_ = (best_end - best_begin) / 2;
+  }
 
   int64_t crv = spec.inv_table[0];
   int64_t cbu = spec.inv_table[1];
@@ -313,6 +358,15 @@ void YuvToRgb::Convert(const uint8_t* const planes[3], const int strides[3], uin
     if (h_identity_) {
       WidenRow(su, du, w);
       WidenRow(sv, dv, w);
+    } else if (run_pairs_ > 0) {
+      const int a = run_begin_, b = run_begin_ + 2 * run_pairs_;
+      const int16_t* c0 = h_.coef.data() + a * 4;
+      const int16_t* c1 = c0 + 4;
+      for (auto [s, d] : {std::pair{su, du}, std::pair{sv, dv}}) {
+        HScaleRow(s, d, a, h_.pos.data(), h_.coef.data(), 4);
+        HScalePairs<4>(s + h_.pos[a], s + h_.pos[a + 1], c0, c1, d + a, run_pairs_);
+        HScaleRow(s, d + b, w - b, h_.pos.data() + b, h_.coef.data() + b * 4, 4);
+      }
     } else {
       HScaleRow(su, du, w, h_.pos.data(), h_.coef.data(), h_.size);
       HScaleRow(sv, dv, w, h_.pos.data(), h_.coef.data(), h_.size);

@@ -53,6 +53,10 @@ class YuvToRgb {
   Filter h_;  // chroma_w_ -> width (identity for 4:4:4 / 4:4:0)
   Filter v_;  // chroma_h_ -> height
   bool h_identity_ = false;
+  // Outputs [run_begin_, run_begin_ + 2 * run_pairs_) where h_ repeats every two outputs with
+  // a four-tap filter, one source sample on (HScalePairs); zero pairs: none.
+  int run_begin_ = 0;
+  int run_pairs_ = 0;
   int y_offset_ = 0, y_coeff_ = 0, v2r_ = 0, v2g_ = 0, u2g_ = 0, u2b_ = 0;
   std::vector<int16_t> hu_, hv_;  // chroma after the horizontal pass, chroma_h_ rows of width
 };
