@@ -16,9 +16,14 @@
 
 #include "align/align.h"
 #include "dedup/dedup.h"
+#include "media/yuv_rgb.h"
 #include "png/png.h"
 #include "png/png_filter.h"
 #include "util/crc32c.h"
+
+extern "C" {
+#include <libswscale/swscale.h>
+}
 
 namespace framepair {
 namespace {
@@ -130,6 +135,49 @@ void BM_Deflate(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(in.size()));
 }
 BENCHMARK(BM_Deflate)->ArgsProduct({{0, 1}, {1, 6}})->Unit(benchmark::kMillisecond);
+
+// Same-size yuv420p -> RGB24 of one 1920x1080 frame: Arg(0) swscale with RgbConverter's
+// bit-exact flags, Arg(1) YuvToRgb (the same bytes, lib/media/yuv_rgb_test.cc).
+void BM_YuvToRgb1080p(benchmark::State& state) {
+  constexpr int kW = 1920, kH = 1080;
+  std::vector<uint8_t> planes[3];
+  std::mt19937 rng(3);
+  const uint8_t* src[4] = {};
+  int strides[4] = {};
+  for (int k = 0; k < 3; ++k) {
+    const int w = k == 0 ? kW : kW / 2, h = k == 0 ? kH : kH / 2;
+    planes[k].resize(static_cast<size_t>(w) * h);
+    for (size_t i = 0; i < planes[k].size(); ++i) {
+      planes[k][i] = static_cast<uint8_t>((i % w) / 8 + (i / w) / 8 + rng() % 4);
+    }
+    src[k] = planes[k].data();
+    strides[k] = w;
+  }
+  std::vector<uint8_t> rgb(static_cast<size_t>(kW) * 3 * kH);
+  uint8_t* dst[4] = {rgb.data(), nullptr, nullptr, nullptr};
+  int dst_stride[4] = {kW * 3, 0, 0, 0};
+  const int* coefficients = sws_getCoefficients(SWS_CS_ITU709);
+  if (state.range(0) == 0) {
+    SwsContext* ctx =
+        sws_getContext(kW, kH, AV_PIX_FMT_YUV420P, kW, kH, AV_PIX_FMT_RGB24,
+                       SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT | SWS_BITEXACT, nullptr,
+                       nullptr, nullptr);
+    sws_setColorspaceDetails(ctx, coefficients, 0, sws_getCoefficients(SWS_CS_DEFAULT), 1, 0,
+                             1 << 16, 1 << 16);
+    for (auto _ : state) sws_scale(ctx, src, strides, 0, kH, dst, dst_stride);
+    sws_freeContext(ctx);
+  } else {
+    YuvToRgbSpec spec;
+    spec.width = kW;
+    spec.height = kH;
+    spec.log2_chroma_w = spec.log2_chroma_h = 1;
+    std::copy(coefficients, coefficients + 4, spec.inv_table);
+    auto fast = YuvToRgb::Create(spec);
+    for (auto _ : state) fast->Convert(src, strides, rgb.data(), kW * 3);
+  }
+  state.SetItemsProcessed(state.iterations() * kW * kH);
+}
+BENCHMARK(BM_YuvToRgb1080p)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 
 void BM_BlockSad8x8(benchmark::State& state) {
   std::vector<uint8_t> a(64 * 64, 10), b(64 * 64, 12);

@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "media/decode_plan.h"
 #include "media/ffmpeg_compat.h"
+#include "media/yuv_rgb.h"
 #include "util/crc32c.h"
 #include "util/status_macros.h"
 
@@ -973,10 +974,77 @@ absl::StatusOr<VideoInfo> ProbeVideo(const std::string& path, const DecoderOptio
 
 // ---------------------------------------------------------------------------------------
 
+// Flags of RgbConverter::ToRgb: same size, so the scaler only upsamples chroma; bit-exact,
+// accurately rounded C code keeps the output identical across CPUs and runs (the shards must
+// be reproducible).
+constexpr int kToRgbFlags = SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT | SWS_BITEXACT;
+
+namespace {
+
+// A YuvToRgb for what ToRgb converts with `ctx`, or null where it does not apply or does not
+// reproduce this libswscale byte for byte on a synthetic frame of the same layout (noise with
+// the extremes that make the bicubic filter overshoot). One check per size and format.
+std::unique_ptr<YuvToRgb> MakeCheckedYuvToRgb(SwsContext* ctx, const ColorChoice& color, int width,
+                                              int height) {
+  if (!color.yuv || !HasNativePlanes(color.format)) return nullptr;
+  const AVPixFmtDescriptor* d = av_pix_fmt_desc_get(color.format);
+  if (d == nullptr || d->nb_components != 3 || (d->flags & AV_PIX_FMT_FLAG_PLANAR) == 0) {
+    return nullptr;
+  }
+  YuvToRgbSpec spec;
+  spec.width = width;
+  spec.height = height;
+  spec.log2_chroma_w = d->log2_chroma_w;
+  spec.log2_chroma_h = d->log2_chroma_h;
+  std::memcpy(spec.inv_table, sws_getCoefficients(color.sws_matrix), sizeof(spec.inv_table));
+  spec.full_range = color.full_range;
+  std::unique_ptr<YuvToRgb> fast = YuvToRgb::Create(spec);
+  if (!fast) return nullptr;
+
+  std::vector<uint8_t> planes[3];
+  const uint8_t* src[4] = {};
+  int src_stride[4] = {};
+  uint32_t state = 0x9e3779b9u;
+  for (int k = 0; k < 3; ++k) {
+    const int w = k == 0 ? width : AV_CEIL_RSHIFT(width, spec.log2_chroma_w);
+    const int h = k == 0 ? height : AV_CEIL_RSHIFT(height, spec.log2_chroma_h);
+    planes[k].resize(static_cast<size_t>(w) * h);
+    for (uint8_t& v : planes[k]) {
+      state = state * 1664525u + 1013904223u;
+      const uint32_t r = state >> 24;
+      v = static_cast<uint8_t>(r < 32 ? 0 : r < 64 ? 255 : r);  // a quarter at the extremes
+    }
+    src[k] = planes[k].data();
+    src_stride[k] = w;
+  }
+  const int row_bytes = width * 3;
+  const int stride = AlignedStride(row_bytes);
+  std::vector<uint8_t> reference(static_cast<size_t>(stride) * height + 32);
+  uint8_t* dst[4] = {reference.data(), nullptr, nullptr, nullptr};
+  int dst_stride[4] = {stride, 0, 0, 0};
+  if (sws_scale(ctx, src, src_stride, 0, height, dst, dst_stride) != height) return nullptr;
+  std::vector<uint8_t> mine(static_cast<size_t>(row_bytes) * height);
+  fast->Convert(src, src_stride, mine.data(), row_bytes);
+  for (int y = 0; y < height; ++y) {
+    if (std::memcmp(mine.data() + static_cast<size_t>(y) * row_bytes,
+                    reference.data() + static_cast<size_t>(y) * stride, row_bytes) != 0) {
+      return nullptr;
+    }
+  }
+  return fast;
+}
+
+}  // namespace
+
 struct RgbConverter::Impl {
   using Key = std::tuple<int, int, int, int, int, int, bool, int>;
-  std::map<Key, ff::SwsContextPtr> contexts;
+  struct Converter {
+    ff::SwsContextPtr sws;
+    std::unique_ptr<YuvToRgb> fast;  // ToRgb only, when it matches sws byte for byte
+  };
+  std::map<Key, Converter> contexts;
   std::vector<uint8_t> scratch;
+  int64_t fast_conversions = 0;
 
   absl::Status Convert(const AVFrame* frame, int width, int height, int flags, RgbImage* out) {
     if (frame == nullptr || frame->width <= 0 || frame->height <= 0) {
@@ -1007,11 +1075,22 @@ struct RgbConverter::Impl {
                                  /*brightness=*/0, /*contrast=*/1 << 16,
                                  /*saturation=*/1 << 16);
       }
-      it = contexts.emplace(key, std::move(ctx)).first;
+      Converter converter;
+      if (flags == kToRgbFlags && width == frame->width && height == frame->height) {
+        converter.fast = MakeCheckedYuvToRgb(ctx.get(), color, width, height);
+      }
+      converter.sws = std::move(ctx);
+      it = contexts.emplace(key, std::move(converter)).first;
     }
     out->width = width;
     out->height = height;
     out->pixels.resize(out->stride() * height);
+    if (it->second.fast) {
+      it->second.fast->Convert(frame->data, frame->linesize, out->pixels.data(),
+                               static_cast<ptrdiff_t>(out->stride()));
+      ++fast_conversions;
+      return absl::OkStatus();
+    }
     const int row_bytes = static_cast<int>(out->stride());
     const bool aligned =
         row_bytes % 16 == 0 && reinterpret_cast<uintptr_t>(out->pixels.data()) % 16 == 0;
@@ -1023,7 +1102,7 @@ struct RgbConverter::Impl {
     }
     uint8_t* dst[4] = {dst_data, nullptr, nullptr, nullptr};
     int dst_stride[4] = {dst_stride_bytes, 0, 0, 0};
-    int rows = sws_scale(it->second.get(), frame->data, frame->linesize, 0, frame->height, dst,
+    int rows = sws_scale(it->second.sws.get(), frame->data, frame->linesize, 0, frame->height, dst,
                          dst_stride);
     if (rows != height) {
       return absl::InternalError(
@@ -1039,14 +1118,12 @@ struct RgbConverter::Impl {
 };
 
 RgbConverter::RgbConverter() : impl_(std::make_unique<Impl>()) {}
+int64_t RgbConverter::fast_conversions() const { return impl_->fast_conversions; }
 RgbConverter::~RgbConverter() = default;
 
 absl::Status RgbConverter::ToRgb(const AVFrame* frame, RgbImage* out) {
   if (frame == nullptr) return absl::InvalidArgumentError("RgbConverter: null frame");
-  // Same size, so the scaler only upsamples chroma; bit-exact, accurately rounded C code
-  // keeps the output identical across CPUs and runs (the shards must be reproducible).
-  constexpr int kFlags = SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT | SWS_BITEXACT;
-  return impl_->Convert(frame, frame->width, frame->height, kFlags, out);
+  return impl_->Convert(frame, frame->width, frame->height, kToRgbFlags, out);
 }
 
 absl::Status RgbConverter::Thumbnail(const AVFrame* frame, int width, int height, RgbImage* out) {

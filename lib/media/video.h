@@ -179,6 +179,8 @@ class RgbConverter {
   absl::Status ToRgb(const AVFrame* frame, RgbImage* out);
   // Area-averaged RGB24 thumbnail of exactly width x height.
   absl::Status Thumbnail(const AVFrame* frame, int width, int height, RgbImage* out);
+  // ToRgb calls served by YuvToRgb (media/yuv_rgb.h) rather than swscale; same bytes either way.
+  int64_t fast_conversions() const;
 
  private:
   struct Impl;

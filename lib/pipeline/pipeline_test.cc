@@ -269,9 +269,7 @@ TEST_F(TinyPipelineTest, ShardBytesDoNotDependOnThreadCounts) {
     o.hr_path = (dir_ / "hr.mkv").string();
     o.out_dir = (dir_ / ("out" + std::to_string(threads))).string();
     o.sample.windows = 12;
-    o.threads = threads;
-    o.pack.threads = threads;
-    o.pack.decoder.threads = threads;
+    o.threads = threads;  // reaches the encoders and the decoders (NormalizeRunOptions)
     absl::StatusOr<RunSummary> summary = RunPipeline(o, nullptr);
     ASSERT_TRUE(summary.ok()) << summary.status();
     absl::StatusOr<std::string> shard = ReadFile(o.out_dir + "/train_00000-of-00001.tfrecord");
@@ -280,6 +278,14 @@ TEST_F(TinyPipelineTest, ShardBytesDoNotDependOnThreadCounts) {
   }
   EXPECT_GT(shards[0].size(), 0u);
   EXPECT_TRUE(shards[0] == shards[1]) << "shard bytes differ between 1 and 5 threads";
+}
+
+TEST(RunOptionsTest, ThreadsReachPackEncodersAndDecoders) {
+  RunOptions o;
+  o.threads = 3;
+  ASSERT_TRUE(NormalizeRunOptions(&o).ok());
+  EXPECT_EQ(o.pack.threads, 3);
+  EXPECT_EQ(o.pack.decoder.threads, 3);
 }
 
 TEST_F(TinyPipelineTest, DamagedArtifactsAreReportedNotMisread) {

@@ -15,6 +15,7 @@ absl::StatusOr<framepair::v1::TaskResult> RunPackTask(const StorageRoot& storage
                                                       TaskContext& context) {
   FP_ASSIGN_OR_RETURN(RunOptions options, OptionsFor(r.parameters()));
   options.pack.threads = packer.threads;
+  options.pack.decoder.threads = packer.threads;
   options.pack.decoder.max_frame_pixels = packer.max_frame_pixels;
   options.pack.decoder.deadline = context.deadline();
   FP_ASSIGN_OR_RETURN(std::string dir, AttemptDir(storage, r.task()));
