@@ -2,6 +2,8 @@
 # make_footage SIZE MINUTES -> $work/<dir>/{hr.mp4,lr.mp4} (dir: footage_dir SIZE MINUTES).
 #   720p:  1280x720 HR + 320x180 LR, 30 fps (the footage of every earlier table)
 #   1080p: 1920x1080 HR + 480x270 LR, 60 fps (JoshUpscale trains on 480x270 -> 1920x1080)
+#   4k:    3840x2160 HR + 960x540 LR, 30 fps (the largest frames the deployed workers take)
+# MINUTES may be a fraction (0.1 = 6 s).
 # HR: libx264 crf 18, two testsrc2 scenes (the second hue-shifted and negated). LR: area
 # downscale of HR, libx264 crf 18, starting 45 frames late and dropping every 97th frame.
 
@@ -18,9 +20,10 @@ make_footage() {  # $1 size (720p|1080p), $2 minutes
   case "$1" in
     720p) w=1280 h=720 lw=320 lh=180 rate=30 ;;
     1080p) w=1920 h=1080 lw=480 lh=270 rate=60 ;;
-    *) echo "footage size $1: expected 720p or 1080p" >&2; return 2 ;;
+    4k) w=3840 h=2160 lw=960 lh=540 rate=30 ;;
+    *) echo "footage size $1: expected 720p, 1080p or 4k" >&2; return 2 ;;
   esac
-  local frames=$(( $2 * 60 * rate ))
+  local frames; frames=$(echo "$2 * 60 * $rate / 1" | bc)
   mkdir -p "$d"
   [ -f "$d/lr.mp4" ] && return
   local half=$(( frames / 2 ))

@@ -11,14 +11,15 @@
 # SERVING on its gRPC health service, and fails (printing the log tail) if one does not.
 # Then:  FRAMEPAIR_SERVER=127.0.0.1:BASE framepair submit --lr LR --hr HR --dataset NAME --watch
 # Extra flags: FRAMEPAIR_COORDINATOR_FLAGS (e.g. "--stall-timeout-ms 5000") and
-# FRAMEPAIR_WORKER_FLAGS (every worker) are appended to the command lines. `up` again restarts
-# only the servers that are not running.
+# FRAMEPAIR_WORKER_FLAGS (every worker), then FRAMEPAIR_INGEST_FLAGS, _ALIGN_, _SCENE_ and
+# _PACKER_FLAGS (that worker only, e.g. "--max-tasks 1 --pack-threads 4") are appended to the
+# command lines. `up` again restarts only the servers that are not running.
 # --tls CERTS: the workers serve mutual TLS as in deploy/k8s, with the certificates of
 # `deploy/scripts/make-certs.sh --out CERTS --san IP:127.0.0.1`, and the coordinator calls them
 # with its client certificate (the coordinator's own port stays plaintext on loopback).
 set -euo pipefail
 
-usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 
 cmd="${1:-}"; shift || true
 dir="" port=50051 packers=1 tls=""
@@ -86,8 +87,10 @@ case "$cmd" in
         addr[$pidname]="127.0.0.1:$p"
         return
       fi
+      local own=""  # FRAMEPAIR_<KIND>_FLAGS of a worker
+      [ "$name" = framepair-coordinator ] || { own="${name#framepair-}"; own="FRAMEPAIR_${own^^}_FLAGS"; own="${!own:-}"; }
       # shellcheck disable=SC2086
-      nohup "$exe" --listen "127.0.0.1:$p" --storage-root "$dir/storage" "$@" $extra \
+      nohup "$exe" --listen "127.0.0.1:$p" --storage-root "$dir/storage" "$@" $extra $own \
         >>"$dir/logs/$pidname.log" 2>&1 </dev/null &
       echo $! >"$dir/run/$pidname.pid"
       addr[$pidname]="127.0.0.1:$p"

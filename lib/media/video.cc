@@ -965,6 +965,14 @@ absl::Status ValidateColourOverride(const ColourOverride& colour, const std::str
   return absl::OkStatus();
 }
 
+int64_t DecodedFrameBytes(const VideoInfo& info) {
+  const int64_t pixels = std::max<int64_t>(0, static_cast<int64_t>(info.width) * info.height);
+  const AVPixelFormat format = av_get_pix_fmt(info.pixel_format.c_str());
+  const int bytes =
+      format == AV_PIX_FMT_NONE ? -1 : av_image_get_buffer_size(format, info.width, info.height, 1);
+  return bytes > 0 ? bytes : 8 * pixels;
+}
+
 absl::StatusOr<VideoInfo> ProbeVideo(const std::string& path, const DecoderOptions& decoder) {
   DecoderOptions options = decoder;
   options.threads = 1;  // no frames are decoded; do not start a thread pool

@@ -79,6 +79,10 @@ struct DecoderOptions {
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 };
 
+// Bytes of one decoded frame of `info`'s size in its pixel format (FFmpeg's buffer size,
+// without the decoder's padding); a format FFmpeg does not name counts as 8 bytes a pixel.
+int64_t DecodedFrameBytes(const VideoInfo& info);
+
 // Opens the file and reads its stream parameters. INVALID_ARGUMENT (with the path and the
 // reason) if it is not a video FFmpeg can decode or not an accepted input; NOT_FOUND if it
 // does not exist.

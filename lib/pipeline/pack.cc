@@ -18,6 +18,7 @@
 #include "media/decode_plan.h"
 #include "media/ffmpeg_compat.h"
 #include "media/video.h"
+#include "pipeline/memory_model.h"
 #include "tfrecord/example.h"
 #include "util/status_macros.h"
 
@@ -102,7 +103,7 @@ class FrameFeed {
  private:
   // Decoded frames waiting for the windows, per recording. A few keep the decoder ahead of
   // bursts of cache hits without holding many frames (3 MB each at 1080p) in memory.
-  static constexpr size_t kDepth = 4;
+  static constexpr size_t kDepth = kPackFeedDepth;
   struct Decoded {
     int64_t index = 0;
     absl::StatusOr<SharedFrame> frame;
@@ -219,7 +220,9 @@ class PngEncoderPool {
   // frames (2.7 MB each at 720p) must not pile up when decoding outruns encoding.
   void WaitForRoom() {
     std::unique_lock lock(mutex_);
-    room_.wait(lock, [this] { return in_flight_ < 2 * threads_ + 2; });
+    room_.wait(lock, [this] {
+      return in_flight_ < kPackInFlightPerThread * threads_ + kPackInFlightPerThread;
+    });
   }
 
   // One PNG of `frame` per entry of `downscales`: 1 = full size, s = nearest-neighbour
@@ -405,7 +408,7 @@ absl::StatusOr<PackedShard> PackShard(const PackInput& input, const std::vector<
   // Windows whose PNGs are being encoded, oldest first. Encoding runs ahead of the shard
   // writer by kLookahead windows so the decoders and every encoder thread stay busy; records
   // are still written strictly in window order.
-  constexpr size_t kLookahead = 4;
+  constexpr size_t kLookahead = kPackLookaheadWindows;
   struct PendingWindow {
     std::vector<std::shared_future<PngBytes>> lr_png, hr_png;
     std::vector<int64_t> lr_frames, hr_frames;

@@ -15,6 +15,10 @@ namespace framepair {
 // Call once, first thing in main().
 void KeepLargeBlocksInHeap();
 
+// The memory limit of this process's cgroup (a container's memory limit), in bytes, from
+// /sys/fs/cgroup (v2 memory.max, else v1 memory.limit_in_bytes); 0 when there is none.
+int64_t CgroupMemoryLimitBytes();
+
 // The largest resident set size of this process so far, in bytes (getrusage).
 int64_t PeakRssBytes();
 

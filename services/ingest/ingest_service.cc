@@ -1,6 +1,7 @@
 #include "services/ingest/ingest_service.h"
 
 #include "absl/strings/str_cat.h"
+#include "pipeline/memory_model.h"
 #include "pipeline/parameters.h"
 #include "pipeline/stages.h"
 #include "services/worker/worker_io.h"
@@ -26,6 +27,12 @@ absl::StatusOr<framepair::v1::TaskResult> RunIngestTask(const StorageRoot& stora
   // Thumbnails wait on shared storage, not in the pod's small ephemeral storage.
   IngestOptions ingest = IngestOptionsFor(options, r.role());
   ingest.spill_dir = dir;
+  // The frame size from the header decides what the decode may take: reserved before it.
+  absl::StatusOr<VideoInfo> probed = ProbeVideo(video, ingest.decoder);
+  if (!probed.ok()) return Rename(probed.status(), video, name);
+  FP_RETURN_IF_ERROR(context.ReserveMemory(
+      IngestTaskBytes(*probed, EffectiveDecoderThreads(ingest.decoder.threads)),
+      FrameSizeText(*probed) + " frames"));
   absl::StatusOr<StoredFrameTable> ingested =
       IngestSource(r.role(), video, ingest, progress, context.cancel());
   if (!ingested.ok()) return Rename(ingested.status(), video, name);

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "pipeline/memory_model.h"
 #include "pipeline/pack.h"
 #include "pipeline/stages.h"
 #include "services/worker/worker_io.h"
@@ -44,6 +45,22 @@ absl::StatusOr<framepair::v1::TaskResult> RunPackTask(const StorageRoot& storage
   FP_ASSIGN_OR_RETURN(AlignOutput pairs, ReadPairs(pairs_path));
   FP_ASSIGN_OR_RETURN(std::string plan_path, ResolveInput(storage, r.plan(), "plan"));
   FP_ASSIGN_OR_RETURN(WindowPlan plan, ReadWindowPlan(plan_path));
+
+  // What the decoders and the PNGs may take, from the videos' headers (not from the work
+  // files), reserved before any frame is decoded.
+  absl::StatusOr<VideoInfo> hr_probed = ProbeVideo(hr_video, options.pack.decoder);
+  if (!hr_probed.ok()) return Rename(hr_probed.status(), hr_video, hr.table.video.path);
+  std::optional<VideoInfo> lr_probed;
+  if (!hr_only) {
+    absl::StatusOr<VideoInfo> probed = ProbeVideo(lr_video, options.pack.decoder);
+    if (!probed.ok()) return Rename(probed.status(), lr_video, lr->table.video.path);
+    lr_probed = *std::move(probed);
+  }
+  FP_RETURN_IF_ERROR(context.ReserveMemory(
+      PackTaskBytes(*hr_probed, lr_probed ? &*lr_probed : nullptr, options.pack.scale,
+                    EffectivePackThreads(options.pack.threads),
+                    EffectiveDecoderThreads(options.pack.decoder.threads), options.pack.window),
+      absl::StrCat(FrameSizeText(*hr_probed), " frames and --window ", options.pack.window)));
 
   const std::vector<Window> windows = plan.WindowsOfShard(r.shard());
   PackInput input{lr_video, hr_video, lr ? &lr->table : nullptr, &hr.table, &pairs.pairs};

@@ -1,9 +1,12 @@
 #include "services/worker/task_runner.h"
 
 #include <boost/asio/post.hpp>
+#include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "services/common/grpc_status.h"
 #include "spdlog/spdlog.h"
+#include "util/status_macros.h"
 
 namespace framepair {
 
@@ -27,6 +30,8 @@ class TaskReactor : public grpc::ServerWriteReactor<TaskUpdate>, public TaskCont
         if (cancel_.load()) return absl::StatusOr<framepair::v1::TaskResult>(Cancelled());
         return fn(*this);
       }();
+      // The task's frames are freed: its reservation goes back to the budget.
+      runner_->Release(std::exchange(reserved_, 0));
       if (cancel_.load() && result.ok()) result = Cancelled();
       double seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -72,6 +77,13 @@ class TaskReactor : public grpc::ServerWriteReactor<TaskUpdate>, public TaskCont
     auto now = std::chrono::steady_clock::now();
     if (final_status_ || now - last_progress_ < runner_->options_.heartbeat_interval) return;
     SendProgressLocked(now);
+  }
+
+  absl::Status ReserveMemory(int64_t bytes, std::string_view need) override {
+    FP_RETURN_IF_ERROR(runner_->Reserve(bytes, need));
+    reserved_ += bytes;
+    spdlog::info("{}: reserved {} MiB of the memory budget for {}", what_, bytes >> 20, need);
+    return absl::OkStatus();
   }
 
   void Cancel() { cancel_.store(true); }
@@ -146,6 +158,7 @@ class TaskReactor : public grpc::ServerWriteReactor<TaskUpdate>, public TaskCont
   grpc::CallbackServerContext* context_;
   std::string what_;
   std::atomic<bool> cancel_{false};
+  int64_t reserved_ = 0;  // pool thread only
   std::mutex mu_;
   bool writing_ = false;
   bool finished_ = false;
@@ -172,6 +185,43 @@ TaskRunner::~TaskRunner() {
   }
   stop_cv_.notify_all();
   heartbeat_.join();
+}
+
+namespace {
+std::string Mib(int64_t bytes) { return absl::StrCat((bytes + (1 << 20) - 1) >> 20, " MiB"); }
+}  // namespace
+
+absl::Status TaskRunner::Reserve(int64_t bytes, std::string_view need) {
+  if (options_.memory_budget <= 0) return absl::OkStatus();
+  const int64_t for_tasks = options_.memory_budget - options_.base_memory;
+  if (bytes > for_tasks) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "this task needs ", Mib(bytes), " for ", std::string(need),
+        ", more than the worker's --memory-budget (", Mib(options_.memory_budget), ", ",
+        Mib(options_.base_memory),
+        " of it for the idle process) holds even when idle; use smaller frames or a smaller "
+        "--window, or give the worker a larger --memory-budget and memory limit (and a "
+        "matching --max-frame-pixels)"));
+  }
+  std::lock_guard<std::mutex> lock(memory_mu_);
+  if (reserved_memory_ + bytes > for_tasks) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("worker busy: this task needs ", Mib(bytes), " for ", std::string(need),
+                     " and running tasks hold ", Mib(reserved_memory_), " of the ", Mib(for_tasks),
+                     " that --memory-budget leaves for tasks; retry on another worker"));
+  }
+  reserved_memory_ += bytes;
+  return absl::OkStatus();
+}
+
+void TaskRunner::Release(int64_t bytes) {
+  std::lock_guard<std::mutex> lock(memory_mu_);
+  reserved_memory_ -= bytes;
+}
+
+int64_t TaskRunner::reserved_memory() const {
+  std::lock_guard<std::mutex> lock(memory_mu_);
+  return reserved_memory_;
 }
 
 void TaskRunner::StopAccepting() { draining_.store(true); }

@@ -35,6 +35,13 @@ class TaskContext {
   // The call's deadline (the coordinator's per-attempt --task-deadline-ms): libraries that
   // block in reads (FFmpeg's interrupt callback, DecoderOptions::deadline) stop there.
   virtual std::chrono::steady_clock::time_point deadline() const = 0;
+  // Reserves `bytes` of the worker's --memory-budget for this task until it returns; call it
+  // once, before the task allocates its frames (pipeline/memory_model.h estimates them).
+  // `need` says what the bytes are for ("3840x2160 yuv420p frames, --window 10").
+  // RESOURCE_EXHAUSTED when running tasks hold too much of the budget (the coordinator places
+  // the task elsewhere, as for --max-tasks); INVALID_ARGUMENT when the task does not fit even
+  // in an idle worker. OK at once without a budget.
+  virtual absl::Status ReserveMemory(int64_t bytes, std::string_view need) = 0;
 
  protected:
   ~TaskContext() = default;
@@ -48,6 +55,10 @@ struct WorkerOptions {
   // Tasks run at once; more are refused with RESOURCE_EXHAUSTED so the coordinator places
   // them elsewhere instead of queueing behind this worker. Default: 2.
   int max_tasks = 2;
+  // Memory the process may use (--memory-budget), in bytes; 0 = no limit. `base_memory` of it
+  // is the idle process's; tasks reserve from the rest (TaskContext::ReserveMemory).
+  int64_t memory_budget = 0;
+  int64_t base_memory = 0;
   // Minimum interval between progress messages of one call. Default: 200 ms.
   std::chrono::milliseconds progress_interval{200};
   // A call that made no progress for this long repeats its last progress message, so the
@@ -77,15 +88,21 @@ class TaskRunner {
   // Cancels every running task and refuses new ones.
   void CancelAll();
   int running() const { return running_.load(); }
+  // Bytes running tasks have reserved (TaskContext::ReserveMemory).
+  int64_t reserved_memory() const;
 
  private:
   friend class TaskReactor;
   void HeartbeatLoop();
+  absl::Status Reserve(int64_t bytes, std::string_view need);
+  void Release(int64_t bytes);
 
   WorkerOptions options_;
   boost::asio::thread_pool pool_;
   std::atomic<int> running_{0};
   std::atomic<bool> draining_{false};
+  mutable std::mutex memory_mu_;
+  int64_t reserved_memory_ = 0;
   std::mutex active_mu_;  // before any reactor's own mutex
   std::set<TaskReactor*> active_;
   std::condition_variable stop_cv_;

@@ -145,5 +145,87 @@ TEST(TaskRunnerTest, ErrorsDoNotRevealTheStorageRoot) {
   std::filesystem::remove_all(dir);
 }
 
+// An ingest service whose task reserves request.video() MiB of the budget and, for role
+// "hold", keeps it until `release`.
+class Reserving final : public framepair::v1::Ingest::CallbackService {
+ public:
+  explicit Reserving(TaskRunner* runner) : runner_(runner) {}
+  grpc::ServerWriteReactor<framepair::v1::TaskUpdate>* Ingest(
+      grpc::CallbackServerContext* context, const framepair::v1::IngestRequest* r) override {
+    return runner_->Start(context, "reserving",
+                          [this, r](TaskContext& c) -> absl::StatusOr<framepair::v1::TaskResult> {
+                            absl::Status reserved = c.ReserveMemory(std::stoll(r->video()) << 20,
+                                                                    "1920x1080 yuv420p frames");
+                            if (!reserved.ok()) return reserved;
+                            held = r->role() == "hold";
+                            while (r->role() == "hold" && !release && !c.cancel()->load())
+                              std::this_thread::sleep_for(milliseconds(5));
+                            return framepair::v1::TaskResult();
+                          });
+  }
+  std::atomic<bool> held{false};
+  std::atomic<bool> release{false};
+
+ private:
+  TaskRunner* runner_;
+};
+
+grpc::Status CallIngest(framepair::v1::Ingest::Stub* stub, int64_t mib, std::string role = "") {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  framepair::v1::IngestRequest request;
+  request.set_video(std::to_string(mib));
+  request.set_role(std::move(role));
+  auto reader = stub->Ingest(&ctx, request);
+  framepair::v1::TaskUpdate update;
+  while (reader->Read(&update)) {
+  }
+  return reader->Finish();
+}
+
+// Issue 13: --max-tasks alone let two 4K tasks take a pod past its memory limit. With a budget,
+// a task that does not fit beside the running ones is refused as busy (the coordinator waits
+// and places it again without using up a retry), one that cannot fit at all fails for good
+// naming the flags, and a finished task gives its memory back.
+TEST(TaskRunnerTest, MemoryBudgetAdmitsWhatFitsAndRefusesTheRest) {
+  WorkerOptions options;
+  options.max_tasks = 4;
+  options.memory_budget = int64_t{1000} << 20;
+  options.base_memory = int64_t{200} << 20;  // 800 MiB for tasks
+  TaskRunner runner(options);
+  Reserving service(&runner);
+  auto served = Serve(&service);
+  ASSERT_NE(served.first, nullptr);
+  framepair::v1::Ingest::Stub* stub = served.second.get();
+
+  grpc::Status held_status;
+  std::thread holder([&] { held_status = CallIngest(stub, 500, "hold"); });
+  for (int i = 0; i < 1000 && !service.held; ++i) std::this_thread::sleep_for(milliseconds(5));
+  ASSERT_TRUE(service.held);
+  EXPECT_EQ(runner.reserved_memory(), int64_t{500} << 20);
+
+  const grpc::Status busy = CallIngest(stub, 400);  // 500 + 400 > 800
+  EXPECT_EQ(busy.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << busy.error_message();
+  EXPECT_THAT(busy.error_message(), ::testing::HasSubstr("worker busy: this task needs 400 MiB"));
+  EXPECT_THAT(busy.error_message(), ::testing::HasSubstr("hold 500 MiB of the 800 MiB"));
+
+  const grpc::Status too_big = CallIngest(stub, 900);  // > 800 even when idle
+  EXPECT_EQ(too_big.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << too_big.error_message();
+  EXPECT_THAT(too_big.error_message(), ::testing::HasSubstr("--memory-budget (1000 MiB"));
+  EXPECT_THAT(too_big.error_message(), ::testing::HasSubstr("--max-frame-pixels"));
+
+  const grpc::Status fits = CallIngest(stub, 300);  // 500 + 300 = 800
+  EXPECT_TRUE(fits.ok()) << fits.error_message();
+
+  service.release = true;
+  holder.join();
+  EXPECT_TRUE(held_status.ok()) << held_status.error_message();
+  EXPECT_EQ(runner.reserved_memory(), 0);
+  const grpc::Status after = CallIngest(stub, 400);  // the held 500 MiB came back
+  EXPECT_TRUE(after.ok()) << after.error_message();
+  EXPECT_EQ(runner.reserved_memory(), 0);
+  served.first->Shutdown(std::chrono::system_clock::now());
+}
+
 }  // namespace
 }  // namespace framepair

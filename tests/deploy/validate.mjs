@@ -242,6 +242,53 @@ function quantity(q) {
   return m[2] in units ? Number(m[1]) * units[m[2]] : NaN;
 }
 
+// The workers' memory model (lib/pipeline/memory_model.h) and default --max-frame-pixels
+// (lib/media/video.h), read from the sources so that this check cannot drift from them.
+let MODEL = null;
+function loadMemoryModel(repo) {
+  const header = fs.readFileSync(path.join(repo, "lib/pipeline/memory_model.h"), "utf8");
+  const model = {};
+  for (const m of header.matchAll(/inline constexpr int64_t (k\w+) = (?:int64_t\{(\d+)\} << (\d+)|(\d+));/g)) {
+    model[m[1]] = m[4] !== undefined ? Number(m[4]) : Number(m[2]) * 2 ** Number(m[3]);
+  }
+  const video = fs.readFileSync(path.join(repo, "lib/media/video.h"), "utf8");
+  const pixels = /kDefaultMaxFramePixels = ([0-9 *\/]+);/.exec(video);
+  if (pixels) model.kDefaultMaxFramePixels = pixels[1].split(/\s*\*\s*/).reduce((acc, term) => {
+    const [num, den] = term.split(/\s*\/\s*/).map(Number);
+    return Math.floor((acc * num) / (den ?? 1));
+  }, 1);
+  const needed = ["kDecoderReferenceFrames", "kMaxAutoDecoderThreads", "kPackFeedDepth", "kPackLookaheadWindows",
+    "kPackInFlightPerThread", "kPackExtraPngWindows", "kPngBytesPerPixel", "kEncoderBytesPerPixel",
+    "kIngestScratchBytesPerPixel", "kTaskFixedBytes", "kWorkerBaseBytes", "kDecodedFramePaddingPercent",
+    "kSizingWindow", "kDefaultMaxFramePixels"];
+  const missing = needed.filter((k) => !Number.isFinite(model[k]));
+  if (missing.length) fatal(`lib/pipeline/memory_model.h or lib/media/video.h no longer defines ${missing.join(", ")} in the form this check reads`);
+  MODEL = model;
+}
+
+// Worst-case bytes of one task at `pixels` per HR frame, as lib/pipeline/memory_model.cc
+// computes them for 8-bit 4:2:0 frames, FFmpeg's largest automatic decoder thread count and,
+// for pack, LR 1/4 of HR on each side and windows of kSizingWindow pairs.
+function taskBytes(kind, pixels, packThreads) {
+  const m = MODEL;
+  const frame = (px) => Math.floor((Math.floor(px * 3 / 2) * (100 + m.kDecodedFramePaddingPercent)) / 100);
+  const decoderThreads = m.kMaxAutoDecoderThreads;
+  if (kind === "ingest") {
+    return (m.kDecoderReferenceFrames + decoderThreads + 1) * frame(pixels) + m.kIngestScratchBytesPerPixel * pixels + m.kTaskFixedBytes;
+  }
+  const lrPixels = Math.floor(pixels / 16);
+  const all = pixels + lrPixels;
+  const perDecoder = m.kDecoderReferenceFrames + decoderThreads + 1 + m.kPackFeedDepth + 1;
+  const inFlight = m.kPackInFlightPerThread * packThreads + m.kPackInFlightPerThread;
+  return perDecoder * (frame(pixels) + frame(lrPixels)) + inFlight * frame(pixels) +
+    packThreads * m.kEncoderBytesPerPixel * all +
+    (m.kPackLookaheadWindows + m.kPackExtraPngWindows) * m.kSizingWindow * m.kPngBytesPerPixel * all + m.kTaskFixedBytes;
+}
+const MiB = (b) => Math.ceil(b / 2 ** 20);
+// --memory-budget: at most this share of the memory limit (the rest is headroom for what the
+// model does not count: allocator fragmentation, page cache charged to the pod).
+const BUDGET_SHARE = 0.9;
+
 // Image reference -> { tag, digest } ("host:5000/a/b:1.2@sha256:...").
 function imageRef(image) {
   let rest = image;
@@ -803,6 +850,32 @@ function checkSet(objects, { full }, report) {
       }
     }
   }
+  // Memory (issue 13): a video worker's --memory-budget (default: 90% of the container's memory
+  // limit) leaves headroom under the limit and holds the idle process plus --max-tasks tasks of
+  // --max-frame-pixels frames, so that --max-tasks tasks of the largest frames it accepts run
+  // at once without an OOM kill (the budget refuses what does not fit: RESOURCE_EXHAUSTED).
+  for (const kind of ["ingest", "packer"]) {
+    const w = kindOfWorkload.get(kind);
+    const c = w && podSpecOf(w).containers.find((x) => serverKind(x) === kind);
+    const flags = c && flagsOf_.get(c);
+    const limit = quantity(c?.resources?.limits?.memory);
+    if (!flags || !(limit > 0)) continue;
+    const budget = flags.has("memory-budget") ? quantity(flags.get("memory-budget")) : Math.floor(limit * BUDGET_SHARE);
+    const where = `container ${c.name}`;
+    if (!(budget > 0)) { report(w, `${where}: --memory-budget ${flags.get("memory-budget")} is not a quantity of bytes`); continue; }
+    if (budget > limit * BUDGET_SHARE) {
+      report(w, `${where}: --memory-budget ${MiB(budget)} MiB leaves no headroom under the memory limit ${c.resources.limits.memory} (at most ${BUDGET_SHARE * 100}%)`);
+    }
+    const maxTasks = Number(flags.get("max-tasks") ?? 2);
+    const pixels = Number(flags.get("max-frame-pixels") ?? MODEL.kDefaultMaxFramePixels);
+    const threads = Number(flags.get("pack-threads") ?? 0);
+    if (kind === "packer" && !(threads > 0)) { report(w, `${where}: --pack-threads must be set (> 0): the packer's memory depends on it`); continue; }
+    const task = taskBytes(kind, pixels, threads);
+    const need = MODEL.kWorkerBaseBytes + maxTasks * task;
+    if (need > budget) {
+      report(w, `${where}: --max-tasks ${maxTasks} x ${MiB(task)} MiB per task at --max-frame-pixels ${pixels} + ${MiB(MODEL.kWorkerBaseBytes)} MiB idle = ${MiB(need)} MiB does not fit in --memory-budget ${MiB(budget)} MiB (memory limit ${c.resources.limits.memory}); lower --max-tasks or --max-frame-pixels, or raise the limit`);
+    }
+  }
   return { workloads, kindOfWorkload };
 
   function checkCoordinator(w, c, flags, volumes, claimTemplates, report) {
@@ -957,6 +1030,7 @@ async function main() {
   const k8sDir = path.join(opts.repo, "deploy/k8s");
   if (!fs.existsSync(k8sDir)) fatal(`${k8sDir} does not exist`);
   console.log(`deploy-validate: ${tools}, node ${process.versions.node}`);
+  loadMemoryModel(opts.repo);
   const renders = renderAll(opts.kubectl, yaml, k8sDir);
   return opts.selfTest ? selfTest(renders, readDocker(opts.repo)) : validateAll(renders, readDocker(opts.repo));
 }
@@ -1087,6 +1161,12 @@ const MUTATIONS = [
     (o) => { find(o, "StatefulSet", "framepair-coordinator").spec.volumeClaimTemplates[0].spec.accessModes = ["ReadWriteMany"]; }],
   ["shared storage not ReadWriteMany", /is not ReadWriteMany/,
     (o) => { find(o, "PersistentVolumeClaim", "framepair-storage").spec.accessModes = ["ReadWriteOnce"]; }],
+  ["more packer tasks than its memory holds", /framepair-packer: container packer: --max-tasks 2 x .* does not fit in --memory-budget/,
+    (o) => { const c = container(o, "Deployment", "framepair-packer"); c.args = c.args.map((a) => a.replace("$(PACKER_MAX_TASKS)", "2")); }],
+  ["frames larger than the ingest budget holds", /framepair-ingest: container ingest: --max-tasks 2 x .* at --max-frame-pixels 33177600 .* does not fit/,
+    (o) => { const c = container(o, "Deployment", "framepair-ingest"); c.args = c.args.map((a) => a.replace("$(MAX_FRAME_PIXELS)", "33177600")); }],
+  ["memory budget without headroom", /framepair-ingest: container ingest: --memory-budget 2048 MiB leaves no headroom/,
+    (o) => { container(o, "Deployment", "framepair-ingest").args.push("--memory-budget=2Gi"); }],
   ["/tmp not an emptyDir", /\/tmp must be an emptyDir volume/,
     (o) => { const c = container(o, "Deployment", "framepair-scene"); c.volumeMounts = c.volumeMounts.filter((m) => m.mountPath !== "/tmp"); }],
 ];
