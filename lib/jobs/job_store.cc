@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <set>
+#include <unordered_map>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -16,6 +17,20 @@
 #include "util/status_macros.h"
 
 namespace framepair {
+
+// The compiled statements of one connection, by SQL text (a fixed set: the store's constant SQL
+// and the few filter combinations of ListJobs). Used under the connection's mutex.
+struct StatementCache {
+  struct Entry {
+    sqlite3_stmt* stmt = nullptr;
+    bool in_use = false;  // borrowed by a live Stmt
+  };
+  ~StatementCache() {
+    for (auto& [sql, entry] : entries) sqlite3_finalize(entry.stmt);
+  }
+  std::unordered_map<std::string, Entry> entries;  // element addresses are stable
+};
+
 namespace {
 
 // PRAGMA application_id of a job store ("fpjs"): tells our file from another program's SQLite
@@ -193,10 +208,12 @@ absl::StatusCode CodeAndHint(int rc, absl::string_view* hint) {
   }
 }
 
-// The connection and the file name every error message needs. The caller holds the mutex.
+// The connection, the file name every error message needs and the connection's statement cache
+// (nullptr: prepare every statement afresh). The caller holds the connection's mutex.
 struct Conn {
   sqlite3* db;
   const std::string* path;
+  StatementCache* cache = nullptr;
 };
 
 absl::Status SqliteError(const Conn& c, int rc, absl::string_view what) {
@@ -212,15 +229,31 @@ absl::Status SqliteError(const Conn& c, int rc, absl::string_view what) {
 class Stmt {
  public:
   // `what` (a string literal) heads the messages of the statement's errors.
+  // With the connection's cache, a statement is compiled once per connection and reused: the
+  // Stmt borrows it and resets it when destroyed (a statement left unreset would keep its read
+  // snapshot open). A statement whose cached copy is in use (nested use) is prepared afresh.
   static absl::StatusOr<Stmt> Prepare(const Conn& c, const char* sql,
                                       const char* what = "statement failed") {
+    StatementCache::Entry* entry = nullptr;
+    if (c.cache != nullptr) {
+      entry = &c.cache->entries[sql];
+      if (entry->stmt != nullptr && !entry->in_use) {
+        entry->in_use = true;
+        return Stmt(c, entry->stmt, what, &entry->in_use);
+      }
+      if (entry->stmt != nullptr) entry = nullptr;  // in use: a private copy
+    }
     sqlite3_stmt* raw = nullptr;
-    const int rc = sqlite3_prepare_v2(c.db, sql, -1, &raw, nullptr);
+    const int rc =
+        sqlite3_prepare_v3(c.db, sql, -1, entry ? SQLITE_PREPARE_PERSISTENT : 0, &raw, nullptr);
     if (rc != SQLITE_OK) {
       sqlite3_finalize(raw);
       return SqliteError(c, rc, what);
     }
-    return Stmt(c, raw, what);
+    if (entry == nullptr) return Stmt(c, raw, what, nullptr);
+    entry->stmt = raw;
+    entry->in_use = true;
+    return Stmt(c, raw, what, &entry->in_use);
   }
 
   void Bind(int i, int64_t v) { Check(sqlite3_bind_int64(stmt_.get(), i, v)); }
@@ -272,10 +305,21 @@ class Stmt {
   }
 
  private:
+  // Finalizes a statement of its own; gives a cached one back, reset, to the cache.
   struct Finalizer {
-    void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+    bool* in_use = nullptr;
+    void operator()(sqlite3_stmt* s) const {
+      if (in_use == nullptr) {
+        sqlite3_finalize(s);
+        return;
+      }
+      sqlite3_reset(s);
+      sqlite3_clear_bindings(s);
+      *in_use = false;
+    }
   };
-  Stmt(const Conn& c, sqlite3_stmt* s, const char* what) : conn_(c), stmt_(s), what_(what) {}
+  Stmt(const Conn& c, sqlite3_stmt* s, const char* what, bool* in_use)
+      : conn_(c), stmt_(s, Finalizer{in_use}), what_(what) {}
   void Check(int rc) {
     if (rc != SQLITE_OK && bind_rc_ == SQLITE_OK) bind_rc_ = rc;
   }
@@ -290,6 +334,12 @@ class Stmt {
 absl::Status Exec(const Conn& c, const char* sql, absl::string_view what) {
   const int rc = sqlite3_exec(c.db, sql, nullptr, nullptr, nullptr);
   return rc == SQLITE_OK ? absl::OkStatus() : SqliteError(c, rc, what);
+}
+
+// Runs one constant statement, compiled once per connection (through its cache).
+absl::Status Run(const Conn& c, const char* sql, const char* what) {
+  FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c, sql, what));
+  return s.Run();
 }
 
 // A write transaction. BEGIN IMMEDIATE takes the write lock up front (waiting up to the busy
@@ -308,12 +358,12 @@ class WriteTxn {
   WriteTxn& operator=(const WriteTxn&) = delete;
 
   absl::Status Begin() {
-    FP_RETURN_IF_ERROR(Exec(conn_, "BEGIN IMMEDIATE", "cannot start a transaction"));
+    FP_RETURN_IF_ERROR(Run(conn_, "BEGIN IMMEDIATE", "cannot start a transaction"));
     begun_ = true;
     return absl::OkStatus();
   }
   absl::Status Commit() {
-    FP_RETURN_IF_ERROR(Exec(conn_, "COMMIT", "cannot commit"));
+    FP_RETURN_IF_ERROR(Run(conn_, "COMMIT", "cannot commit"));
     committed_ = true;
     return absl::OkStatus();
   }
@@ -610,7 +660,9 @@ JobStore::JobStore(std::string path, JobStoreOptions options, std::unique_ptr<sq
     : path_(std::move(path)),
       options_(std::move(options)),
       db_(std::move(db)),
-      read_db_(std::move(read_db)) {}
+      read_db_(std::move(read_db)),
+      write_cache_(std::make_unique<StatementCache>()),
+      read_cache_(std::make_unique<StatementCache>()) {}
 
 // One caller's change, on the caller's stack while it waits in Write().
 struct JobStore::PendingWrite {
@@ -654,7 +706,7 @@ absl::Status JobStore::Write(absl::FunctionRef<absl::Status(sqlite3* db)> op) {
 
 void JobStore::CommitBatch(const std::vector<PendingWrite*>& batch) {
   absl::MutexLock lock(&mu_);
-  const Conn c{db_.get(), &path_};
+  const Conn c{db_.get(), &path_, write_cache_.get()};
   WriteTxn txn(c);
   if (absl::Status begun = txn.Begin(); !begun.ok()) {
     for (PendingWrite* w : batch) w->status = begun;
@@ -662,14 +714,14 @@ void JobStore::CommitBatch(const std::vector<PendingWrite*>& batch) {
   }
   for (size_t i = 0; i < batch.size(); ++i) {
     PendingWrite& w = *batch[i];
-    absl::Status status = Exec(c, "SAVEPOINT w", "cannot start a savepoint");
+    absl::Status status = Run(c, "SAVEPOINT w", "cannot start a savepoint");
     if (status.ok()) {
       status = w.op(c.db);
       // A failed change leaves nothing behind, whatever it did before failing.
-      const char* end = status.ok() ? "RELEASE w" : "ROLLBACK TO w; RELEASE w";
-      if (absl::Status ended = Exec(c, end, "cannot end a savepoint"); !ended.ok() && status.ok()) {
-        status = ended;
-      }
+      absl::Status ended =
+          status.ok() ? absl::OkStatus() : Run(c, "ROLLBACK TO w", "cannot end a savepoint");
+      if (ended.ok()) ended = Run(c, "RELEASE w", "cannot end a savepoint");
+      if (!ended.ok() && status.ok()) status = ended;
     }
     w.status = status;
     if (sqlite3_get_autocommit(c.db) != 0) {
@@ -762,7 +814,7 @@ absl::StatusOr<CreateJobResult> JobStore::CreateJob(JobRecord job, std::vector<T
   FP_RETURN_IF_ERROR(ValidateTasks(tasks));
   CreateJobResult out;
   FP_RETURN_IF_ERROR(Write([&](sqlite3* db) -> absl::Status {
-    const Conn c{db, &path_};
+    const Conn c{db, &path_, write_cache_.get()};
 
     if (!job.request_id.empty()) {
       FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c, "SELECT " FP_JOB_COLUMNS
@@ -855,7 +907,7 @@ absl::StatusOr<CreateJobResult> JobStore::CreateJob(JobRecord job, std::vector<T
 
 absl::StatusOr<JobRecord> JobStore::GetJob(std::string_view job_id) {
   absl::MutexLock lock(&read_mu_);
-  const Conn c{read_db_.get(), &path_};
+  const Conn c{read_db_.get(), &path_, read_cache_.get()};
   FP_ASSIGN_OR_RETURN(Stmt s,
                       Stmt::Prepare(c, "SELECT " FP_JOB_COLUMNS " FROM jobs j WHERE j.id = ?1"));
   s.BindText(1, job_id);
@@ -867,7 +919,7 @@ absl::StatusOr<JobRecord> JobStore::GetJob(std::string_view job_id) {
 absl::StatusOr<JobRecord> JobStore::GetJobByRequestId(std::string_view request_id) {
   if (request_id.empty()) return absl::NotFoundError("no request id");
   absl::MutexLock lock(&mu_);
-  const Conn c{db_.get(), &path_};
+  const Conn c{db_.get(), &path_, write_cache_.get()};
   FP_ASSIGN_OR_RETURN(
       Stmt s, Stmt::Prepare(c, "SELECT " FP_JOB_COLUMNS " FROM jobs j WHERE j.request_id = ?1"));
   s.BindText(1, request_id);
@@ -889,7 +941,7 @@ absl::StatusOr<JobPage> JobStore::ListJobs(const ListJobsQuery& query) {
                                                    "\"; pass back a next_page_token as is"));
   }
   absl::MutexLock lock(&read_mu_);
-  const Conn c{read_db_.get(), &path_};
+  const Conn c{read_db_.get(), &path_, read_cache_.get()};
   // Only constant fragments are concatenated (so the planner can pick jobs_by_dataset or
   // jobs_by_state); every value is bound. ?4 is always present, so ?1..?3 are always bindable.
   std::string sql = "SELECT " FP_JOB_COLUMNS ", j.seq FROM jobs j WHERE 1";
@@ -930,7 +982,7 @@ absl::StatusOr<JobPage> JobStore::ListJobs(const ListJobsQuery& query) {
 
 absl::StatusOr<std::vector<JobRecord>> JobStore::UnfinishedJobs() {
   absl::MutexLock lock(&read_mu_);
-  const Conn c{read_db_.get(), &path_};
+  const Conn c{read_db_.get(), &path_, read_cache_.get()};
   FP_ASSIGN_OR_RETURN(
       Stmt s, Stmt::Prepare(c, "SELECT " FP_JOB_COLUMNS " FROM jobs j WHERE " FP_UNFINISHED_JOB
                                " ORDER BY j.seq"));
@@ -940,7 +992,7 @@ absl::StatusOr<std::vector<JobRecord>> JobStore::UnfinishedJobs() {
 absl::Status JobStore::SetJobState(std::string_view job_id, JobState state, std::string_view error,
                                    std::string_view result) {
   return Write([&](sqlite3* db) -> absl::Status {
-    const Conn c{db, &path_};
+    const Conn c{db, &path_, write_cache_.get()};
     {
       FP_ASSIGN_OR_RETURN(const std::string current, StoredJobState(c, job_id));
       const std::optional<JobState> parsed = ParseJobState(current);
@@ -974,7 +1026,7 @@ absl::Status JobStore::SetJobState(std::string_view job_id, JobState state, std:
 
 absl::StatusOr<std::vector<TaskRecord>> JobStore::GetTasks(std::string_view job_id) {
   absl::MutexLock lock(&read_mu_);
-  const Conn c{read_db_.get(), &path_};
+  const Conn c{read_db_.get(), &path_, read_cache_.get()};
   FP_RETURN_IF_ERROR(RequireJob(c, job_id));
   FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c, "SELECT " FP_TASK_COLUMNS
                                                ", d.dep FROM tasks t LEFT JOIN task_deps d "
@@ -986,7 +1038,7 @@ absl::StatusOr<std::vector<TaskRecord>> JobStore::GetTasks(std::string_view job_
 
 absl::StatusOr<TaskRecord> JobStore::GetTask(std::string_view job_id, std::string_view name) {
   absl::MutexLock lock(&read_mu_);
-  const Conn c{read_db_.get(), &path_};
+  const Conn c{read_db_.get(), &path_, read_cache_.get()};
   FP_ASSIGN_OR_RETURN(
       Stmt s,
       Stmt::Prepare(c, "SELECT " FP_TASK_COLUMNS ", d.dep FROM tasks t LEFT JOIN task_deps d "
@@ -1005,7 +1057,7 @@ absl::StatusOr<TaskRecord> JobStore::GetTask(std::string_view job_id, std::strin
 absl::StatusOr<std::map<std::string, std::string>> JobStore::TaskResults(
     std::string_view job_id, const std::vector<std::string>& names) {
   absl::MutexLock lock(&read_mu_);
-  const Conn c{read_db_.get(), &path_};
+  const Conn c{read_db_.get(), &path_, read_cache_.get()};
   FP_RETURN_IF_ERROR(RequireJob(c, job_id));
   FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c,
                                             "SELECT result FROM tasks WHERE job_id = ?1 AND "
@@ -1023,7 +1075,7 @@ absl::StatusOr<std::map<std::string, std::string>> JobStore::TaskResults(
 
 absl::StatusOr<bool> JobStore::AllTasksDone(std::string_view job_id) {
   absl::MutexLock lock(&read_mu_);
-  const Conn c{read_db_.get(), &path_};
+  const Conn c{read_db_.get(), &path_, read_cache_.get()};
   FP_RETURN_IF_ERROR(RequireJob(c, job_id));
   // IN (...) rather than <> 'DONE': one index probe per state instead of a walk over the DONE
   // entries of tasks_ready.
@@ -1043,7 +1095,7 @@ absl::StatusOr<std::vector<TaskRecord>> JobStore::ReadyTasks(int64_t now_unix_ms
         absl::StrCat("ReadyTasks limit must be positive, got ", limit));
   }
   absl::MutexLock lock(&read_mu_);
-  const Conn c{read_db_.get(), &path_};
+  const Conn c{read_db_.get(), &path_, read_cache_.get()};
   // One walk of tasks_ready_by_age (PENDING, waiting = 0, of `kind`, oldest job first, then by
   // name): the cost is that of the tasks returned, not of the jobs queued or of the tasks they
   // have. CROSS JOIN keeps tasks the outer loop (the job's state is one probe per task). Without
@@ -1080,7 +1132,7 @@ absl::StatusOr<int64_t> JobStore::StartAttempt(std::string_view job_id, std::str
   int64_t attempt = 0;
   bool job_queued = false;
   FP_RETURN_IF_ERROR(Write([&](sqlite3* db) -> absl::Status {
-    const Conn c{db, &path_};
+    const Conn c{db, &path_, write_cache_.get()};
     {
       FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c,
                                                 "SELECT t.state, t.attempt, j.state, t.waiting"
@@ -1186,7 +1238,7 @@ absl::Status JobStore::CompleteAttempt(std::string_view job_id, std::string_view
                                        int64_t attempt, std::string_view result) {
   return Write([&](sqlite3* db) {
     return FencedUpdate(
-        Conn{db, &path_}, job_id, name, attempt,
+        Conn{db, &path_, write_cache_.get()}, job_id, name, attempt,
         "UPDATE tasks SET state = 'DONE', result = ?3 WHERE job_id = ?1 AND name = ?2",
         [&](Stmt& s) { s.BindBlob(3, result); },
         // Its dependents wait for one dep less (found through task_deps_by_dep).
@@ -1199,7 +1251,7 @@ absl::Status JobStore::RetryAttempt(std::string_view job_id, std::string_view na
                                     int64_t not_before_unix_ms, std::string_view error,
                                     bool count_retry) {
   return Write([&](sqlite3* db) {
-    return FencedUpdate(Conn{db, &path_}, job_id, name, attempt,
+    return FencedUpdate(Conn{db, &path_, write_cache_.get()}, job_id, name, attempt,
                         "UPDATE tasks SET state = 'PENDING', retries = retries + ?5, "
                         "not_before_unix_ms = ?3, error = ?4 WHERE job_id = ?1 AND name = ?2",
                         [&](Stmt& s) {
@@ -1214,7 +1266,7 @@ absl::Status JobStore::FailAttempt(std::string_view job_id, std::string_view nam
                                    std::string_view error) {
   return Write([&](sqlite3* db) {
     return FencedUpdate(
-        Conn{db, &path_}, job_id, name, attempt,
+        Conn{db, &path_, write_cache_.get()}, job_id, name, attempt,
         "UPDATE tasks SET state = 'FAILED', error = ?3 WHERE job_id = ?1 AND name = ?2",
         [&](Stmt& s) { s.BindText(3, error); });
   });
@@ -1223,7 +1275,7 @@ absl::Status JobStore::FailAttempt(std::string_view job_id, std::string_view nam
 absl::Status JobStore::SetAttemptWorker(std::string_view job_id, std::string_view name,
                                         int64_t attempt, std::string_view worker) {
   return Write([&](sqlite3* db) {
-    return FencedUpdate(Conn{db, &path_}, job_id, name, attempt,
+    return FencedUpdate(Conn{db, &path_, write_cache_.get()}, job_id, name, attempt,
                         "UPDATE tasks SET worker = ?3 WHERE job_id = ?1 AND name = ?2",
                         [&](Stmt& s) { s.BindText(3, worker); });
   });
@@ -1232,7 +1284,7 @@ absl::Status JobStore::SetAttemptWorker(std::string_view job_id, std::string_vie
 absl::StatusOr<int> JobStore::CancelTasks(std::string_view job_id) {
   int cancelled = 0;
   FP_RETURN_IF_ERROR(Write([&](sqlite3* db) -> absl::Status {
-    const Conn c{db, &path_};
+    const Conn c{db, &path_, write_cache_.get()};
     FP_RETURN_IF_ERROR(RequireJob(c, job_id));
     FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c,
                                               "UPDATE tasks SET state = 'CANCELLED' WHERE job_id "
@@ -1248,7 +1300,7 @@ absl::StatusOr<int> JobStore::CancelTasks(std::string_view job_id) {
 absl::StatusOr<int> JobStore::RequeueRunningTasks() {
   int requeued = 0;
   FP_RETURN_IF_ERROR(Write([&](sqlite3* db) -> absl::Status {
-    const Conn c{db, &path_};
+    const Conn c{db, &path_, write_cache_.get()};
     FP_ASSIGN_OR_RETURN(Stmt s,
                         Stmt::Prepare(c,
                                       "UPDATE tasks SET state = 'PENDING'"
@@ -1265,7 +1317,7 @@ absl::StatusOr<int64_t> JobStore::AppendEvent(std::string_view job_id, std::stri
                                               int64_t unix_ms) {
   int64_t seq = 0;
   FP_RETURN_IF_ERROR(Write([&](sqlite3* db) -> absl::Status {
-    const Conn c{db, &path_};
+    const Conn c{db, &path_, write_cache_.get()};
     FP_RETURN_IF_ERROR(RequireJob(c, job_id));
     FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c,
                                               "INSERT INTO events (job_id, seq, unix_ms, payload)"
@@ -1289,7 +1341,7 @@ absl::StatusOr<std::vector<EventRecord>> JobStore::EventsAfter(std::string_view 
         absl::StrCat("EventsAfter limit must be positive, got ", limit));
   }
   absl::MutexLock lock(&read_mu_);
-  const Conn c{read_db_.get(), &path_};
+  const Conn c{read_db_.get(), &path_, read_cache_.get()};
   FP_RETURN_IF_ERROR(RequireJob(c, job_id));
   FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c,
                                             "SELECT seq, unix_ms, payload FROM events WHERE "
@@ -1307,7 +1359,7 @@ absl::StatusOr<std::vector<EventRecord>> JobStore::EventsAfter(std::string_view 
 
 absl::StatusOr<int64_t> JobStore::LastEventSeq(std::string_view job_id) {
   absl::MutexLock lock(&read_mu_);
-  const Conn c{read_db_.get(), &path_};
+  const Conn c{read_db_.get(), &path_, read_cache_.get()};
   FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c,
                                             "SELECT (SELECT 1 FROM jobs WHERE id = ?1),"
                                             " (SELECT COALESCE(MAX(seq), 0) FROM events"
@@ -1320,7 +1372,7 @@ absl::StatusOr<int64_t> JobStore::LastEventSeq(std::string_view job_id) {
 
 absl::Status JobStore::DeleteJob(std::string_view job_id) {
   return Write([&](sqlite3* db) -> absl::Status {
-    const Conn c{db, &path_};
+    const Conn c{db, &path_, write_cache_.get()};
     {
       FP_ASSIGN_OR_RETURN(const std::string state, StoredJobState(c, job_id));
       const std::optional<JobState> parsed = ParseJobState(state);
@@ -1347,7 +1399,7 @@ absl::StatusOr<std::vector<std::string>> JobStore::FinishedJobsBefore(int64_t be
         absl::StrCat("FinishedJobsBefore limit must be positive, got ", limit));
   }
   absl::MutexLock lock(&read_mu_);
-  const Conn c{read_db_.get(), &path_};
+  const Conn c{read_db_.get(), &path_, read_cache_.get()};
   FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c,
                                             "SELECT id FROM jobs WHERE updated_unix_ms < ?1 AND"
                                             " state IN ('SUCCEEDED', 'FAILED', 'CANCELLED')"
@@ -1364,7 +1416,7 @@ absl::StatusOr<std::vector<std::string>> JobStore::FinishedJobsBefore(int64_t be
 
 absl::StatusOr<std::vector<std::string>> JobStore::AllSpecs() {
   absl::MutexLock lock(&read_mu_);
-  const Conn c{read_db_.get(), &path_};
+  const Conn c{read_db_.get(), &path_, read_cache_.get()};
   FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c, "SELECT spec FROM jobs"));
   std::vector<std::string> specs;
   for (;;) {
@@ -1376,7 +1428,7 @@ absl::StatusOr<std::vector<std::string>> JobStore::AllSpecs() {
 
 absl::StatusOr<std::map<std::string, int64_t>> JobStore::CountTasks(TaskState state) {
   absl::MutexLock lock(&read_mu_);
-  const Conn c{read_db_.get(), &path_};
+  const Conn c{read_db_.get(), &path_, read_cache_.get()};
   FP_ASSIGN_OR_RETURN(
       Stmt s, Stmt::Prepare(c,
                             "SELECT t.kind, COUNT(*) FROM tasks t"

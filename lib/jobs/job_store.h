@@ -52,6 +52,8 @@ struct sqlite3;
 
 namespace framepair {
 
+struct StatementCache;
+
 // SUCCEEDED, FAILED and CANCELLED are terminal: a job never leaves them.
 enum class JobState { kQueued, kRunning, kSucceeded, kFailed, kCancelled };
 // DONE, FAILED and CANCELLED are final for a task; RUNNING goes back to PENDING only through
@@ -299,6 +301,11 @@ class JobStore {
   const std::unique_ptr<sqlite3, DbCloser> db_ ABSL_GUARDED_BY(mu_);
   absl::Mutex read_mu_;
   const std::unique_ptr<sqlite3, DbCloser> read_db_ ABSL_GUARDED_BY(read_mu_);
+  // Each connection's compiled statements (used under mu_ / read_mu_: SQLite compiles a
+  // statement once per connection, not once per call). Declared last: finalized before the
+  // connections close.
+  const std::unique_ptr<StatementCache> write_cache_;
+  const std::unique_ptr<StatementCache> read_cache_;
 };
 
 }  // namespace framepair

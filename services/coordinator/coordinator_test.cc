@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -670,6 +671,33 @@ TEST_F(SchedulerTest, JobRunsThroughFakeWorkersAndWatchSeesEveryEventInOrder) {
   auto tasks = store_->GetTasks(id);
   ASSERT_TRUE(tasks.ok());
   EXPECT_EQ(tasks->size(), 4u);  // ingest-hr, align, scene, pack-00000
+}
+
+// Per attempt the store keeps one "running" event, which carries the worker's first progress
+// report, and one "done" event: the first progress message is no event of its own (each event is
+// a stored row; at scale they were a third of the store's writes).
+TEST_F(SchedulerTest, FirstProgressRidesOnTheRunningEvent) {
+  Start();
+  const std::string id = Submit();
+  ASSERT_EQ(WaitForEnd(id), JobState::kSucceeded);
+  scheduler_->Stop();  // every attempt's events are stored
+  absl::StatusOr<std::vector<EventRecord>> events = store_->EventsAfter(id, 0, 1000);
+  ASSERT_TRUE(events.ok()) << events.status();
+  std::map<std::string, std::vector<framepair::v1::TaskStatus>> by_task;
+  for (const EventRecord& e : *events) {
+    framepair::v1::JobEvent event;
+    ASSERT_TRUE(event.ParseFromString(e.payload));
+    if (event.has_task()) by_task[event.task().name()].push_back(event.task());
+  }
+  ASSERT_EQ(by_task.size(), 4u);  // ingest-hr, align, scene, pack-00000
+  for (const auto& [name, statuses] : by_task) {
+    // The fake workers report progress 1 of 1, then their result.
+    ASSERT_EQ(statuses.size(), 2u) << name;
+    EXPECT_EQ(statuses[0].task_state(), framepair::v1::TASK_RUNNING) << name;
+    EXPECT_EQ(statuses[0].done(), 1) << name;
+    EXPECT_EQ(statuses[0].total(), 1) << name;
+    EXPECT_EQ(statuses[1].task_state(), framepair::v1::TASK_DONE) << name;
+  }
 }
 
 // A published dataset's files, listing and removal follow the job owner rule.

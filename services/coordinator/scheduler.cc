@@ -127,22 +127,25 @@ struct Scheduler::Attempt final : public grpc::ClientReadReactor<TaskUpdate> {
     const int64_t now = NowMs();
     last_progress_ms = now;
     std::shared_ptr<Attempt> me = self.lock();
-    if (first_message) {
-      first_message = false;
-      // Behind a dns:/// name, the peer says which machine actually runs the attempt.
-      boost::asio::post(strand,
-                        [me, peer = context.peer()] { me->scheduler->OnRunning(*me, peer); });
-    }
+    bool progressed = false;
     if (update.has_result()) {
       result = update.result();
     } else if (update.has_progress()) {
       done = update.progress().done();
       total = update.progress().total();
+      progressed = true;
+    }
+    if (first_message) {
+      // The "running" event carries the first progress: one stored event, not two.
+      first_message = false;
+      last_event_ms = now;
+      // Behind a dns:/// name, the peer says which machine actually runs the attempt.
+      boost::asio::post(strand,
+                        [me, peer = context.peer()] { me->scheduler->OnRunning(*me, peer); });
+    } else if (progressed && now - last_event_ms >= 1000) {
       // Progress goes to watchers at most once a second (each event is an fsynced row).
-      if (now - last_event_ms >= 1000) {
-        last_event_ms = now;
-        boost::asio::post(strand, [me] { me->scheduler->OnProgress(*me); });
-      }
+      last_event_ms = now;
+      boost::asio::post(strand, [me] { me->scheduler->OnProgress(*me); });
     }
     StartRead(&update);
   }
@@ -404,6 +407,8 @@ void Scheduler::OnRunning(Attempt& a, const std::string& peer) {
   }
   TaskStatus status = a.Status(framepair::v1::TASK_RUNNING);
   status.set_retries(a.retries);
+  status.set_done(a.done);
+  status.set_total(a.total);
   TaskEvent(a.job_id, status);
   a.reported_running = true;
 }
