@@ -2,6 +2,7 @@
 # Starts or stops the framepair service system on this machine, on 127.0.0.1:
 #
 #   scripts/local-stack.sh up   --dir DIR [--port BASE] [--packers N] [--bin BUILD_DIR] [--tls CERTS]
+#                               [--storage ROOT]
 #   scripts/local-stack.sh down --dir DIR
 #
 # up starts framepair-coordinator on BASE (default 50051) and framepair-ingest, -align,
@@ -13,16 +14,19 @@
 # Extra flags: FRAMEPAIR_COORDINATOR_FLAGS (e.g. "--stall-timeout-ms 5000") and
 # FRAMEPAIR_WORKER_FLAGS (every worker), then FRAMEPAIR_INGEST_FLAGS, _ALIGN_, _SCENE_ and
 # _PACKER_FLAGS (that worker only, e.g. "--max-tasks 1 --pack-threads 4") are appended to the
-# command lines. `up` again restarts only the servers that are not running.
+# command lines; FRAMEPAIR_WORKER_ENV ("NAME=value ...") is set for the workers only. `up`
+# again restarts only the servers that are not running.
+# --storage ROOT: the storage root instead of DIR/storage, e.g. s3://BUCKET/PREFIX (with the
+# AWS_* variables in the environment).
 # --tls CERTS: the workers serve mutual TLS as in deploy/k8s, with the certificates of
 # `deploy/scripts/make-certs.sh --out CERTS --san IP:127.0.0.1`, and the coordinator calls them
 # with its client certificate (the coordinator's own port stays plaintext on loopback).
 set -euo pipefail
 
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 
 cmd="${1:-}"; shift || true
-dir="" port=50051 packers=1 tls=""
+dir="" port=50051 packers=1 tls="" storage=""
 bin="${FRAMEPAIR_BIN:-$(cd "$(dirname "$0")/.." && pwd)/build}"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -31,6 +35,7 @@ while [ $# -gt 0 ]; do
     --packers) packers="$2"; shift 2 ;;
     --bin) bin="$2"; shift 2 ;;
     --tls) tls="$2"; shift 2 ;;
+    --storage) storage="$2"; shift 2 ;;
     -h|--help) usage ;;
     *) echo "local-stack.sh: unknown option $1" >&2; usage ;;
   esac
@@ -38,6 +43,7 @@ done
 [ -n "$cmd" ] && [ -n "$dir" ] || usage
 mkdir -p "$dir"
 dir="$(cd "$dir" && pwd)"
+[ -n "$storage" ] || storage="$dir/storage"
 if [ -n "$tls" ]; then
   [ -f "$tls/ca.crt" ] && [ -f "$tls/coordinator.key" ] ||
     { echo "local-stack.sh: --tls $tls holds no certificates of deploy/scripts/make-certs.sh" >&2; exit 2; }
@@ -89,13 +95,13 @@ case "$cmd" in
       fi
       local own=""  # FRAMEPAIR_<KIND>_FLAGS of a worker
       [ "$name" = framepair-coordinator ] || { own="${name#framepair-}"; own="FRAMEPAIR_${own^^}_FLAGS"; own="${!own:-}"; }
-      # shellcheck disable=SC2086
-      nohup "$exe" --listen "127.0.0.1:$p" --storage-root "$dir/storage" "$@" $extra $own \
+      # shellcheck disable=SC2086 # $environment, $extra and $own are lists of words
+      nohup env $environment "$exe" --listen "127.0.0.1:$p" --storage-root "$storage" "$@" $extra $own \
         >>"$dir/logs/$pidname.log" 2>&1 </dev/null &
       echo $! >"$dir/run/$pidname.pid"
       addr[$pidname]="127.0.0.1:$p"
     }
-    extra="${FRAMEPAIR_WORKER_FLAGS:-}"
+    extra="${FRAMEPAIR_WORKER_FLAGS:-}" environment="${FRAMEPAIR_WORKER_ENV:-}"
     # shellcheck disable=SC2046 # flags of paths without spaces (--dir and --tls are absolute)
     start framepair-ingest framepair-ingest $((port + 1)) $(worker_tls ingest)
     # shellcheck disable=SC2046
@@ -109,7 +115,7 @@ case "$cmd" in
       start framepair-packer "$name" $((port + 3 + i)) $(worker_tls packer)
       packer_list="${packer_list:+$packer_list,}127.0.0.1:$((port + 3 + i))"
     done
-    extra="${FRAMEPAIR_COORDINATOR_FLAGS:-}"
+    extra="${FRAMEPAIR_COORDINATOR_FLAGS:-}" environment=""
     # shellcheck disable=SC2046
     start framepair-coordinator framepair-coordinator "$port" --state-dir "$dir/state" \
       --ingest "127.0.0.1:$((port + 1))" --align "127.0.0.1:$((port + 2))" \
@@ -132,7 +138,7 @@ case "$cmd" in
         exit 1
       fi
     done
-    echo "framepair stack up: coordinator 127.0.0.1:$port, storage $dir/storage, logs $dir/logs"
+    echo "framepair stack up: coordinator 127.0.0.1:$port, storage $storage, logs $dir/logs"
     ;;
   down)
     for pidfile in "$dir"/run/framepair-coordinator.pid "$dir"/run/*.pid; do

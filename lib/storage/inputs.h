@@ -11,9 +11,15 @@
 
 namespace framepair {
 
-// The absolute path of the existing file `relative` names below the root. INVALID_ARGUMENT
-// (empty, absolute, escaping) / NOT_FOUND, the message starting with `what` ("HR footage").
+// The absolute path of the existing file `relative` names below the root, a local file: on a
+// bucket root it is fetched into the root's scratch directory (StorageRoot::Fetch).
+// INVALID_ARGUMENT (empty, absolute, escaping) / NOT_FOUND, the message starting with `what`
+// ("HR footage").
 absl::StatusOr<std::string> ResolveInput(const StorageRoot& storage, const std::string& relative,
                                          std::string_view what);
+
+// The same checks without making the file local (the coordinator checking a submitted job).
+absl::Status CheckInput(const StorageRoot& storage, const std::string& relative,
+                        std::string_view what);
 
 }  // namespace framepair

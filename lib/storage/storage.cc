@@ -5,17 +5,21 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <deque>
 #include <filesystem>
+#include <set>
 #include <system_error>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "storage/object_store.h"
 #include "util/file.h"
 #include "util/quote.h"
 #include "util/random_id.h"
@@ -95,7 +99,62 @@ absl::string_view A(std::string_view s) { return absl::string_view(s.data(), s.s
 // ---------------------------------------------------------------------------------------------
 // StorageRoot
 
+namespace {
+
+// Creates the layout directories under `canonical` and checks that files can be created there.
+absl::Status MakeLayout(const std::string& canonical) {
+  for (absl::string_view dir :
+       {absl::string_view("footage"), kFootageDir, kUploadsDir, kWorkDir, kDatasetsDir}) {
+    FP_RETURN_IF_ERROR(
+        EnsureRealDirectory(Join(canonical, dir), absl::StrCat("the layout directory ", dir)));
+  }
+  for (absl::string_view dir : {kFootageDir, kUploadsDir, kWorkDir, kDatasetsDir}) {
+    FP_RETURN_IF_ERROR(CheckWritable(Join(canonical, dir)));
+  }
+  return absl::OkStatus();
+}
+
+// A new directory `<parent>/<stem>-<random>`, canonical.
+absl::StatusOr<std::string> MakeScratchDir(const std::string& parent, absl::string_view stem) {
+  const std::string dir = Join(parent, absl::StrCat(stem, "-", RandomHex(8)));
+  if (::mkdir(dir.c_str(), 0700) != 0) {
+    return ErrnoError(errno, absl::StrCat("cannot create the scratch directory ", dir),
+                      "set TMPDIR to a writable directory with room for the task's files");
+  }
+  char* real = ::realpath(dir.c_str(), nullptr);
+  if (real == nullptr) return ErrnoError(errno, absl::StrCat("cannot resolve ", dir), "");
+  std::string canonical(real);
+  std::free(real);
+  return canonical;
+}
+
+void RemoveTree(const std::string& dir) {
+  std::error_code ec;
+  if (!dir.empty()) fs::remove_all(dir, ec);  // symbolic links themselves, never their targets
+}
+
+}  // namespace
+
 absl::StatusOr<StorageRoot> StorageRoot::Open(const std::string& root) {
+  if (IsObjectUrl(root)) {
+    // Checks the URL and that credentials are set, without a request.
+    FP_RETURN_IF_ERROR(OpenObjectStore(root).status());
+    std::error_code ec;
+    const std::string tmp = fs::temp_directory_path(ec).string();
+    if (ec) return absl::FailedPreconditionError("no temporary directory; set TMPDIR");
+    FP_ASSIGN_OR_RETURN(std::string scratch, MakeScratchDir(tmp, "framepair-scratch"));
+    auto owner =
+        std::shared_ptr<const std::string>(new std::string(scratch), [](const std::string* dir) {
+          RemoveTree(*dir);
+          delete dir;
+        });
+    FP_RETURN_IF_ERROR(MakeLayout(scratch));
+    StorageRoot out(std::move(scratch));
+    out.url_ = root;
+    while (out.url_.size() > 5 && out.url_.back() == '/') out.url_.pop_back();
+    out.scratch_owner_ = std::move(owner);
+    return out;
+  }
   if (root.empty()) {
     return absl::InvalidArgumentError("empty storage root; give the directory to store data in");
   }
@@ -116,15 +175,122 @@ absl::StatusOr<StorageRoot> StorageRoot::Open(const std::string& root) {
     return absl::FailedPreconditionError(
         absl::StrCat("storage root ", root, " is not a directory; give a directory"));
   }
-  for (absl::string_view dir :
-       {absl::string_view("footage"), kFootageDir, kUploadsDir, kWorkDir, kDatasetsDir}) {
-    FP_RETURN_IF_ERROR(
-        EnsureRealDirectory(Join(canonical, dir), absl::StrCat("the layout directory ", dir)));
-  }
-  for (absl::string_view dir : {kFootageDir, kUploadsDir, kWorkDir, kDatasetsDir}) {
-    FP_RETURN_IF_ERROR(CheckWritable(Join(canonical, dir)));
-  }
+  FP_RETURN_IF_ERROR(MakeLayout(canonical));
   return StorageRoot(std::move(canonical));
+}
+
+absl::StatusOr<std::unique_ptr<ObjectStore>> StorageRoot::OpenStore() const {
+  return OpenObjectStore(location());
+}
+
+absl::Status StorageRoot::Check() const {
+  if (!remote()) return absl::OkStatus();
+  FP_ASSIGN_OR_RETURN(std::unique_ptr<ObjectStore> store, OpenStore());
+  return store->Check();
+}
+
+absl::StatusOr<std::string> StorageRoot::Fetch(std::string_view relative) const {
+  FP_ASSIGN_OR_RETURN(std::string path, Resolve(relative, /*must_exist=*/!remote()));
+  if (!remote()) return path;
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) return path;  // fetched already
+  FP_ASSIGN_OR_RETURN(const std::string key, Relativize(path));
+  FP_ASSIGN_OR_RETURN(std::unique_ptr<ObjectStore> store, OpenStore());
+  FP_ASSIGN_OR_RETURN(std::vector<ObjectInfo> found, store->List(key));
+  const auto it =
+      std::find_if(found.begin(), found.end(), [&](const ObjectInfo& o) { return o.key == key; });
+  if (it == found.end()) {
+    return absl::NotFoundError(absl::StrCat("storage path ", QuoteUserText(A(relative)),
+                                            " does not exist in ", url_,
+                                            "; check the name or upload it first"));
+  }
+  FP_ASSIGN_OR_RETURN(const int64_t free, FreeBytes());
+  if (it->size > free) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("no room in the scratch directory for ", key, " (", it->size, " bytes, ", free,
+                     " free); give TMPDIR more space or run fewer tasks at once"));
+  }
+  std::error_code ec;
+  fs::create_directories(Parent(path), ec);
+  if (ec) return ErrnoError(ec.value(), absl::StrCat("cannot create ", Parent(path)), "");
+  FP_RETURN_IF_ERROR(store->GetFile(key, path));
+  return path;
+}
+
+absl::Status StorageRoot::Push(std::string_view relative) const {
+  if (!remote()) return absl::OkStatus();
+  FP_ASSIGN_OR_RETURN(const std::string path, Resolve(relative, /*must_exist=*/true));
+  FP_ASSIGN_OR_RETURN(std::unique_ptr<ObjectStore> store, OpenStore());
+  std::error_code ec;
+  if (!fs::is_directory(path, ec)) {
+    FP_ASSIGN_OR_RETURN(const std::string key, Relativize(path));
+    return store->PutFile(key, path);
+  }
+  for (auto it = fs::recursive_directory_iterator(path, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (!it->is_regular_file(ec) || it->is_symlink(ec)) continue;
+    FP_ASSIGN_OR_RETURN(const std::string key, Relativize(it->path().string()));
+    FP_RETURN_IF_ERROR(store->PutFile(key, it->path().string()));
+  }
+  if (ec) return ErrnoError(ec.value(), absl::StrCat("cannot list ", path), "");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> StorageRoot::Exists(std::string_view relative) const {
+  FP_ASSIGN_OR_RETURN(const std::string path, Resolve(relative, /*must_exist=*/false));
+  if (!remote()) {
+    struct stat st {};
+    return ::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+  }
+  FP_ASSIGN_OR_RETURN(const std::string key, Relativize(path));
+  FP_ASSIGN_OR_RETURN(std::unique_ptr<ObjectStore> store, OpenStore());
+  FP_ASSIGN_OR_RETURN(std::vector<ObjectInfo> found, store->List(key));
+  return std::any_of(found.begin(), found.end(), [&](const ObjectInfo& o) { return o.key == key; });
+}
+
+absl::StatusOr<ScratchRoot> StorageRoot::Scratch() const {
+  if (!remote()) return ScratchRoot(*this, "");
+  const std::string parent = scratch_owner_ ? *scratch_owner_ : root_;
+  FP_ASSIGN_OR_RETURN(std::string dir, MakeScratchDir(parent, "task"));
+  ScratchRoot scratch(*this, dir);  // removes `dir` from here on, whatever fails below
+  scratch.root_.root_ = dir;
+  FP_RETURN_IF_ERROR(MakeLayout(dir));
+  return scratch;
+}
+
+absl::StatusOr<std::vector<std::string>> StorageRoot::ChildrenOf(
+    const std::string& relative_dir) const {
+  std::set<std::string> names;
+  if (remote()) {
+    FP_ASSIGN_OR_RETURN(std::unique_ptr<ObjectStore> store, OpenStore());
+    FP_ASSIGN_OR_RETURN(std::vector<ObjectInfo> objects, store->List(relative_dir + "/"));
+    for (const ObjectInfo& o : objects) {
+      const absl::string_view rest = absl::string_view(o.key).substr(relative_dir.size() + 1);
+      const size_t slash = rest.find('/');
+      if (slash != absl::string_view::npos && slash > 0) names.emplace(rest.substr(0, slash));
+    }
+  }
+  const std::string dir = Join(root_, relative_dir);
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    names.insert(entry.path().filename().string());
+  }
+  if (ec && ec != std::errc::no_such_file_or_directory) {
+    return ErrnoError(ec.value(), absl::StrCat("cannot list ", dir), "");
+  }
+  return std::vector<std::string>(names.begin(), names.end());
+}
+
+absl::StatusOr<std::vector<std::string>> StorageRoot::WorkJobs() const {
+  return ChildrenOf(std::string(kWorkDir));
+}
+
+absl::StatusOr<std::vector<std::string>> StorageRoot::AttemptDirs(std::string_view job_id) const {
+  FP_RETURN_IF_ERROR(ValidateName("job id", job_id));
+  const std::string dir = absl::StrCat(kWorkDir, "/", A(job_id));
+  FP_ASSIGN_OR_RETURN(std::vector<std::string> names, ChildrenOf(dir));
+  for (std::string& name : names) name = absl::StrCat(dir, "/", name);
+  return names;
 }
 
 absl::StatusOr<std::string> StorageRoot::Resolve(std::string_view relative_arg,
@@ -326,6 +492,31 @@ absl::Status StorageRoot::RemoveWorkDir(std::string_view job_id) const {
     return ErrnoError(ec.value(), absl::StrCat("cannot remove work directory ", dir),
                       "check the permissions under it");
   }
+  return RemoveObjects(absl::StrCat(kWorkDir, "/", A(job_id), "/"));
+}
+
+absl::Status StorageRoot::RemoveAttemptDir(std::string_view attempt_dir) const {
+  const std::vector<absl::string_view> parts = absl::StrSplit(A(attempt_dir), '/');
+  if (parts.size() != 3 || parts[0] != kWorkDir) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("not an attempt's work directory: ", QuoteUserText(A(attempt_dir))));
+  }
+  FP_RETURN_IF_ERROR(ValidateName("job id", std::string_view(parts[1].data(), parts[1].size())));
+  FP_RETURN_IF_ERROR(ValidateName("attempt", std::string_view(parts[2].data(), parts[2].size())));
+  std::error_code ec;
+  fs::remove_all(Join(root_, A(attempt_dir)), ec);
+  if (ec) {
+    return ErrnoError(ec.value(), absl::StrCat("cannot remove ", Join(root_, A(attempt_dir))),
+                      "check the permissions under it");
+  }
+  return RemoveObjects(absl::StrCat(A(attempt_dir), "/"));
+}
+
+absl::Status StorageRoot::RemoveObjects(const std::string& prefix) const {
+  if (!remote()) return absl::OkStatus();
+  FP_ASSIGN_OR_RETURN(std::unique_ptr<ObjectStore> store, OpenStore());
+  FP_ASSIGN_OR_RETURN(std::vector<ObjectInfo> objects, store->List(prefix));
+  for (const ObjectInfo& o : objects) FP_RETURN_IF_ERROR(store->Delete(o.key));
   return absl::OkStatus();
 }
 
@@ -337,6 +528,10 @@ absl::StatusOr<std::string> StorageRoot::FootagePath(std::string_view sha256_hex
 bool StorageRoot::HasFootage(std::string_view sha256_hex) const {
   absl::StatusOr<std::string> path = FootagePath(sha256_hex);
   if (!path.ok()) return false;
+  if (remote()) {
+    absl::StatusOr<bool> stored = Exists(absl::StrCat(kFootageDir, "/", A(sha256_hex)));
+    return stored.ok() && *stored;
+  }
   struct stat st {};
   return ::lstat(path->c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
@@ -377,6 +572,14 @@ absl::StatusOr<int> StorageRoot::CleanAbandonedUploads(std::chrono::seconds max_
 }
 
 // ---------------------------------------------------------------------------------------------
+// ScratchRoot
+
+ScratchRoot::ScratchRoot(ScratchRoot&& other) noexcept
+    : root_(std::move(other.root_)), dir_(std::exchange(other.dir_, "")) {}
+
+ScratchRoot::~ScratchRoot() { RemoveTree(dir_); }
+
+// ---------------------------------------------------------------------------------------------
 // FootageUpload
 
 FootageUpload::FootageUpload() : hash_(std::make_unique<Sha256>()) {}
@@ -407,6 +610,7 @@ absl::StatusOr<FootageUpload> FootageUpload::Begin(const StorageRoot& root,
                      " bytes; cut the footage or raise the limit"));
   }
   FootageUpload upload;
+  if (root.remote()) upload.root_ = root;
   upload.declared_sha256_hex_ = std::string(declared_sha256_hex);
   upload.declared_bytes_ = declared_bytes;
   const std::string uploads = Join(root.root(), kUploadsDir);
@@ -474,6 +678,18 @@ absl::StatusOr<std::string> FootageUpload::Commit() {
         "; the upload was discarded, check the file and the declared hash and send it again"));
   }
   const std::string relative = absl::StrCat(kFootageDir, "/", declared_sha256_hex_);
+  if (root_) {  // a bucket root: the footage goes there, the local copy is only on the way
+    absl::StatusOr<bool> stored = root_->Exists(relative);
+    if (!stored.ok()) return Discarded(stored.status(), "check the storage; send it again");
+    if (*stored) return relative;  // the same bytes already (content-addressed)
+    if (absl::Status committed = file.Commit(); !committed.ok()) {
+      return Discarded(committed, "check the scratch directory; send it again");
+    }
+    absl::Status pushed = root_->Push(relative);
+    ::unlink(file.final_path().c_str());
+    if (!pushed.ok()) return Discarded(pushed, "check the storage; send it again");
+    return relative;
+  }
   struct stat st {};
   if (::lstat(file.final_path().c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
     // Already stored: content-addressed, so these are the same bytes (the .part goes with

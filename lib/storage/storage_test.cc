@@ -497,5 +497,45 @@ TEST_F(StorageTest, ACommitAfterTheSweepFailsCleanly) {
   EXPECT_THAT(ListDir(root() / "footage/sha256"), IsEmpty());
 }
 
+// A bucket root, without a request to the bucket: its scratch directories are private, a
+// task's goes with its ScratchRoot (however the task ended) and the process's with the last
+// copy of the root.
+TEST(BucketRootTest, ScratchDirectoriesAreRemoved) {
+  const fs::path tmp = TestDir();
+  ASSERT_EQ(::setenv("TMPDIR", tmp.c_str(), 1), 0);
+  ::unsetenv("AWS_ACCESS_KEY_ID");
+  absl::StatusOr<StorageRoot> refused = StorageRoot::Open("s3://fp-bucket/stor");
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(refused.status().message(), HasSubstr("AWS_ACCESS_KEY_ID"));
+  ::setenv("AWS_ACCESS_KEY_ID", "id", 1);
+  ::setenv("AWS_SECRET_ACCESS_KEY", "secret", 1);
+  ::setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9", 1);
+  ::setenv("FRAMEPAIR_S3_BACKOFF_MS", "1", 1);
+  {
+    absl::StatusOr<StorageRoot> root = StorageRoot::Open("s3://fp-bucket/stor/");
+    ASSERT_TRUE(root.ok()) << root.status();
+    EXPECT_TRUE(root->remote());
+    EXPECT_EQ(root->location(), "s3://fp-bucket/stor");
+    ASSERT_EQ(ListDir(tmp).size(), 1u);
+    const fs::path base = tmp / ListDir(tmp)[0];
+    EXPECT_TRUE(fs::is_directory(fs::path(root->root()) / "uploads"));
+    std::string task_dir;
+    {
+      absl::StatusOr<ScratchRoot> scratch = root->Scratch();
+      ASSERT_TRUE(scratch.ok()) << scratch.status();
+      task_dir = scratch->root().root();
+      EXPECT_EQ(fs::path(task_dir).parent_path(), base);
+      EXPECT_TRUE(fs::is_directory(fs::path(task_dir) / "work"));
+      std::ofstream(fs::path(task_dir) / "work" / "output") << "x";
+      // The durable storage is the bucket: nothing there answers (port 9).
+      EXPECT_FALSE(scratch->root().Fetch("footage/sha256/none").ok());
+    }
+    EXPECT_FALSE(fs::exists(task_dir));
+    EXPECT_TRUE(fs::exists(base));
+  }
+  EXPECT_THAT(ListDir(tmp), IsEmpty());
+  ::unsetenv("TMPDIR");
+}
+
 }  // namespace
 }  // namespace framepair

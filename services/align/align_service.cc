@@ -42,7 +42,10 @@ grpc::ServerWriteReactor<framepair::v1::TaskUpdate>* AlignService::Align(
   return runner_->Start(
       context,
       absl::StrCat("align ", request->task().job_id(), " attempt ", request->task().attempt()),
-      [this, request](TaskContext& c) { return RunAlignTask(storage_, *request, c); });
+      [this, request](TaskContext& c) {
+        return RunInScratch(storage_, request->task(),
+                            [&](const StorageRoot& s) { return RunAlignTask(s, *request, c); });
+      });
 }
 
 }  // namespace framepair

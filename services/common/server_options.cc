@@ -24,8 +24,11 @@ void AddServerFlags(po::options_description& flags, ServerOptions* options) {
     ("listen", po::value(&o->listen)->default_value(o->listen)->value_name("HOST:PORT"),
      "gRPC listen address. Port 0 picks a free port; use 0.0.0.0:PORT to accept "
      "connections from other machines.")
-    ("storage-root", po::value(&o->storage_root)->value_name("DIR"),
-     "Directory under which this service reads and writes its files.")
+    ("storage-root", po::value(&o->storage_root)->value_name("DIR|URL"),
+     "Directory under which this service reads and writes its files, or a bucket "
+     "(s3://BUCKET/PREFIX, gs://BUCKET/PREFIX; credentials from AWS_ACCESS_KEY_ID, "
+     "AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL), with local files in a scratch "
+     "directory under TMPDIR.")
     ("tls-cert", po::value(&o->tls_cert_file)->value_name("FILE"),
      "Server certificate chain (PEM). Needs --tls-key. Without it the server speaks "
      "plaintext.")

@@ -163,7 +163,7 @@ absl::StatusOr<Job> CoordinatorService::ToProto(const JobRecord& r, bool with_ta
     job.mutable_result()->ParseFromString(r.result);
     if (!job.result().dataset_dir().empty()) {
       job.mutable_result()->set_dataset_path(
-          absl::StrCat(storage_.root(), "/", job.result().dataset_dir()));
+          absl::StrCat(storage_.location(), "/", job.result().dataset_dir()));
     }
   }
   if (!with_tasks) return job;
@@ -207,7 +207,7 @@ absl::StatusOr<framepair::v1::SubmitJobResponse> CoordinatorService::Submit(
   FP_RETURN_IF_ERROR(CheckNameTemplate(options.name_template, /*job=*/true));
   const bool hr_only = options.pack.hr_only;
   if (!spec.hr().storage_path().empty()) {
-    FP_RETURN_IF_ERROR(ResolveInput(storage_, spec.hr().storage_path(), "HR footage").status());
+    FP_RETURN_IF_ERROR(CheckInput(storage_, spec.hr().storage_path(), "HR footage"));
   } else {
     return absl::InvalidArgumentError("the job names no HR footage");
   }
@@ -215,7 +215,7 @@ absl::StatusOr<framepair::v1::SubmitJobResponse> CoordinatorService::Submit(
     return absl::InvalidArgumentError("an HR-only job takes no LR footage");
   }
   if (!hr_only) {
-    FP_RETURN_IF_ERROR(ResolveInput(storage_, spec.lr().storage_path(), "LR footage").status());
+    FP_RETURN_IF_ERROR(CheckInput(storage_, spec.lr().storage_path(), "LR footage"));
   }
 
   // The duplicate rule up front for uploaded footage (its sha256 is its name); the publisher

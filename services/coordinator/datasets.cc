@@ -36,6 +36,15 @@ absl::StatusOr<std::string> ExistingDatasetDir(const StorageRoot& storage,
   return dir;
 }
 
+// The dataset RPCs read and change files on a directory root; a bucket's datasets are read
+// where they are (framepair verify s3://..., any S3 client).
+absl::Status RefuseOnBucket(const StorageRoot& storage, absl::string_view what) {
+  if (!storage.remote()) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat(what, " is not available with an object storage root yet; the datasets are in ",
+                   storage.location(), "/datasets/: read them there"));
+}
+
 absl::Status RemoveFile(const std::string& path, int64_t* removed) {
   if (::unlink(path.c_str()) == 0) {
     ++*removed;
@@ -53,6 +62,7 @@ std::string JobReportFile(const std::string& job_id) {
 
 absl::StatusOr<DatasetFile> FindDatasetFile(const StorageRoot& storage, const std::string& dataset,
                                             const std::string& file) {
+  FP_RETURN_IF_ERROR(RefuseOnBucket(storage, "fetching dataset files through the coordinator"));
   FP_ASSIGN_OR_RETURN(std::string dir, ExistingDatasetDir(storage, dataset));
   FP_ASSIGN_OR_RETURN(Manifest manifest, ReadManifest(dir));
   DatasetFile out;
@@ -94,6 +104,7 @@ absl::StatusOr<DatasetFile> FindDatasetFile(const StorageRoot& storage, const st
 
 absl::StatusOr<std::vector<framepair::v1::DatasetSummary>> ListPublishedDatasets(
     const StorageRoot& storage) {
+  FP_RETURN_IF_ERROR(RefuseOnBucket(storage, "listing datasets through the coordinator"));
   std::vector<framepair::v1::DatasetSummary> out;
   const fs::path root = fs::path(storage.root()) / "datasets";
   std::error_code ec;
@@ -131,6 +142,7 @@ absl::StatusOr<std::vector<framepair::v1::DatasetSummary>> ListPublishedDatasets
 absl::StatusOr<framepair::v1::DeleteDatasetResponse> RemoveFromDataset(const StorageRoot& storage,
                                                                        const std::string& dataset,
                                                                        const std::string& job_id) {
+  FP_RETURN_IF_ERROR(RefuseOnBucket(storage, "removing jobs from a dataset (and --replace)"));
   FP_ASSIGN_OR_RETURN(std::string dir, ExistingDatasetDir(storage, dataset));
   FP_ASSIGN_OR_RETURN(Manifest manifest, ReadManifest(dir));
   framepair::v1::DeleteDatasetResponse response;

@@ -71,13 +71,17 @@ int main(int argc, char** argv) {
   };
   factory.create = [&](const ServerOptions& options) -> absl::StatusOr<ServiceSet> {
     if (options.storage_root.empty()) {
-      return absl::InvalidArgumentError("--storage-root is required: the shared storage directory");
+      return absl::InvalidArgumentError(
+          "--storage-root is required: the shared storage directory or bucket "
+          "(s3://BUCKET/PREFIX)");
     }
     if (state_dir.empty()) {
       return absl::InvalidArgumentError("--state-dir is required: where the job database lives");
     }
     FP_RETURN_IF_ERROR(EnsureWritableDirectory(state_dir));
     FP_ASSIGN_OR_RETURN(StorageRoot storage, StorageRoot::Open(options.storage_root));
+    // A bucket the coordinator cannot use is an error now, not at the first upload.
+    FP_RETURN_IF_ERROR(storage.Check());
     FP_ASSIGN_OR_RETURN(store, JobStore::Open(state_dir + "/coordinator.db"));
     scheduler_options.ingest.targets = SplitTargets(ingest);
     scheduler_options.align.targets = SplitTargets(align);

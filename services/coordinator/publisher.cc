@@ -17,6 +17,7 @@
 #include "services/coordinator/datasets.h"
 #include "services/coordinator/job_report.h"
 #include "spdlog/spdlog.h"
+#include "storage/object_store.h"
 #include "util/file.h"
 #include "util/quote.h"
 #include "util/status_macros.h"
@@ -72,6 +73,38 @@ std::vector<std::pair<const char*, std::string>> FilesOf(const framepair::v1::Ta
       return {};
   }
 }
+
+constexpr char kManifest[] = "manifest.json";
+
+// A dataset's file, relative to the storage root.
+std::string DatasetKey(const std::string& dataset, const std::string& file) {
+  return absl::StrCat("datasets/", dataset, "/", file);
+}
+
+// Downloads `relative` from a bucket root into the scratch directory, if the bucket has it.
+absl::Status FetchIfStored(const StorageRoot& storage, const std::string& relative) {
+  absl::StatusOr<std::string> got = storage.Fetch(relative);
+  return absl::IsNotFound(got.status()) ? absl::OkStatus() : got.status();
+}
+
+// The scratch copy of a dataset, removed however the publication ends.
+class LocalCopy {
+ public:
+  explicit LocalCopy(std::string dir) : dir_(std::move(dir)) {}
+  LocalCopy(const LocalCopy&) = delete;
+  LocalCopy& operator=(const LocalCopy&) = delete;
+  ~LocalCopy() { (void)Clear(); }
+  // Empties the directory: what an earlier publication left is not the bucket's state.
+  absl::Status Clear() const {
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dir_, ec)) fs::remove_all(entry.path(), ec);
+    if (ec) return ErrnoError(ec.value(), absl::StrCat("cannot empty ", dir_), "");
+    return absl::OkStatus();
+  }
+
+ private:
+  std::string dir_;
+};
 
 }  // namespace
 
@@ -148,6 +181,15 @@ absl::StatusOr<framepair::v1::JobResult> PublishJob(const StorageRoot& storage,
     builder.SetValidation(r.pack().entry(), frames_of(r.pack()));
     FP_ASSIGN_OR_RETURN(validation_part, storage.Resolve(r.pack().shard(), false));
   }
+  // A bucket root: the dataset's manifest and validation file are rewritten in the scratch
+  // directory, fresh from the bucket, and uploaded; the directory goes however this ends.
+  std::optional<LocalCopy> local;
+  if (storage.remote()) {
+    FP_ASSIGN_OR_RETURN(std::string scratch, storage.DatasetDir(spec.dataset()));
+    local.emplace(scratch);
+    FP_RETURN_IF_ERROR(local->Clear());
+    FP_RETURN_IF_ERROR(FetchIfStored(storage, DatasetKey(spec.dataset(), kManifest)));
+  }
   if (!options.pack.hr_only) {
     FP_ASSIGN_OR_RETURN(auto lr, result_of(TaskId::Ingest(Side::kLr).Name()));
     builder.AddSource(lr.ingest().source());
@@ -175,20 +217,38 @@ absl::StatusOr<framepair::v1::JobResult> PublishJob(const StorageRoot& storage,
     }
     FP_RETURN_IF_ERROR(CheckSameShape(dataset, pair, spec.dataset()));
   }
+  if (storage.remote() && validation) {
+    if (exists && dataset.has_validation()) {
+      FP_RETURN_IF_ERROR(
+          storage.Fetch(DatasetKey(spec.dataset(), dataset.validation().file())).status());
+    }
+    FP_ASSIGN_OR_RETURN(auto r, result_of(TaskId::Pack(options.shards).Name()));
+    FP_ASSIGN_OR_RETURN(validation_part, storage.Fetch(r.pack().shard()));
+  }
 
   // Shards first, manifest last: a reader that trusts manifest.json never sees a partial pair.
   for (int shard = 0; shard < options.shards; ++shard) {
     FP_ASSIGN_OR_RETURN(auto r, result_of(TaskId::Pack(shard).Name()));
+    if (storage.remote()) {  // server-side, from the attempt's own prefix to the final key
+      FP_ASSIGN_OR_RETURN(std::unique_ptr<ObjectStore> store, storage.OpenStore());
+      FP_RETURN_IF_ERROR(store->Copy(r.pack().shard(),
+                                     DatasetKey(spec.dataset(), r.pack().entry().file()),
+                                     r.pack().entry().bytes()));
+      continue;
+    }
     FP_ASSIGN_OR_RETURN(std::string from, storage.Resolve(r.pack().shard(), false));
     FP_RETURN_IF_ERROR(
         MoveShard(from, dir + "/" + r.pack().entry().file(), r.pack().entry().bytes()));
   }
   FP_RETURN_IF_ERROR(SyncDirectory(dir));
   // The job's report page before the manifest lists the job: whoever sees the job finds its
-  // report. A page that cannot be made costs the page, never the dataset.
-  if (absl::Status s = WriteJobReport(storage, job_id, dir, pair, validation_part, tasks);
-      !s.ok()) {
-    spdlog::warn("{}: no report page: {}", job_id, std::string(s.message()));
+  // report. A page that cannot be made costs the page, never the dataset. In a bucket the
+  // page would need every shard downloaded to the coordinator: none there yet.
+  if (!storage.remote()) {
+    if (absl::Status s = WriteJobReport(storage, job_id, dir, pair, validation_part, tasks);
+        !s.ok()) {
+      spdlog::warn("{}: no report page: {}", job_id, std::string(s.message()));
+    }
   }
 
   bool listed = false;
@@ -202,6 +262,8 @@ absl::StatusOr<framepair::v1::JobResult> PublishJob(const StorageRoot& storage,
       if (exists && dataset.has_validation()) listed_part = dataset.validation();
       FP_ASSIGN_OR_RETURN(validation_file, AppendValidationPart(dir, listed_part, validation_part,
                                                                 pair.validation()));
+      // One PUT: the object appears whole or not at all.
+      FP_RETURN_IF_ERROR(storage.Push(DatasetKey(spec.dataset(), validation_file->file())));
     }
     if (!exists) {
       dataset = pair;
@@ -224,6 +286,7 @@ absl::StatusOr<framepair::v1::JobResult> PublishJob(const StorageRoot& storage,
       *dataset.mutable_validation() = *validation_file;
     }
     FP_RETURN_IF_ERROR(WriteManifest(dir, dataset));
+    FP_RETURN_IF_ERROR(storage.Push(DatasetKey(spec.dataset(), kManifest)));  // last
   }
 
   FP_ASSIGN_OR_RETURN(*out.mutable_dataset_dir(), storage.Relativize(dir));

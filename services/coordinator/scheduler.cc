@@ -270,6 +270,7 @@ void Scheduler::Loop() {
     for (const JobRecord& job : *jobs) FinishJobIfDone(job.id);
   }
   RunJanitor();  // at start: what a crashed coordinator left behind
+  SweepWorkDirs();
   auto last_janitor = std::chrono::steady_clock::now();
   while (true) {
     {
@@ -637,19 +638,44 @@ void Scheduler::UpdateGauges() {
 }
 
 void Scheduler::SweepWorkDirs() {
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(storage_.root() + "/work", ec)) {
-    const std::string job_id = entry.path().filename().string();
+  absl::StatusOr<std::vector<std::string>> jobs = storage_.WorkJobs();
+  if (!jobs.ok()) {
+    spdlog::error("sweeping work files: {}", storage_.Redact(jobs.status().ToString()));
+    return;
+  }
+  for (const std::string& job_id : *jobs) {
+    bool busy = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      bool busy = false;
       for (auto& [key, attempt] : running_) busy = busy || attempt->job_id == job_id;
-      if (busy) continue;
     }
     absl::StatusOr<JobRecord> job = store_->GetJob(job_id);
-    if (job.ok() && !IsTerminal(job->state)) continue;
+    if (busy || (job.ok() && !IsTerminal(job->state))) {
+      if (storage_.remote()) SweepDeadAttempts(job_id);
+      continue;
+    }
     if (!job.ok() && job.status().code() != absl::StatusCode::kNotFound) continue;
     (void)storage_.RemoveWorkDir(job_id);
+  }
+}
+
+void Scheduler::SweepDeadAttempts(const std::string& job_id) {
+  // In a bucket, the files of an attempt that was retried or fenced would stay (and be billed)
+  // until the job ends; only each task's current attempt can still be used.
+  // Listed before the tasks are read: an attempt whose files are listed started before, so the
+  // tasks read after know it or a later one.
+  absl::StatusOr<std::vector<std::string>> dirs = storage_.AttemptDirs(job_id);
+  if (!dirs.ok()) return;
+  absl::StatusOr<std::vector<TaskRecord>> tasks = store_->GetTasks(job_id);
+  if (!tasks.ok()) return;
+  std::set<std::string> current;
+  for (const TaskRecord& t : *tasks) current.insert(AttemptWorkDir(job_id, t.name, t.attempt));
+  for (const std::string& dir : *dirs) {
+    if (current.contains(dir)) continue;
+    if (absl::Status s = storage_.RemoveAttemptDir(dir); !s.ok()) {
+      spdlog::warn("{}: removing the files of a dead attempt: {}", job_id,
+                   storage_.Redact(s.ToString()));
+    }
   }
 }
 
@@ -706,6 +732,8 @@ int Scheduler::CollectFootage(std::chrono::milliseconds min_age) {
     referenced.insert(spec.lr().storage_path());
     referenced.insert(spec.hr().storage_path());
   }
+  // Objects carry no age here yet: footage in a bucket is left to its lifecycle rules.
+  if (storage_.remote()) return 0;
   const auto cutoff = fs::file_time_type::clock::now() - min_age;
   int removed = 0;
   std::error_code ec;

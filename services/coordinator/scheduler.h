@@ -125,6 +125,8 @@ class Scheduler {
   void Dispatch();
   void CheckStalls();
   void SweepWorkDirs();
+  // Removes the work files of the attempts of a running job that are no task's current one.
+  void SweepDeadAttempts(const std::string& job_id);
   int CollectFootage(std::chrono::milliseconds min_age);
   void UpdateGauges();
   bool HasRunningAttempts(const std::string& job_id);

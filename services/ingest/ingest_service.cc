@@ -56,7 +56,11 @@ grpc::ServerWriteReactor<framepair::v1::TaskUpdate>* IngestService::Ingest(
       context,
       absl::StrCat("ingest ", request->task().job_id(), "/", request->task().task(), " attempt ",
                    request->task().attempt()),
-      [this, request](TaskContext& c) { return RunIngestTask(storage_, *request, options_, c); });
+      [this, request](TaskContext& c) {
+        return RunInScratch(storage_, request->task(), [&](const StorageRoot& s) {
+          return RunIngestTask(s, *request, options_, c);
+        });
+      });
 }
 
 }  // namespace framepair

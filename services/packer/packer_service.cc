@@ -91,11 +91,14 @@ absl::StatusOr<framepair::v1::TaskResult> RunPackTask(const StorageRoot& storage
 
 grpc::ServerWriteReactor<framepair::v1::TaskUpdate>* PackerService::Pack(
     grpc::CallbackServerContext* context, const framepair::v1::PackRequest* request) {
-  return runner_->Start(
-      context,
-      absl::StrFormat("pack %s shard %d attempt %d", request->task().job_id(), request->shard(),
-                      request->task().attempt()),
-      [this, request](TaskContext& c) { return RunPackTask(storage_, *request, options_, c); });
+  return runner_->Start(context,
+                        absl::StrFormat("pack %s shard %d attempt %d", request->task().job_id(),
+                                        request->shard(), request->task().attempt()),
+                        [this, request](TaskContext& c) {
+                          return RunInScratch(storage_, request->task(), [&](const StorageRoot& s) {
+                            return RunPackTask(s, *request, options_, c);
+                          });
+                        });
 }
 
 }  // namespace framepair

@@ -52,7 +52,10 @@ grpc::ServerWriteReactor<framepair::v1::TaskUpdate>* SceneService::Scene(
   return runner_->Start(
       context,
       absl::StrCat("scene ", request->task().job_id(), " attempt ", request->task().attempt()),
-      [this, request](TaskContext& c) { return RunSceneTask(storage_, *request, c); });
+      [this, request](TaskContext& c) {
+        return RunInScratch(storage_, request->task(),
+                            [&](const StorageRoot& s) { return RunSceneTask(s, *request, c); });
+      });
 }
 
 }  // namespace framepair

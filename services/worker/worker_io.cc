@@ -26,6 +26,15 @@ absl::StatusOr<std::string> AttemptDir(const StorageRoot& storage,
   return dir;
 }
 
+absl::StatusOr<framepair::v1::TaskResult> RunInScratch(
+    const StorageRoot& storage, const framepair::v1::TaskRef& task,
+    const std::function<absl::StatusOr<framepair::v1::TaskResult>(const StorageRoot&)>& run) {
+  FP_ASSIGN_OR_RETURN(ScratchRoot scratch, storage.Scratch());
+  FP_ASSIGN_OR_RETURN(framepair::v1::TaskResult result, run(scratch.root()));
+  FP_RETURN_IF_ERROR(scratch.root().Push(task.work_dir()));
+  return result;
+}
+
 absl::Status Rename(const absl::Status& status, const std::string& path, const std::string& name) {
   if (status.ok() || path.empty() || name.empty()) return status;
   return absl::Status(status.code(), absl::StrReplaceAll(status.message(), {{path, name}}));

@@ -83,7 +83,9 @@ int WorkerMain(int argc, char** argv, std::string_view binary_name, std::string_
   factory.create = [&](const ServerOptions& options) -> absl::StatusOr<ServiceSet> {
     if (options.storage_root.empty()) {
       return absl::InvalidArgumentError(
-          "--storage-root is required: the directory shared with the coordinator");
+          "--storage-root is required: the directory or bucket (s3://BUCKET/PREFIX) shared with "
+          "the "
+          "coordinator");
     }
     if (worker.max_tasks < 1) return absl::InvalidArgumentError("--max-tasks must be >= 1");
     if (heartbeat_ms < 10) return absl::InvalidArgumentError("--heartbeat-ms must be >= 10");

@@ -358,6 +358,24 @@ function expand(args, env) {
   return { args: out, missing: [...missing] };
 }
 
+// A bucket storage root: the credentials come from a Secret (envFrom secretRef, or env
+// valueFrom secretKeyRef), never written into the manifests (a literal env value, a ConfigMap).
+const AWS_SECRET_VARS = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"];
+function checkObjectStorage(w, where, c, configMaps, report) {
+  const fromSecret = (c.envFrom ?? []).some((e) => e.secretRef?.name) ||
+    (c.env ?? []).some((e) => e.name === "AWS_SECRET_ACCESS_KEY" && e.valueFrom?.secretKeyRef);
+  if (!fromSecret) report(w, `${where}: --storage-root is a bucket but no Secret provides AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (envFrom secretRef)`);
+  for (const e of c.env ?? []) {
+    if (AWS_SECRET_VARS.includes(e.name) && e.value !== undefined) report(w, `${where}: ${e.name} is inlined in the manifest; take it from a Secret`);
+  }
+  for (const e of c.envFrom ?? []) {
+    const cm = e.configMapRef && configMaps.get(e.configMapRef.name);
+    for (const k of Object.keys(cm?.data ?? {})) {
+      if (AWS_SECRET_VARS.includes(k)) report(w, `${where}: ${k} is in ConfigMap ${e.configMapRef.name}; take it from a Secret`);
+    }
+  }
+}
+
 // framepair server kind from the container's command ("/usr/local/bin/framepair-packer").
 function serverKind(container) {
   const exe = (container.command ?? [])[0] ?? "";
@@ -636,11 +654,15 @@ function checkSet(objects, { full }, report) {
         report(w, `${where}: terminationGracePeriodSeconds ${grace} < preStop ${preStopSeconds} s + not-serving ${notServing} s + drain ${drain} s + 5 s margin`);
       }
 
-      // Shared storage: a mount of a ReadWriteMany claim at --storage-root.
+      // Shared storage: a mount of a ReadWriteMany claim at --storage-root, or a bucket
+      // (components/object-storage) with credentials from a Secret.
       const root = flags.get("storage-root");
       const mount = (c.volumeMounts ?? []).find((m) => m.mountPath === root);
       const claim = mount && volumes.get(mount.name)?.persistentVolumeClaim?.claimName;
-      if (!root || !mount) report(w, `${where}: --storage-root ${root} is not a volume mount`);
+      if (/^(s3|gs):\/\//.test(root ?? "")) {
+        storageMounts.set(id(w), { claim: "bucket", path: root });
+        checkObjectStorage(w, where, c, configMaps, report);
+      } else if (!root || !mount) report(w, `${where}: --storage-root ${root} is not a volume mount`);
       else if (!claim) report(w, `${where}: --storage-root must be on the shared PersistentVolumeClaim`);
       else {
         storageMounts.set(id(w), { claim, path: root });
@@ -650,6 +672,25 @@ function checkSet(objects, { full }, report) {
       }
 
       if (kind === "coordinator") checkCoordinator(w, c, flags, volumes, claimTemplates, report);
+    }
+  }
+
+  // With a bucket, the ReadWriteMany claim is gone: nothing mounts or requests shared storage,
+  // and every pod may reach the object store (HTTPS) through the default-deny policy.
+  if ([...storageMounts.values()].some((m) => m.claim === "bucket")) {
+    for (const w of workloads) {
+      const egress = netpols.some((n) => matchesSelector(n.spec?.podSelector ?? {}, podLabelsOf(w)) &&
+        (n.spec?.egress ?? []).some((rule) => !rule.ports || rule.ports.some((p) => p.port === 443)));
+      if (full && !egress) report(w, "its storage root is a bucket but no NetworkPolicy lets it reach the object store (egress TCP 443)");
+    }
+    for (const p of pvcs) {
+      if ((p.spec?.accessModes ?? []).includes("ReadWriteMany")) report(p, `ReadWriteMany claim ${p.metadata.name} is left in a render whose storage root is a bucket`);
+    }
+  }
+  // Credentials are never committed: no Secret object carries AWS keys.
+  for (const o of objects.filter((x) => x.kind === "Secret")) {
+    for (const k of Object.keys({ ...(o.data ?? {}), ...(o.stringData ?? {}) })) {
+      if (AWS_SECRET_VARS.includes(k)) report(o, `Secret ${o.metadata.name} with ${k} is in the manifests; create it in the cluster instead`);
     }
   }
 
@@ -1070,6 +1111,8 @@ const find = (objs, kind, name) => {
   return o;
 };
 const container = (objs, kind, name) => podSpecOf(find(objs, kind, name)).containers[0];
+const OBJECT_STORAGE_RENDER = "overlays/prod+components/object-storage";
+let PROD_OBJECTS = [];  // the prod render, for mutations that borrow an object from it
 const MUTATIONS = [
   ["unknown key in a container", /unknown field .*containers\[0\]\.readinesProbe/,
     (o) => { const c = container(o, "Deployment", "framepair-packer"); c.readinesProbe = c.readinessProbe; }],
@@ -1169,6 +1212,28 @@ const MUTATIONS = [
     (o) => { container(o, "Deployment", "framepair-ingest").args.push("--memory-budget=2Gi"); }],
   ["/tmp not an emptyDir", /\/tmp must be an emptyDir volume/,
     (o) => { const c = container(o, "Deployment", "framepair-scene"); c.volumeMounts = c.volumeMounts.filter((m) => m.mountPath !== "/tmp"); }],
+  // On the object-storage component's render (the fourth element names the render).
+  ["bucket root without the credentials Secret", /framepair-packer: .*no Secret provides AWS_ACCESS_KEY_ID/,
+    (o) => { const c = container(o, "Deployment", "framepair-packer"); c.envFrom = c.envFrom.filter((e) => !e.secretRef); },
+    OBJECT_STORAGE_RENDER],
+  ["secret key inlined in the manifest", /AWS_SECRET_ACCESS_KEY is inlined/,
+    (o) => { const c = container(o, "Deployment", "framepair-ingest"); c.env = [...(c.env ?? []), { name: "AWS_SECRET_ACCESS_KEY", value: "x" }]; },
+    OBJECT_STORAGE_RENDER],
+  ["ReadWriteMany claim left beside a bucket", /ReadWriteMany claim framepair-storage is left/,
+    (o) => { o.push(structuredClone(find(PROD_OBJECTS, "PersistentVolumeClaim", "framepair-storage"))); },
+    OBJECT_STORAGE_RENDER],
+  ["one server left on the shared volume", /pods mount shared storage differently/,
+    (o) => {
+      const c = container(o, "Deployment", "framepair-scene");
+      c.args = c.args.map((a) => (a.startsWith("--storage-root=") ? "--storage-root=/var/lib/framepair/storage" : a));
+      c.volumeMounts.push({ name: "storage", mountPath: "/var/lib/framepair/storage" });
+      podSpecOf(find(o, "Deployment", "framepair-scene")).volumes.push({ name: "storage", persistentVolumeClaim: { claimName: "framepair-storage" } });
+      o.push(structuredClone(find(PROD_OBJECTS, "PersistentVolumeClaim", "framepair-storage")));
+    },
+    OBJECT_STORAGE_RENDER],
+  ["no egress to the object store", /no NetworkPolicy lets it reach the object store/,
+    (o) => { o.splice(o.indexOf(find(o, "NetworkPolicy", "framepair-object-storage-egress")), 1); },
+    OBJECT_STORAGE_RENDER],
 ];
 const DOCKER_MUTATIONS = [
   ["Dockerfile runs as root", /run as a numeric uid >= 10000/, (d) => d.replace(/^USER .*$/m, "USER root")],
@@ -1189,10 +1254,13 @@ async function selfTest(renders, docker) {
     console.log(`${passed} passed, ${failed + 1} failed`);
     return 1;
   }
-  for (const [name, expected, mutate] of MUTATIONS) {
-    const objects = structuredClone(prod.objects);
+  PROD_OBJECTS = prod.objects;
+  for (const [name, expected, mutate, on] of MUTATIONS) {
+    const render = on ? renders.find((r) => r.name === on) : prod;
+    if (!render) fatal(`self-test needs ${on}`);
+    const objects = structuredClone(render.objects);
     mutate(objects);
-    const errors = await validateRender({ ...prod, objects });
+    const errors = await validateRender({ ...render, objects });
     if (errors.some((e) => expected.test(e))) {
       passed++;
       console.log(`ok   caught: ${name}`);

@@ -2,7 +2,9 @@
 // 127.0.0.1, behind a small proxy that checks every request's SigV4 signature (s3rver checks
 // only the key id) and injects faults (503 storms, a server killed mid-upload). What framepair
 // wrote is read back with a second, independent client (@aws-sdk/client-s3) and compared with
-// `framepair run --out DIR` on the same pair: keys, sizes, sha256.
+// `framepair run --out DIR` on the same pair: keys, sizes, sha256. The service system runs on
+// the bucket too (`--storage-root s3://...`, scripts/local-stack.sh on loopback), compared with
+// the same job on a directory storage root.
 //
 //   node s3_test.mjs --build BUILD_DIR --case NAME     (cases: see CASES below)
 import { spawn } from 'node:child_process';
@@ -29,6 +31,7 @@ const build = arg('build');
 const caseName = arg('case');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), `framepair-s3-${caseName}-`));
 const framepair = path.join(build, 'client', 'framepair');
+const localStack = path.join(here, '..', '..', 'scripts', 'local-stack.sh');
 const footageTool = path.join(build, 'tests', 'support', 'framepair-footage');
 
 function fail(message) {
@@ -224,7 +227,191 @@ function s3env(proxy, extra = {}) {
 const runOut = (f, out, env) => run(framepair, ['run', '-q', '--lr', f.lr, '--hr', f.hr, '--out', out, ...OPTIONS], env);
 const isTrainOrVal = (key) => /(^|\/)train_[^/]*\.tfrecord$/.test(key) || /(^|\/)validate\.tfrecord$/.test(key);
 
+
+// --- The service system (scripts/local-stack.sh) on a storage root. ---
+const STORAGE_PREFIX = 'stor';
+const JOB_OPTIONS = ['--windows', '24', '--shards', '3', '--seed', '5', '--val-windows', '4'];
+let stacks = 0;
+
+// Starts a stack on `storage` (a directory or s3://...); `env` for every server, `workerEnv`
+// ("NAME=value ...") for the workers only. Ports from the pid, as the C++ service tests do.
+async function startStack(storage, env = {}, workerEnv = '') {
+  const dir = path.join(work, `stack${stacks}`);
+  const port = 30000 + (process.pid % 1500) * 20 + 10 * (stacks++ % 2);
+  const r = await run(localStack, ['up', '--dir', dir, '--port', String(port), '--bin', build,
+    '--storage', storage], { ...env, FRAMEPAIR_WORKER_ENV: workerEnv });
+  check(r.code === 0, `local-stack.sh up failed: ${r.out}${r.err}`);
+  const stack = { dir, server: `127.0.0.1:${port}`, env };
+  stack.cli = (args) => run(framepair, ['--server', stack.server, ...args], env);
+  stack.down = () => run(localStack, ['down', '--dir', dir]);
+  stack.logs = () => fs.readdirSync(path.join(dir, 'logs'))
+    .map((f) => fs.readFileSync(path.join(dir, 'logs', f), 'utf8')).join('\n');
+  return stack;
+}
+
+// Submits the pair as a job into `dataset` and follows it; returns { code, job, status }.
+async function submitJob(stack, f, dataset) {
+  const r = await stack.cli(['submit', '--lr', f.lr, '--hr', f.hr, '--dataset', dataset, '-q',
+    '--watch', ...JOB_OPTIONS]);
+  const job = r.out.trim().split('\n')[0].trim();
+  const status = await stack.cli(['status', job, '-o', 'json']);
+  return { code: r.code, job, out: r.out + r.err, status: status.out };
+}
+
+// sha256 of each training shard by shard number, and of validate.tfrecord.
+function examplesOf(files) {
+  const out = {};
+  for (const [name, f] of Object.entries(files)) {
+    const m = name.match(/^train_.*(\d{5})-of-(\d{5})\.tfrecord$/);
+    if (m) out[`shard ${m[1]} of ${m[2]}`] = f.sha256;
+    if (name === 'validate.tfrecord') out[name] = f.sha256;
+  }
+  return out;
+}
+
+function directoryFiles(dir) {
+  const out = {};
+  for (const name of fs.readdirSync(dir).sort()) {
+    const file = path.join(dir, name);
+    if (!fs.statSync(file).isFile()) continue;
+    const bytes = fs.readFileSync(file);
+    out[name] = { size: bytes.length, sha256: sha256(bytes) };
+  }
+  return out;
+}
+
 const CASES = {
+  // The service system on a bucket: the job's dataset holds exactly the manifest's files,
+  // byte for byte what the same job makes on a directory storage root, and no work or
+  // staging object is left anywhere under the storage prefix.
+  async service_matches_directory(env) {
+    const f = await footage();
+    const posix = await startStack(path.join(work, 'posix-storage'));
+    let want;
+    try {
+      const done = await submitJob(posix, f, 'ds');
+      check(done.code === 0, `the job failed on a directory root: ${done.out}${done.status}`);
+      want = examplesOf(directoryFiles(path.join(work, 'posix-storage', 'datasets', 'ds')));
+    } finally {
+      await posix.down();
+    }
+    const bucket = await startStack(`s3://${BUCKET}/${STORAGE_PREFIX}`, s3env(env.proxy));
+    try {
+      const done = await submitJob(bucket, f, 'ds');
+      check(done.code === 0, `the job failed on a bucket root: ${done.out}${done.status}`);
+      check(done.status.includes(`s3://${BUCKET}/${STORAGE_PREFIX}/datasets/ds`),
+        `the job's dataset path is not the bucket's: ${done.status}`);
+      const prefix = `${STORAGE_PREFIX}/datasets/ds/`;
+      const got = await objects(env.s3, prefix);
+      const manifest = JSON.parse((await env.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: `${prefix}manifest.json` })).then((o) => o.Body.transformToString())));
+      const listed = [...manifest.shards.map((s) => s.file), manifest.validation.file, 'manifest.json'].sort();
+      check(JSON.stringify(Object.keys(got).sort()) === JSON.stringify(listed),
+        `the dataset prefix holds ${Object.keys(got)}, not exactly ${listed}`);
+      for (const s of manifest.shards) {
+        check(got[s.file].size === Number(s.bytes), `${s.file}: ${got[s.file].size} bytes, manifest says ${s.bytes}`);
+      }
+      const have = examplesOf(got);
+      check(Object.keys(have).length === 4 && JSON.stringify(have) === JSON.stringify(want),
+        `the bucket's shards differ from the directory root's:\n${JSON.stringify(have)}\n${JSON.stringify(want)}`);
+      const all = Object.keys(await objects(env.s3, `${STORAGE_PREFIX}/`));
+      const stray = all.filter((k) => !k.startsWith('footage/sha256/') && !k.startsWith('datasets/ds/'));
+      check(stray.length === 0, `work or staging objects left behind: ${stray}`);
+      check(all.filter((k) => k.startsWith('footage/')).length === 2, `footage objects: ${all}`);
+      const v = await run(framepair, ['verify', `s3://${BUCKET}/${prefix}`], s3env(env.proxy));
+      check(v.code === 0, `verify of the service's dataset failed (${v.code}): ${v.out}${v.err}`);
+    } finally {
+      await bucket.down();
+    }
+  },
+
+  // Work files in the bucket that no live attempt owns are swept: a dead job's at the
+  // coordinator's start, a running job's retried or fenced attempt's within the periodic sweep
+  // (30 s); the current attempts' files stay until the job is published, then go too.
+  async service_sweeps_dead_work(env) {
+    const f = await footage();
+    const put = (key) => env.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${STORAGE_PREFIX}/${key}`, Body: 'x' }));
+    // Names only: objects() would race the sweep between listing and reading.
+    const keys = async (prefix) => {
+      const out = [];
+      let token;
+      do {
+        const page = await env.s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `${STORAGE_PREFIX}/${prefix}`, ContinuationToken: token }));
+        for (const o of page.Contents ?? []) out.push(o.Key.slice(STORAGE_PREFIX.length + 1 + prefix.length));
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+      return out;
+    };
+    const until = async (what, predicate, seconds) => {
+      const end = Date.now() + seconds * 1000;
+      while (Date.now() < end) {
+        if (await predicate()) return;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      fail(`timed out waiting until ${what}`);
+    };
+    await put('work/jdead00000000/pack-00000.a1/train_jdead00000000_00000-of-00001.tfrecord');
+    await put('work/jdead00000000/ingest-lr.a2/lr.frames');
+    const bucket = await startStack(`s3://${BUCKET}/${STORAGE_PREFIX}`, s3env(env.proxy));
+    try {
+      await until('the dead job\'s work files are swept at start',
+        async () => (await keys('work/jdead00000000/')).length === 0, 20);
+      // A running job, held before packing (the packer stopped), with a dead attempt's files.
+      const packer = Number(fs.readFileSync(path.join(bucket.dir, 'run', 'framepair-packer.pid'), 'utf8'));
+      process.kill(packer, 'SIGSTOP');
+      let job;
+      try {
+        const r = await bucket.cli(['submit', '--lr', f.lr, '--hr', f.hr, '--dataset', 'swept', '-q', ...JOB_OPTIONS]);
+        check(r.code === 0, `submit failed: ${r.err}`);
+        job = r.out.trim();
+        await until('the job\'s scene task is done', async () => {
+          const st = JSON.parse((await bucket.cli(['status', job, '-o', 'json'])).out || '{}');
+          return (st.tasks ?? []).some((t) => t.name === 'scene' && t.state === 'done');
+        }, 60);
+        const live = await keys(`work/${job}/`);
+        check(live.some((k) => k.startsWith('ingest-lr.a1/')), `no current attempt's files: ${live}`);
+        await put(`work/${job}/ingest-lr.a97/lr.frames`);
+        await put(`work/${job}/pack-00000.a93/train_${job}_00000-of-00003.tfrecord`);
+        await until('the dead attempts\' files are swept', async () => {
+          const now = await keys(`work/${job}/`);
+          return !now.some((k) => k.includes('.a97/') || k.includes('.a93/'));
+        }, 45);
+        const kept = await keys(`work/${job}/`);
+        check(live.every((k) => kept.includes(k)), `a live attempt's files were swept: ${live} -> ${kept}`);
+      } finally {
+        process.kill(packer, 'SIGCONT');
+      }
+      const done = await bucket.cli(['watch', job]);
+      check(done.code === 0, `the job failed after the sweep: ${done.out}${done.err}`);
+      await until('the job\'s work files are removed', async () => (await keys('work/')).length === 0, 20);
+      const dataset = await keys('datasets/swept/');
+      check(dataset.includes('manifest.json') && !dataset.some((k) => k.includes('.a93')), `dataset: ${dataset}`);
+    } finally {
+      await bucket.down();
+    }
+  },
+
+  // Workers with a wrong secret: the job FAILS, its error names the bucket, and the secret is
+  // in no error, status or log.
+  async service_wrong_secret(env) {
+    const f = await footage();
+    const secret = 'not-the-secret-0987654321';
+    const bucket = await startStack(`s3://${BUCKET}/${STORAGE_PREFIX}`, s3env(env.proxy),
+      `AWS_SECRET_ACCESS_KEY=${secret}`);
+    try {
+      const done = await submitJob(bucket, f, 'denied');
+      check(done.code === 1, `the job did not fail (exit ${done.code}): ${done.out}`);
+      const job = JSON.parse(done.status);
+      check(/failed/i.test(job.state), `state ${job.state}, not failed`);
+      check(job.error.includes(BUCKET) && /access denied/.test(job.error),
+        `the error does not name the bucket: ${job.error}`);
+      check(!(done.out + done.status + bucket.logs()).includes(secret), 'the secret appears in an error or a log');
+      const left = Object.keys(await objects(env.s3, `${STORAGE_PREFIX}/datasets/`));
+      check(!left.some(isTrainOrVal), `dataset objects after a failed job: ${left}`);
+    } finally {
+      await bucket.down();
+    }
+  },
+
   // The proxy's signature check is real: the AWS SDK's requests pass it, the same requests
   // with a wrong secret do not (the fault tests below rely on both).
   async proxy_checks_signatures(env) {
