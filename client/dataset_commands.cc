@@ -23,11 +23,12 @@ namespace po = boost::program_options;
 
 namespace {
 
-// Streams `file` of the dataset from `offset` into `sink`; `size` receives the file's size.
+// Streams `file` of the dataset from `offset` into `sink`, at most `limit` bytes when it is
+// >= 0; `size` receives the file's size.
 absl::Status StreamDatasetFile(Remote& remote, const std::string& dataset, const std::string& file,
                                int64_t offset,
                                const std::function<absl::Status(std::string_view)>& sink,
-                               int64_t* size) {
+                               int64_t* size, int64_t limit = -1) {
   auto ctx = remote.Context(std::chrono::seconds(0));
   framepair::v1::ReadDatasetFileRequest request;
   request.set_dataset(dataset);
@@ -36,11 +37,18 @@ absl::Status StreamDatasetFile(Remote& remote, const std::string& dataset, const
   auto reader = remote.stub->ReadDatasetFile(ctx.get(), request);
   framepair::v1::ReadDatasetFileResponse chunk;
   absl::Status written;
-  while (written.ok() && reader->Read(&chunk)) {
+  bool enough = limit == 0;
+  while (written.ok() && !enough && reader->Read(&chunk)) {
     *size = chunk.size();
-    written = sink(chunk.chunk());
+    std::string_view bytes = chunk.chunk();
+    if (limit >= 0 && static_cast<int64_t>(bytes.size()) >= limit) {
+      bytes = bytes.substr(0, static_cast<size_t>(limit));
+      enough = true;
+    }
+    if (limit >= 0) limit -= static_cast<int64_t>(bytes.size());
+    written = sink(bytes);
   }
-  if (!written.ok()) {
+  if (!written.ok() || enough) {
     ctx->TryCancel();
     (void)reader->Finish();
     return written;
@@ -79,18 +87,28 @@ int Report(const std::string& command, const absl::Status& s, bool from_server) 
   return ExitCodeFor(s, from_server);
 }
 
-// The manifest of one job's part of a dataset: its pair, its shards. Its part of the
-// dataset's validate.tfrecord is not included (it lies inside that file).
+// The manifest of one job's part of a dataset: its pair, its shards, and as validation file
+// its own part of the dataset's validate.tfrecord (the pairs' parts lie in it in manifest
+// order; `validation_offset` receives where this one starts).
 framepair::v1::Manifest JobManifest(const framepair::v1::Manifest& dataset,
-                                    const framepair::v1::PairEntry& pair) {
+                                    const framepair::v1::PairEntry& pair,
+                                    int64_t* validation_offset) {
   framepair::v1::Manifest m = dataset;
   m.clear_pairs();
   m.clear_shards();
   m.clear_sources();
   m.clear_validation();
+  *validation_offset = 0;
+  for (const auto& p : dataset.pairs()) {
+    if (p.job_id() == pair.job_id()) break;
+    *validation_offset += p.validation().bytes();
+  }
+  if (dataset.has_validation() && pair.has_validation() && pair.validation().bytes() > 0) {
+    *m.mutable_validation() = pair.validation();
+    m.mutable_validation()->set_file(dataset.validation().file());
+  }
   framepair::v1::PairEntry* own = m.add_pairs();
   *own = pair;
-  own->clear_validation();
   for (const auto& shard : dataset.shards()) {
     for (const std::string& file : pair.shard_files()) {
       if (shard.file() == file) *m.add_shards() = shard;
@@ -116,18 +134,29 @@ bool AlreadyThere(const std::string& path, const framepair::v1::ShardEntry& entr
 
 absl::Status DownloadDatasetFile(Remote& remote, const std::string& dataset,
                                  const std::string& file, const std::string& path,
-                                 const std::string& sha256, int64_t* resumed, int64_t* downloaded) {
+                                 const std::string& sha256, int64_t* resumed, int64_t* downloaded,
+                                 int64_t offset, int64_t length) {
   FP_ASSIGN_OR_RETURN(AtomicFile out, AtomicFile::Resume(path));
   int64_t had = static_cast<int64_t>(out.bytes_written());
   auto append = [&out](std::string_view chunk) { return out.Append(chunk); };
   int64_t size = 0;
-  absl::Status streamed = StreamDatasetFile(remote, dataset, file, had, append, &size);
+  auto stream = [&] {
+    if (length >= 0 && had > length) return absl::OutOfRangeError("longer than the part");
+    return StreamDatasetFile(remote, dataset, file, offset + had, append, &size,
+                             length >= 0 ? length - had : -1);
+  };
+  absl::Status streamed = stream();
   if (absl::IsOutOfRange(streamed)) {
     // The partial file is longer than the file is now: it belonged to another version.
     out.Discard();
     FP_ASSIGN_OR_RETURN(out, AtomicFile::Resume(path));
     had = 0;
-    streamed = StreamDatasetFile(remote, dataset, file, 0, append, &size);
+    streamed = stream();
+  }
+  if (streamed.ok() && length >= 0 && static_cast<int64_t>(out.bytes_written()) != length) {
+    streamed = absl::DataLossError(absl::StrCat(file, " of dataset '", dataset,
+                                                "' is shorter than its manifest says; run the "
+                                                "fetch again"));
   }
   *resumed += had;
   *downloaded += static_cast<int64_t>(out.bytes_written()) - had;
@@ -154,8 +183,9 @@ int FetchCommand(const std::vector<std::string>& args, RemoteOptions remote_opti
       "sha256, written atomically, the job reports, and manifest.json last. An interrupted\n"
       "fetch continues where it stopped (a partial file is kept as .NAME.partial); files\n"
       "already in DIR with the right sha256 are not downloaded again.\n"
-      "framepair fetch JOB --to DIR downloads one job's shards, its report and a manifest of\n"
-      "that job alone (its validation examples stay in the dataset's validate.tfrecord).\n\n"
+      "framepair fetch JOB --to DIR downloads one job's shards, its validation examples (its\n"
+      "part of the dataset's validate.tfrecord), its report and a manifest of that job alone:\n"
+      "what training on that job needs.\n\n"
       "Example: framepair fetch games --to data/games && framepair verify data/games\n\n"
       "Options");
   // clang-format off
@@ -206,6 +236,7 @@ int FetchCommand(const std::vector<std::string>& args, RemoteOptions remote_opti
       ParseManifest(json, absl::StrCat("manifest.json of dataset '", dataset, "'"));
   if (!manifest.ok()) return Report("fetch", manifest.status(), true);
   std::vector<std::string> jobs;
+  int64_t validation_offset = 0;  // of the job's part, in the dataset's validation file
   if (!job_id.empty()) {
     const framepair::v1::PairEntry* pair = nullptr;
     for (const auto& p : manifest->pairs()) {
@@ -217,7 +248,7 @@ int FetchCommand(const std::vector<std::string>& args, RemoteOptions remote_opti
                                                      job_id, " (any more)")),
                     true);
     }
-    *manifest = JobManifest(*manifest, *pair);
+    *manifest = JobManifest(*manifest, *pair, &validation_offset);
     absl::StatusOr<std::string> own = ManifestJson(*manifest);
     if (!own.ok()) return Report("fetch", own.status(), false);
     json = *own;
@@ -235,8 +266,11 @@ int FetchCommand(const std::vector<std::string>& args, RemoteOptions remote_opti
       ++present;
       continue;
     }
-    if (absl::Status s = DownloadDatasetFile(remote, dataset, f->file(), path, f->sha256(),
-                                             &resumed, &downloaded);
+    // One job's validation file is its part of the dataset's.
+    const bool part = !job_id.empty() && f == &manifest->validation();
+    if (absl::Status s =
+            DownloadDatasetFile(remote, dataset, f->file(), path, f->sha256(), &resumed,
+                                &downloaded, part ? validation_offset : 0, part ? f->bytes() : -1);
         !s.ok()) {
       return Report("fetch", s, true);
     }

@@ -49,9 +49,12 @@ int JobCommand(const std::string& command, const std::string& help,
 // Downloads one file of a published dataset (ReadDatasetFile) to `path`, atomically and
 // resumably (util/file.h AtomicFile::Resume: a partial download is continued), and checks it
 // against `sha256` when given. `resumed` (optional) receives the bytes that were already
-// there, `downloaded` the bytes fetched now.
+// there, `downloaded` the bytes fetched now. With `length` >= 0 only the `length` bytes from
+// `offset` of the remote file are written (one job's part of validate.tfrecord); DATA_LOSS
+// when the remote file is shorter.
 absl::Status DownloadDatasetFile(Remote& remote, const std::string& dataset,
                                  const std::string& file, const std::string& path,
-                                 const std::string& sha256, int64_t* resumed, int64_t* downloaded);
+                                 const std::string& sha256, int64_t* resumed, int64_t* downloaded,
+                                 int64_t offset = 0, int64_t length = -1);
 
 }  // namespace framepair::cli

@@ -15,6 +15,7 @@
 #include "report/report.h"
 #include "util/file.h"
 #include "util/quote.h"
+#include "util/status_macros.h"
 
 namespace framepair::cli {
 namespace po = boost::program_options;
@@ -161,37 +162,35 @@ int ExtractCommand(const std::vector<std::string>& args, const std::string& outp
       if (k >= first && k < first + shard.examples()) local.insert(k - first);
     }
     if (!local.empty()) {
-      auto records = ReadShardExamples(dir + "/" + shard.file(), local);
-      if (!records.ok()) {
-        std::fprintf(stderr, "framepair extract: %s\n",
-                     std::string(records.status().message()).c_str());
-        return ExitCodeFor(records.status());
-      }
-      for (const auto& [index, example] : *records) {
-        const auto& features = example.features().feature();
-        for (const char* side : {"input", "target", "images"}) {
-          auto images = features.find(side);
-          if (images == features.end()) continue;
-          auto frames = features.find(absl::StrCat(side, "_frame"));
-          const char* role = std::string_view(side) == "input" ? "lr" : "hr";
-          const auto& pngs = images->second.bytes_list().value();
-          for (int i = 0; i < pngs.size(); ++i) {
-            std::string name;
-            if (frames != features.end() && i < frames->second.int64_list().value_size()) {
-              name = absl::StrCat("example", first + index, "_", role, "_f",
-                                  absl::Dec(frames->second.int64_list().value(i), absl::kZeroPad6),
-                                  ".png");
-            } else {
-              name = absl::StrCat("example", first + index, "_", role, "_", i, ".png");
+      absl::Status read = ForEachShardExample(
+          dir + "/" + shard.file(), local,
+          [&](int64_t index, const framepair::v1::tf::Example& example) -> absl::Status {
+            const auto& features = example.features().feature();
+            for (const char* side : {"input", "target", "images"}) {
+              auto images = features.find(side);
+              if (images == features.end()) continue;
+              auto frames = features.find(absl::StrCat(side, "_frame"));
+              const char* role = std::string_view(side) == "input" ? "lr" : "hr";
+              const auto& pngs = images->second.bytes_list().value();
+              for (int i = 0; i < pngs.size(); ++i) {
+                std::string name;
+                if (frames != features.end() && i < frames->second.int64_list().value_size()) {
+                  name = absl::StrCat(
+                      "example", first + index, "_", role, "_f",
+                      absl::Dec(frames->second.int64_list().value(i), absl::kZeroPad6), ".png");
+                } else {
+                  name = absl::StrCat("example", first + index, "_", role, "_", i, ".png");
+                }
+                const std::string path = out + "/" + name;
+                FP_RETURN_IF_ERROR(WriteFileAtomically(path, pngs[i]));
+                written.push_back(path);
+              }
             }
-            const std::string path = out + "/" + name;
-            if (absl::Status s = WriteFileAtomically(path, pngs[i]); !s.ok()) {
-              std::fprintf(stderr, "framepair extract: %s\n", std::string(s.message()).c_str());
-              return ExitCodeFor(s);
-            }
-            written.push_back(path);
-          }
-        }
+            return absl::OkStatus();
+          });
+      if (!read.ok()) {
+        std::fprintf(stderr, "framepair extract: %s\n", std::string(read.message()).c_str());
+        return ExitCodeFor(read);
       }
     }
     first += shard.examples();

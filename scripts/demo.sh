@@ -43,9 +43,10 @@ build/client/framepair submit --lr "$lr" --hr "$hr" --dataset sample "${options[
 echo "== framepair verify"
 build/client/framepair verify "$dir/stack/storage/datasets/sample"
 echo "== framepair report"
-# The service stack does not store the report's data (report.binpb) yet, so this page has the
-# inputs, contact sheets and accounting, not the timelines and residuals of `--in-process`.
-build/client/framepair report "$dir/stack/storage/datasets/sample" -o "$dir/report.html"
+# The coordinator wrote the job's page (reports/<job>.html, the page `framepair run` writes:
+# timelines, residuals, contact sheets); `framepair report JOB -o FILE` fetches it remotely.
+job_page=$(ls "$dir"/stack/storage/datasets/sample/reports/*.html | head -1)
+build/client/framepair report "$(basename "$job_page" .html)" -o "$dir/report.html"
 trap - EXIT
 scripts/local-stack.sh down --dir "$dir/stack"
 echo "shards and manifest: $dir/stack/storage/datasets/sample (logs: $dir/stack/logs)"

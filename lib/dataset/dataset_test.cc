@@ -417,6 +417,53 @@ TEST(ManifestNamesTest, PublishingOverAHostileManifestDeletesNothing) {
   fs::remove("/tmp/fp_dataset_victim_absolute.txt");
 }
 
+// A part of a validation file: its bytes, and the entry a pair lists for it.
+framepair::v1::ShardEntry PartEntry(const std::string& bytes, int examples) {
+  framepair::v1::ShardEntry e;
+  e.set_file("validate.tfrecord");
+  e.set_examples(examples);
+  e.set_bytes(static_cast<int64_t>(bytes.size()));
+  Sha256 h;
+  h.Update(bytes);
+  e.set_sha256(h.HexDigest());
+  return e;
+}
+
+// --replace in one step: the replaced pair's part goes and the new pair's is added in one
+// atomic rewrite; run again (a publication interrupted before its manifest), the file is
+// accepted as it is; a file that holds neither layout is refused.
+TEST(ValidationFileTest, ReplacesAPartAndIsIdempotent) {
+  const fs::path dir = TestDir();
+  const std::string a = "part of job a", b = "job b's part", c = "the replacing job's part";
+  ASSERT_TRUE(WriteFileAtomically((dir / "validate.tfrecord").string(), a + b).ok());
+  ASSERT_TRUE(WriteFileAtomically((dir / "c.part").string(), c).ok());
+  const framepair::v1::ShardEntry current = PartEntry(a + b, 5);
+  const std::vector<framepair::v1::ShardEntry> parts = {PartEntry(a, 2), PartEntry(b, 3)};
+  const std::vector<bool> keep = {false, true};
+  for (int run = 0; run < 2; ++run) {
+    absl::StatusOr<framepair::v1::ShardEntry> next = RewriteValidationFile(
+        dir.string(), current, parts, keep, (dir / "c.part").string(), PartEntry(c, 4));
+    ASSERT_TRUE(next.ok()) << next.status();
+    EXPECT_EQ(*ReadFile((dir / "validate.tfrecord").string()), b + c) << "run " << run;
+    EXPECT_EQ(next->sha256(), PartEntry(b + c, 0).sha256());
+    EXPECT_EQ(next->examples(), 7);
+    EXPECT_EQ(next->bytes(), static_cast<int64_t>((b + c).size()));
+  }
+  // Every part removed: the file stays for the caller to remove after the manifest.
+  absl::StatusOr<framepair::v1::ShardEntry> none =
+      RewriteValidationFile(dir.string(), PartEntry(b + c, 7), {PartEntry(b, 3), PartEntry(c, 4)},
+                            {false, false}, "", {});
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_TRUE(none->file().empty());
+  EXPECT_TRUE(fs::exists(dir / "validate.tfrecord"));
+  ASSERT_TRUE(WriteFileAtomically((dir / "validate.tfrecord").string(), "x" + b + c).ok());
+  EXPECT_EQ(RewriteValidationFile(dir.string(), current, parts, keep, (dir / "c.part").string(),
+                                  PartEntry(c, 4))
+                .status()
+                .code(),
+            absl::StatusCode::kDataLoss);
+}
+
 TEST(ManifestNamesTest, PublishRefusesANewManifestWithHostileNames) {
   const fs::path out = TestDir();
   absl::StatusOr<std::string> staging = CreateStagingDir(out.string());

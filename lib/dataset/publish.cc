@@ -76,6 +76,41 @@ absl::StatusOr<std::optional<framepair::v1::Manifest>> ReadOldManifest(const std
   return std::nullopt;
 }
 
+// Whether the file at `path` holds exactly `seq`, part after part (sizes and each part's
+// sha256); `whole` receives the whole file's sha256. A missing file holds an empty sequence.
+absl::StatusOr<bool> HoldsParts(const std::string& path,
+                                const std::vector<framepair::v1::ShardEntry>& seq,
+                                std::string* whole) {
+  int64_t total = 0;
+  for (const auto& p : seq) total += p.bytes();
+  std::error_code ec;
+  const auto size = static_cast<int64_t>(fs::file_size(path, ec));
+  if (ec) {
+    if (ec == std::errc::no_such_file_or_directory) return total == 0;
+    return ErrnoError(ec.value(), absl::StrCat("cannot read ", path), "");
+  }
+  if (size != total) return false;
+  std::unique_ptr<FILE, int (*)(FILE*)> in(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!in) return ErrnoError(errno, absl::StrCat("cannot open ", path), "");
+  Sha256 all;
+  std::string buffer(1 << 20, '\0');
+  for (const auto& part : seq) {
+    Sha256 own;
+    for (int64_t left = part.bytes(); left > 0;) {
+      const size_t want = static_cast<size_t>(std::min<int64_t>(left, buffer.size()));
+      const size_t got = std::fread(buffer.data(), 1, want, in.get());
+      if (got == 0) return false;
+      const std::string_view chunk(buffer.data(), got);
+      own.Update(chunk);
+      all.Update(chunk);
+      left -= static_cast<int64_t>(got);
+    }
+    if (own.HexDigest() != part.sha256()) return false;
+  }
+  *whole = all.HexDigest();
+  return true;
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> CreateStagingDir(const std::string& out_dir) {
@@ -123,126 +158,98 @@ absl::Status PublishDataset(const std::string& staging_dir, const std::string& o
   return absl::OkStatus();
 }
 
-absl::StatusOr<framepair::v1::ShardEntry> AppendValidationPart(
-    const std::string& dir, const framepair::v1::ShardEntry& current, const std::string& part_path,
-    const framepair::v1::ShardEntry& part) {
-  const std::string& name = current.file().empty() ? part.file() : current.file();
-  if (!IsShardFileName(name) || name != part.file()) {
+absl::StatusOr<framepair::v1::ShardEntry> RewriteValidationFile(
+    const std::string& dir, const framepair::v1::ShardEntry& current,
+    const std::vector<framepair::v1::ShardEntry>& parts, const std::vector<bool>& keep,
+    const std::string& append_path, const framepair::v1::ShardEntry& append) {
+  const bool appending = !append_path.empty();
+  if (!appending && std::find(keep.begin(), keep.end(), false) == keep.end()) return current;
+  const std::string& name = current.file().empty() ? append.file() : current.file();
+  if (name.empty()) return framepair::v1::ShardEntry();  // no file before, none after
+  if (!IsShardFileName(name) || (appending && name != append.file())) {
     return absl::FailedPreconditionError(absl::StrCat(
-        dir, " holds ", current.file(), " but this pair's validation file is ", part.file(),
+        dir, " holds ", current.file(), " but this pair's validation file is ", append.file(),
         "; a dataset has one validation file, so use the same --gzip for every pair"));
   }
   const std::string path = JoinPath(dir, name);
+  // What the file holds now (every listed part) and what it will hold (the kept ones, then
+  // the appended one); parts of pairs without validation examples take no bytes.
+  std::vector<framepair::v1::ShardEntry> listed, next;
+  for (size_t i = 0; i < parts.size() && !current.file().empty(); ++i) {
+    if (parts[i].bytes() == 0) continue;
+    listed.push_back(parts[i]);
+    if (keep[i]) next.push_back(parts[i]);
+  }
+  if (appending && append.bytes() > 0) next.push_back(append);
+  framepair::v1::ShardEntry entry;
+  entry.set_file(name);
+  for (const auto& p : next) {
+    entry.set_examples(entry.examples() + p.examples());
+    entry.set_bytes(entry.bytes() + p.bytes());
+  }
+  std::string whole;
+  // Without a listed file, whatever lies under the name is claimed by no manifest.
+  bool as_listed = current.file().empty();
+  if (!as_listed) {
+    FP_ASSIGN_OR_RETURN(as_listed, HoldsParts(path, listed, &whole));
+  }
+  if (!as_listed) {
+    FP_ASSIGN_OR_RETURN(const bool done, HoldsParts(path, next, &whole));
+    if (!done) {
+      return absl::DataLossError(
+          absl::StrCat(path,
+                       " does not hold the validation examples its manifest lists (size or sha256 "
+                       "differs); restore it or publish into another dataset"));
+    }
+    if (next.empty()) return framepair::v1::ShardEntry();
+    entry.set_sha256(whole);
+    return entry;
+  }
+  if (next.empty()) return framepair::v1::ShardEntry();
   FP_ASSIGN_OR_RETURN(AtomicFile out, AtomicFile::Create(path));
-  Sha256 whole;
-  // Copies exactly `bytes` bytes of `from` into `out`, hashing them into `whole` and `own`.
-  auto copy = [&](const std::string& from, int64_t bytes, Sha256* own) -> absl::Status {
-    std::unique_ptr<FILE, int (*)(FILE*)> in(std::fopen(from.c_str(), "rb"), &std::fclose);
-    if (!in) return ErrnoError(errno, absl::StrCat("cannot open ", from), "");
-    std::string buffer(1 << 20, '\0');
-    int64_t left = bytes;
-    while (left > 0) {
+  Sha256 all;
+  std::string buffer(1 << 20, '\0');
+  // Copies `bytes` bytes of `in` to `out` when `copy`, hashing them into `own`.
+  auto pass = [&](FILE* in, const std::string& from, int64_t bytes, bool copy,
+                  Sha256* own) -> absl::Status {
+    for (int64_t left = bytes; left > 0;) {
       const size_t want = static_cast<size_t>(std::min<int64_t>(left, buffer.size()));
-      const size_t got = std::fread(buffer.data(), 1, want, in.get());
+      const size_t got = std::fread(buffer.data(), 1, want, in);
       if (got == 0) {
         return absl::DataLossError(
-            absl::StrCat(from, " is shorter than the ", bytes, " bytes its manifest entry says"));
+            absl::StrCat(from, " is shorter than the ", bytes, " bytes its entry says"));
       }
       const std::string_view chunk(buffer.data(), got);
-      FP_RETURN_IF_ERROR(out.Append(chunk));
-      whole.Update(chunk);
       own->Update(chunk);
+      if (copy) {
+        FP_RETURN_IF_ERROR(out.Append(chunk));
+        all.Update(chunk);
+      }
       left -= static_cast<int64_t>(got);
     }
     return absl::OkStatus();
   };
-  if (current.bytes() > 0) {
-    Sha256 prefix;
-    FP_RETURN_IF_ERROR(copy(path, current.bytes(), &prefix));
-    if (prefix.HexDigest() != current.sha256()) {
-      return absl::DataLossError(
-          absl::StrCat(path,
-                       " does not begin with the validation examples its manifest lists (sha256 "
-                       "differs); restore it or publish into another dataset"));
+  if (!listed.empty()) {
+    std::unique_ptr<FILE, int (*)(FILE*)> in(std::fopen(path.c_str(), "rb"), &std::fclose);
+    if (!in) return ErrnoError(errno, absl::StrCat("cannot open ", path), "");
+    for (size_t i = 0; i < parts.size(); ++i) {
+      if (parts[i].bytes() == 0) continue;
+      Sha256 own;  // checked by HoldsParts already
+      FP_RETURN_IF_ERROR(pass(in.get(), path, parts[i].bytes(), keep[i], &own));
     }
   }
-  Sha256 own;
-  FP_RETURN_IF_ERROR(copy(part_path, part.bytes(), &own));
-  if (own.HexDigest() != part.sha256()) {
-    return absl::DataLossError(
-        absl::StrCat(part_path, ": sha256 differs from what its packer reported"));
-  }
-  FP_RETURN_IF_ERROR(out.Commit());
-  framepair::v1::ShardEntry entry;
-  entry.set_file(name);
-  entry.set_examples(current.examples() + part.examples());
-  entry.set_bytes(current.bytes() + part.bytes());
-  entry.set_sha256(whole.HexDigest());
-  return entry;
-}
-
-absl::StatusOr<framepair::v1::ShardEntry> RemoveValidationParts(
-    const std::string& dir, const framepair::v1::ShardEntry& current,
-    const std::vector<framepair::v1::ShardEntry>& parts, const std::vector<bool>& keep) {
-  const std::string path = JoinPath(dir, current.file());
-  int64_t all = 0, kept = 0, kept_examples = 0;
-  for (size_t i = 0; i < parts.size(); ++i) {
-    all += parts[i].bytes();
-    if (keep[i]) {
-      kept += parts[i].bytes();
-      kept_examples += parts[i].examples();
-    }
-  }
-  std::error_code ec;
-  const auto size = static_cast<int64_t>(fs::file_size(path, ec));
-  if (ec) return ErrnoError(ec.value(), absl::StrCat("cannot read ", path), "");
-  // Already cut (an interrupted removal): the file holds the kept parts only.
-  const bool already = size == kept && kept != all;
-  if (!already && size != all) {
-    return absl::DataLossError(absl::StrCat(path, " is ", size,
-                                            " bytes; its pairs' parts add up to ", all,
-                                            "; restore it before removing pairs"));
-  }
-  if (kept == 0) {
-    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
-      return ErrnoError(errno, absl::StrCat("cannot remove ", path), "");
-    }
-    FP_RETURN_IF_ERROR(SyncDirectory(dir));
-    return framepair::v1::ShardEntry();
-  }
-  std::unique_ptr<FILE, int (*)(FILE*)> in(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!in) return ErrnoError(errno, absl::StrCat("cannot open ", path), "");
-  FP_ASSIGN_OR_RETURN(AtomicFile out, AtomicFile::Create(path));
-  Sha256 whole;
-  std::string buffer(1 << 20, '\0');
-  for (size_t i = 0; i < parts.size(); ++i) {
-    if (already && !keep[i]) continue;  // not in the file any more
-    if (parts[i].bytes() == 0) continue;  // a pair without validation examples
+  if (appending && append.bytes() > 0) {
+    std::unique_ptr<FILE, int (*)(FILE*)> in(std::fopen(append_path.c_str(), "rb"), &std::fclose);
+    if (!in) return ErrnoError(errno, absl::StrCat("cannot open ", append_path), "");
     Sha256 own;
-    for (int64_t left = parts[i].bytes(); left > 0;) {
-      const size_t want = static_cast<size_t>(std::min<int64_t>(left, buffer.size()));
-      const size_t got = std::fread(buffer.data(), 1, want, in.get());
-      if (got == 0) return absl::DataLossError(absl::StrCat(path, " ended early"));
-      const std::string_view chunk(buffer.data(), got);
-      own.Update(chunk);
-      if (keep[i]) {
-        FP_RETURN_IF_ERROR(out.Append(chunk));
-        whole.Update(chunk);
-      }
-      left -= static_cast<int64_t>(got);
-    }
-    if (own.HexDigest() != parts[i].sha256()) {
-      return absl::DataLossError(absl::StrCat(path, ": validation part ", i + 1,
-                                              " differs from its manifest entry (sha256); restore "
-                                              "the file before removing pairs"));
+    FP_RETURN_IF_ERROR(pass(in.get(), append_path, append.bytes(), true, &own));
+    if (own.HexDigest() != append.sha256()) {
+      return absl::DataLossError(
+          absl::StrCat(append_path, ": sha256 differs from what its packer reported"));
     }
   }
   FP_RETURN_IF_ERROR(out.Commit());
-  framepair::v1::ShardEntry entry;
-  entry.set_file(current.file());
-  entry.set_examples(kept_examples);
-  entry.set_bytes(kept);
-  entry.set_sha256(whole.HexDigest());
+  entry.set_sha256(all.HexDigest());
   return entry;
 }
 

@@ -22,26 +22,20 @@ absl::StatusOr<std::string> CreateStagingDir(const std::string& out_dir);
 absl::Status PublishDataset(const std::string& staging_dir, const std::string& out_dir,
                             const framepair::v1::Manifest& manifest);
 
-// The validation file of a dataset of many pairs (the coordinator's): rewrites
-// `dir`/<current.file()> atomically as the first current.bytes() bytes of the file there (the
-// parts of the pairs already listed; their sha256 must be current.sha256()) followed by the
-// file `part_path`, whose size and sha256 must be part's. An empty `current` starts a new
-// file named part.file(). Idempotent: a file that already holds a part appended by an
-// interrupted publication is cut back to the listed prefix. Streams with bounded memory.
-// DATA_LOSS when a file does not hold what its entry says. Returns the new file's entry.
-absl::StatusOr<framepair::v1::ShardEntry> AppendValidationPart(
-    const std::string& dir, const framepair::v1::ShardEntry& current, const std::string& part_path,
-    const framepair::v1::ShardEntry& part);
-
-// The validation file of a dataset of many pairs without some pairs' parts: `parts` are the
-// parts the listed file `current` holds, in order (each pair's validation entry), and `keep`
-// says which stay. The file is rewritten atomically with the kept parts, each one's sha256
-// checked on the way (DATA_LOSS naming the file otherwise); when no part is kept it is
-// removed and an empty entry returned. Idempotent: a file that already holds only the kept
-// parts (a removal interrupted before its manifest was written) is accepted as it is.
-absl::StatusOr<framepair::v1::ShardEntry> RemoveValidationParts(
+// The validation file of a dataset of many pairs (the coordinator's), as the next manifest
+// will list it. `current` is the file the manifest lists (empty: none), `parts` the pairs'
+// parts it holds in order (each pair's validation entry) and `keep` says which stay; `append`
+// (empty path: none) is a new pair's part, the file `append_path`, added after them. The file
+// `dir`/<name> is rewritten atomically with the kept parts and the appended one, every part's
+// size and sha256 checked on the way (DATA_LOSS naming the file otherwise); streams with
+// bounded memory. Returns the new file's entry, empty when no part is left: the file is then
+// left as it is, for the caller to remove once the manifest without it is durable. Idempotent:
+// a file that already holds what the next manifest lists (a publication interrupted before
+// its manifest was written) is accepted as it is.
+absl::StatusOr<framepair::v1::ShardEntry> RewriteValidationFile(
     const std::string& dir, const framepair::v1::ShardEntry& current,
-    const std::vector<framepair::v1::ShardEntry>& parts, const std::vector<bool>& keep);
+    const std::vector<framepair::v1::ShardEntry>& parts, const std::vector<bool>& keep,
+    const std::string& append_path, const framepair::v1::ShardEntry& append);
 
 // Best-effort removal of a staging directory (after a failed run).
 void RemoveStagingDir(const std::string& staging_dir);

@@ -13,10 +13,10 @@
 
 namespace framepair {
 
-absl::StatusOr<std::map<int64_t, framepair::v1::tf::Example>> ReadShardExamples(
-    const std::string& path, const std::set<int64_t>& wanted) {
-  std::map<int64_t, framepair::v1::tf::Example> out;
-  if (wanted.empty()) return out;
+absl::Status ForEachShardExample(
+    const std::string& path, const std::set<int64_t>& wanted,
+    const std::function<absl::Status(int64_t, const framepair::v1::tf::Example&)>& visit) {
+  if (wanted.empty()) return absl::OkStatus();
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoError(errno, absl::StrCat("cannot open ", path), "");
   struct Closer {
@@ -46,9 +46,9 @@ absl::StatusOr<std::map<int64_t, framepair::v1::tf::Example>> ReadShardExamples(
       return absl::DataLossError(
           absl::StrCat(path, ": record ", i, ": ", example.status().message()));
     }
-    out[i] = *std::move(example);
+    FP_RETURN_IF_ERROR(visit(i, *example));
   }
-  return out;
+  return absl::OkStatus();
 }
 
 }  // namespace framepair

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <set>
 #include <tuple>
@@ -162,54 +163,40 @@ RgbImage Sheet(const std::vector<Column>& columns, int w, int h) {
 
 // --- Shards ---------------------------------------------------------------------------
 
-// One example of a shard, decoded: images and their source frame numbers.
-struct DecodedExample {
-  std::vector<RgbImage> lr, hr;
-  std::vector<int64_t> lr_frame, hr_frame;
+// One example of a shard as stored: its PNGs and their source frame numbers, pointing into
+// the example (nothing decoded until a frame is asked for).
+struct ExampleFrames {
+  const google::protobuf::RepeatedPtrField<std::string>* lr = nullptr;
+  const google::protobuf::RepeatedPtrField<std::string>* hr = nullptr;
+  const google::protobuf::RepeatedField<int64_t>* lr_frame = nullptr;
+  const google::protobuf::RepeatedField<int64_t>* hr_frame = nullptr;
+
+  int size() const { return hr ? hr->size() : 0; }
+  // The source frame number of frame k of a side, or -1.
+  static int64_t At(const google::protobuf::RepeatedField<int64_t>* f, int k) {
+    return f != nullptr && k < f->size() ? f->Get(k) : -1;
+  }
 };
 
-absl::StatusOr<DecodedExample> DecodeExample(const Example& example, bool single) {
+ExampleFrames FramesOf(const Example& example, bool single) {
   const auto& f = example.features().feature();
-  DecodedExample out;
-  auto images = [&](const char* name, std::vector<RgbImage>* dst) -> absl::Status {
+  ExampleFrames out;
+  auto images = [&](const char* name) -> const google::protobuf::RepeatedPtrField<std::string>* {
     auto it = f.find(name);
-    if (it == f.end()) return absl::OkStatus();
-    for (const std::string& png : it->second.bytes_list().value()) {
-      FP_ASSIGN_OR_RETURN(RgbImage im, DecodePng(png));
-      dst->push_back(std::move(im));
-    }
-    return absl::OkStatus();
+    return it == f.end() ? nullptr : &it->second.bytes_list().value();
   };
-  auto frames = [&](const char* name, std::vector<int64_t>* dst) {
+  auto frames = [&](const char* name) -> const google::protobuf::RepeatedField<int64_t>* {
     auto it = f.find(name);
-    if (it == f.end()) return;
-    for (int64_t v : it->second.int64_list().value()) dst->push_back(v);
+    return it == f.end() ? nullptr : &it->second.int64_list().value();
   };
   if (single) {
-    FP_RETURN_IF_ERROR(images("images", &out.hr));
-    frames("images_frame", &out.hr_frame);
+    out.hr = images("images");
+    out.hr_frame = frames("images_frame");
   } else {
-    FP_RETURN_IF_ERROR(images("input", &out.lr));
-    FP_RETURN_IF_ERROR(images("target", &out.hr));
-    frames("input_frame", &out.lr_frame);
-    frames("target_frame", &out.hr_frame);
-  }
-  return out;
-}
-
-// Reads the wanted records (by index) of one shard and decodes their images.
-absl::StatusOr<std::map<int64_t, DecodedExample>> ReadExamples(const std::string& path,
-                                                               const std::set<int64_t>& wanted,
-                                                               bool single) {
-  FP_ASSIGN_OR_RETURN(auto records, ReadShardExamples(path, wanted));
-  std::map<int64_t, DecodedExample> out;
-  for (const auto& [i, example] : records) {
-    absl::StatusOr<DecodedExample> decoded = DecodeExample(example, single);
-    if (!decoded.ok()) {
-      return absl::DataLossError(
-          absl::StrCat(path, ": record ", i, ": ", decoded.status().message()));
-    }
-    out[i] = *std::move(decoded);
+    out.lr = images("input");
+    out.hr = images("target");
+    out.lr_frame = frames("input_frame");
+    out.hr_frame = frames("target_frame");
   }
   return out;
 }
@@ -587,53 +574,110 @@ absl::StatusOr<std::string> RenderReport(const std::string& dir, const ReportOpt
     });
     sampled = all;
   }
-  std::map<int, std::set<int64_t>> wanted;
-  for (const Pick& p : sampled) wanted[p.shard].insert(p.record);
-  for (const auto& [pos, p] : worst) wanted[p.shard].insert(p.record);
-  std::map<std::pair<int, int64_t>, DecodedExample> examples;
-  for (const auto& [shard, records] : wanted) {
-    if (shard < 0 || shard >= m.shards_size()) continue;
-    absl::StatusOr<std::map<int64_t, DecodedExample>> read =
-        ReadExamples(dir + "/" + m.shards(shard).file(), records, single);
-    if (!read.ok()) {
-      notes.push_back(absl::StrCat("cannot read examples: ", read.status().message(),
-                                   " (run `framepair verify` on the directory)"));
-      continue;
-    }
-    for (auto& [record, ex] : *read) examples[{shard, record}] = std::move(ex);
-  }
   const int lr_w = single ? m.hr_width() / std::max(1, m.parameters().scale()) : m.lr_width();
   const int lr_h = single ? m.hr_height() / std::max(1, m.parameters().scale()) : m.lr_height();
   const int tile_w = std::max(16, options.tile_width);
   const int tile_h = std::max(1, lr_w > 0 ? tile_w * lr_h / lr_w : tile_w * 9 / 16);
-  auto column_of = [&](const DecodedExample& ex, size_t k) {
-    const RgbImage* lr = k < ex.lr.size() ? &ex.lr[k] : nullptr;
-    return MakeColumn(lr, ex.hr[k], tile_w, tile_h, options.diff_gain);
-  };
-  auto frame_caption = [](const DecodedExample& ex, size_t k) {
+  auto frame_caption = [](int64_t lr_frame, int64_t hr_frame, int k) {
     std::string c;
-    if (k < ex.lr_frame.size()) absl::StrAppend(&c, "LR ", ex.lr_frame[k], "<br>");
-    if (k < ex.hr_frame.size()) absl::StrAppend(&c, "HR ", ex.hr_frame[k]);
+    if (lr_frame >= 0) absl::StrAppend(&c, "LR ", lr_frame, "<br>");
+    if (hr_frame >= 0) absl::StrAppend(&c, "HR ", hr_frame);
     return c.empty() ? absl::StrCat("#", k) : c;
   };
+
+  // The shards are read once, one example at a time, and each frame a sheet shows is decoded
+  // once and kept only as its small tiles: memory stays that of one example and one decoded
+  // frame, whatever the footage length, the resolution or the number of sheets.
+  struct Uses {
+    std::vector<size_t> sampled;                    // indices into `sampled`
+    std::vector<std::pair<size_t, int64_t>> worst;  // (index into `worst`, frame in example)
+  };
+  std::map<int, std::map<int64_t, Uses>> uses;  // shard -> record -> uses
+  for (size_t i = 0; i < sampled.size(); ++i) {
+    uses[sampled[i].shard][sampled[i].record].sampled.push_back(i);
+  }
+  for (size_t j = 0; j < worst.size(); ++j) {
+    const auto& [pos, p] = worst[j];
+    uses[p.shard][p.record].worst.push_back({j, pos - p.window_start});
+  }
+  struct Tiles {
+    std::vector<Column> columns;
+    std::vector<std::string> captions;
+  };
+  std::vector<Tiles> sampled_tiles(sampled.size());
+  std::vector<std::optional<std::pair<Column, std::string>>> worst_tiles(worst.size());
   int mismatched = 0;
-  std::string sheets;
-  for (const Pick& p : sampled) {
-    auto it = examples.find({p.shard, p.record});
-    if (it == examples.end() || it->second.hr.empty()) continue;
-    const DecodedExample& ex = it->second;
-    if (data && p.window_start >= 0 && !ex.hr_frame.empty() &&
-        ex.hr_frame[0] != data->hr_frame(p.window_start)) {
-      ++mismatched;
+  for (const auto& [shard, records] : uses) {
+    if (shard < 0 || shard >= m.shards_size()) continue;
+    const std::string path = dir + "/" + m.shards(shard).file();
+    std::set<int64_t> wanted;
+    for (const auto& [record, u] : records) wanted.insert(record);
+    absl::Status read = ForEachShardExample(
+        path, wanted, [&](int64_t record, const Example& example) -> absl::Status {
+          const Uses& u = records.at(record);
+          const ExampleFrames ex = FramesOf(example, single);
+          const int n = ex.size();
+          // The frames this example contributes: all of them for a sampled window, else the
+          // worst pairs it holds.
+          std::set<int> frames;
+          if (!u.sampled.empty()) {
+            for (int k = 0; k < n; ++k) frames.insert(k);
+          }
+          for (const auto& [j, k] : u.worst) {
+            if (k >= 0 && k < n) frames.insert(static_cast<int>(k));
+          }
+          std::vector<std::pair<Column, std::string>> made;  // by position in `frames`
+          std::map<int, size_t> made_at;
+          for (int k : frames) {
+            absl::StatusOr<RgbImage> hr = DecodePng(ex.hr->Get(k));
+            std::optional<RgbImage> lr;
+            if (hr.ok() && ex.lr != nullptr && k < ex.lr->size()) {
+              absl::StatusOr<RgbImage> decoded = DecodePng(ex.lr->Get(k));
+              if (!decoded.ok()) hr = decoded.status();
+              if (decoded.ok()) lr = *std::move(decoded);
+            }
+            if (!hr.ok()) {
+              return absl::DataLossError(
+                  absl::StrCat(path, ": record ", record, ": ", hr.status().message()));
+            }
+            made_at[k] = made.size();
+            made.push_back({MakeColumn(lr ? &*lr : nullptr, *hr, tile_w, tile_h, options.diff_gain),
+                            frame_caption(ExampleFrames::At(ex.lr_frame, k),
+                                          ExampleFrames::At(ex.hr_frame, k), k)});
+          }
+          for (size_t i : u.sampled) {
+            const int64_t start = sampled[i].window_start;
+            if (data && start >= 0 && n > 0 && ex.hr_frame != nullptr && !ex.hr_frame->empty() &&
+                ex.hr_frame->Get(0) != data->hr_frame(start)) {
+              ++mismatched;
+            }
+            for (const auto& [column, caption] : made) {
+              sampled_tiles[i].columns.push_back(column);
+              sampled_tiles[i].captions.push_back(caption);
+            }
+          }
+          for (const auto& [j, k] : u.worst) {
+            auto it = made_at.find(static_cast<int>(k));
+            if (it == made_at.end()) continue;
+            worst_tiles[j] = made[it->second];
+            absl::StrAppendFormat(&worst_tiles[j]->second, "<br>residual %.2f",
+                                  data->residual(worst[j].first));
+          }
+          return absl::OkStatus();
+        });
+    if (!read.ok()) {
+      notes.push_back(absl::StrCat("cannot read examples: ", read.message(),
+                                   " (run `framepair verify` on the directory)"));
     }
+  }
+  std::string sheets;
+  for (size_t i = 0; i < sampled.size(); ++i) {
+    const Pick& p = sampled[i];
+    if (sampled_tiles[i].columns.empty()) continue;
     SheetImage s;
     s.tile_w = tile_w;
-    std::vector<Column> columns;
-    for (size_t k = 0; k < ex.hr.size(); ++k) {
-      columns.push_back(column_of(ex, k));
-      s.captions.push_back(frame_caption(ex, k));
-    }
-    s.uri = PngDataUri(Sheet(columns, tile_w, tile_h));
+    s.captions = std::move(sampled_tiles[i].captions);
+    s.uri = PngDataUri(Sheet(sampled_tiles[i].columns, tile_w, tile_h));
     // The number `framepair extract --example` takes: examples counted across the shards.
     int64_t number = p.record;
     for (int k = 0; k < p.shard && k < m.shards_size(); ++k) number += m.shards(k).examples();
@@ -641,20 +685,14 @@ absl::StatusOr<std::string> RenderReport(const std::string& dir, const ReportOpt
         absl::StrCat("example ", number, " (shard ", p.shard, ", record ", p.record, ")"), s);
   }
   std::string worst_html;
-  if (!worst.empty()) {
+  {
     SheetImage s;
     s.tile_w = tile_w;
     std::vector<Column> columns;
-    for (const auto& [pos, p] : worst) {
-      auto it = examples.find({p.shard, p.record});
-      const int64_t k = pos - p.window_start;
-      if (it == examples.end() || k < 0 || k >= static_cast<int64_t>(it->second.hr.size())) {
-        continue;
-      }
-      columns.push_back(column_of(it->second, static_cast<size_t>(k)));
-      s.captions.push_back(absl::StrFormat("%s<br>residual %.2f",
-                                           frame_caption(it->second, static_cast<size_t>(k)),
-                                           data->residual(pos)));
+    for (auto& tile : worst_tiles) {
+      if (!tile) continue;
+      columns.push_back(std::move(tile->first));
+      s.captions.push_back(std::move(tile->second));
     }
     if (!columns.empty()) {
       s.uri = PngDataUri(Sheet(columns, tile_w, tile_h));

@@ -139,26 +139,64 @@ absl::StatusOr<std::vector<framepair::v1::DatasetSummary>> ListPublishedDatasets
   return out;
 }
 
+absl::StatusOr<Manifest> WithoutPairs(const std::string& dir, const Manifest& dataset,
+                                      const std::vector<bool>& keep, const std::string& append_path,
+                                      const framepair::v1::ShardEntry& append,
+                                      std::set<std::string>* removed) {
+  Manifest next = dataset;
+  next.clear_pairs();
+  next.clear_shards();
+  next.clear_sources();
+  int64_t examples = 0;
+  std::vector<framepair::v1::ShardEntry> parts;
+  std::set<std::string> dropped;
+  for (int i = 0; i < dataset.pairs_size(); ++i) {
+    const auto& pair = dataset.pairs(i);
+    parts.push_back(pair.validation());
+    if (!keep[static_cast<size_t>(i)]) {
+      dropped.insert(pair.shard_files().begin(), pair.shard_files().end());
+      removed->insert(JobReportFile(pair.job_id()));
+      continue;
+    }
+    *next.add_pairs() = pair;
+    for (const auto& s : pair.sources()) *next.add_sources() = s;
+    examples += pair.examples();
+  }
+  for (const auto& s : dataset.shards()) {
+    if (!dropped.count(s.file())) *next.add_shards() = s;
+  }
+  removed->insert(dropped.begin(), dropped.end());
+  next.set_total_examples(examples);
+  const framepair::v1::ShardEntry current =
+      dataset.has_validation() ? dataset.validation() : framepair::v1::ShardEntry();
+  FP_ASSIGN_OR_RETURN(framepair::v1::ShardEntry validation,
+                      RewriteValidationFile(dir, current, parts, keep, append_path, append));
+  if (validation.file().empty()) {
+    next.clear_validation();
+    if (!current.file().empty()) removed->insert(current.file());
+  } else {
+    *next.mutable_validation() = validation;
+  }
+  return next;
+}
+
 absl::StatusOr<framepair::v1::DeleteDatasetResponse> RemoveFromDataset(const StorageRoot& storage,
                                                                        const std::string& dataset,
                                                                        const std::string& job_id) {
-  FP_RETURN_IF_ERROR(RefuseOnBucket(storage, "removing jobs from a dataset (and --replace)"));
+  FP_RETURN_IF_ERROR(RefuseOnBucket(storage, "removing jobs from a dataset"));
   FP_ASSIGN_OR_RETURN(std::string dir, ExistingDatasetDir(storage, dataset));
   FP_ASSIGN_OR_RETURN(Manifest manifest, ReadManifest(dir));
   framepair::v1::DeleteDatasetResponse response;
   std::vector<bool> keep;
-  std::set<std::string> removed_files;
   for (const auto& pair : manifest.pairs()) {
     const bool removed = job_id.empty() || pair.job_id() == job_id;
     keep.push_back(!removed);
-    if (!removed) continue;
-    response.add_jobs_removed(pair.job_id());
-    removed_files.insert(pair.shard_files().begin(), pair.shard_files().end());
-    removed_files.insert(JobReportFile(pair.job_id()));
+    if (removed) response.add_jobs_removed(pair.job_id());
   }
   if (!job_id.empty() && response.jobs_removed_size() == 0) {
     return absl::NotFoundError(absl::StrCat("dataset '", dataset, "' holds no job ", job_id));
   }
+  std::set<std::string> removed_files;
   const bool everything = std::find(keep.begin(), keep.end(), true) == keep.end();
   int64_t count = 0;
   if (everything) {
@@ -166,38 +204,11 @@ absl::StatusOr<framepair::v1::DeleteDatasetResponse> RemoveFromDataset(const Sto
     // half-way leaves an incomplete directory, never a manifest naming missing shards.
     FP_RETURN_IF_ERROR(RemoveFile(dir + "/" + kManifest, &count));
     FP_RETURN_IF_ERROR(SyncDirectory(dir));
+    for (const auto& pair : manifest.pairs()) removed_files.insert(JobReportFile(pair.job_id()));
     for (const auto& s : manifest.shards()) removed_files.insert(s.file());
     if (manifest.has_validation()) removed_files.insert(manifest.validation().file());
   } else {
-    Manifest next = manifest;
-    next.clear_pairs();
-    next.clear_shards();
-    next.clear_sources();
-    int64_t examples = 0;
-    std::vector<framepair::v1::ShardEntry> parts;
-    for (int i = 0; i < manifest.pairs_size(); ++i) {
-      const auto& pair = manifest.pairs(i);
-      if (manifest.has_validation()) parts.push_back(pair.validation());
-      if (!keep[static_cast<size_t>(i)]) continue;
-      *next.add_pairs() = pair;
-      for (const auto& s : pair.sources()) *next.add_sources() = s;
-      examples += pair.examples();
-    }
-    for (const auto& s : manifest.shards()) {
-      if (!removed_files.count(s.file())) *next.add_shards() = s;
-    }
-    next.set_total_examples(examples);
-    if (manifest.has_validation() && !manifest.validation().file().empty()) {
-      // Rewritten before the manifest: an interruption here is finished by running the
-      // removal again (RemoveValidationParts accepts a file already cut).
-      FP_ASSIGN_OR_RETURN(framepair::v1::ShardEntry validation,
-                          RemoveValidationParts(dir, manifest.validation(), parts, keep));
-      if (validation.file().empty()) {
-        next.clear_validation();
-      } else {
-        *next.mutable_validation() = validation;
-      }
-    }
+    FP_ASSIGN_OR_RETURN(Manifest next, WithoutPairs(dir, manifest, keep, "", {}, &removed_files));
     FP_RETURN_IF_ERROR(WriteManifest(dir, next));
   }
   for (const std::string& file : removed_files) {
@@ -239,18 +250,21 @@ absl::Status DuplicateJobError(const std::string& dataset, const std::string& ot
       "same examples again); submit with --replace to replace that job's shards"));
 }
 
-absl::Status ResolveDuplicateJobs(const StorageRoot& storage, const std::string& job_id,
-                                  const framepair::v1::JobSpec& spec, const Manifest& pair) {
+absl::StatusOr<std::vector<std::string>> JobsToReplace(const StorageRoot& storage,
+                                                       const std::string& job_id,
+                                                       const framepair::v1::JobSpec& spec,
+                                                       const Manifest& pair) {
   absl::StatusOr<std::string> dir = ExistingDatasetDir(storage, spec.dataset());
-  if (!dir.ok()) return absl::OkStatus();  // nothing published yet
+  if (!dir.ok()) return std::vector<std::string>();  // nothing published yet
   FP_ASSIGN_OR_RETURN(Manifest dataset, ReadManifest(*dir));
   std::vector<std::string> sources;
   for (const auto& s : pair.sources()) sources.push_back(s.sha256());
-  for (const std::string& other : DuplicateJobs(dataset, job_id, sources, pair.parameters())) {
-    if (!spec.replace()) return DuplicateJobError(spec.dataset(), other);
-    FP_RETURN_IF_ERROR(RemoveFromDataset(storage, spec.dataset(), other).status());
-  }
-  return absl::OkStatus();
+  std::vector<std::string> others = DuplicateJobs(dataset, job_id, sources, pair.parameters());
+  if (!others.empty() && !spec.replace()) return DuplicateJobError(spec.dataset(), others[0]);
+  // Replaced shards are objects the publisher cannot remove yet: they would stay under the
+  // dataset prefix, where a train_*.tfrecord glob still reads them.
+  if (!others.empty()) FP_RETURN_IF_ERROR(RefuseOnBucket(storage, "--replace"));
+  return others;
 }
 
 std::string FootageSha256(const framepair::v1::FootageRef& ref) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -38,12 +39,12 @@ absl::StatusOr<DatasetFile> FindDatasetFile(const StorageRoot& storage, const st
 absl::StatusOr<std::vector<framepair::v1::DatasetSummary>> ListPublishedDatasets(
     const StorageRoot& storage);
 
-// Removes the pairs of `job_id` from the dataset (the whole dataset when empty): the manifest
-// is rewritten atomically without them first (or removed, when no pair is left), then their
-// shards, reports and - for a job whose validation examples were in validate.tfrecord - that
-// file is rewritten without its part. NOT_FOUND for an unknown dataset or a job it does not
-// hold. The directory itself goes (when empty) only with the whole dataset. Not thread-safe
-// for one dataset: the caller serialises it with publications.
+// Removes the pairs of `job_id` from the dataset (the whole dataset when empty): the
+// validation file is rewritten without their parts and the manifest atomically without them
+// (or removed, when no pair is left), and only then their shards and reports go (WithoutPairs).
+// NOT_FOUND for an unknown dataset or a job it does not hold. The directory itself goes (when
+// empty) only with the whole dataset. Not thread-safe for one dataset: the caller serialises it
+// with publications.
 absl::StatusOr<framepair::v1::DeleteDatasetResponse> RemoveFromDataset(const StorageRoot& storage,
                                                                        const std::string& dataset,
                                                                        const std::string& job_id);
@@ -58,13 +59,27 @@ std::vector<std::string> DuplicateJobs(const framepair::v1::Manifest& dataset,
 // The refusal a duplicate gets: FAILED_PRECONDITION naming the job and --replace.
 absl::Status DuplicateJobError(const std::string& dataset, const std::string& other_job);
 
-// The publisher's duplicate rule, before a job's pair is added: a pair (`pair`: the job's own
-// manifest) equal to another job's in the dataset is DuplicateJobError, unless spec.replace,
-// which removes that job's pairs first (RemoveFromDataset: each step leaves a consistent
-// dataset, so a publication interrupted after it simply runs again).
-absl::Status ResolveDuplicateJobs(const StorageRoot& storage, const std::string& job_id,
-                                  const framepair::v1::JobSpec& spec,
-                                  const framepair::v1::Manifest& pair);
+// The publisher's duplicate rule, before a job's pair is added: the jobs of the dataset whose
+// pair equals `pair` (the job's own manifest). Any is DuplicateJobError unless spec.replace;
+// with it they are the jobs the publication replaces, in the same manifest write that adds
+// the job (WithoutPairs), so no reader and no crash ever sees the dataset without both.
+absl::StatusOr<std::vector<std::string>> JobsToReplace(const StorageRoot& storage,
+                                                       const std::string& job_id,
+                                                       const framepair::v1::JobSpec& spec,
+                                                       const framepair::v1::Manifest& pair);
+
+// The next manifest of `dataset` (in `dir`) without the pairs `keep` says false for: their
+// shards, sources and examples go, and the validation file is rewritten for it
+// (dataset/publish.h RewriteValidationFile; `append_path` and `append`: a new pair's part,
+// added after the kept ones, "" and {} for none). `removed` receives the files the next
+// manifest no longer lists (the dropped pairs' shards and reports, the validation file when
+// no part is left): remove them only once that manifest is durable.
+absl::StatusOr<framepair::v1::Manifest> WithoutPairs(const std::string& dir,
+                                                     const framepair::v1::Manifest& dataset,
+                                                     const std::vector<bool>& keep,
+                                                     const std::string& append_path,
+                                                     const framepair::v1::ShardEntry& append,
+                                                     std::set<std::string>* removed);
 
 // The sha256 of footage the storage root holds content-addressed ("footage/sha256/<hex>"), or
 // "" for another path (its hash is known only once ingest has read it).

@@ -1,10 +1,12 @@
 #include "services/coordinator/publisher.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <optional>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -204,7 +206,8 @@ absl::StatusOr<framepair::v1::JobResult> PublishJob(const StorageRoot& storage,
   const Manifest pair = builder.Build(hr.ingest().source().width(), hr.ingest().source().height());
 
   FP_ASSIGN_OR_RETURN(std::string dir, storage.DatasetDir(spec.dataset()));
-  FP_RETURN_IF_ERROR(ResolveDuplicateJobs(storage, job_id, spec, pair));  // datasets.h
+  FP_ASSIGN_OR_RETURN(const std::vector<std::string> replaced,
+                      JobsToReplace(storage, job_id, spec, pair));  // datasets.h
   Manifest dataset;
   const bool exists = fs::exists(dir + "/manifest.json");
   if (exists) {
@@ -217,13 +220,16 @@ absl::StatusOr<framepair::v1::JobResult> PublishJob(const StorageRoot& storage,
     }
     FP_RETURN_IF_ERROR(CheckSameShape(dataset, pair, spec.dataset()));
   }
-  if (storage.remote() && validation) {
+  if (storage.remote()) {
+    // The manifest rewrite reads the dataset's validation file (the parts it keeps).
     if (exists && dataset.has_validation()) {
       FP_RETURN_IF_ERROR(
           storage.Fetch(DatasetKey(spec.dataset(), dataset.validation().file())).status());
     }
-    FP_ASSIGN_OR_RETURN(auto r, result_of(TaskId::Pack(options.shards).Name()));
-    FP_ASSIGN_OR_RETURN(validation_part, storage.Fetch(r.pack().shard()));
+    if (validation) {
+      FP_ASSIGN_OR_RETURN(auto r, result_of(TaskId::Pack(options.shards).Name()));
+      FP_ASSIGN_OR_RETURN(validation_part, storage.Fetch(r.pack().shard()));
+    }
   }
 
   // Shards first, manifest last: a reader that trusts manifest.json never sees a partial pair.
@@ -254,39 +260,56 @@ absl::StatusOr<framepair::v1::JobResult> PublishJob(const StorageRoot& storage,
   bool listed = false;
   for (const auto& p : dataset.pairs()) listed = listed || p.job_id() == job_id;
   if (!listed) {
-    // The validation file first, manifest last: its listed prefix stays what the old
-    // manifest says, so a publication interrupted here is simply run again.
-    std::optional<framepair::v1::ShardEntry> validation_file;
-    if (validation) {
-      framepair::v1::ShardEntry listed_part;  // the pairs' parts the manifest lists
-      if (exists && dataset.has_validation()) listed_part = dataset.validation();
-      FP_ASSIGN_OR_RETURN(validation_file, AppendValidationPart(dir, listed_part, validation_part,
-                                                                pair.validation()));
-      // One PUT: the object appears whole or not at all.
-      FP_RETURN_IF_ERROR(storage.Push(DatasetKey(spec.dataset(), validation_file->file())));
-    }
+    // One manifest write is the commit point: it adds this job and drops the jobs it
+    // replaces (--replace) together. The validation file is rewritten before it (the kept
+    // parts, then this job's; a publication interrupted there is simply run again), and the
+    // replaced jobs' files go only once the new manifest is durable.
+    std::set<std::string> removed_files;
+    Manifest next;
     if (!exists) {
-      dataset = pair;
-      dataset.clear_pairs();
-      dataset.clear_validation();
+      next = pair;
+      next.clear_pairs();
+      next.clear_validation();
+      if (validation) {
+        FP_ASSIGN_OR_RETURN(
+            framepair::v1::ShardEntry file,
+            RewriteValidationFile(dir, {}, {}, {}, validation_part, pair.validation()));
+        if (!file.file().empty()) *next.mutable_validation() = file;
+      }
     } else {
-      for (const auto& s : pair.shards()) *dataset.add_shards() = s;
-      for (const auto& s : pair.sources()) *dataset.add_sources() = s;
-      dataset.set_total_examples(dataset.total_examples() + pair.total_examples());
+      std::vector<bool> keep;
+      for (const auto& p : dataset.pairs()) {
+        keep.push_back(std::find(replaced.begin(), replaced.end(), p.job_id()) == replaced.end());
+      }
+      FP_ASSIGN_OR_RETURN(
+          next, WithoutPairs(dir, dataset, keep, validation ? validation_part : std::string(),
+                             validation ? pair.validation() : framepair::v1::ShardEntry(),
+                             &removed_files));
+      for (const auto& s : pair.shards()) *next.add_shards() = s;
+      for (const auto& s : pair.sources()) *next.add_sources() = s;
+      next.set_total_examples(next.total_examples() + pair.total_examples());
     }
-    framepair::v1::PairEntry* entry = dataset.add_pairs();
+    framepair::v1::PairEntry* entry = next.add_pairs();
     entry->set_job_id(job_id);
     *entry->mutable_sources() = pair.sources();
     *entry->mutable_parameters() = pair.parameters();
     *entry->mutable_stats() = pair.stats();
     for (const auto& s : pair.shards()) entry->add_shard_files(s.file());
     entry->set_examples(pair.total_examples());
-    if (validation_file) {
-      *entry->mutable_validation() = pair.validation();
-      *dataset.mutable_validation() = *validation_file;
+    if (validation && next.has_validation()) *entry->mutable_validation() = pair.validation();
+    if (storage.remote() && validation && next.has_validation()) {
+      // One PUT: the object appears whole or not at all, before the manifest that lists it.
+      FP_RETURN_IF_ERROR(storage.Push(DatasetKey(spec.dataset(), next.validation().file())));
     }
-    FP_RETURN_IF_ERROR(WriteManifest(dir, dataset));
-    FP_RETURN_IF_ERROR(storage.Push(DatasetKey(spec.dataset(), kManifest)));  // last
+    FP_RETURN_IF_ERROR(WriteManifest(dir, next));
+    if (storage.remote()) {
+      FP_RETURN_IF_ERROR(storage.Push(DatasetKey(spec.dataset(), kManifest)));  // last
+    }
+    for (const std::string& file : removed_files) {
+      std::error_code ec;
+      fs::remove(fs::path(dir) / file, ec);
+      if (ec) spdlog::warn("{}: cannot remove {}: {}", job_id, file, ec.message());
+    }
   }
 
   FP_ASSIGN_OR_RETURN(*out.mutable_dataset_dir(), storage.Relativize(dir));

@@ -5,6 +5,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/inotify.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -697,9 +698,38 @@ TEST(Services, DuplicateJobsAreRefusedReplacedAndRemoved) {
   // Another seed is another job; --replace swaps the first one's pairs for the new job's.
   const std::string second = stack.Submit("dup", {}, WithValidation("12"));
   ASSERT_EQ(stack.Cli({"watch", second}).exit_code, 0);
+  // The replacement is one manifest write, seen by inotify in the order the directory changed:
+  // the manifest changes once (never removed), and the replaced job's shards go only after it.
+  const int changes = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  ASSERT_GE(changes, 0);
+  ASSERT_GE(inotify_add_watch(changes, stack.dataset("dup").c_str(), IN_MOVED_TO | IN_DELETE), 0);
   const std::string replacing = stack.Submit("dup", {"--replace"}, WithValidation());
   ProcessResult watched = stack.Cli({"watch", replacing});
   ASSERT_EQ(watched.exit_code, 0) << watched.out << watched.err;
+  std::vector<std::pair<std::string, uint32_t>> events;  // (file, IN_MOVED_TO or IN_DELETE)
+  alignas(inotify_event) char buffer[1 << 16];
+  for (ssize_t n; (n = read(changes, buffer, sizeof buffer)) > 0;) {
+    for (ssize_t at = 0; at < n;) {
+      const auto* e = reinterpret_cast<const inotify_event*>(buffer + at);
+      if (e->len > 0) events.push_back({e->name, e->mask & (IN_MOVED_TO | IN_DELETE)});
+      at += static_cast<ssize_t>(sizeof(inotify_event) + e->len);
+    }
+  }
+  close(changes);
+  size_t commit = events.size(), writes = 0, replaced_removed = 0;
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (events[i].first != "manifest.json") continue;
+    EXPECT_EQ(events[i].second, IN_MOVED_TO) << "manifest.json was removed";
+    ++writes;
+    commit = i;
+  }
+  EXPECT_EQ(writes, 1u);
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (events[i].first.find(first) == std::string::npos || events[i].second != IN_DELETE) continue;
+    ++replaced_removed;
+    EXPECT_GT(i, commit) << events[i].first << " removed before the manifest that drops it";
+  }
+  EXPECT_EQ(replaced_removed, 2u);  // its two shards
   ProcessResult listed = stack.Cli({"datasets", "-o", "json"});
   ASSERT_EQ(listed.exit_code, 0) << listed.err;
   EXPECT_THAT(listed.out, ::testing::HasSubstr(second));
@@ -710,10 +740,23 @@ TEST(Services, DuplicateJobsAreRefusedReplacedAndRemoved) {
   }
   ExpectVerifies(stack.dataset("dup"));
 
+  // One job fetched from a dataset of two: its shards and its own validation examples (the
+  // part of the dataset's validate.tfrecord after the other job's), which verify accepts.
+  const fs::path own = TempDir("own-job");
+  ProcessResult fetched = stack.Cli({"fetch", replacing, "--to", own.string()});
+  ASSERT_EQ(fetched.exit_code, 0) << fetched.out << fetched.err;
+  ExpectVerifies(own);
+  EXPECT_EQ(ShardsOf(own).size(), 2u);
+  ASSERT_TRUE(fs::is_regular_file(own / "validate.tfrecord"));
+  const std::string own_validation = *ReadFile((own / "validate.tfrecord").string());
+  EXPECT_LT(own_validation.size(), fs::file_size(stack.dataset("dup") / "validate.tfrecord"));
+
   // One job's pairs removed: its shards, report and validation part go, the rest verifies.
   ProcessResult rm = stack.Cli({"datasets", "rm", "dup", "--job", second});
   ASSERT_EQ(rm.exit_code, 0) << rm.out << rm.err;
   ExpectVerifies(stack.dataset("dup"));
+  // What is left of validate.tfrecord is the remaining job's part: what `fetch JOB` gave.
+  EXPECT_EQ(*ReadFile((stack.dataset("dup") / "validate.tfrecord").string()), own_validation);
   absl::StatusOr<std::string> manifest =
       ReadFile((stack.dataset("dup") / "manifest.json").string());
   ASSERT_TRUE(manifest.ok());
