@@ -131,8 +131,9 @@ absl::Status NormalizeRunOptions(RunOptions* options) {
   o.pack.window = o.sample.window;
   o.pack.gzip = o.gzip;
   o.pack.threads = o.threads;
-  // --threads bounds the packer's decoders too (FFmpeg's default is every core per decoder).
+  // --threads bounds the decoders too (FFmpeg's default is every core per decoder).
   o.pack.decoder.threads = o.threads;
+  o.ingest.decoder.threads = o.threads;
   o.pack.decoder.max_frame_pixels = o.ingest.decoder.max_frame_pixels;
   if (o.scale < 1 || o.scale > 16) return Bad(absl::StrCat("--scale ", o.scale, " must be 1..16"));
   if (o.sample.window < 1 || o.sample.window > 1000) {

@@ -286,6 +286,7 @@ TEST(RunOptionsTest, ThreadsReachPackEncodersAndDecoders) {
   ASSERT_TRUE(NormalizeRunOptions(&o).ok());
   EXPECT_EQ(o.pack.threads, 3);
   EXPECT_EQ(o.pack.decoder.threads, 3);
+  EXPECT_EQ(o.ingest.decoder.threads, 3);
 }
 
 TEST_F(TinyPipelineTest, DamagedArtifactsAreReportedNotMisread) {
