@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <thread>
@@ -180,17 +181,15 @@ class WatchDisplay {
   }
 
  private:
-  // Pipeline order, whatever the task names sort as.
+  // Pipeline order (the job plan's), whatever the task names sort as; LR's ingest first.
   static int Rank(const std::string& name) {
-    static constexpr const char* kOrder[] = {"ingest-lr", "ingest-hr", "ingest", "align", "scene"};
-    for (int i = 0; i < 5; ++i) {
-      if (name == kOrder[i]) return i;
-    }
-    return 5;
+    absl::StatusOr<TaskId> id = TaskId::Parse(name);
+    if (!id.ok()) return 2 * static_cast<int>(std::size(kTaskKinds));
+    return 2 * static_cast<int>(id->kind) + (id->side == Side::kLr ? 0 : 1);
   }
   // " ETA m:ss" from the rate since this watch first saw the task's progress.
   std::string Eta(const framepair::v1::TaskStatus& t, std::chrono::steady_clock::time_point now) {
-    if (t.state() == "done" || t.total() <= 0 || t.done() <= 0) return "";
+    if (TaskStateOf(t) == framepair::v1::TASK_DONE || t.total() <= 0 || t.done() <= 0) return "";
     auto [it, inserted] = first_seen_.try_emplace(t.name(), now, t.done());
     const double seconds = std::chrono::duration<double>(now - it->second.first).count();
     const int64_t progressed = t.done() - it->second.second;

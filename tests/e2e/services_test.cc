@@ -20,6 +20,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "framepair/v1/coordinator.grpc.pb.h"
+#include "google/protobuf/util/json_util.h"
 #include "support/footage.h"
 #include "support/process.h"
 #include "util/file.h"
@@ -210,6 +211,21 @@ TEST_P(ServicesByPackers, SubmitWatchVerifyGivesTheBytesOfRun) {
   ASSERT_EQ(watch.exit_code, 0) << watch.out << watch.err;
   EXPECT_THAT(watch.out, ::testing::HasSubstr("succeeded"));
   EXPECT_THAT(watch.err, ::testing::HasSubstr("pack-00001 done"));
+  // -o json: JSON Lines, one event per line, read back by protobuf's own JSON parser; the
+  // job's end among them.
+  ProcessResult lines = stack.Cli({"watch", job, "-o", "json"});
+  ASSERT_EQ(lines.exit_code, 0) << lines.err;
+  bool ended = false;
+  for (absl::string_view line :
+       absl::StrSplit(absl::StripTrailingAsciiWhitespace(lines.out), '\n')) {
+    framepair::v1::JobEvent event;
+    ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(std::string(line), &event).ok())
+        << "not one JSON event per line: " << line;
+    ended = ended ||
+            (event.has_snapshot() && event.snapshot().state() == framepair::v1::JOB_SUCCEEDED) ||
+            (event.has_state() && event.state().state() == framepair::v1::JOB_SUCCEEDED);
+  }
+  EXPECT_TRUE(ended) << lines.out;
   ExpectSameShardsAsRun(stack.dataset("byte-identical"));
   ExpectVerifies(stack.dataset("byte-identical"));
 
@@ -311,6 +327,7 @@ TEST(Services, CoordinatorKilledAndRestartedResumesTheJob) {
   stack.Up();  // restarts only what is not running: the coordinator
   watcher.join();
   ASSERT_EQ(watch.exit_code, 0) << watch.out << watch.err;
+  EXPECT_THAT(watch.err, ::testing::HasSubstr("lost the coordinator"));
   EXPECT_THAT(watch.out, ::testing::HasSubstr("succeeded"));
   ExpectSameShardsAsRun(stack.dataset("restarted"));
   ExpectVerifies(stack.dataset("restarted"));
@@ -322,6 +339,13 @@ TEST(Services, CancelStopsTheJobAndLeavesNoWorkFiles) {
   ASSERT_TRUE(stack.WaitFor(job, [](const std::string& s) {
     return !RunningPackWorker(s).empty() || s.find("ingest-hr") != std::string::npos;
   })) << stack.Status(job);
+  // Ctrl-C stops the watch, not the job: the message says so, and the job runs on.
+  ProcessResult interrupted =
+      RunProcess({"/bin/bash", "-c", "\"$@\" & pid=$!; sleep 2; kill -INT $pid; wait $pid",
+                  "watch-then-ctrl-c", Framepair(), "--server", stack.server(), "watch", job});
+  EXPECT_EQ(interrupted.exit_code, 130) << interrupted.err;
+  EXPECT_THAT(interrupted.err, ::testing::HasSubstr("job " + job + " keeps running"));
+  EXPECT_THAT(stack.Status(job), ::testing::Not(::testing::HasSubstr("JOB_CANCELLED")));
   // A running job cannot be deleted.
   ProcessResult rm_running = stack.Cli({"jobs", "rm", job});
   EXPECT_NE(rm_running.exit_code, 0);
