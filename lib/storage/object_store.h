@@ -36,6 +36,11 @@ struct ObjectStoreOptions {
   // exponential backoff from `backoff_ms` (doubling, jittered, capped at 5 s).
   int attempts = 6;
   int backoff_ms = 100;
+  // Server-side copies of objects larger than `max_single_copy` (S3's limit for one CopyObject)
+  // are multipart copies (UploadPartCopy) of ranges of `copy_part_bytes`, widened when needed
+  // to stay within S3's 10 000 parts. Tests shrink both to take that path with small objects.
+  int64_t max_single_copy = int64_t{5} << 30;
+  int64_t copy_part_bytes = int64_t{512} << 20;
 };
 
 // Not thread-safe: one caller at a time.

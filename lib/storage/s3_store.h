@@ -1,9 +1,12 @@
 // The S3 backend of ObjectStore (object_store.h): libcurl, signed with CURLOPT_AWS_SIGV4.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "storage/object_store.h"
@@ -21,6 +24,11 @@ struct ObjectUrl {
 // segments, empty segments or characters outside A-Z a-z 0-9 - _ . / (keys that need no
 // escaping anywhere: in URLs, in x-amz-copy-source, in readers' glob patterns).
 absl::StatusOr<ObjectUrl> ParseObjectUrl(std::string_view url);
+
+// The byte ranges [first, last] (inclusive, as in x-amz-copy-source-range: bytes=first-last) of a
+// multipart copy of `size` bytes: parts of `part_bytes`, the last one shorter, widened so that
+// there are at most 10 000 (S3's limit). Empty for size <= 0.
+std::vector<std::pair<int64_t, int64_t>> CopyPartRanges(int64_t size, int64_t part_bytes);
 
 // The environment is read here (object_store.h lists the variables).
 absl::StatusOr<std::unique_ptr<ObjectStore>> OpenS3Store(const std::string& url,
