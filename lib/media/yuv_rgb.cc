@@ -174,6 +174,15 @@ int RoundToInt16(int64_t f) {
   return r;
 }
 
+// AVX2 and baseline clones of the templates below, picked at run time. GCC clones templates;
+// clang 14 (the fuzz build's compiler, scripts/fuzz.sh) refuses target_clones on them, so
+// there they are built for the baseline only: the same bytes, only slower.
+#if defined(__clang__)
+#define FP_TEMPLATE_CLONES
+#else
+#define FP_TEMPLATE_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+
 // hScale8To15: dst[i] = min(sum(src * coef) >> 7, 32767).
 __attribute__((target_clones("avx2", "default"))) void HScaleRow(const uint8_t* src, int16_t* dst,
                                                                  int dst_w, const int32_t* pos,
@@ -190,11 +199,8 @@ __attribute__((target_clones("avx2", "default"))) void HScaleRow(const uint8_t* 
 // hScale8To15 over a run where the filter repeats every two outputs, one source sample on
 // (2x chroma upsampling away from the borders): out[2k + p] = filter p at src[pos_p + k].
 template <int kTaps>
-__attribute__((target_clones("avx2", "default"))) void HScalePairs(const uint8_t* src0,
-                                                                   const uint8_t* src1,
-                                                                   const int16_t* c0,
-                                                                   const int16_t* c1, int16_t* dst,
-                                                                   int pairs) {
+FP_TEMPLATE_CLONES void HScalePairs(const uint8_t* src0, const uint8_t* src1, const int16_t* c0,
+                                    const int16_t* c1, int16_t* dst, int pairs) {
   for (int k = 0; k < pairs; ++k) {
     int a = 0, b = 0;
     for (int j = 0; j < kTaps; ++j) {
@@ -217,9 +223,9 @@ struct RowCoeffs {
 
 // The vertical chroma filter of yuv2rgb_full_X_c and yuv2rgb_write_full for one output row.
 template <int kTaps>
-__attribute__((target_clones("avx2", "default"))) void VerticalRgbRow(
-    const uint8_t* luma, const int16_t* const* u_rows, const int16_t* const* v_rows,
-    const int16_t* vcoef, int taps, const RowCoeffs& k, uint8_t* dst, int w) {
+FP_TEMPLATE_CLONES void VerticalRgbRow(const uint8_t* luma, const int16_t* const* u_rows,
+                                       const int16_t* const* v_rows, const int16_t* vcoef, int taps,
+                                       const RowCoeffs& k, uint8_t* dst, int w) {
   const int n = kTaps > 0 ? kTaps : taps;
   int16_t c[8] = {};
   const int16_t* ur[8] = {};
