@@ -192,7 +192,12 @@ std::string Mib(int64_t bytes) { return absl::StrCat((bytes + (1 << 20) - 1) >> 
 }  // namespace
 
 absl::Status TaskRunner::Reserve(int64_t bytes, std::string_view need) {
-  if (options_.memory_budget <= 0) return absl::OkStatus();
+  // Counted with or without a budget: the task releases what it reserved either way.
+  if (options_.memory_budget <= 0) {
+    std::lock_guard<std::mutex> lock(memory_mu_);
+    reserved_memory_ += bytes;
+    return absl::OkStatus();
+  }
   const int64_t for_tasks = options_.memory_budget - options_.base_memory;
   if (bytes > for_tasks) {
     return absl::InvalidArgumentError(absl::StrCat(
