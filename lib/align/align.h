@@ -65,6 +65,9 @@ struct ThumbSequence {
   size_t size = 0;
   // Thumbnail i is the position[i]-th one in `pixels` (a subsequence without a copy); null = i.
   const size_t* position = nullptr;
+  // Presentation time in seconds of each thumbnail's frame; null = unknown. A prior only: the
+  // timing tie-break (Align) uses it where the pictures cannot tell adjacent moments apart.
+  const double* time = nullptr;
   // For pixels in a file mapping (ThumbStore): drops the pages read so far from the process.
   // Passes over the whole sequence call ReleaseResident() every kReleaseEvery thumbnails, so
   // memory follows the work in flight rather than the length of the footage. Null: no-op.
@@ -143,6 +146,10 @@ struct AlignOptions {
   // distance to the neighbour. Otherwise the pair may be off by one moment and is left
   // unpaired. Neighbours that show the same moment do not compete. <= 0 disables.
   double neighbour_margin = 0.8;
+  // kSequence, when both sequences carry times: where the pictures cannot tell a pair from the
+  // adjacent moment, the pair moves to the moment its timestamps point at (Align, "timing
+  // tie-break"). Off: pictures alone decide (recordings whose timestamps are not capture times).
+  bool timing_tie_break = true;
 };
 
 struct AlignStats {
@@ -152,6 +159,7 @@ struct AlignStats {
   int64_t rejected_spike = 0;      // removed by the spike filter
   int64_t rejected_residual = 0;   // removed by the absolute gate
   int64_t rejected_ambiguous = 0;  // removed because an adjacent moment matched as well
+  int64_t moved_by_time = 0;       // pairs moved to the adjacent moment their timestamps point at
   int64_t reanchors = 0;           // new coarse searches after the path was lost (gaps)
   int64_t pairs = 0;               // final pairs
   int64_t start_offset = 0;  // coarse offset found (hr position - lr position), kSequence only

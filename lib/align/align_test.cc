@@ -493,6 +493,63 @@ TEST(AlignTest, ColourGainIsTheGainAppliedDespiteNoiseOnBothSides) {
   }
 }
 
+// Moments that the pictures cannot tell apart (the game showed the same picture for three
+// moments, or moved less than the recordings' noise) are told apart by their timestamps: both
+// recordings ran in real time, so HR time - LR time is locally constant. LR misses the middle
+// moment of every other group of three, so each of its frames there could take either of two
+// identical HR moments.
+TEST(AlignTest, TimestampsPickBetweenMomentsThePicturesCannotTellApart) {
+  constexpr int kGroups = 200;
+  constexpr double kTic = 1.0 / 35;
+  std::mt19937_64 rng(7);
+  std::vector<std::vector<uint8_t>> picture(kGroups, std::vector<uint8_t>(kBytes));
+  for (auto& p : picture) {
+    for (uint8_t& b : p) b = static_cast<uint8_t>(rng() % 256);
+  }
+  struct Side {
+    std::vector<int64_t> moment, index;
+    std::vector<uint8_t> pixels;
+    std::vector<double> time;
+    ThumbSequence Thumbs(bool with_time) const {
+      ThumbSequence s{kW, kH, index.data(), pixels.data(), moment.size()};
+      if (with_time) s.time = time.data();
+      return s;
+    }
+  };
+  // Each side captures every moment (but LR's dropped ones) once, 0-4 ms late, with noise.
+  auto record = [&](bool lr, double start) {
+    Side side;
+    for (int64_t m = 0; m < 3 * kGroups; ++m) {
+      if (lr && m % 6 == 1) continue;
+      side.moment.push_back(m);
+      side.index.push_back(3 * m);
+      side.time.push_back(start + kTic * static_cast<double>(m) +
+                          0.004 * static_cast<double>(rng() % 1000) / 1000);
+      const std::vector<uint8_t>& p = picture[static_cast<size_t>(m / 3)];
+      for (uint8_t b : p) {
+        side.pixels.push_back(
+            static_cast<uint8_t>(std::clamp(int{b} + static_cast<int>(rng() % 5) - 2, 0, 255)));
+      }
+    }
+    return side;
+  };
+  const Side lr = record(true, 3.0), hr = record(false, 3.021);
+  auto wrong_pairs = [&](bool with_time, int64_t* pairs) {
+    const auto result = Align(lr.Thumbs(with_time), hr.Thumbs(with_time), {});
+    EXPECT_TRUE(result.ok()) << result.status();
+    int64_t wrong = 0;
+    for (const AlignedPair& p : result->pairs) wrong += p.lr_frame != p.hr_frame;
+    *pairs = static_cast<int64_t>(result->pairs.size());
+    return wrong;
+  };
+  int64_t pairs_without = 0, pairs_with = 0;
+  // The premise: by pictures alone, some LR frames take the wrong one of two identical moments.
+  EXPECT_GT(wrong_pairs(false, &pairs_without), 10);
+  EXPECT_EQ(wrong_pairs(true, &pairs_with), 0);
+  // Every LR frame keeps a partner (recall).
+  EXPECT_GE(pairs_with, static_cast<int64_t>(lr.moment.size()) * 98 / 100);
+}
+
 TEST(AlignTest, WorldHasVideoLikeMotion) {
   // The scenarios below are only meaningful if consecutive frames differ like real video.
   const World world(6000, 21);

@@ -21,6 +21,25 @@ ThumbSequence KeptThumbs(const FrameTable& t) {
   return seq;
 }
 
+// Presentation times in seconds of the kept frames; empty when the stream has no usable time
+// base or its timestamps do not increase (then alignment goes by pictures alone).
+std::vector<double> KeptTimes(const FrameTable& t) {
+  if (t.video.time_base_num <= 0 || t.video.time_base_den <= 0) return {};
+  const double unit = static_cast<double>(t.video.time_base_num) / t.video.time_base_den;
+  std::vector<double> times;
+  times.reserve(t.kept.size());
+  for (int64_t f : t.kept) {
+    if (f < 0 || static_cast<size_t>(f) >= t.frames.size() ||
+        t.frames[static_cast<size_t>(f)].index != f) {
+      return {};
+    }
+    const double s = static_cast<double>(t.frames[static_cast<size_t>(f)].pts) * unit;
+    if (!times.empty() && !(s > times.back())) return {};
+    times.push_back(s);
+  }
+  return times;
+}
+
 // Damaged ranges are invisible in frame indexes (undecodable frames get none), so segments are
 // split explicitly where a pair's frame crosses the first index after a damaged range.
 std::vector<Segment> SplitAtDamage(const std::vector<Segment>& segments,
@@ -174,7 +193,11 @@ absl::StatusOr<AlignOutput> AlignSources(const FrameTable* lr, const FrameTable&
   AlignOptions with_prior = options;
   const double lr_rate = DistinctRate(*lr), hr_rate = DistinctRate(hr);
   if (lr_rate > 0 && hr_rate > 0) with_prior.rate_ratio = hr_rate / lr_rate;
-  absl::StatusOr<AlignResult> aligned = Align(KeptThumbs(*lr), KeptThumbs(hr), with_prior);
+  const std::vector<double> lr_time = KeptTimes(*lr), hr_time = KeptTimes(hr);
+  ThumbSequence lr_thumbs = KeptThumbs(*lr), hr_thumbs = KeptThumbs(hr);
+  lr_thumbs.time = lr_time.empty() ? nullptr : lr_time.data();
+  hr_thumbs.time = hr_time.empty() ? nullptr : hr_time.data();
+  absl::StatusOr<AlignResult> aligned = Align(lr_thumbs, hr_thumbs, with_prior);
   if (!aligned.ok()) {
     return Prefixed(aligned.status(), absl::StrCat(lr->video.path, " and ", hr.video.path));
   }
