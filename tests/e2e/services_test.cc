@@ -38,11 +38,8 @@ const std::vector<std::string> kOptions = {"--shards", "2", "--windows", "24", "
 
 const footage::Footage& Pair() {
   static const footage::Footage* pair = [] {
-    footage::GenerateOptions options;
-    options.out_dir =
-        (fs::temp_directory_path() / ("framepair-services-" + std::to_string(getpid())) / "pair")
-            .string();
-    absl::StatusOr<footage::Footage> f = footage::GenerateFootage(footage::DefaultSpec(), options);
+    // Shared with every other test process (one encode per machine): read, never change.
+    absl::StatusOr<footage::Footage> f = footage::CachedFootage(footage::DefaultSpec());
     EXPECT_TRUE(f.ok()) << f.status();
     return new footage::Footage(*f);
   }();
