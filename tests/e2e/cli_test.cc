@@ -16,6 +16,7 @@
 #include <regex>
 #include <thread>
 
+#include "support/footage.h"
 #include "support/process.h"
 #include "support/terminal_screen.h"
 
@@ -32,40 +33,45 @@ constexpr int kBadInput = 2;
 class CliTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
+    // Made once per machine and shared by every test process: read, never change.
+    absl::StatusOr<std::string> inputs = footage::CachedFfmpegOutputs(
+        "cli-test", {{"-f", "lavfi", "-i", "testsrc2=size=640x384:rate=30", "-frames:v", "90",
+                      "-c:v", "ffv1", "{dir}/hr.mkv"},
+                     {"-i", "{dir}/hr.mkv", "-vf", "scale=160:96:flags=area", "-c:v", "libx264",
+                      "-crf", "18", "-pix_fmt", "yuv420p", "{dir}/lr.mp4"},
+                     {"-i", "{dir}/hr.mkv", "-vf", "scale=320:192:flags=area", "-c:v", "ffv1",
+                      "{dir}/hr_2x.mkv"}});
+    ASSERT_TRUE(inputs.ok()) << inputs.status();
+    inputs_ = new fs::path(*inputs);
     dir_ = new fs::path(fs::temp_directory_path() / ("framepair-cli-" + std::to_string(getpid())));
     fs::create_directories(*dir_);
-    Ffmpeg({"-f", "lavfi", "-i", "testsrc2=size=640x384:rate=30", "-frames:v", "90", "-c:v", "ffv1",
-            Path("hr.mkv")});
-    Ffmpeg({"-i", Path("hr.mkv"), "-vf", "scale=160:96:flags=area", "-c:v", "libx264", "-crf", "18",
-            "-pix_fmt", "yuv420p", Path("lr.mp4")});
-    Ffmpeg({"-i", Path("hr.mkv"), "-vf", "scale=320:192:flags=area", "-c:v", "ffv1",
-            Path("hr_2x.mkv")});
   }
   static void TearDownTestSuite() {
     fs::remove_all(*dir_);
     delete dir_;
+    delete inputs_;
   }
+  // A file of this process's directory; Input: a shared video.
   static std::string Path(const std::string& name) { return (*dir_ / name).string(); }
-  static void Ffmpeg(std::vector<std::string> args) {
-    args.insert(args.begin(), {"ffmpeg", "-nostdin", "-y", "-loglevel", "error"});
-    ProcessResult r = RunProcess(args);
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-  }
+  static std::string Input(const std::string& name) { return (*inputs_ / name).string(); }
   static std::string Binary() { return BuiltBinary("client/framepair"); }
   static ProcessResult Framepair(std::vector<std::string> args) {
     args.insert(args.begin(), Binary());
     return RunProcess(args, 120);
   }
   static std::vector<std::string> RunArgs(const std::string& out) {
-    return {"run", "--lr", Path("lr.mp4"), "--hr", Path("hr.mkv"), "--out", out, "--windows", "4"};
+    return {"run",   "--lr", Input("lr.mp4"), "--hr", Input("hr.mkv"),
+            "--out", out,    "--windows",     "4"};
   }
   static std::string Slurp(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     return std::string(std::istreambuf_iterator<char>(in), {});
   }
   static fs::path* dir_;
+  static fs::path* inputs_;
 };
 fs::path* CliTest::dir_ = nullptr;
+fs::path* CliTest::inputs_ = nullptr;
 
 std::string ShellQuote(const std::string& s) {
   std::string out = "'";
@@ -206,21 +212,21 @@ TEST_F(CliTest, OutWithForeignFilesIsRefusedUnlessForced) {
 TEST_F(CliTest, FailedArgumentChecksLeaveNoDirectory) {
   const std::string out = Path("never");
   ProcessResult swapped =
-      Framepair({"run", "--quiet", "--lr", Path("hr.mkv"), "--hr", Path("lr.mp4"), "--out", out});
+      Framepair({"run", "--quiet", "--lr", Input("hr.mkv"), "--hr", Input("lr.mp4"), "--out", out});
   EXPECT_EQ(swapped.exit_code, kBadInput);
   EXPECT_THAT(swapped.err, HasSubstr("--lr and --hr look swapped"));
   EXPECT_FALSE(fs::exists(out));
   ProcessResult two = Framepair(
-      {"run", "--quiet", "--lr", Path("lr.mp4"), "--hr", Path("hr_2x.mkv"), "--out", out});
+      {"run", "--quiet", "--lr", Input("lr.mp4"), "--hr", Input("hr_2x.mkv"), "--out", out});
   EXPECT_EQ(two.exit_code, kBadInput);
   EXPECT_THAT(two.err, HasSubstr("HR is 2x LR: use --scale 2"));
   EXPECT_FALSE(fs::exists(out));
-  ProcessResult too_short = Framepair({"run", "--quiet", "--lr", Path("lr.mp4"), "--hr",
-                                       Path("hr.mkv"), "--out", out, "--window", "500"});
+  ProcessResult too_short = Framepair({"run", "--quiet", "--lr", Input("lr.mp4"), "--hr",
+                                       Input("hr.mkv"), "--out", out, "--window", "500"});
   EXPECT_EQ(too_short.exit_code, kBadInput) << too_short.err;
   EXPECT_FALSE(fs::exists(out));
   // submit checks the same before it uploads anything (no server needed to fail).
-  ProcessResult submit = Framepair({"submit", "--lr", Path("hr.mkv"), "--hr", Path("lr.mp4"),
+  ProcessResult submit = Framepair({"submit", "--lr", Input("hr.mkv"), "--hr", Input("lr.mp4"),
                                     "--dataset", "d", "--server", "127.0.0.1:1"});
   EXPECT_EQ(submit.exit_code, kBadInput);
   EXPECT_THAT(submit.err, HasSubstr("--lr and --hr look swapped"));
@@ -322,7 +328,7 @@ TEST_F(CliTest, WrongTokenExitsFiveNamingTheToken) {
   EXPECT_THAT(wrong.err, Not(HasSubstr("s3cret")));
 
   ProcessResult missing = with_token(
-      "", {"submit", "--lr", Path("lr.mp4"), "--hr", Path("hr.mkv"), "--dataset", "d", "-q"});
+      "", {"submit", "--lr", Input("lr.mp4"), "--hr", Input("hr.mkv"), "--dataset", "d", "-q"});
   EXPECT_EQ(missing.exit_code, kDenied) << missing.out << missing.err;
   EXPECT_THAT(missing.err, HasSubstr("requires a token"));
   EXPECT_THAT(missing.err, HasSubstr("FRAMEPAIR_TOKEN"));

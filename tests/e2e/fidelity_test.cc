@@ -268,10 +268,7 @@ TEST_P(FidelityTest, PairsAndWindowsMatchTheTruth) {
   if (named.name == kRealCapture) {
     f = CapturedFootage();
   } else {
-    footage::GenerateOptions gen;
-    gen.out_dir = (fs::temp_directory_path() / "framepair-fidelity-footage" / named.name).string();
-    gen.reuse_existing = true;
-    f = footage::GenerateFootage(named.spec, gen);
+    f = footage::CachedFootage(named.spec);
   }
   ASSERT_TRUE(f.ok()) << f.status();
   const Truth& truth = f->truth;

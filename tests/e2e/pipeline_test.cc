@@ -43,10 +43,9 @@ fs::path TempDir(const std::string& name) {
   return dir;
 }
 
-Footage Generate(const footage::FootageSpec& spec, const std::string& name) {
-  footage::GenerateOptions options;
-  options.out_dir = TempDir(name).string();
-  absl::StatusOr<Footage> f = footage::GenerateFootage(spec, options);
+// Shared with every other test process asking for the same spec: read, never change.
+Footage Generate(const footage::FootageSpec& spec) {
+  absl::StatusOr<Footage> f = footage::CachedFootage(spec);
   EXPECT_TRUE(f.ok()) << f.status();
   return *f;
 }
@@ -170,9 +169,7 @@ RunOptions BaseOptions(const Footage& f, const fs::path& out) {
 
 class PipelineTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    default_ = new Footage(Generate(footage::DefaultSpec(), "default"));
-  }
+  static void SetUpTestSuite() { default_ = new Footage(Generate(footage::DefaultSpec())); }
   static void TearDownTestSuite() {
     delete default_;
     fs::remove_all(fs::temp_directory_path() / ("framepair-pipeline-" + std::to_string(getpid())));
@@ -186,7 +183,7 @@ TEST_F(PipelineTest, AlignmentMeetsPrecisionAndRecallOnDefaultFootage) {
 }
 
 TEST_F(PipelineTest, AlignmentMeetsPrecisionAndRecallOnHardFootage) {
-  Footage hard = Generate(footage::HardSpec(), "hard");
+  Footage hard = Generate(footage::HardSpec());
   ReportAndCheckAlignment("hard", hard, Analyze(hard));
 }
 
@@ -447,7 +444,7 @@ TEST_F(PipelineTest, OldShardNamesStillVerify) {
 }
 
 TEST_F(PipelineTest, HrOnlyDownscalesByNearestNeighbour) {
-  Footage f = Generate(footage::HrOnlySpec(), "hr_only");
+  Footage f = Generate(footage::HrOnlySpec());
   for (ExampleFormat format : {ExampleFormat::kPair, ExampleFormat::kSingle}) {
     fs::path out = TempDir(format == ExampleFormat::kPair ? "hr_only_pair" : "hr_only_single");
     RunOptions o;

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "framepair/v1/coordinator.grpc.pb.h"
@@ -38,11 +39,8 @@ const std::vector<std::string> kOptions = {"--shards", "2", "--windows", "24", "
 
 const footage::Footage& Pair() {
   static const footage::Footage* pair = [] {
-    footage::GenerateOptions options;
-    options.out_dir =
-        (fs::temp_directory_path() / ("framepair-services-" + std::to_string(getpid())) / "pair")
-            .string();
-    absl::StatusOr<footage::Footage> f = footage::GenerateFootage(footage::DefaultSpec(), options);
+    // Shared with every other test process (one encode per machine): read, never change.
+    absl::StatusOr<footage::Footage> f = footage::CachedFootage(footage::DefaultSpec());
     EXPECT_TRUE(f.ok()) << f.status();
     return new footage::Footage(*f);
   }();
@@ -62,18 +60,28 @@ std::map<int, std::string> ShardsOf(const fs::path& dir) {
   return out;
 }
 
-// The same pair through `framepair run`, once per process: the reference bytes.
+// The same pair through `framepair run`: the reference bytes. Made once per machine for this
+// very binary (its sha256 is in the cache key) and shared by every test process.
 const std::map<int, std::string>& RunShards() {
   static const auto* shards = [] {
-    fs::path out =
-        fs::temp_directory_path() / ("framepair-services-" + std::to_string(getpid())) / "run";
-    std::vector<std::string> argv = {Framepair(),    "run",        "--lr",
-                                     Pair().lr_path, "--hr",       Pair().hr_path,
-                                     "--out",        out.string(), "-q"};
+    absl::StatusOr<std::string> binary = Sha256File(Framepair());
+    EXPECT_TRUE(binary.ok()) << binary.status();
+    std::vector<std::string> argv = {Framepair(), "run",          "--lr", Pair().lr_path,
+                                     "--hr",      Pair().hr_path, "-q"};
     argv.insert(argv.end(), kOptions.begin(), kOptions.end());
-    ProcessResult r = RunProcess(argv);
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    return new std::map<int, std::string>(ShardsOf(out));
+    absl::StatusOr<std::string> dir = footage::CachedDirectory(
+        footage::kDefaultCacheDir, "services-run",
+        absl::StrCat(binary.value_or("?"), " ", Pair().truth.key, " ", absl::StrJoin(argv, " ")),
+        [&](const std::string& tmp) {
+          std::vector<std::string> args = argv;
+          args.insert(args.end(), {"--out", tmp + "/run"});
+          ProcessResult r = RunProcess(args);
+          return r.exit_code == 0 ? absl::OkStatus()
+                                  : absl::InternalError("framepair run: " + r.err);
+        });
+    EXPECT_TRUE(dir.ok()) << dir.status();
+    return new std::map<int, std::string>(dir.ok() ? ShardsOf(*dir + "/run")
+                                                   : std::map<int, std::string>{});
   }();
   return *shards;
 }

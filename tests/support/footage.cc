@@ -318,42 +318,79 @@ absl::StatusOr<World> RenderWorld(const WorldSpec& spec, const std::string& cach
     world.frames += scene.frames;
     absl::StrAppend(&description, scene.frames, " ", world.sources.back(), "\n");
   }
+  FP_ASSIGN_OR_RETURN(
+      world.dir,
+      CachedDirectory(cache_dir, "world", description, [&](const std::string& tmp) -> absl::Status {
+        std::error_code ec;
+        fs::create_directories(tmp + "/hr", ec);
+        fs::create_directories(tmp + "/lr", ec);
+        if (ec) return absl::InternalError(absl::StrCat("cannot create ", tmp, ": ", ec.message()));
+        std::vector<std::function<absl::Status()>> tasks;
+        for (size_t i = 0; i < spec.scenes.size(); ++i) {
+          tasks.push_back([&, i] {
+            return RenderScene(spec, world.sources[i], world.scene_starts[i], spec.scenes[i].frames,
+                               tmp);
+          });
+        }
+        FP_RETURN_IF_ERROR(RunAll(std::move(tasks), jobs));
+        return CheckDistinct(tmp, world.frames, world);
+      }));
+  return world;
+}
+
+absl::StatusOr<std::string> CachedDirectory(
+    const std::string& cache_dir, const std::string& name, const std::string& description,
+    const std::function<absl::Status(const std::string& dir)>& fill) {
   FP_RETURN_IF_ERROR(EnsureWritableDirectory(cache_dir));
-  world.dir = absl::StrCat(fs::absolute(cache_dir).lexically_normal().string(), "/world-",
-                           Sha256Hex(description).substr(0, 16));
+  const std::string dir = absl::StrCat(fs::absolute(cache_dir).lexically_normal().string(), "/",
+                                       name, "-", Sha256Hex(description).substr(0, 16));
+  const std::string marker = absl::StrCat("/", name, ".txt");
   std::error_code ec;
-  // The directory only appears by an atomic rename of a complete render.
-  if (fs::exists(world.dir + "/world.txt", ec)) return world;
+  // The directory only appears by an atomic rename of complete contents.
+  if (fs::exists(dir + marker, ec)) return dir;
 
   const std::string tmp =
-      absl::StrFormat("%s.tmp-%d-%x", world.dir, getpid(),
+      absl::StrFormat("%s.tmp-%d-%x", dir, getpid(),
                       std::hash<std::thread::id>{}(std::this_thread::get_id()) & 0xffffff);
   fs::remove_all(tmp, ec);
-  fs::create_directories(tmp + "/hr", ec);
-  fs::create_directories(tmp + "/lr", ec);
+  fs::create_directories(tmp, ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot create ", tmp, ": ", ec.message()));
-  std::vector<std::function<absl::Status()>> tasks;
-  for (size_t i = 0; i < spec.scenes.size(); ++i) {
-    tasks.push_back([&, i] {
-      return RenderScene(spec, world.sources[i], world.scene_starts[i], spec.scenes[i].frames, tmp);
-    });
-  }
-  absl::Status status = RunAll(std::move(tasks), jobs);
-  if (status.ok()) status = CheckDistinct(tmp, world.frames, world);
-  if (status.ok()) status = WriteFileAtomically(tmp + "/world.txt", description);
+  absl::Status status = fill(tmp);
+  if (status.ok()) status = WriteFileAtomically(tmp + marker, description);
   if (!status.ok()) {
     fs::remove_all(tmp, ec);
     return status;
   }
-  fs::rename(tmp, world.dir, ec);
+  fs::rename(tmp, dir, ec);
   if (ec) {
-    // Another process finished the same world first; theirs is identical.
+    // Another process finished the same directory first; theirs is identical.
     fs::remove_all(tmp, ec);
-    if (!fs::exists(world.dir + "/world.txt", ec)) {
-      return absl::InternalError(absl::StrCat("cannot publish world ", world.dir));
+    if (!fs::exists(dir + marker, ec)) {
+      return absl::InternalError(absl::StrCat("cannot publish ", dir));
     }
   }
-  return world;
+  return dir;
+}
+
+absl::StatusOr<std::string> CachedFfmpegOutputs(
+    const std::string& name, const std::vector<std::vector<std::string>>& commands,
+    const std::string& cache_dir) {
+  std::string description;
+  for (const std::vector<std::string>& command : commands) {
+    absl::StrAppend(&description, "ffmpeg ", absl::StrJoin(command, " "), "\n");
+  }
+  return CachedDirectory(cache_dir, name, description, [&](const std::string& dir) {
+    for (const std::vector<std::string>& command : commands) {
+      std::vector<std::string> argv = {"ffmpeg", "-nostdin", "-y", "-loglevel", "error"};
+      for (const std::string& arg : command) {
+        argv.push_back(absl::StrReplaceAll(arg, {{"{dir}", dir}}));
+      }
+      std::error_code ec;
+      fs::create_directories(fs::path(argv.back()).parent_path(), ec);
+      FP_RETURN_IF_ERROR(RunCommand(argv).status());
+    }
+    return absl::OkStatus();
+  });
 }
 
 EditList MakeEditList(const EditSpec& edits, int world_frames, uint64_t seed, uint64_t stream) {
@@ -684,6 +721,18 @@ absl::StatusOr<Footage> GenerateFootage(const FootageSpec& spec, const GenerateO
   footage.truth_path = out_dir + "/truth.json";
   FP_RETURN_IF_ERROR(WriteFileAtomically(footage.truth_path, TruthToJson(truth)));
   return footage;
+}
+
+absl::StatusOr<Footage> CachedFootage(const FootageSpec& spec, const std::string& cache_dir,
+                                      int jobs) {
+  FP_ASSIGN_OR_RETURN(World world, RenderWorld(spec.world, cache_dir, jobs));
+  GenerateOptions options;
+  options.out_dir =
+      absl::StrCat(world.dir.substr(0, world.dir.rfind('/')), "/footage-", OutputKey(spec, world));
+  options.cache_dir = cache_dir;
+  options.jobs = jobs;
+  options.reuse_existing = true;
+  return GenerateFootage(spec, options);
 }
 
 // --- Presets ---

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -200,10 +201,13 @@ std::vector<NamedSpec> RealisticSpecs();
 // The realistic preset of that name; NOT_FOUND listing the names otherwise.
 absl::StatusOr<FootageSpec> RealisticSpec(const std::string& name);
 
+// Where worlds and cached footage live unless said otherwise, shared by tests and processes.
+inline constexpr char kDefaultCacheDir[] = "/tmp/framepair-footage-cache";
+
 struct GenerateOptions {
   std::string out_dir;  // required; created if missing; lr.*, hr.mkv, truth.json go here
-  // Where worlds are cached, shared by tests and processes. Default: a fixed /tmp path.
-  std::string cache_dir = "/tmp/framepair-footage-cache";
+  // Where worlds are cached, shared by tests and processes.
+  std::string cache_dir = kDefaultCacheDir;
   int jobs = 2;  // ffmpeg processes run at once (each single-threaded)
   // When out_dir already holds footage generated from the same spec (truth.json's key
   // matches and the videos exist), return it without encoding. Lets every test process of
@@ -280,9 +284,38 @@ struct Footage {
 // Renders (or reuses) the world, cuts and encodes both sides, writes truth.json.
 absl::StatusOr<Footage> GenerateFootage(const FootageSpec& spec, const GenerateOptions& options);
 
+// GenerateFootage into the cache (cache_dir/footage-<key of the spec and its world>) with
+// reuse_existing: the first process to ask encodes, later ones (and concurrent ones, which wait
+// on the directory's lock) reuse its output. Every test process of a suite, and every suite
+// asking for the same spec, shares one encode. The files are shared: read them, never change
+// them in place.
+absl::StatusOr<Footage> CachedFootage(const FootageSpec& spec,
+                                      const std::string& cache_dir = kDefaultCacheDir,
+                                      int jobs = 2);
+
 // Renders the world into the cache (or finds it there), `jobs` scenes at a time.
 absl::StatusOr<World> RenderWorld(const WorldSpec& spec, const std::string& cache_dir,
                                   int jobs = 2);
+
+// A directory of the cache made once and shared by every process: cache_dir/NAME-<hash of
+// description>, where `description` states everything the contents depend on (the generating
+// commands and their parameters). The first caller runs fill(dir) on a private temporary
+// directory, writes `description` to NAME.txt in it last, and publishes it by an atomic
+// rename; concurrent callers each fill their own and the first rename wins (the contents are
+// the same). Returns the absolute path of the published directory. Worlds are made this way;
+// tests use it for fixed inputs that every process of a suite would otherwise regenerate.
+// fill must not write the temporary path into the files (it is renamed).
+absl::StatusOr<std::string> CachedDirectory(
+    const std::string& cache_dir, const std::string& name, const std::string& description,
+    const std::function<absl::Status(const std::string& dir)>& fill);
+
+// A CachedDirectory made by ffmpeg CLI commands, keyed by the commands themselves. Each
+// command is ffmpeg's arguments (after "ffmpeg -nostdin -y -loglevel error"), its output last;
+// "{dir}" in an argument stands for the directory. Commands run in order, so later ones may
+// read earlier outputs; an output's parent directory is created first.
+absl::StatusOr<std::string> CachedFfmpegOutputs(
+    const std::string& name, const std::vector<std::vector<std::string>>& commands,
+    const std::string& cache_dir = kDefaultCacheDir);
 
 // The lavfi graph for a scene at the given sizes (exposed for tests and debugging).
 std::string SceneSource(const SceneSpec& scene, const WorldSpec& world);

@@ -12,7 +12,7 @@ namespace {
 using framepair::footage::Codec;
 using framepair::footage::CodecSpec;
 
-constexpr char kUsage[] = R"(Usage: framepair-footage --out DIR [options]
+constexpr char kUsage[] = R"(Usage: framepair-footage (--out DIR | --cached) [options]
 
 Writes a synthetic game-footage pair with exact ground truth:
   DIR/lr.mp4 (or lr.mkv)  the low-resolution recording
@@ -24,7 +24,10 @@ offsets, dropped runs and single frames, duplicated frames and different ends. W
 cached under --cache (default /tmp/framepair-footage-cache).
 
 Options:
-  --out DIR            output directory (required; created if missing)
+  --out DIR            output directory (created if missing)
+  --cached             instead of --out: write into the cache, or reuse what an earlier
+                       run wrote there for the same parameters (shared; do not modify).
+                       The lines printed name the files
   --preset NAME        default (6 scenes, ~540 world frames, modest offsets and drops),
                        hard (12 scenes, LR starts 300 frames late, drop runs up to 40,
                        different ends), hr-only (HR video only), or one of the realistic
@@ -63,11 +66,16 @@ int Fail(const std::string& message) {
 int main(int argc, char** argv) {
   namespace fp = framepair::footage;
   std::string out, preset = "default", lr_codec, hr_codec, lr_size, scale, seed, jobs, cache;
+  bool cached = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
       std::fputs(kUsage, stdout);
       return 0;
+    }
+    if (arg == "--cached") {
+      cached = true;
+      continue;
     }
     if (arg == "--list-presets") {
       for (const fp::NamedSpec& named : fp::RealisticSpecs()) {
@@ -89,7 +97,7 @@ int main(int argc, char** argv) {
     if (i + 1 >= argc) return Fail(arg + " needs a value");
     *target = argv[++i];
   }
-  if (out.empty()) return Fail("--out DIR is required");
+  if (out.empty() == !cached) return Fail("give one of --out DIR and --cached");
 
   fp::FootageSpec spec;
   if (preset == "default") {
@@ -127,7 +135,9 @@ int main(int argc, char** argv) {
   if (!cache.empty()) options.cache_dir = cache;
   if (!jobs.empty() && !absl::SimpleAtoi(jobs, &options.jobs)) return Fail("bad --jobs " + jobs);
 
-  absl::StatusOr<fp::Footage> footage = fp::GenerateFootage(spec, options);
+  absl::StatusOr<fp::Footage> footage =
+      cached ? fp::CachedFootage(spec, options.cache_dir, options.jobs)
+             : fp::GenerateFootage(spec, options);
   if (!footage.ok()) {
     std::fprintf(stderr, "framepair-footage: %s\n", footage.status().ToString().c_str());
     return 1;

@@ -37,10 +37,7 @@ class DefaultFootageTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     // CTest runs each test in its own process: share one encode between them.
-    GenerateOptions options;
-    options.out_dir = options.cache_dir + "/footage_test-default";
-    options.reuse_existing = true;
-    absl::StatusOr<Footage> footage = GenerateFootage(DefaultSpec(), options);
+    absl::StatusOr<Footage> footage = CachedFootage(DefaultSpec());
     ASSERT_TRUE(footage.ok()) << footage.status();
     footage_ = new Footage(*std::move(footage));
   }
