@@ -344,9 +344,15 @@ TEST(Services, CoordinatorKilledAndRestartedResumesTheJob) {
 TEST(Services, CancelStopsTheJobAndLeavesNoWorkFiles) {
   Stack stack(1);
   const std::string job = stack.Submit("cancelled", {}, {"--windows", "200", "--shards", "1"});
-  ASSERT_TRUE(stack.WaitFor(job, [](const std::string& s) {
-    return !RunningPackWorker(s).empty() || s.find("ingest-hr") != std::string::npos;
+  std::string worker;
+  ASSERT_TRUE(stack.WaitFor(job, [&](const std::string& s) {
+    worker = RunningPackWorker(s);
+    return !worker.empty();
   })) << stack.Status(job);
+  // The packer is held (SIGSTOP) until the job is cancelled: on a fast machine the job would
+  // otherwise finish before the steps below reach it.
+  const pid_t packer = stack.Pid(stack.PackerName(worker));
+  ASSERT_EQ(kill(packer, SIGSTOP), 0);
   // Ctrl-C stops the watch, not the job: the message says so, and the job runs on.
   ProcessResult interrupted =
       RunProcess({"/bin/bash", "-c", "\"$@\" & pid=$!; sleep 2; kill -INT $pid; wait $pid",
@@ -361,6 +367,7 @@ TEST(Services, CancelStopsTheJobAndLeavesNoWorkFiles) {
   ProcessResult cancel = stack.Cli({"cancel", job});
   EXPECT_EQ(cancel.exit_code, 0) << cancel.err;
   EXPECT_THAT(cancel.out, ::testing::HasSubstr("cancelled"));
+  ASSERT_EQ(kill(packer, SIGCONT), 0);
   ProcessResult watch = stack.Cli({"watch", job});
   EXPECT_EQ(watch.exit_code, 1) << watch.out;
   EXPECT_THAT(stack.Status(job), ::testing::HasSubstr("JOB_CANCELLED"));
