@@ -11,7 +11,7 @@ minutes=${1:-1}
 repeats=${2:-3}
 work=${FRAMEPAIR_BENCH_DIR:-/tmp/framepair-bench}
 mkdir -p "$work"
-[ -x tests/s3/node_modules/.bin/s3rver ] || { echo "bench/s3.sh: run scripts/install-deps.sh (s3rver)" >&2; exit 2; }
+[ -f tests/s3/node_modules/s3rver/bin/s3rver.js ] || { echo "bench/s3.sh: run scripts/install-deps.sh (s3rver)" >&2; exit 2; }
 [ -x build/client/framepair ] || scripts/build.sh build >/dev/null
 fp=build/client/framepair
 ff="ffmpeg -nostdin -y -loglevel error"
@@ -22,7 +22,7 @@ options=(--seed 1 --windows 300 --shards 4)
 make_pair "$minutes"
 d=$work/m$minutes
 s3dir=$(mktemp -d "$work/s3rver-XXXXXX")
-tests/s3/node_modules/.bin/s3rver -d "$s3dir" -a 127.0.0.1 -p 0 --configure-bucket bench \
+node tests/s3/node_modules/s3rver/bin/s3rver.js -d "$s3dir" -a 127.0.0.1 -p 0 --configure-bucket bench \
   >"$s3dir.log" 2>&1 &
 s3pid=$!
 trap 'kill $s3pid 2>/dev/null; rm -rf "$s3dir" "$s3dir.log"' EXIT

@@ -396,12 +396,9 @@ int RemoteReport(const std::string& job_id, const std::string& out, RemoteOption
   if (!dataset.ok()) return Report("report", dataset.status(), true);
   const std::string path = out.empty() ? absl::StrCat(job_id, ".html") : out;
   int64_t resumed = 0, downloaded = 0;
+  // A missing page is NOT_FOUND saying why (an older coordinator's job, a bucket root).
   absl::Status s = DownloadDatasetFile(remote, *dataset, absl::StrCat("reports/", job_id, ".html"),
                                        path, "", &resumed, &downloaded);
-  if (absl::IsNotFound(s)) {
-    s = absl::NotFoundError(absl::StrCat("the coordinator holds no report of job ", job_id,
-                                         " (jobs published by an older coordinator have none)"));
-  }
   if (!s.ok()) return Report("report", s, true);
   if (remote.options.output == "json") {
     std::printf("{\"job\": %s, \"report\": %s}\n", JsonString(job_id).c_str(),

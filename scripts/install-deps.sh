@@ -35,7 +35,9 @@ fi
 # npm packages of the tests that run under node, from each committed package-lock.json;
 # skipped when node_modules is already up to date with it: tests/deploy (kubernetes-models,
 # yaml: the manifest checks) and tests/s3 (s3rver: a real S3-compatible server;
-# @aws-sdk/client-s3: the independent client that checks what framepair wrote).
+# @20minutes/s3rver: a maintained fork of it that implements UploadPartCopy, for the multipart
+# copy; @aws-sdk/client-s3: the independent client that checks what framepair wrote). Debian 12
+# packages no S3-compatible server that runs without a cluster (no moto, no minio).
 # FRAMEPAIR_SKIP_NODE_DEPS=1 skips them (the container image build does not run the tests).
 # The deploy tests also need kubectl (with its built-in kustomize), which Debian 12 does not
 # package in a usable version: it comes with the machine.

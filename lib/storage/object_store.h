@@ -30,7 +30,9 @@ struct ObjectInfo {
 // Tuning of the S3 backend; the defaults suit real buckets, tests shrink them.
 struct ObjectStoreOptions {
   // Files larger than this are uploaded in parts of this size (S3's minimum part is 5 MiB),
-  // so memory stays bounded by one part whatever the shard size.
+  // so memory stays bounded by one part whatever the shard size. A file that would need more
+  // than S3's 10 000 parts gets larger ones (MultipartPartBytes in s3_store.h: 525 MiB for the
+  // largest object S3 stores, 5 TiB); a larger file is refused before any request.
   int64_t part_bytes = 16 << 20;
   // Attempts per request for transport errors, 5xx and throttling (429, 503 SlowDown), with
   // exponential backoff from `backoff_ms` (doubling, jittered, capped at 5 s).
@@ -68,6 +70,10 @@ class ObjectStore {
   // NOT_FOUND for a missing key.
   virtual absl::StatusOr<std::string> GetBytes(const std::string& key) = 0;
   virtual absl::Status GetFile(const std::string& key, const std::string& local_path) = 0;
+  // Up to `length` bytes from `offset` (fewer at the end of the object; none past it).
+  // NOT_FOUND for a missing key.
+  virtual absl::StatusOr<std::string> GetRange(const std::string& key, int64_t offset,
+                                               int64_t length) = 0;
 };
 
 // "s3://..." or "gs://...": a location for OpenObjectStore's S3 backend, not a path.

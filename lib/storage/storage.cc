@@ -237,15 +237,30 @@ absl::Status StorageRoot::Push(std::string_view relative) const {
 }
 
 absl::StatusOr<bool> StorageRoot::Exists(std::string_view relative) const {
+  absl::StatusOr<int64_t> size = StoredSize(relative);
+  if (absl::IsNotFound(size.status())) return false;
+  if (!size.ok()) return size.status();
+  return true;
+}
+
+absl::StatusOr<int64_t> StorageRoot::StoredSize(std::string_view relative) const {
   FP_ASSIGN_OR_RETURN(const std::string path, Resolve(relative, /*must_exist=*/false));
+  const auto missing = [&] {
+    return absl::NotFoundError(absl::StrCat("storage path ", QuoteUserText(A(relative)),
+                                            " does not exist in ", location()));
+  };
   if (!remote()) {
     struct stat st {};
-    return ::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+    if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return missing();
+    return static_cast<int64_t>(st.st_size);
   }
   FP_ASSIGN_OR_RETURN(const std::string key, Relativize(path));
   FP_ASSIGN_OR_RETURN(std::unique_ptr<ObjectStore> store, OpenStore());
   FP_ASSIGN_OR_RETURN(std::vector<ObjectInfo> found, store->List(key));
-  return std::any_of(found.begin(), found.end(), [&](const ObjectInfo& o) { return o.key == key; });
+  for (const ObjectInfo& o : found) {
+    if (o.key == key) return o.size;
+  }
+  return missing();
 }
 
 absl::StatusOr<ScratchRoot> StorageRoot::Scratch() const {

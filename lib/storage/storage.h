@@ -84,6 +84,9 @@ class StorageRoot {
   absl::Status Push(std::string_view relative) const;
   // Whether a file exists at `relative` in the durable storage (the bucket, or the root).
   absl::StatusOr<bool> Exists(std::string_view relative) const;
+  // The size of the file at `relative` in the durable storage (the bucket, or the root);
+  // NOT_FOUND when there is none (a directory is none).
+  absl::StatusOr<int64_t> StoredSize(std::string_view relative) const;
   // A private root for one worker task: on a bucket root, a fresh local directory with the
   // layout (Fetch() fills it, Push() uploads from it) removed when the ScratchRoot is
   // destroyed, however the task ends; on a directory root, this root and nothing to remove.

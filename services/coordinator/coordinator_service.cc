@@ -19,6 +19,7 @@
 #include "services/common/grpc_status.h"
 #include "spdlog/spdlog.h"
 #include "storage/inputs.h"
+#include "storage/object_store.h"
 #include "util/quote.h"
 #include "util/status_macros.h"
 
@@ -225,13 +226,10 @@ absl::StatusOr<framepair::v1::SubmitJobResponse> CoordinatorService::Submit(
     std::vector<std::string> sources;
     if (!hr_only) sources.push_back(FootageSha256(spec.lr()));
     sources.push_back(FootageSha256(spec.hr()));
-    absl::StatusOr<DatasetFile> manifest =
-        FindDatasetFile(storage_, spec.dataset(), "manifest.json");
-    if (std::find(sources.begin(), sources.end(), "") == sources.end() && manifest.ok()) {
-      FP_ASSIGN_OR_RETURN(framepair::v1::Manifest dataset,
-                          ReadManifest(fs::path(manifest->path).parent_path().string()));
+    absl::StatusOr<framepair::v1::Manifest> dataset = PublishedManifest(storage_, spec.dataset());
+    if (std::find(sources.begin(), sources.end(), "") == sources.end() && dataset.ok()) {
       const std::vector<std::string> same =
-          DuplicateJobs(dataset, "", sources, ParametersFor(options));
+          DuplicateJobs(*dataset, "", sources, ParametersFor(options));
       if (!same.empty()) return DuplicateJobError(spec.dataset(), same.front());
     }
   }
@@ -336,13 +334,13 @@ absl::StatusOr<framepair::v1::FindFootageResponse> CoordinatorService::Find(
   FP_RETURN_IF_ERROR(CheckRequestLimits(request));
   FP_RETURN_IF_ERROR(StorageRoot::ValidateSha256Hex(request.sha256()));
   framepair::v1::FindFootageResponse response;
-  if (!storage_.HasFootage(request.sha256())) return response;
   FP_ASSIGN_OR_RETURN(std::string path, storage_.FootagePath(request.sha256()));
-  std::error_code ec;
+  FP_ASSIGN_OR_RETURN(std::string relative, storage_.Relativize(path));
   // Stored files are named by the hash of what was checked on upload; the size guards against
-  // a file changed under the storage root since.
-  if (static_cast<int64_t>(fs::file_size(path, ec)) != request.size() || ec) return response;
-  FP_ASSIGN_OR_RETURN(*response.mutable_storage_path(), storage_.Relativize(path));
+  // a file changed under the storage root since. On a bucket root, the object's size.
+  absl::StatusOr<int64_t> size = storage_.StoredSize(relative);
+  if (!size.ok() || *size != request.size()) return response;
+  response.set_storage_path(relative);
   return response;
 }
 
@@ -574,6 +572,14 @@ class ReadFileReactor : public grpc::ServerWriteReactor<framepair::v1::ReadDatas
   void Start() {
     absl::StatusOr<DatasetFile> file = service_->DatasetFileFor(request_, caller_);
     if (!file.ok()) return Finish(ToGrpcStatus(file.status()));
+    if (!file->key.empty()) {  // an object of a bucket root: ranged GETs on the executor
+      absl::StatusOr<std::unique_ptr<ObjectStore>> store = service_->storage_.OpenStore();
+      if (!store.ok()) return Finish(ToGrpcStatus(store.status()));
+      store_ = *std::move(store);
+      key_ = file->key;
+      size_ = file->size;
+      return Begin();
+    }
     fd_ = ::open(file->path.c_str(), O_RDONLY | O_CLOEXEC);
     struct stat st {};
     if (fd_ < 0 || ::fstat(fd_, &st) != 0) {
@@ -581,6 +587,10 @@ class ReadFileReactor : public grpc::ServerWriteReactor<framepair::v1::ReadDatas
           "cannot open ", request_.file(), " of dataset '", request_.dataset(), "'"))));
     }
     size_ = st.st_size;
+    Begin();
+  }
+
+  void Begin() {
     offset_ = request_.offset();
     if (offset_ > size_) {
       return Finish(ToGrpcStatus(absl::OutOfRangeError(absl::StrCat(
@@ -590,6 +600,10 @@ class ReadFileReactor : public grpc::ServerWriteReactor<framepair::v1::ReadDatas
   }
 
   void Next() {
+    if (store_ != nullptr) {
+      // A request to the bucket may take long: not on a gRPC thread.
+      return boost::asio::post(service_->executor_, [this] { NextObjectChunk(); });
+    }
     const int64_t want = std::min(kChunkBytes, size_ - offset_);
     std::string* chunk = out_.mutable_chunk();
     chunk->resize(static_cast<size_t>(want));
@@ -610,9 +624,26 @@ class ReadFileReactor : public grpc::ServerWriteReactor<framepair::v1::ReadDatas
     StartWrite(&out_);
   }
 
+  void NextObjectChunk() {
+    const int64_t want = std::min(kChunkBytes, size_ - offset_);
+    absl::StatusOr<std::string> chunk = store_->GetRange(key_, offset_, want);
+    if (!chunk.ok()) return Finish(ToGrpcStatus(chunk.status()));
+    if (static_cast<int64_t>(chunk->size()) != want) {
+      return Finish(ToGrpcStatus(
+          absl::DataLossError(absl::StrCat(request_.file(), " of dataset '", request_.dataset(),
+                                           "' changed while it was read; ask again"))));
+    }
+    *out_.mutable_chunk() = *std::move(chunk);
+    out_.set_size(size_);
+    offset_ += want;
+    StartWrite(&out_);
+  }
+
   CoordinatorService* service_;
   const framepair::v1::ReadDatasetFileRequest request_;
   const Caller caller_;
+  std::unique_ptr<ObjectStore> store_;  // a bucket root's object, read in ranges
+  std::string key_;
   int fd_ = -1;
   int64_t size_ = 0;
   int64_t offset_ = 0;

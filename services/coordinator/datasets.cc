@@ -10,8 +10,10 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "dataset/dataset.h"
 #include "dataset/publish.h"
+#include "storage/object_store.h"
 #include "util/file.h"
 #include "util/status_macros.h"
 
@@ -36,15 +38,6 @@ absl::StatusOr<std::string> ExistingDatasetDir(const StorageRoot& storage,
   return dir;
 }
 
-// The dataset RPCs read and change files on a directory root; a bucket's datasets are read
-// where they are (framepair verify s3://..., any S3 client).
-absl::Status RefuseOnBucket(const StorageRoot& storage, absl::string_view what) {
-  if (!storage.remote()) return absl::OkStatus();
-  return absl::FailedPreconditionError(
-      absl::StrCat(what, " is not available with an object storage root yet; the datasets are in ",
-                   storage.location(), "/datasets/: read them there"));
-}
-
 absl::Status RemoveFile(const std::string& path, int64_t* removed) {
   if (::unlink(path.c_str()) == 0) {
     ++*removed;
@@ -56,15 +49,34 @@ absl::Status RemoveFile(const std::string& path, int64_t* removed) {
 
 }  // namespace
 
+std::string DatasetKey(const std::string& dataset, const std::string& file) {
+  return absl::StrCat("datasets/", dataset, "/", file);
+}
+
 std::string JobReportFile(const std::string& job_id) {
   return absl::StrCat(kReportsDir, "/", job_id, ".html");
 }
 
+absl::StatusOr<Manifest> PublishedManifest(const StorageRoot& storage, const std::string& dataset) {
+  if (!storage.remote()) {
+    FP_ASSIGN_OR_RETURN(std::string dir, ExistingDatasetDir(storage, dataset));
+    return ReadManifest(dir);
+  }
+  // From the bucket, never from the scratch directory: that copy is the publisher's.
+  FP_RETURN_IF_ERROR(StorageRoot::ValidateName("dataset name", dataset));
+  FP_ASSIGN_OR_RETURN(std::unique_ptr<ObjectStore> store, storage.OpenStore());
+  absl::StatusOr<std::string> json = store->GetBytes(DatasetKey(dataset, kManifest));
+  if (absl::IsNotFound(json.status())) {
+    return absl::NotFoundError(absl::StrCat("no published dataset '", dataset, "'"));
+  }
+  if (!json.ok()) return json.status();
+  return ParseManifest(*json,
+                       absl::StrCat(storage.location(), "/", DatasetKey(dataset, kManifest)));
+}
+
 absl::StatusOr<DatasetFile> FindDatasetFile(const StorageRoot& storage, const std::string& dataset,
                                             const std::string& file) {
-  FP_RETURN_IF_ERROR(RefuseOnBucket(storage, "fetching dataset files through the coordinator"));
-  FP_ASSIGN_OR_RETURN(std::string dir, ExistingDatasetDir(storage, dataset));
-  FP_ASSIGN_OR_RETURN(Manifest manifest, ReadManifest(dir));
+  FP_ASSIGN_OR_RETURN(Manifest manifest, PublishedManifest(storage, dataset));
   DatasetFile out;
   for (const auto& pair : manifest.pairs()) out.dataset_jobs.push_back(pair.job_id());
   bool listed =
@@ -88,12 +100,37 @@ absl::StatusOr<DatasetFile> FindDatasetFile(const StorageRoot& storage, const st
     return absl::NotFoundError(
         absl::StrCat("dataset '", dataset, "' lists no such file (ask for manifest.json first)"));
   }
+  const bool report = !out.job_id.empty() && file == JobReportFile(out.job_id);
+  if (storage.remote()) {
+    // Manifest names passed CheckManifestFileNames (ParseManifest): safe as keys.
+    if (report) {
+      return absl::NotFoundError(absl::StrCat(
+          "dataset '", dataset, "' has no report page of job ", out.job_id,
+          ": the coordinator makes none on an object storage root (it would download every "
+          "shard); `framepair fetch` the dataset, then `framepair report DIR` makes one"));
+    }
+    absl::StatusOr<int64_t> size = storage.StoredSize(DatasetKey(dataset, file));
+    if (absl::IsNotFound(size.status())) {
+      return absl::NotFoundError(absl::StrCat("dataset '", dataset, "' has no file ", file,
+                                              " (its manifest lists it: the dataset is damaged)"));
+    }
+    if (!size.ok()) return size.status();
+    out.key = DatasetKey(dataset, file);
+    out.size = *size;
+    return out;
+  }
   // Manifest names passed CheckManifestFileNames (ReadManifest); a symbolic link planted in
   // the directory must still not lead out of it.
+  FP_ASSIGN_OR_RETURN(std::string dir, ExistingDatasetDir(storage, dataset));
   FP_ASSIGN_OR_RETURN(std::string dataset_rel, storage.Relativize(dir));
   absl::StatusOr<std::string> path =
       storage.ResolveWithin(absl::StrCat(dataset_rel, "/", file), dataset_rel, true);
   struct stat st {};
+  if (report && (!path.ok() || ::stat(path->c_str(), &st) != 0)) {
+    return absl::NotFoundError(absl::StrCat("dataset '", dataset, "' has no report page of job ",
+                                            out.job_id,
+                                            " (jobs published by an older coordinator have none)"));
+  }
   if (!path.ok() || ::stat(path->c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
     return absl::NotFoundError(absl::StrCat("dataset '", dataset, "' has no file ", file,
                                             " (its manifest lists it: the dataset is damaged)"));
@@ -104,24 +141,36 @@ absl::StatusOr<DatasetFile> FindDatasetFile(const StorageRoot& storage, const st
 
 absl::StatusOr<std::vector<framepair::v1::DatasetSummary>> ListPublishedDatasets(
     const StorageRoot& storage) {
-  FP_RETURN_IF_ERROR(RefuseOnBucket(storage, "listing datasets through the coordinator"));
   std::vector<framepair::v1::DatasetSummary> out;
-  const fs::path root = fs::path(storage.root()) / "datasets";
-  std::error_code ec;
-  if (!fs::is_directory(root, ec)) return out;
   std::vector<std::string> names;
-  for (const auto& entry : fs::directory_iterator(root, ec)) {
-    names.push_back(entry.path().filename().string());
+  if (storage.remote()) {  // the prefixes with a manifest.json directly below them
+    FP_ASSIGN_OR_RETURN(std::unique_ptr<ObjectStore> store, storage.OpenStore());
+    FP_ASSIGN_OR_RETURN(std::vector<ObjectInfo> objects, store->List("datasets/"));
+    for (const ObjectInfo& o : objects) {
+      const std::vector<std::string> parts = absl::StrSplit(o.key, '/');
+      if (parts.size() == 3 && parts[2] == kManifest) names.push_back(parts[1]);
+    }
+  } else {
+    const fs::path root = fs::path(storage.root()) / "datasets";
+    std::error_code ec;
+    if (!fs::is_directory(root, ec)) return out;
+    for (const auto& entry : fs::directory_iterator(root, ec)) {
+      names.push_back(entry.path().filename().string());
+    }
   }
   std::sort(names.begin(), names.end());
   for (const std::string& name : names) {
-    absl::StatusOr<std::string> dir = ExistingDatasetDir(storage, name);
-    if (!dir.ok()) continue;  // no manifest (yet): nothing published
-    absl::StatusOr<Manifest> m = ReadManifest(*dir);
-    if (!m.ok()) continue;
+    if (!StorageRoot::ValidateName("dataset name", name).ok()) continue;
+    absl::StatusOr<Manifest> m = PublishedManifest(storage, name);
+    if (!m.ok()) continue;  // no manifest (yet): nothing published
     framepair::v1::DatasetSummary summary;
     summary.set_name(name);
-    summary.set_path(*dir);
+    if (storage.remote()) {
+      summary.set_path(absl::StrCat(storage.location(), "/datasets/", name));
+    } else {
+      FP_ASSIGN_OR_RETURN(std::string dir, ExistingDatasetDir(storage, name));
+      summary.set_path(dir);
+    }
     summary.set_examples(m->total_examples());
     int64_t bytes = m->has_validation() ? m->validation().bytes() : 0;
     for (const auto& s : m->shards()) bytes += s.bytes();
@@ -183,9 +232,36 @@ absl::StatusOr<Manifest> WithoutPairs(const std::string& dir, const Manifest& da
 absl::StatusOr<framepair::v1::DeleteDatasetResponse> RemoveFromDataset(const StorageRoot& storage,
                                                                        const std::string& dataset,
                                                                        const std::string& job_id) {
-  FP_RETURN_IF_ERROR(RefuseOnBucket(storage, "removing jobs from a dataset"));
-  FP_ASSIGN_OR_RETURN(std::string dir, ExistingDatasetDir(storage, dataset));
-  FP_ASSIGN_OR_RETURN(Manifest manifest, ReadManifest(dir));
+  FP_ASSIGN_OR_RETURN(Manifest manifest, PublishedManifest(storage, dataset));
+  // On a bucket root the same steps on objects; the scratch directory holds the dataset's
+  // files only while the validation file is rewritten, and is emptied however this ends.
+  std::unique_ptr<ObjectStore> store;
+  std::set<std::string> stored;  // the objects under the dataset's prefix, by file name
+  std::string dir;
+  if (storage.remote()) {
+    FP_ASSIGN_OR_RETURN(store, storage.OpenStore());
+    FP_ASSIGN_OR_RETURN(std::vector<ObjectInfo> objects, store->List(DatasetKey(dataset, "")));
+    for (const ObjectInfo& o : objects) stored.insert(o.key.substr(DatasetKey(dataset, "").size()));
+    FP_ASSIGN_OR_RETURN(dir, storage.DatasetDir(dataset));
+  } else {
+    FP_ASSIGN_OR_RETURN(dir, ExistingDatasetDir(storage, dataset));
+  }
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() {
+      std::error_code ec;
+      if (!dir.empty()) fs::remove_all(dir, ec);
+    }
+  } cleanup{storage.remote() ? dir : ""};
+  int64_t count = 0;
+  const auto remove = [&](const std::string& file) -> absl::Status {
+    if (store == nullptr) return RemoveFile(dir + "/" + file, &count);
+    if (!stored.count(file)) return absl::OkStatus();
+    FP_RETURN_IF_ERROR(store->Delete(DatasetKey(dataset, file)));
+    ++count;
+    return absl::OkStatus();
+  };
+
   framepair::v1::DeleteDatasetResponse response;
   std::vector<bool> keep;
   for (const auto& pair : manifest.pairs()) {
@@ -198,23 +274,29 @@ absl::StatusOr<framepair::v1::DeleteDatasetResponse> RemoveFromDataset(const Sto
   }
   std::set<std::string> removed_files;
   const bool everything = std::find(keep.begin(), keep.end(), true) == keep.end();
-  int64_t count = 0;
   if (everything) {
     // The manifest first: from then on nothing claims the files, so a removal interrupted
     // half-way leaves an incomplete directory, never a manifest naming missing shards.
-    FP_RETURN_IF_ERROR(RemoveFile(dir + "/" + kManifest, &count));
-    FP_RETURN_IF_ERROR(SyncDirectory(dir));
+    FP_RETURN_IF_ERROR(remove(kManifest));
+    if (store == nullptr) FP_RETURN_IF_ERROR(SyncDirectory(dir));
     for (const auto& pair : manifest.pairs()) removed_files.insert(JobReportFile(pair.job_id()));
     for (const auto& s : manifest.shards()) removed_files.insert(s.file());
     if (manifest.has_validation()) removed_files.insert(manifest.validation().file());
   } else {
+    if (store != nullptr && manifest.has_validation()) {  // the parts kept are read from it
+      std::error_code ec;
+      fs::remove(fs::path(dir) / manifest.validation().file(), ec);  // a stale copy
+      FP_RETURN_IF_ERROR(storage.Fetch(DatasetKey(dataset, manifest.validation().file())).status());
+    }
     FP_ASSIGN_OR_RETURN(Manifest next, WithoutPairs(dir, manifest, keep, "", {}, &removed_files));
+    if (store != nullptr && next.has_validation()) {
+      FP_RETURN_IF_ERROR(storage.Push(DatasetKey(dataset, next.validation().file())));
+    }
     FP_RETURN_IF_ERROR(WriteManifest(dir, next));
+    if (store != nullptr) FP_RETURN_IF_ERROR(storage.Push(DatasetKey(dataset, kManifest)));
   }
-  for (const std::string& file : removed_files) {
-    FP_RETURN_IF_ERROR(RemoveFile(dir + "/" + file, &count));
-  }
-  if (job_id.empty()) {
+  for (const std::string& file : removed_files) FP_RETURN_IF_ERROR(remove(file));
+  if (job_id.empty() && store == nullptr) {
     std::error_code ec;
     fs::remove(fs::path(dir) / kReportsDir, ec);  // only when empty
     fs::remove(dir, ec);                          // files framepair did not write stay
@@ -261,9 +343,6 @@ absl::StatusOr<std::vector<std::string>> JobsToReplace(const StorageRoot& storag
   for (const auto& s : pair.sources()) sources.push_back(s.sha256());
   std::vector<std::string> others = DuplicateJobs(dataset, job_id, sources, pair.parameters());
   if (!others.empty() && !spec.replace()) return DuplicateJobError(spec.dataset(), others[0]);
-  // Replaced shards are objects the publisher cannot remove yet: they would stay under the
-  // dataset prefix, where a train_*.tfrecord glob still reads them.
-  if (!others.empty()) FP_RETURN_IF_ERROR(RefuseOnBucket(storage, "--replace"));
   return others;
 }
 

@@ -17,21 +17,34 @@
 
 namespace framepair {
 
+// A dataset's file relative to the storage root ("datasets/<dataset>/<file>"): its key on a
+// bucket root.
+std::string DatasetKey(const std::string& dataset, const std::string& file);
+
 // A job's report page beside the shards ("reports/<job>.html").
 std::string JobReportFile(const std::string& job_id);
 
-// A file of a dataset that may be served.
+// A file of a dataset that may be served: a local file, or on a bucket root an object.
 struct DatasetFile {
-  std::string path;    // absolute, inside the dataset directory
+  std::string path;    // absolute, inside the dataset directory; "" on a bucket root
+  std::string key;     // on a bucket root: the object's key (StorageRoot::OpenStore)
+  int64_t size = 0;    // on a bucket root: the object's size
   std::string job_id;  // the job the file belongs to; "" for the whole dataset's files
   std::vector<std::string> dataset_jobs;  // every job the manifest lists
 };
 
+// The dataset's manifest.json as published: from the dataset directory, or on a bucket root
+// from the bucket. NOT_FOUND "no published dataset" without one; INVALID_ARGUMENT for a
+// malformed name.
+absl::StatusOr<framepair::v1::Manifest> PublishedManifest(const StorageRoot& storage,
+                                                          const std::string& dataset);
+
 // `file` must be manifest.json, a file the manifest lists (shards, the validation file) or
 // reports/<job>.html of a job it lists, and must resolve (symbolic links followed) inside the
-// dataset directory to a regular file. NOT_FOUND for an unknown dataset or a file the
-// manifest does not list (the message never says which of the two); INVALID_ARGUMENT for a
-// malformed dataset name.
+// dataset directory to a regular file (on a bucket root: be an object under the dataset's
+// prefix). NOT_FOUND for an unknown dataset or a file the manifest does not list (the message
+// never says which of the two), and for a report page the dataset does not have (none on a
+// bucket root); INVALID_ARGUMENT for a malformed dataset name.
 absl::StatusOr<DatasetFile> FindDatasetFile(const StorageRoot& storage, const std::string& dataset,
                                             const std::string& file);
 
@@ -43,8 +56,9 @@ absl::StatusOr<std::vector<framepair::v1::DatasetSummary>> ListPublishedDatasets
 // validation file is rewritten without their parts and the manifest atomically without them
 // (or removed, when no pair is left), and only then their shards and reports go (WithoutPairs).
 // NOT_FOUND for an unknown dataset or a job it does not hold. The directory itself goes (when
-// empty) only with the whole dataset. Not thread-safe for one dataset: the caller serialises it
-// with publications.
+// empty) only with the whole dataset. On a bucket root the same steps on the objects (the
+// validation file rewritten in the scratch directory). Not thread-safe for one dataset: the
+// caller serialises it with publications.
 absl::StatusOr<framepair::v1::DeleteDatasetResponse> RemoveFromDataset(const StorageRoot& storage,
                                                                        const std::string& dataset,
                                                                        const std::string& job_id);

@@ -78,11 +78,6 @@ std::vector<std::pair<const char*, std::string>> FilesOf(const framepair::v1::Ta
 
 constexpr char kManifest[] = "manifest.json";
 
-// A dataset's file, relative to the storage root.
-std::string DatasetKey(const std::string& dataset, const std::string& file) {
-  return absl::StrCat("datasets/", dataset, "/", file);
-}
-
 // Downloads `relative` from a bucket root into the scratch directory, if the bucket has it.
 absl::Status FetchIfStored(const StorageRoot& storage, const std::string& relative) {
   absl::StatusOr<std::string> got = storage.Fetch(relative);
@@ -305,10 +300,22 @@ absl::StatusOr<framepair::v1::JobResult> PublishJob(const StorageRoot& storage,
     if (storage.remote()) {
       FP_RETURN_IF_ERROR(storage.Push(DatasetKey(spec.dataset(), kManifest)));  // last
     }
+    // What the new manifest no longer lists (a replaced job's shards and report): on a
+    // bucket root the objects, which a reader's train_*.tfrecord glob would still find.
+    std::unique_ptr<ObjectStore> store;
+    if (storage.remote() && !removed_files.empty()) {
+      FP_ASSIGN_OR_RETURN(store, storage.OpenStore());
+    }
     for (const std::string& file : removed_files) {
       std::error_code ec;
       fs::remove(fs::path(dir) / file, ec);
-      if (ec) spdlog::warn("{}: cannot remove {}: {}", job_id, file, ec.message());
+      if (store != nullptr) {
+        if (absl::Status s = store->Delete(DatasetKey(spec.dataset(), file)); !s.ok()) {
+          spdlog::warn("{}: cannot remove {}: {}", job_id, file, std::string(s.message()));
+        }
+      } else if (ec) {
+        spdlog::warn("{}: cannot remove {}: {}", job_id, file, ec.message());
+      }
     }
   }
 
