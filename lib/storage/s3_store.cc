@@ -86,7 +86,6 @@ std::string XmlValue(const std::string& xml, const std::string& tag, size_t* fro
 struct Response {
   long status = 0;
   CURLcode curl = CURLE_OK;
-  std::string curl_error;
   std::string body;
   std::string etag;
 };
@@ -344,8 +343,11 @@ class S3Store : public ObjectStore {
     if (r.curl == CURLE_OK && r.status >= 200 && r.status < 300) return absl::OkStatus();
     const std::string where = Where(key);
     if (r.curl != CURLE_OK) {
-      return absl::UnavailableError(absl::StrCat(where, ": ", r.curl_error, " (endpoint ",
-                                                 endpoint_, "; check AWS_ENDPOINT_URL)"));
+      // libcurl's detailed text (CURLOPT_ERRORBUFFER) names hosts and ports; a job error reaches
+      // every client, so only the error class goes out, and the details to the log.
+      return absl::UnavailableError(absl::StrCat(
+          where, ": ", curl_easy_strerror(r.curl),
+          " (the storage endpoint did not answer; check AWS_ENDPOINT_URL and the network)"));
     }
     const std::string code = QuoteUserText(XmlValue(r.body, "Code"));
     const std::string what = absl::StrCat(where, ": HTTP ", r.status, " ", code);
@@ -415,12 +417,10 @@ class S3Store : public ObjectStore {
     CURL* c = curl_.get();
     curl_easy_reset(c);
     Response r;
-    char error[CURL_ERROR_SIZE] = {0};
     std::string url = absl::StrCat(endpoint_, "/", url_.bucket);
     if (!object.empty()) absl::StrAppend(&url, "/", UriEncode(object, true));
     if (!query.empty()) absl::StrAppend(&url, "?", query);
     curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
     // A server that stops answering mid-transfer is an error within a minute, not a hang.
@@ -466,9 +466,6 @@ class S3Store : public ObjectStore {
     r.curl = curl_easy_perform(c);
     curl_slist_free_all(list);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-    if (r.curl != CURLE_OK) {
-      r.curl_error = error[0] != '\0' ? error : curl_easy_strerror(r.curl);
-    }
     if (sink != nullptr && (r.status < 200 || r.status >= 300)) {
       // The error document went to the file; read it back for the message.
       std::fflush(sink);
