@@ -445,6 +445,102 @@ TEST_F(JobStoreTest, StaleAttemptsAreFencedOut) {
             absl::StatusCode::kNotFound);
 }
 
+// The "done" event rides in CompleteAttempt's transaction: the file holds both or neither.
+TEST_F(JobStoreTest, CompleteAttemptStoresItsDoneEventInTheSameTransaction) {
+  Reopen();
+  const std::string job = MustCreate(Job("ds"));
+  auto lr = store_->StartAttempt(job, "ingest-lr", "w1", kT0);
+  auto hr = store_->StartAttempt(job, "ingest-hr", "w2", kT0);
+  ASSERT_TRUE(lr.ok() && hr.ok());
+
+  TransitionEvent done{"lr done", kT0 + 5};
+  ASSERT_TRUE(store_->CompleteAttempt(job, "ingest-lr", *lr, "lr", &done).ok());
+  EXPECT_EQ(done.seq, 1);
+  EXPECT_EQ(MustGetTask(job, "ingest-lr").state, TaskState::kDone);
+  auto events = store_->EventsAfter(job, 0, 10);
+  ASSERT_TRUE(events.ok()) << events.status();
+  EXPECT_THAT(*events, ElementsAre(EventRecord{1, kT0 + 5, "lr done"}));
+
+  // A fenced-out answer stores no event either.
+  TransitionEvent stale{"stale", kT0 + 6};
+  EXPECT_EQ(store_->CompleteAttempt(job, "ingest-lr", *lr, "again", &stale).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(stale.seq, 0);
+
+  // The event's insert fails (an operator's trigger refuses it): the task stays RUNNING, its
+  // result and its dependents untouched, and no event is stored.
+  {
+    RawDb raw(path_);
+    raw.Exec(
+        "CREATE TRIGGER refuse_events BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, "
+        "'refused'); END");
+  }
+  TransitionEvent refused{"hr done", kT0 + 7};
+  EXPECT_FALSE(store_->CompleteAttempt(job, "ingest-hr", *hr, "hr", &refused).ok());
+  EXPECT_EQ(refused.seq, 0);
+  const TaskRecord running = MustGetTask(job, "ingest-hr");
+  EXPECT_EQ(running.state, TaskState::kRunning);
+  EXPECT_EQ(running.result, "");
+  EXPECT_THAT(Ready(), IsEmpty());  // align still waits for ingest-hr
+  auto last = store_->LastEventSeq(job);
+  ASSERT_TRUE(last.ok());
+  EXPECT_EQ(*last, 1);
+
+  // Without the trigger the same answer goes through, with the next seq.
+  RawDb(path_).Exec("DROP TRIGGER refuse_events");
+  ASSERT_TRUE(store_->CompleteAttempt(job, "ingest-hr", *hr, "hr", &refused).ok());
+  EXPECT_EQ(refused.seq, 2);
+  EXPECT_THAT(Names(Ready()), ElementsAre("align"));
+  Reopen();  // durable together
+  EXPECT_EQ(MustGetTask(job, "ingest-hr").result, "hr");
+  events = store_->EventsAfter(job, 1, 10);
+  ASSERT_TRUE(events.ok());
+  EXPECT_THAT(*events, ElementsAre(EventRecord{2, kT0 + 7, "hr done"}));
+}
+
+// The job's "running" event rides in the StartAttempt that moves it to RUNNING, and only there.
+TEST_F(JobStoreTest, FirstStartAttemptStoresTheJobRunningEvent) {
+  Reopen();
+  const std::string job = MustCreate(Job("ds"));
+
+  // The event's insert fails: the task stays PENDING (attempt 0) and the job QUEUED.
+  {
+    RawDb raw(path_);
+    raw.Exec(
+        "CREATE TRIGGER refuse_events BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, "
+        "'refused'); END");
+  }
+  bool started = true;
+  TransitionEvent running{"job running", kT0 + 1};
+  EXPECT_FALSE(store_->StartAttempt(job, "ingest-lr", "w1", kT0, &started, &running).ok());
+  EXPECT_FALSE(started);
+  EXPECT_EQ(running.seq, 0);
+  EXPECT_EQ(MustGetTask(job, "ingest-lr").state, TaskState::kPending);
+  EXPECT_EQ(MustGetTask(job, "ingest-lr").attempt, 0);
+  auto queued = store_->GetJob(job);
+  ASSERT_TRUE(queued.ok());
+  EXPECT_EQ(queued->state, JobState::kQueued);
+  RawDb(path_).Exec("DROP TRIGGER refuse_events");
+
+  auto first = store_->StartAttempt(job, "ingest-lr", "w1", kT0, &started, &running);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(started);
+  EXPECT_EQ(running.seq, 1);
+  auto job_now = store_->GetJob(job);
+  ASSERT_TRUE(job_now.ok());
+  EXPECT_EQ(job_now->state, JobState::kRunning);
+
+  // The job is RUNNING already: the next start stores no event.
+  TransitionEvent again{"job running again", kT0 + 2};
+  auto second = store_->StartAttempt(job, "ingest-hr", "w2", kT0, &started, &again);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_FALSE(started);
+  EXPECT_EQ(again.seq, 0);
+  auto events = store_->EventsAfter(job, 0, 10);
+  ASSERT_TRUE(events.ok());
+  EXPECT_THAT(*events, ElementsAre(EventRecord{1, kT0 + 1, "job running"}));
+}
+
 TEST_F(JobStoreTest, TerminalJobStatesAreFinal) {
   Reopen();
   const std::string job = MustCreate(Job("ds"));

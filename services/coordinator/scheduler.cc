@@ -41,6 +41,12 @@ absl::StatusOr<TaskRequest> BuildAttemptRequest(const std::string& job_id,
   return BuildTaskRequest(job_id, spec, *id, attempt, deps);
 }
 
+// The stored bytes of `event`, stamped with `now_ms` (the time the store is given too).
+std::string EventPayload(JobEvent event, int64_t now_ms) {
+  event.set_unix_ms(now_ms);
+  return event.SerializeAsString();
+}
+
 std::string CodeName(grpc::StatusCode code) {
   return std::string(absl::StatusCodeToString(static_cast<absl::StatusCode>(code)));
 }
@@ -358,21 +364,24 @@ void Scheduler::Launch(const std::shared_ptr<Attempt>& a) {
   absl::StatusOr<JobRecord> job = store_->GetJob(a->job_id);
   absl::StatusOr<std::map<std::string, std::string>> results =
       store_->TaskResults(a->job_id, UpstreamTaskNames(/*hr_only=*/false));
+  // The job's "running" event, stored with the start that moves the job to RUNNING (one write).
+  JobEvent running;
+  running.mutable_state()->set_state(framepair::v1::JOB_RUNNING);
+  const int64_t now = NowMs();
+  const std::string running_payload = EventPayload(running, now);
+  TransitionEvent running_event{running_payload, now};
   bool job_started = false;
   absl::StatusOr<int64_t> attempt_no =
       job.ok() && results.ok()
-          ? store_->StartAttempt(a->job_id, a->task, a->target->address, NowMs(), &job_started)
+          ? store_->StartAttempt(a->job_id, a->task, a->target->address, now, &job_started,
+                                 &running_event)
           : absl::StatusOr<int64_t>(absl::UnavailableError("cannot read the job"));
   if (!attempt_no.ok()) {  // cancelled or taken meanwhile
     EndAttempt(*a, /*answered=*/false, grpc::Status::CANCELLED);
     return;
   }
   a->attempt = *attempt_no;
-  if (job_started) {
-    JobEvent event;
-    event.mutable_state()->set_state(framepair::v1::JOB_RUNNING);
-    RecordEvent(a->job_id, event);
-  }
+  if (running_event.seq > 0) hub_->Notify(a->job_id, running_event.seq);
   framepair::v1::JobSpec spec;
   spec.ParseFromString(job->spec);
   std::map<std::string, TaskResult> deps;
@@ -480,8 +489,17 @@ bool Scheduler::HasRunningAttemptsLocked(const std::string& job_id) {
 void Scheduler::HandleOutcome(Attempt& a, const grpc::Status& status, const TaskResult* result) {
   TaskStatus event = a.Status(framepair::v1::TASK_STATE_UNSPECIFIED);
   if (status.ok()) {
-    absl::Status stored =
-        store_->CompleteAttempt(a.job_id, a.task, a.attempt, result->SerializeAsString());
+    // The "done" event is stored in the transaction that makes the task DONE (one write).
+    SetTaskState(&event, framepair::v1::TASK_DONE);
+    event.set_done(a.done);
+    event.set_total(a.total);
+    JobEvent done;
+    *done.mutable_task() = event;
+    const int64_t now = NowMs();
+    const std::string done_payload = EventPayload(done, now);
+    TransitionEvent done_event{done_payload, now};
+    absl::Status stored = store_->CompleteAttempt(a.job_id, a.task, a.attempt,
+                                                  result->SerializeAsString(), &done_event);
     if (!stored.ok()) {
       // Fenced out (retried, cancelled or requeued meanwhile): the result is not used.
       spdlog::warn("{}/{}: result of attempt {} ignored: {}", a.job_id, a.task, a.attempt,
@@ -490,11 +508,8 @@ void Scheduler::HandleOutcome(Attempt& a, const grpc::Status& status, const Task
       return;
     }
     AttemptCounter().Increment({a.kind, "done"});
-    Wake();  // its dependents are ready now; the event below need not delay them
-    SetTaskState(&event, framepair::v1::TASK_DONE);
-    event.set_done(a.done);
-    event.set_total(a.total);
-    TaskEvent(a.job_id, event);
+    Wake();  // its dependents are ready now
+    hub_->Notify(a.job_id, done_event.seq);
     FinishJobIfDone(a.job_id);
     return;
   }
@@ -756,8 +771,7 @@ void Scheduler::TaskEvent(const std::string& job_id, const TaskStatus& status) {
 
 void Scheduler::RecordEvent(const std::string& job_id, JobEvent event) {
   const int64_t now = NowMs();
-  event.set_unix_ms(now);
-  absl::StatusOr<int64_t> seq = store_->AppendEvent(job_id, event.SerializeAsString(), now);
+  absl::StatusOr<int64_t> seq = store_->AppendEvent(job_id, EventPayload(event, now), now);
   if (!seq.ok()) {
     spdlog::error("{}: storing an event: {}", job_id, seq.status().ToString());
     return;
