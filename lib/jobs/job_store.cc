@@ -1143,6 +1143,59 @@ absl::StatusOr<std::vector<TaskRecord>> JobStore::ReadyTasks(int64_t now_unix_ms
   return ready;
 }
 
+absl::StatusOr<std::vector<TaskRecord>> JobStore::ReadyTasksOfKinds(
+    int64_t now_unix_ms, const std::vector<std::pair<std::string, int>>& limits) {
+  if (limits.empty()) return std::vector<TaskRecord>{};
+  for (const auto& [kind, limit] : limits) {
+    if (limit <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("ReadyTasksOfKinds limit of \"", kind, "\" must be positive, got ", limit));
+    }
+  }
+  // One walk of tasks_ready_by_age per kind (as in ReadyTasks), joined by UNION ALL: ?1 is now,
+  // ?(2k+2) / ?(2k+3) the kind and limit of the k-th branch. The text depends only on the number
+  // of kinds, so the connection compiles it once.
+  std::string sql;
+  for (size_t k = 0; k < limits.size(); ++k) {
+    if (k > 0) sql += " UNION ALL ";
+    absl::StrAppend(&sql,
+                    "SELECT * FROM (SELECT t.job_id, t.name, t.kind, t.state, t.attempt, "
+                    "t.retries, t.not_before_unix_ms, t.worker, t.started_unix_ms, t.error"
+                    " FROM tasks t INDEXED BY tasks_ready_by_age"
+                    " CROSS JOIN jobs j ON j.id = t.job_id"
+                    " WHERE t.state = 'PENDING' AND t.waiting = 0 AND t.kind = ?",
+                    2 * k + 2,
+                    " AND t.not_before_unix_ms <= ?1 AND " FP_UNFINISHED_JOB
+                    " ORDER BY t.job_seq, t.name LIMIT ?",
+                    2 * k + 3, ")");
+  }
+  absl::MutexLock lock(&read_mu_);
+  const Conn c{read_db_.get(), &path_, read_cache_.get()};
+  FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c, sql.c_str()));
+  s.Bind(1, now_unix_ms);
+  for (size_t k = 0; k < limits.size(); ++k) {
+    s.BindText(static_cast<int>(2 * k + 2), limits[k].first);
+    s.Bind(static_cast<int>(2 * k + 3), limits[k].second);
+  }
+  std::vector<TaskRecord> ready;
+  for (;;) {
+    FP_ASSIGN_OR_RETURN(const bool row, s.Step());
+    if (!row) return ready;
+    TaskRecord t;
+    t.job_id = s.Text(0);
+    t.name = s.Text(1);
+    t.kind = s.Text(2);
+    t.state = TaskState::kPending;  // the query's condition
+    t.attempt = s.Int(4);
+    t.retries = s.Int(5);
+    t.not_before_unix_ms = s.Int(6);
+    t.worker = s.Text(7);
+    t.started_unix_ms = s.Int(8);
+    t.error = s.Text(9);
+    ready.push_back(std::move(t));
+  }
+}
+
 absl::StatusOr<int64_t> JobStore::StartAttempt(std::string_view job_id, std::string_view name,
                                                std::string_view worker, int64_t now_unix_ms,
                                                bool* job_started,

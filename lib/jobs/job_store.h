@@ -40,6 +40,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -217,6 +218,13 @@ class JobStore {
   // (one index walk), whatever the number of jobs queued or of tasks in them.
   absl::StatusOr<std::vector<TaskRecord>> ReadyTasks(int64_t now_unix_ms, int limit,
                                                      std::string_view kind = "");
+
+  // The scheduler's round in one query: for each (kind, limit) of `limits` (limit > 0), up to
+  // `limit` ready tasks of that kind, as ReadyTasks(now_unix_ms, limit, kind) lists them, kinds in
+  // the order given. Records carry what dispatching needs: every field but deps, input and result
+  // (left empty: read them for the tasks actually started). Same cost per task returned.
+  absl::StatusOr<std::vector<TaskRecord>> ReadyTasksOfKinds(
+      int64_t now_unix_ms, const std::vector<std::pair<std::string, int>>& limits);
 
   // PENDING -> RUNNING: attempt += 1, worker and started_unix_ms set; returns the new attempt,
   // which the worker must quote back. FAILED_PRECONDITION unless the task is PENDING, its deps

@@ -366,6 +366,47 @@ TEST_F(JobStoreTest, ReadyTasksFollowDependencies) {
   EXPECT_EQ(store_->ReadyTasks(kT0, 0).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+// The scheduler's one query per round lists, kind by kind, what ReadyTasks lists for each.
+TEST_F(JobStoreTest, ReadyTasksOfKindsListsEachKindLikeReadyTasks) {
+  Reopen();
+  const std::string j1 = MustCreate(Job("ds"));
+  const std::string j2 = MustCreate(Job("ds"));
+  const std::string j3 = MustCreate(Job("ds"));
+  RunToDone(j1, "ingest-lr");
+  RunToDone(j1, "ingest-hr");
+  RunToDone(j1, "align");
+  auto retried = store_->StartAttempt(j2, "ingest-hr", "w", kT0);
+  ASSERT_TRUE(retried.ok());
+  ASSERT_TRUE(store_->RetryAttempt(j2, "ingest-hr", *retried, kT0 + 50, "unavailable").ok());
+
+  for (const int64_t now : {kT0, kT0 + 50}) {
+    auto ready = store_->ReadyTasksOfKinds(now, {{"pack", 2}, {"ingest", 4}, {"align", 9}});
+    ASSERT_TRUE(ready.ok()) << ready.status();
+    std::vector<TaskRecord> expected = Ready(now, 2, "pack");
+    for (TaskRecord& t : Ready(now, 4, "ingest")) expected.push_back(t);
+    EXPECT_THAT(Names(*ready, true), Names(expected, true));
+    ASSERT_EQ(ready->size(), expected.size());
+    for (size_t i = 0; i < expected.size(); ++i) {
+      // Everything but what dispatching does not read.
+      expected[i].deps.clear();
+      expected[i].input.clear();
+      EXPECT_EQ((*ready)[i], expected[i]) << expected[i].name;
+    }
+  }
+  auto later = store_->ReadyTasksOfKinds(kT0 + 50, {{"ingest", 9}});
+  ASSERT_TRUE(later.ok());
+  EXPECT_THAT(Names(*later, true), ElementsAre(j2 + ":ingest-hr", j2 + ":ingest-lr",
+                                               j3 + ":ingest-hr", j3 + ":ingest-lr"));
+  EXPECT_EQ((*later)[0].retries, 1);
+  EXPECT_EQ((*later)[0].worker, "w");
+
+  auto none = store_->ReadyTasksOfKinds(kT0, {});
+  ASSERT_TRUE(none.ok());
+  EXPECT_THAT(*none, IsEmpty());
+  EXPECT_EQ(store_->ReadyTasksOfKinds(kT0, {{"pack", 0}}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(JobStoreTest, BackoffDelaysReadiness) {
   Reopen();
   TaskRecord later = Task("later", "pack");

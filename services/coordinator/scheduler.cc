@@ -307,50 +307,63 @@ std::vector<Scheduler::Target*>& Scheduler::TargetsOf(const std::string& kind) {
 }
 
 void Scheduler::Dispatch() {
-  for (const std::string kind : {"ingest", "align", "scene", "pack"}) {
-    std::vector<Target*>& targets = TargetsOf(kind);
-    if (targets.empty()) continue;
-    int free = 0;
+  // One query for every kind with a free slot. An attempt dispatched in an earlier round may
+  // still be PENDING in the store (its StartAttempt waits on the executor): such tasks come
+  // first in the list and are skipped, so each kind's limit reaches past its attempts in flight.
+  std::vector<std::pair<std::string, int>> limits;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const char* kind : {"ingest", "align", "scene", "pack"}) {
+      int free = 0;
+      int in_flight = 0;
+      for (const Target* t : TargetsOf(kind)) {
+        free += std::max(0, t->capacity - t->in_flight);
+        in_flight += t->in_flight;
+      }
+      if (free > 0) limits.emplace_back(kind, free + in_flight);
+    }
+  }
+  if (limits.empty()) return;
+  absl::StatusOr<std::vector<TaskRecord>> ready = store_->ReadyTasksOfKinds(NowMs(), limits);
+  if (!ready.ok()) {
+    spdlog::error("reading ready tasks: {}", ready.status().ToString());
+    return;
+  }
+  std::set<std::string> full;  // kinds without a free target left this round
+  for (const TaskRecord& task : *ready) {
+    if (full.contains(task.kind)) continue;
+    std::vector<Target*>& targets = TargetsOf(task.kind);
+    const std::string key = task.job_id + "/" + task.name;
+    std::shared_ptr<Attempt> attempt;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      for (Target* t : targets) free += std::max(0, t->capacity - t->in_flight);
-    }
-    if (free == 0) continue;
-    absl::StatusOr<std::vector<TaskRecord>> ready = store_->ReadyTasks(NowMs(), free, kind);
-    if (!ready.ok()) {
-      spdlog::error("reading ready tasks: {}", ready.status().ToString());
-      return;
-    }
-    for (const TaskRecord& task : *ready) {
-      const std::string key = task.job_id + "/" + task.name;
-      auto attempt = std::make_shared<Attempt>(this, executor_);
+      if (running_.count(key)) continue;
+      const auto now = std::chrono::steady_clock::now();
+      std::vector<TargetLoad> loads;
+      loads.reserve(targets.size());
+      for (const Target* t : targets) {
+        loads.push_back(TargetLoad{t->address, t->in_flight, t->capacity, t->resting_until > now});
+      }
+      const int chosen = ChooseTarget(loads, task.retries, task.worker);
+      if (chosen < 0) {
+        full.insert(task.kind);
+        continue;
+      }
+      attempt = std::make_shared<Attempt>(this, executor_);
       attempt->self = attempt;
       attempt->job_id = task.job_id;
       attempt->task = task.name;
       attempt->kind = task.kind;
       attempt->retries = task.retries;
       attempt->last_progress_ms = NowMs();
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (running_.count(key)) continue;
-        const auto now = std::chrono::steady_clock::now();
-        std::vector<TargetLoad> loads;
-        loads.reserve(targets.size());
-        for (const Target* t : targets) {
-          loads.push_back(
-              TargetLoad{t->address, t->in_flight, t->capacity, t->resting_until > now});
-        }
-        const int chosen = ChooseTarget(loads, task.retries, task.worker);
-        if (chosen < 0) break;
-        attempt->target = targets[static_cast<size_t>(chosen)];
-        attempt->worker = attempt->target->address;
-        attempt->target->in_flight++;
-        running_[key] = attempt;
-      }
-      // The store calls of the start run on the executor, so the starts of this round share
-      // one commit of the store instead of taking one fsync each on this thread.
-      boost::asio::post(attempt->strand, [this, attempt] { Launch(attempt); });
+      attempt->target = targets[static_cast<size_t>(chosen)];
+      attempt->worker = attempt->target->address;
+      attempt->target->in_flight++;
+      running_[key] = attempt;
     }
+    // The store calls of the start run on the executor, so the starts of this round share
+    // one commit of the store instead of taking one fsync each on this thread.
+    boost::asio::post(attempt->strand, [this, attempt] { Launch(attempt); });
   }
 }
 
