@@ -1160,7 +1160,8 @@ absl::StatusOr<std::vector<TaskRecord>> JobStore::ReadyTasksOfKinds(
     if (k > 0) sql += " UNION ALL ";
     absl::StrAppend(&sql,
                     "SELECT * FROM (SELECT t.job_id, t.name, t.kind, t.state, t.attempt, "
-                    "t.retries, t.not_before_unix_ms, t.worker, t.started_unix_ms, t.error"
+                    "t.retries, t.not_before_unix_ms, t.worker, t.started_unix_ms, x'', x'', "
+                    "t.error, NULL"
                     " FROM tasks t INDEXED BY tasks_ready_by_age"
                     " CROSS JOIN jobs j ON j.id = t.job_id"
                     " WHERE t.state = 'PENDING' AND t.waiting = 0 AND t.kind = ?",
@@ -1177,23 +1178,8 @@ absl::StatusOr<std::vector<TaskRecord>> JobStore::ReadyTasksOfKinds(
     s.BindText(static_cast<int>(2 * k + 2), limits[k].first);
     s.Bind(static_cast<int>(2 * k + 3), limits[k].second);
   }
-  std::vector<TaskRecord> ready;
-  for (;;) {
-    FP_ASSIGN_OR_RETURN(const bool row, s.Step());
-    if (!row) return ready;
-    TaskRecord t;
-    t.job_id = s.Text(0);
-    t.name = s.Text(1);
-    t.kind = s.Text(2);
-    t.state = TaskState::kPending;  // the query's condition
-    t.attempt = s.Int(4);
-    t.retries = s.Int(5);
-    t.not_before_unix_ms = s.Int(6);
-    t.worker = s.Text(7);
-    t.started_unix_ms = s.Int(8);
-    t.error = s.Text(9);
-    ready.push_back(std::move(t));
-  }
+  // The columns of FP_TASK_COLUMNS with empty input and result, and no dep.
+  return ReadTasksWithDeps(s);
 }
 
 absl::StatusOr<int64_t> JobStore::StartAttempt(std::string_view job_id, std::string_view name,
