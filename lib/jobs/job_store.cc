@@ -614,6 +614,24 @@ absl::StatusOr<std::string> StoredJobState(const Conn& c, std::string_view job_i
   return s.Text(0);
 }
 
+// Appends an event to an existing job's stream (the caller checked that the job exists) and
+// returns its seq: the next after the job's last, assigned in the caller's transaction.
+absl::StatusOr<int64_t> InsertEvent(const Conn& c, std::string_view job_id,
+                                    std::string_view payload, int64_t unix_ms) {
+  FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c,
+                                            "INSERT INTO events (job_id, seq, unix_ms, payload)"
+                                            " SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3"
+                                            " FROM events WHERE job_id = ?1 RETURNING seq"));
+  s.BindText(1, job_id);
+  s.Bind(2, unix_ms);
+  s.BindBlob(3, payload);
+  FP_ASSIGN_OR_RETURN(const bool row, s.Step());
+  if (!row) return absl::InternalError("INSERT ... RETURNING seq returned no row");
+  const int64_t seq = s.Int(0);
+  FP_RETURN_IF_ERROR(s.Run());  // a statement must finish before COMMIT
+  return seq;
+}
+
 }  // namespace
 
 std::string_view JobStateName(JobState state) {
@@ -1125,10 +1143,52 @@ absl::StatusOr<std::vector<TaskRecord>> JobStore::ReadyTasks(int64_t now_unix_ms
   return ready;
 }
 
+absl::StatusOr<std::vector<TaskRecord>> JobStore::ReadyTasksOfKinds(
+    int64_t now_unix_ms, const std::vector<std::pair<std::string, int>>& limits) {
+  if (limits.empty()) return std::vector<TaskRecord>{};
+  for (const auto& [kind, limit] : limits) {
+    if (limit <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("ReadyTasksOfKinds limit of \"", kind, "\" must be positive, got ", limit));
+    }
+  }
+  // One walk of tasks_ready_by_age per kind (as in ReadyTasks), joined by UNION ALL: ?1 is now,
+  // ?(2k+2) / ?(2k+3) the kind and limit of the k-th branch. The text depends only on the number
+  // of kinds, so the connection compiles it once.
+  std::string sql;
+  for (size_t k = 0; k < limits.size(); ++k) {
+    if (k > 0) sql += " UNION ALL ";
+    absl::StrAppend(&sql,
+                    "SELECT * FROM (SELECT t.job_id, t.name, t.kind, t.state, t.attempt, "
+                    "t.retries, t.not_before_unix_ms, t.worker, t.started_unix_ms, x'', x'', "
+                    "t.error, NULL"
+                    " FROM tasks t INDEXED BY tasks_ready_by_age"
+                    " CROSS JOIN jobs j ON j.id = t.job_id"
+                    " WHERE t.state = 'PENDING' AND t.waiting = 0 AND t.kind = ?",
+                    2 * k + 2,
+                    " AND t.not_before_unix_ms <= ?1 AND " FP_UNFINISHED_JOB
+                    " ORDER BY t.job_seq, t.name LIMIT ?",
+                    2 * k + 3, ")");
+  }
+  absl::MutexLock lock(&read_mu_);
+  const Conn c{read_db_.get(), &path_, read_cache_.get()};
+  FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c, sql.c_str()));
+  s.Bind(1, now_unix_ms);
+  for (size_t k = 0; k < limits.size(); ++k) {
+    s.BindText(static_cast<int>(2 * k + 2), limits[k].first);
+    s.Bind(static_cast<int>(2 * k + 3), limits[k].second);
+  }
+  // The columns of FP_TASK_COLUMNS with empty input and result, and no dep.
+  return ReadTasksWithDeps(s);
+}
+
 absl::StatusOr<int64_t> JobStore::StartAttempt(std::string_view job_id, std::string_view name,
                                                std::string_view worker, int64_t now_unix_ms,
-                                               bool* job_started) {
+                                               bool* job_started,
+                                               TransitionEvent* job_started_event) {
   if (job_started != nullptr) *job_started = false;
+  if (job_started_event != nullptr) job_started_event->seq = 0;
+  int64_t event_seq = 0;
   int64_t attempt = 0;
   bool job_queued = false;
   FP_RETURN_IF_ERROR(Write([&](sqlite3* db) -> absl::Status {
@@ -1183,9 +1243,15 @@ absl::StatusOr<int64_t> JobStore::StartAttempt(std::string_view job_id, std::str
     start.BindText(1, job_id);
     start.Bind(2, NowUnixMs());
     FP_RETURN_IF_ERROR(start.Run());
-    *job_started = true;
+    if (job_started_event != nullptr) {
+      FP_ASSIGN_OR_RETURN(event_seq, InsertEvent(c, job_id, job_started_event->payload,
+                                                 job_started_event->unix_ms));
+    }
     return absl::OkStatus();
   }));
+  // Only once committed: a write that failed (or whose COMMIT failed) left nothing.
+  if (job_started != nullptr) *job_started = job_queued;
+  if (job_started_event != nullptr) job_started_event->seq = event_seq;
   return attempt + 1;
 }
 
@@ -1235,16 +1301,27 @@ absl::Status FencedUpdate(const Conn& c, std::string_view job_id, std::string_vi
 }  // namespace
 
 absl::Status JobStore::CompleteAttempt(std::string_view job_id, std::string_view name,
-                                       int64_t attempt, std::string_view result) {
-  return Write([&](sqlite3* db) {
-    return FencedUpdate(
-        Conn{db, &path_, write_cache_.get()}, job_id, name, attempt,
+                                       int64_t attempt, std::string_view result,
+                                       TransitionEvent* done_event) {
+  if (done_event != nullptr) done_event->seq = 0;
+  int64_t event_seq = 0;
+  FP_RETURN_IF_ERROR(Write([&](sqlite3* db) -> absl::Status {
+    const Conn c{db, &path_, write_cache_.get()};
+    FP_RETURN_IF_ERROR(FencedUpdate(
+        c, job_id, name, attempt,
         "UPDATE tasks SET state = 'DONE', result = ?3 WHERE job_id = ?1 AND name = ?2",
         [&](Stmt& s) { s.BindBlob(3, result); },
         // Its dependents wait for one dep less (found through task_deps_by_dep).
         "UPDATE tasks SET waiting = waiting - 1 WHERE job_id = ?1 AND name IN"
-        " (SELECT task FROM task_deps WHERE job_id = ?1 AND dep = ?2)");
-  });
+        " (SELECT task FROM task_deps WHERE job_id = ?1 AND dep = ?2)"));
+    if (done_event == nullptr) return absl::OkStatus();
+    // The task exists, so its job does (the foreign key).
+    FP_ASSIGN_OR_RETURN(event_seq,
+                        InsertEvent(c, job_id, done_event->payload, done_event->unix_ms));
+    return absl::OkStatus();
+  }));
+  if (done_event != nullptr) done_event->seq = event_seq;
+  return absl::OkStatus();
 }
 
 absl::Status JobStore::RetryAttempt(std::string_view job_id, std::string_view name, int64_t attempt,
@@ -1319,17 +1396,8 @@ absl::StatusOr<int64_t> JobStore::AppendEvent(std::string_view job_id, std::stri
   FP_RETURN_IF_ERROR(Write([&](sqlite3* db) -> absl::Status {
     const Conn c{db, &path_, write_cache_.get()};
     FP_RETURN_IF_ERROR(RequireJob(c, job_id));
-    FP_ASSIGN_OR_RETURN(Stmt s, Stmt::Prepare(c,
-                                              "INSERT INTO events (job_id, seq, unix_ms, payload)"
-                                              " SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3"
-                                              " FROM events WHERE job_id = ?1 RETURNING seq"));
-    s.BindText(1, job_id);
-    s.Bind(2, unix_ms);
-    s.BindBlob(3, payload);
-    FP_ASSIGN_OR_RETURN(const bool row, s.Step());
-    if (!row) return absl::InternalError("INSERT ... RETURNING seq returned no row");
-    seq = s.Int(0);
-    return s.Run();  // a statement must finish before COMMIT
+    FP_ASSIGN_OR_RETURN(seq, InsertEvent(c, job_id, payload, unix_ms));
+    return absl::OkStatus();
   }));
   return seq;
 }

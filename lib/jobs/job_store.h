@@ -40,6 +40,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -105,6 +106,15 @@ struct EventRecord {
   std::string payload;  // opaque bytes
 
   bool operator==(const EventRecord&) const = default;
+};
+
+// An event stored in the transaction of a transition (StartAttempt, CompleteAttempt), so the
+// file holds both or neither: a crash or a refused transition can never leave a task DONE
+// without its "done" event, or the event without the transition.
+struct TransitionEvent {
+  std::string_view payload;  // opaque bytes, as for AppendEvent
+  int64_t unix_ms = 0;
+  int64_t seq = 0;  // out: the event's seq once stored (as AppendEvent assigns it); 0 = not stored
 };
 
 struct ListJobsQuery {
@@ -209,20 +219,30 @@ class JobStore {
   absl::StatusOr<std::vector<TaskRecord>> ReadyTasks(int64_t now_unix_ms, int limit,
                                                      std::string_view kind = "");
 
+  // The scheduler's round in one query: for each (kind, limit) of `limits` (limit > 0), up to
+  // `limit` ready tasks of that kind, as ReadyTasks(now_unix_ms, limit, kind) lists them, kinds in
+  // the order given. Records carry what dispatching needs: every field but deps, input and result
+  // (left empty: read them for the tasks actually started). Same cost per task returned.
+  absl::StatusOr<std::vector<TaskRecord>> ReadyTasksOfKinds(
+      int64_t now_unix_ms, const std::vector<std::pair<std::string, int>>& limits);
+
   // PENDING -> RUNNING: attempt += 1, worker and started_unix_ms set; returns the new attempt,
   // which the worker must quote back. FAILED_PRECONDITION unless the task is PENDING, its deps
   // are DONE and its job is QUEUED or RUNNING; of concurrent callers exactly one wins. The
   // backoff (not_before_unix_ms) is the caller's scheduling policy and is not checked here.
   // With `job_started`, a QUEUED job becomes RUNNING in the same transaction and
-  // *job_started says whether this call did it (of concurrent starts, one does).
+  // *job_started says whether this call did it (of concurrent starts, one does); then
+  // `job_started_event`, when given, is appended to the job's events in that transaction too.
   absl::StatusOr<int64_t> StartAttempt(std::string_view job_id, std::string_view name,
                                        std::string_view worker, int64_t now_unix_ms,
-                                       bool* job_started = nullptr);
+                                       bool* job_started = nullptr,
+                                       TransitionEvent* job_started_event = nullptr);
   // Fenced transitions: they act only while the task is RUNNING `attempt`; otherwise
   // FAILED_PRECONDITION ("stale attempt N of <job>/<task>, current is M") and nothing changes.
-  // RUNNING -> DONE with `result`.
+  // RUNNING -> DONE with `result`; `done_event`, when given, is appended to the job's events in
+  // the same transaction (a fenced-out call stores neither).
   absl::Status CompleteAttempt(std::string_view job_id, std::string_view name, int64_t attempt,
-                               std::string_view result);
+                               std::string_view result, TransitionEvent* done_event = nullptr);
   // RUNNING -> PENDING: retries += 1 (unless !count_retry: a busy worker's refusal is not a
   // failure of the task), ready again at not_before_unix_ms; `error` kept as the last error.
   absl::Status RetryAttempt(std::string_view job_id, std::string_view name, int64_t attempt,

@@ -366,6 +366,47 @@ TEST_F(JobStoreTest, ReadyTasksFollowDependencies) {
   EXPECT_EQ(store_->ReadyTasks(kT0, 0).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+// The scheduler's one query per round lists, kind by kind, what ReadyTasks lists for each.
+TEST_F(JobStoreTest, ReadyTasksOfKindsListsEachKindLikeReadyTasks) {
+  Reopen();
+  const std::string j1 = MustCreate(Job("ds"));
+  const std::string j2 = MustCreate(Job("ds"));
+  const std::string j3 = MustCreate(Job("ds"));
+  RunToDone(j1, "ingest-lr");
+  RunToDone(j1, "ingest-hr");
+  RunToDone(j1, "align");
+  auto retried = store_->StartAttempt(j2, "ingest-hr", "w", kT0);
+  ASSERT_TRUE(retried.ok());
+  ASSERT_TRUE(store_->RetryAttempt(j2, "ingest-hr", *retried, kT0 + 50, "unavailable").ok());
+
+  for (const int64_t now : {kT0, kT0 + 50}) {
+    auto ready = store_->ReadyTasksOfKinds(now, {{"pack", 2}, {"ingest", 4}, {"align", 9}});
+    ASSERT_TRUE(ready.ok()) << ready.status();
+    std::vector<TaskRecord> expected = Ready(now, 2, "pack");
+    for (TaskRecord& t : Ready(now, 4, "ingest")) expected.push_back(t);
+    EXPECT_THAT(Names(*ready, true), Names(expected, true));
+    ASSERT_EQ(ready->size(), expected.size());
+    for (size_t i = 0; i < expected.size(); ++i) {
+      // Everything but what dispatching does not read.
+      expected[i].deps.clear();
+      expected[i].input.clear();
+      EXPECT_EQ((*ready)[i], expected[i]) << expected[i].name;
+    }
+  }
+  auto later = store_->ReadyTasksOfKinds(kT0 + 50, {{"ingest", 9}});
+  ASSERT_TRUE(later.ok());
+  EXPECT_THAT(Names(*later, true), ElementsAre(j2 + ":ingest-hr", j2 + ":ingest-lr",
+                                               j3 + ":ingest-hr", j3 + ":ingest-lr"));
+  EXPECT_EQ((*later)[0].retries, 1);
+  EXPECT_EQ((*later)[0].worker, "w");
+
+  auto none = store_->ReadyTasksOfKinds(kT0, {});
+  ASSERT_TRUE(none.ok());
+  EXPECT_THAT(*none, IsEmpty());
+  EXPECT_EQ(store_->ReadyTasksOfKinds(kT0, {{"pack", 0}}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(JobStoreTest, BackoffDelaysReadiness) {
   Reopen();
   TaskRecord later = Task("later", "pack");
@@ -443,6 +484,102 @@ TEST_F(JobStoreTest, StaleAttemptsAreFencedOut) {
   EXPECT_EQ(store_->CompleteAttempt(job, "nope", 1, "").code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store_->StartAttempt(job, "nope", "w", kT0).status().code(),
             absl::StatusCode::kNotFound);
+}
+
+// The "done" event rides in CompleteAttempt's transaction: the file holds both or neither.
+TEST_F(JobStoreTest, CompleteAttemptStoresItsDoneEventInTheSameTransaction) {
+  Reopen();
+  const std::string job = MustCreate(Job("ds"));
+  auto lr = store_->StartAttempt(job, "ingest-lr", "w1", kT0);
+  auto hr = store_->StartAttempt(job, "ingest-hr", "w2", kT0);
+  ASSERT_TRUE(lr.ok() && hr.ok());
+
+  TransitionEvent done{"lr done", kT0 + 5};
+  ASSERT_TRUE(store_->CompleteAttempt(job, "ingest-lr", *lr, "lr", &done).ok());
+  EXPECT_EQ(done.seq, 1);
+  EXPECT_EQ(MustGetTask(job, "ingest-lr").state, TaskState::kDone);
+  auto events = store_->EventsAfter(job, 0, 10);
+  ASSERT_TRUE(events.ok()) << events.status();
+  EXPECT_THAT(*events, ElementsAre(EventRecord{1, kT0 + 5, "lr done"}));
+
+  // A fenced-out answer stores no event either.
+  TransitionEvent stale{"stale", kT0 + 6};
+  EXPECT_EQ(store_->CompleteAttempt(job, "ingest-lr", *lr, "again", &stale).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(stale.seq, 0);
+
+  // The event's insert fails (an operator's trigger refuses it): the task stays RUNNING, its
+  // result and its dependents untouched, and no event is stored.
+  {
+    RawDb raw(path_);
+    raw.Exec(
+        "CREATE TRIGGER refuse_events BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, "
+        "'refused'); END");
+  }
+  TransitionEvent refused{"hr done", kT0 + 7};
+  EXPECT_FALSE(store_->CompleteAttempt(job, "ingest-hr", *hr, "hr", &refused).ok());
+  EXPECT_EQ(refused.seq, 0);
+  const TaskRecord running = MustGetTask(job, "ingest-hr");
+  EXPECT_EQ(running.state, TaskState::kRunning);
+  EXPECT_EQ(running.result, "");
+  EXPECT_THAT(Ready(), IsEmpty());  // align still waits for ingest-hr
+  auto last = store_->LastEventSeq(job);
+  ASSERT_TRUE(last.ok());
+  EXPECT_EQ(*last, 1);
+
+  // Without the trigger the same answer goes through, with the next seq.
+  RawDb(path_).Exec("DROP TRIGGER refuse_events");
+  ASSERT_TRUE(store_->CompleteAttempt(job, "ingest-hr", *hr, "hr", &refused).ok());
+  EXPECT_EQ(refused.seq, 2);
+  EXPECT_THAT(Names(Ready()), ElementsAre("align"));
+  Reopen();  // durable together
+  EXPECT_EQ(MustGetTask(job, "ingest-hr").result, "hr");
+  events = store_->EventsAfter(job, 1, 10);
+  ASSERT_TRUE(events.ok());
+  EXPECT_THAT(*events, ElementsAre(EventRecord{2, kT0 + 7, "hr done"}));
+}
+
+// The job's "running" event rides in the StartAttempt that moves it to RUNNING, and only there.
+TEST_F(JobStoreTest, FirstStartAttemptStoresTheJobRunningEvent) {
+  Reopen();
+  const std::string job = MustCreate(Job("ds"));
+
+  // The event's insert fails: the task stays PENDING (attempt 0) and the job QUEUED.
+  {
+    RawDb raw(path_);
+    raw.Exec(
+        "CREATE TRIGGER refuse_events BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, "
+        "'refused'); END");
+  }
+  bool started = true;
+  TransitionEvent running{"job running", kT0 + 1};
+  EXPECT_FALSE(store_->StartAttempt(job, "ingest-lr", "w1", kT0, &started, &running).ok());
+  EXPECT_FALSE(started);
+  EXPECT_EQ(running.seq, 0);
+  EXPECT_EQ(MustGetTask(job, "ingest-lr").state, TaskState::kPending);
+  EXPECT_EQ(MustGetTask(job, "ingest-lr").attempt, 0);
+  auto queued = store_->GetJob(job);
+  ASSERT_TRUE(queued.ok());
+  EXPECT_EQ(queued->state, JobState::kQueued);
+  RawDb(path_).Exec("DROP TRIGGER refuse_events");
+
+  auto first = store_->StartAttempt(job, "ingest-lr", "w1", kT0, &started, &running);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(started);
+  EXPECT_EQ(running.seq, 1);
+  auto job_now = store_->GetJob(job);
+  ASSERT_TRUE(job_now.ok());
+  EXPECT_EQ(job_now->state, JobState::kRunning);
+
+  // The job is RUNNING already: the next start stores no event.
+  TransitionEvent again{"job running again", kT0 + 2};
+  auto second = store_->StartAttempt(job, "ingest-hr", "w2", kT0, &started, &again);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_FALSE(started);
+  EXPECT_EQ(again.seq, 0);
+  auto events = store_->EventsAfter(job, 0, 10);
+  ASSERT_TRUE(events.ok());
+  EXPECT_THAT(*events, ElementsAre(EventRecord{1, kT0 + 1, "job running"}));
 }
 
 TEST_F(JobStoreTest, TerminalJobStatesAreFinal) {

@@ -8,5 +8,6 @@ int main(int argc, char** argv) {
       "the aligned pairs for the coordinator's jobs.",
       [](framepair::StorageRoot storage, framepair::TaskRunner* runner) {
         return std::make_unique<framepair::AlignService>(std::move(storage), runner);
-      });
+      },
+      framepair::MemoryBudget::kNone);
 }

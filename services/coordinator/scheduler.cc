@@ -41,6 +41,12 @@ absl::StatusOr<TaskRequest> BuildAttemptRequest(const std::string& job_id,
   return BuildTaskRequest(job_id, spec, *id, attempt, deps);
 }
 
+// The stored bytes of `event`, stamped with `now_ms` (the time the store is given too).
+std::string EventPayload(JobEvent event, int64_t now_ms) {
+  event.set_unix_ms(now_ms);
+  return event.SerializeAsString();
+}
+
 std::string CodeName(grpc::StatusCode code) {
   return std::string(absl::StatusCodeToString(static_cast<absl::StatusCode>(code)));
 }
@@ -301,50 +307,63 @@ std::vector<Scheduler::Target*>& Scheduler::TargetsOf(const std::string& kind) {
 }
 
 void Scheduler::Dispatch() {
-  for (const std::string kind : {"ingest", "align", "scene", "pack"}) {
-    std::vector<Target*>& targets = TargetsOf(kind);
-    if (targets.empty()) continue;
-    int free = 0;
+  // One query for every kind with a free slot. An attempt dispatched in an earlier round may
+  // still be PENDING in the store (its StartAttempt waits on the executor): such tasks come
+  // first in the list and are skipped, so each kind's limit reaches past its attempts in flight.
+  std::vector<std::pair<std::string, int>> limits;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const char* kind : {"ingest", "align", "scene", "pack"}) {
+      int free = 0;
+      int in_flight = 0;
+      for (const Target* t : TargetsOf(kind)) {
+        free += std::max(0, t->capacity - t->in_flight);
+        in_flight += t->in_flight;
+      }
+      if (free > 0) limits.emplace_back(kind, free + in_flight);
+    }
+  }
+  if (limits.empty()) return;
+  absl::StatusOr<std::vector<TaskRecord>> ready = store_->ReadyTasksOfKinds(NowMs(), limits);
+  if (!ready.ok()) {
+    spdlog::error("reading ready tasks: {}", ready.status().ToString());
+    return;
+  }
+  std::set<std::string> full;  // kinds without a free target left this round
+  for (const TaskRecord& task : *ready) {
+    if (full.contains(task.kind)) continue;
+    std::vector<Target*>& targets = TargetsOf(task.kind);
+    const std::string key = task.job_id + "/" + task.name;
+    std::shared_ptr<Attempt> attempt;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      for (Target* t : targets) free += std::max(0, t->capacity - t->in_flight);
-    }
-    if (free == 0) continue;
-    absl::StatusOr<std::vector<TaskRecord>> ready = store_->ReadyTasks(NowMs(), free, kind);
-    if (!ready.ok()) {
-      spdlog::error("reading ready tasks: {}", ready.status().ToString());
-      return;
-    }
-    for (const TaskRecord& task : *ready) {
-      const std::string key = task.job_id + "/" + task.name;
-      auto attempt = std::make_shared<Attempt>(this, executor_);
+      if (running_.count(key)) continue;
+      const auto now = std::chrono::steady_clock::now();
+      std::vector<TargetLoad> loads;
+      loads.reserve(targets.size());
+      for (const Target* t : targets) {
+        loads.push_back(TargetLoad{t->address, t->in_flight, t->capacity, t->resting_until > now});
+      }
+      const int chosen = ChooseTarget(loads, task.retries, task.worker);
+      if (chosen < 0) {
+        full.insert(task.kind);
+        continue;
+      }
+      attempt = std::make_shared<Attempt>(this, executor_);
       attempt->self = attempt;
       attempt->job_id = task.job_id;
       attempt->task = task.name;
       attempt->kind = task.kind;
       attempt->retries = task.retries;
       attempt->last_progress_ms = NowMs();
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (running_.count(key)) continue;
-        const auto now = std::chrono::steady_clock::now();
-        std::vector<TargetLoad> loads;
-        loads.reserve(targets.size());
-        for (const Target* t : targets) {
-          loads.push_back(
-              TargetLoad{t->address, t->in_flight, t->capacity, t->resting_until > now});
-        }
-        const int chosen = ChooseTarget(loads, task.retries, task.worker);
-        if (chosen < 0) break;
-        attempt->target = targets[static_cast<size_t>(chosen)];
-        attempt->worker = attempt->target->address;
-        attempt->target->in_flight++;
-        running_[key] = attempt;
-      }
-      // The store calls of the start run on the executor, so the starts of this round share
-      // one commit of the store instead of taking one fsync each on this thread.
-      boost::asio::post(attempt->strand, [this, attempt] { Launch(attempt); });
+      attempt->target = targets[static_cast<size_t>(chosen)];
+      attempt->worker = attempt->target->address;
+      attempt->target->in_flight++;
+      running_[key] = attempt;
     }
+    // The store calls of the start run on the executor, so the starts of this round share
+    // one commit of the store instead of taking one fsync each on this thread.
+    boost::asio::post(attempt->strand, [this, attempt] { Launch(attempt); });
   }
 }
 
@@ -358,21 +377,24 @@ void Scheduler::Launch(const std::shared_ptr<Attempt>& a) {
   absl::StatusOr<JobRecord> job = store_->GetJob(a->job_id);
   absl::StatusOr<std::map<std::string, std::string>> results =
       store_->TaskResults(a->job_id, UpstreamTaskNames(/*hr_only=*/false));
+  // The job's "running" event, stored with the start that moves the job to RUNNING (one write).
+  JobEvent running;
+  running.mutable_state()->set_state(framepair::v1::JOB_RUNNING);
+  const int64_t now = NowMs();
+  const std::string running_payload = EventPayload(running, now);
+  TransitionEvent running_event{running_payload, now};
   bool job_started = false;
   absl::StatusOr<int64_t> attempt_no =
       job.ok() && results.ok()
-          ? store_->StartAttempt(a->job_id, a->task, a->target->address, NowMs(), &job_started)
+          ? store_->StartAttempt(a->job_id, a->task, a->target->address, now, &job_started,
+                                 &running_event)
           : absl::StatusOr<int64_t>(absl::UnavailableError("cannot read the job"));
   if (!attempt_no.ok()) {  // cancelled or taken meanwhile
     EndAttempt(*a, /*answered=*/false, grpc::Status::CANCELLED);
     return;
   }
   a->attempt = *attempt_no;
-  if (job_started) {
-    JobEvent event;
-    event.mutable_state()->set_state(framepair::v1::JOB_RUNNING);
-    RecordEvent(a->job_id, event);
-  }
+  if (running_event.seq > 0) hub_->Notify(a->job_id, running_event.seq);
   framepair::v1::JobSpec spec;
   spec.ParseFromString(job->spec);
   std::map<std::string, TaskResult> deps;
@@ -480,8 +502,17 @@ bool Scheduler::HasRunningAttemptsLocked(const std::string& job_id) {
 void Scheduler::HandleOutcome(Attempt& a, const grpc::Status& status, const TaskResult* result) {
   TaskStatus event = a.Status(framepair::v1::TASK_STATE_UNSPECIFIED);
   if (status.ok()) {
-    absl::Status stored =
-        store_->CompleteAttempt(a.job_id, a.task, a.attempt, result->SerializeAsString());
+    // The "done" event is stored in the transaction that makes the task DONE (one write).
+    SetTaskState(&event, framepair::v1::TASK_DONE);
+    event.set_done(a.done);
+    event.set_total(a.total);
+    JobEvent done;
+    *done.mutable_task() = event;
+    const int64_t now = NowMs();
+    const std::string done_payload = EventPayload(done, now);
+    TransitionEvent done_event{done_payload, now};
+    absl::Status stored = store_->CompleteAttempt(a.job_id, a.task, a.attempt,
+                                                  result->SerializeAsString(), &done_event);
     if (!stored.ok()) {
       // Fenced out (retried, cancelled or requeued meanwhile): the result is not used.
       spdlog::warn("{}/{}: result of attempt {} ignored: {}", a.job_id, a.task, a.attempt,
@@ -490,11 +521,8 @@ void Scheduler::HandleOutcome(Attempt& a, const grpc::Status& status, const Task
       return;
     }
     AttemptCounter().Increment({a.kind, "done"});
-    Wake();  // its dependents are ready now; the event below need not delay them
-    SetTaskState(&event, framepair::v1::TASK_DONE);
-    event.set_done(a.done);
-    event.set_total(a.total);
-    TaskEvent(a.job_id, event);
+    Wake();  // its dependents are ready now
+    hub_->Notify(a.job_id, done_event.seq);
     FinishJobIfDone(a.job_id);
     return;
   }
@@ -756,8 +784,7 @@ void Scheduler::TaskEvent(const std::string& job_id, const TaskStatus& status) {
 
 void Scheduler::RecordEvent(const std::string& job_id, JobEvent event) {
   const int64_t now = NowMs();
-  event.set_unix_ms(now);
-  absl::StatusOr<int64_t> seq = store_->AppendEvent(job_id, event.SerializeAsString(), now);
+  absl::StatusOr<int64_t> seq = store_->AppendEvent(job_id, EventPayload(event, now), now);
   if (!seq.ok()) {
     spdlog::error("{}: storing an event: {}", job_id, seq.status().ToString());
     return;

@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
       [&ingest](framepair::StorageRoot storage, framepair::TaskRunner* runner) {
         return std::make_unique<framepair::IngestService>(std::move(storage), ingest, runner);
       },
+      framepair::MemoryBudget::kFlag,
       [&ingest](boost::program_options::options_description& flags) {
         framepair::AddMaxFramePixelsFlag(flags, &ingest.max_frame_pixels);
       });

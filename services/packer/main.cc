@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
       [&packer](framepair::StorageRoot storage, framepair::TaskRunner* runner) {
         return std::make_unique<framepair::PackerService>(std::move(storage), packer, runner);
       },
+      framepair::MemoryBudget::kFlag,
       [&packer](po::options_description& flags) {
         flags.add_options()("pack-threads",
                             po::value(&packer.threads)->default_value(packer.threads),

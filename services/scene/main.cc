@@ -8,5 +8,6 @@ int main(int argc, char** argv) {
       "windows of every shard for the coordinator's jobs.",
       [](framepair::StorageRoot storage, framepair::TaskRunner* runner) {
         return std::make_unique<framepair::SceneService>(std::move(storage), runner);
-      });
+      },
+      framepair::MemoryBudget::kNone);
 }

@@ -56,7 +56,7 @@ constexpr int64_t kDefaultBudgetPercent = 90;
 }  // namespace
 
 int WorkerMain(int argc, char** argv, std::string_view binary_name, std::string_view description,
-               const WorkerServiceFactory& make_service,
+               const WorkerServiceFactory& make_service, MemoryBudget memory_budget_flag,
                const std::function<void(boost::program_options::options_description&)>& add_flags) {
   namespace po = boost::program_options;
   KeepLargeBlocksInHeap();
@@ -72,12 +72,15 @@ int WorkerMain(int argc, char** argv, std::string_view binary_name, std::string_
                         "so the coordinator places them on another worker")(
         "heartbeat-ms", po::value(&heartbeat_ms)->default_value(heartbeat_ms),
         "while a task makes no visible progress, repeat its last progress this often, so the "
-        "coordinator (--stall-timeout-ms, several heartbeats) can tell busy from dead")(
-        "memory-budget", po::value(&memory_budget)->value_name("BYTES"),
-        "memory this worker may use, in bytes or with a suffix (1843Mi, 4Gi): each task reserves "
-        "its worst case for its frame size before decoding, and a task that does not fit beside "
-        "the running ones is refused (RESOURCE_EXHAUSTED) like a busy worker; 0 = no budget. "
-        "Default: 90% of the container's memory limit (cgroup), none without one");
+        "coordinator (--stall-timeout-ms, several heartbeats) can tell busy from dead");
+    if (memory_budget_flag == MemoryBudget::kFlag) {
+      flags.add_options()(
+          "memory-budget", po::value(&memory_budget)->value_name("BYTES"),
+          "memory this worker may use, in bytes or with a suffix (1843Mi, 4Gi): each task "
+          "reserves its worst case for its frame size before decoding, and a task that does not "
+          "fit beside the running ones is refused (RESOURCE_EXHAUSTED) like a busy worker; 0 = no "
+          "budget. Default: 90% of the container's memory limit (cgroup), none without one");
+    }
     if (add_flags) add_flags(flags);
   };
   factory.create = [&](const ServerOptions& options) -> absl::StatusOr<ServiceSet> {
@@ -90,7 +93,9 @@ int WorkerMain(int argc, char** argv, std::string_view binary_name, std::string_
     if (worker.max_tasks < 1) return absl::InvalidArgumentError("--max-tasks must be >= 1");
     if (heartbeat_ms < 10) return absl::InvalidArgumentError("--heartbeat-ms must be >= 10");
     worker.heartbeat_interval = std::chrono::milliseconds(heartbeat_ms);
-    if (!memory_budget.empty()) {
+    if (memory_budget_flag == MemoryBudget::kNone) {
+      worker.memory_budget = 0;  // its tasks reserve nothing
+    } else if (!memory_budget.empty()) {
       worker.memory_budget = ParseBytes(memory_budget);
       if (worker.memory_budget < 0) {
         return absl::InvalidArgumentError(absl::StrCat(
@@ -108,7 +113,7 @@ int WorkerMain(int argc, char** argv, std::string_view binary_name, std::string_
     if (worker.memory_budget > 0) {
       spdlog::info("memory budget {} MiB ({} MiB of it for tasks)", worker.memory_budget >> 20,
                    (worker.memory_budget - worker.base_memory) >> 20);
-    } else {
+    } else if (memory_budget_flag == MemoryBudget::kFlag) {
       spdlog::info("no memory budget: tasks are limited by --max-tasks only");
     }
     FP_ASSIGN_OR_RETURN(StorageRoot storage, StorageRoot::Open(options.storage_root));

@@ -1,5 +1,6 @@
-// main() of a worker binary: the shared server flags plus --max-tasks, a TaskRunner, and the
-// binary's one service over the storage root.
+// main() of a worker binary: the shared server flags plus --max-tasks (and --memory-budget for
+// the workers that decode video), a TaskRunner, and the binary's one service over the storage
+// root.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -23,9 +24,13 @@ using WorkerServiceFactory =
 void AddMaxFramePixelsFlag(boost::program_options::options_description& flags,
                            int64_t* max_frame_pixels);
 
+// Whether the worker's tasks reserve memory before they decode (TaskContext::ReserveMemory:
+// ingest and the packer). Only those take --memory-budget; the others run without a budget.
+enum class MemoryBudget { kNone, kFlag };
+
 int WorkerMain(
     int argc, char** argv, std::string_view binary_name, std::string_view description,
-    const WorkerServiceFactory& make_service,
+    const WorkerServiceFactory& make_service, MemoryBudget memory_budget,
     const std::function<void(boost::program_options::options_description&)>& add_flags = nullptr);
 
 }  // namespace framepair
