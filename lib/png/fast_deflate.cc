@@ -96,7 +96,9 @@ size_t Tokenise(const uint8_t* data, size_t size, size_t begin, size_t end, Bloc
     const size_t limit = std::min(kMaxMatch, size - at);
     if (limit < kMinMatch) return 0;
     const size_t by_byte = at >= 1 ? CommonLength(data + at, data + at - 1, limit) : 0;
-    const size_t by_pixel = at >= 3 ? CommonLength(data + at, data + at - 3, limit) : 0;
+    // A run of one byte is also a run of its pixel: no need to measure it twice.
+    const size_t by_pixel =
+        at >= 3 && by_byte < limit ? CommonLength(data + at, data + at - 3, limit) : 0;
     const size_t length = std::max(by_byte, by_pixel);
     if (length < kMinMatch) return 0;
     const uint32_t pixel = by_pixel > by_byte ? 1 : 0;
