@@ -4,10 +4,10 @@
 //   - a pixel repeated (distance 3: a horizontal edge or a gradient after Up).
 // Everything else is a literal. Each block of input gets its own Huffman code, built from
 // the block's exact symbol counts and limited to 15 bits; a block that would not shrink is
-// stored. On the benchmark footage (docs/benchmarks.md) it is about 4x faster than
-// libdeflate's level 1 and 5-8 % smaller, per-block codes paying for the missing matches; on
-// content that repeats further than a pixel away (textures, text) it is a few percent larger
-// (table in png.h), which is what `--png-level` 2 and above (libdeflate) are for.
+// stored. On the benchmark footage (docs/benchmarks.md) it costs 2.3-2.8x less CPU than the
+// libdeflate level it replaced and is 4-6 % smaller, per-block codes paying for the missing
+// matches; on content that repeats further than a pixel away (textures, text) it is larger,
+// 3-13 % on Doom frames (table in png.h), which is what `--png-level` 2 and above are for.
 //
 // The output is a valid zlib stream (RFC 1950/1951): every decoder reads it, and the tests
 // check it through zlib's inflate and libpng. Deterministic: a function of the input bytes.

@@ -1,6 +1,6 @@
 // PNG encode/decode, 8-bit RGB only (what JoshUpscale's parser accepts). Encoding is our own:
 // row filters (png_filter.h), deflate, and IHDR/IDAT/IEND framing. Level 1, the default, is
-// fast_deflate.h's run-only encoder (4x libdeflate's level 1 on the benchmark footage, and
+// fast_deflate.h's run-only encoder (2-3x faster than libdeflate on the benchmark footage, and
 // smaller there); levels 2-12 are libdeflate's. Decoding is libpng's, so every test that
 // decodes checks the encoder against an independent implementation.
 #pragma once
@@ -21,16 +21,18 @@ enum class PngFilter { kNone, kSub, kUp, kAverage, kPaeth, kAdaptive };
 // smallest, near-optimal parsing).
 inline constexpr int kMaxPngLevel = 12;
 
-// Defaults: level 1 with the Up filter. Thread CPU time per frame, Up filter, on frames that
-// went through libx264 (the bench/run.sh footage, testsrc2 crf 18; a Doom capture at crf 23)
-// and one lossless Doom render, loaded 2-core machine (docs/benchmarks.md has the command):
-//   encoder               720p testsrc2    1080p testsrc2   640x480 Doom     Doom lossless
-//   libdeflate 1 (before) 165 KB  9.6 ms   339 KB  20.0 ms  364 KB  5.2 ms   171 KB
-//   libdeflate 2          161 KB           332 KB
-//   level 1 (runs only)   151 KB  2.4 ms   317 KB   4.7 ms  382 KB  4.5 ms   177 KB
-// Level 1 is 4x faster than libdeflate's level 1 on the footage and 5-8 % smaller; on the Doom
-// frames, whose textures repeat at distances a run cannot reach, it is 3-5 % larger (issue
-// 12 allows 10 %).
+// Defaults: level 1 with the Up filter. Thread CPU time per frame on frames that went through
+// libx264 (the bench/run.sh footage, testsrc2 crf 18; the scripts/capture-game.sh Doom capture,
+// crf 23) and one lossless Doom render, loaded 2-core machine (docs/benchmarks.md, fourth round
+// of issue 12, has the command and every level):
+//   encoder (Up filter)        720p testsrc2    1080p testsrc2   640x480 Doom    Doom lossless
+//   libdeflate 1 (before; 2 on 157 KB  6.1 ms   324 KB  15.0 ms  305 KB  5.0 ms  167 KB
+//     frames >= 85 % zeros)
+//   level 1 (runs only)        148 KB  2.6 ms   310 KB   5.3 ms  344 KB  4.9 ms  173 KB
+//   level 2 (libdeflate 2)     157 KB  6.5 ms   324 KB  13.3 ms  280 KB  6.8 ms  149 KB
+// Level 1 costs 2.3-2.8x less CPU on the footage and is 4-6 % smaller there; on the Doom frames,
+// whose textures repeat further away than a run reaches, it is 3 % (lossless) and 13 % (H.264)
+// larger: level 2 is the one for such content.
 struct PngOptions {
   // 0..kMaxPngLevel, see above.
   int compression_level = 1;
