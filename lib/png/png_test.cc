@@ -17,20 +17,25 @@ namespace {
 
 using ::testing::HasSubstr;
 
-RgbImage MakeImage(int width, int height, uint32_t seed) {
+// An image whose pixel (x, y) is set by `pixel(x, y, rng, p)`, p pointing at its R, G, B.
+template <typename PixelFn>
+RgbImage Generate(int width, int height, uint32_t seed, PixelFn pixel) {
   RgbImage image{.width = width, .height = height};
   image.pixels.resize(image.stride() * height);
   std::mt19937 rng(seed);
   for (int y = 0; y < height; ++y) {
-    for (int x = 0; x < width; ++x) {
-      uint8_t* p = image.row(y) + 3 * x;
-      // A gradient with noise: compressible but not trivially so.
-      p[0] = static_cast<uint8_t>(x * 255 / width + rng() % 8);
-      p[1] = static_cast<uint8_t>(y * 255 / height);
-      p[2] = static_cast<uint8_t>(rng());
-    }
+    for (int x = 0; x < width; ++x) pixel(x, y, rng, image.row(y) + 3 * x);
   }
   return image;
+}
+
+RgbImage MakeImage(int width, int height, uint32_t seed) {
+  return Generate(width, height, seed, [&](int x, int y, std::mt19937& rng, uint8_t* p) {
+    // A gradient with noise: compressible but not trivially so.
+    p[0] = static_cast<uint8_t>(x * 255 / width + rng() % 8);
+    p[1] = static_cast<uint8_t>(y * 255 / height);
+    p[2] = static_cast<uint8_t>(rng());
+  });
 }
 
 uint32_t ReadBe32(const std::string& s, size_t at) {
@@ -72,39 +77,30 @@ std::string EncodeOther(uint32_t format, int width, int height) {
 // glyph-like edges and a little noise, so every path of the level-1 encoder (runs of a byte,
 // runs of a pixel, literals) and libdeflate's matches all get exercised.
 RgbImage GameLikeImage(int width, int height, uint32_t seed) {
-  RgbImage image{.width = width, .height = height};
-  image.pixels.resize(image.stride() * height);
-  std::mt19937 rng(seed);
-  for (int y = 0; y < height; ++y) {
-    for (int x = 0; x < width; ++x) {
-      uint8_t* p = image.row(y) + 3 * x;
-      if (y < height / 6) {  // HUD: 8x8 glyphs from a small alphabet on a flat bar
-        const uint32_t glyph = (x / 8 * 2654435761u) >> 29;
-        const bool on = ((glyph * 0x9e3779b9u) >> ((x % 8) + 8 * (y % 4))) & 1;
-        p[0] = on ? 250 : 20, p[1] = on ? 220 : 20, p[2] = on ? 40 : 30;
-      } else if (x < width / 3) {  // flat wall
-        p[0] = 90, p[1] = 60, p[2] = 40;
-      } else if (x < 2 * width / 3) {  // 16x16 checker tiles with a gradient
-        const int tile = ((x / 16) + (y / 16)) % 2;
-        p[0] = static_cast<uint8_t>(tile * 100 + y / 2);
-        p[1] = static_cast<uint8_t>(tile * 50 + x / 4);
-        p[2] = static_cast<uint8_t>(128);
-      } else {  // sky gradient with sensor-like noise
-        p[0] = static_cast<uint8_t>(x * 255 / width + rng() % 3);
-        p[1] = static_cast<uint8_t>(y * 255 / height + rng() % 3);
-        p[2] = static_cast<uint8_t>(200 + rng() % 5);
-      }
+  return Generate(width, height, seed, [&](int x, int y, std::mt19937& rng, uint8_t* p) {
+    if (y < height / 6) {  // HUD: 8x8 glyphs from a small alphabet on a flat bar
+      const uint32_t glyph = (x / 8 * 2654435761u) >> 29;
+      const bool on = ((glyph * 0x9e3779b9u) >> ((x % 8) + 8 * (y % 4))) & 1;
+      p[0] = on ? 250 : 20, p[1] = on ? 220 : 20, p[2] = on ? 40 : 30;
+    } else if (x < width / 3) {  // flat wall
+      p[0] = 90, p[1] = 60, p[2] = 40;
+    } else if (x < 2 * width / 3) {  // 16x16 checker tiles with a gradient
+      const int tile = ((x / 16) + (y / 16)) % 2;
+      p[0] = static_cast<uint8_t>(tile * 100 + y / 2);
+      p[1] = static_cast<uint8_t>(tile * 50 + x / 4);
+      p[2] = static_cast<uint8_t>(128);
+    } else {  // sky gradient with sensor-like noise
+      p[0] = static_cast<uint8_t>(x * 255 / width + rng() % 3);
+      p[1] = static_cast<uint8_t>(y * 255 / height + rng() % 3);
+      p[2] = static_cast<uint8_t>(200 + rng() % 5);
     }
-  }
-  return image;
+  });
 }
 
 RgbImage NoiseImage(int width, int height, uint32_t seed) {
-  RgbImage image{.width = width, .height = height};
-  image.pixels.resize(image.stride() * height);
-  std::mt19937 rng(seed);
-  for (uint8_t& byte : image.pixels) byte = static_cast<uint8_t>(rng());
-  return image;
+  return Generate(width, height, seed, [](int, int, std::mt19937& rng, uint8_t* p) {
+    for (int c = 0; c < 3; ++c) p[c] = static_cast<uint8_t>(rng());
+  });
 }
 
 // libpng's own simplified reader, not DecodePng: the pixels a user's tools would see.
