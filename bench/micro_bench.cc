@@ -17,6 +17,7 @@
 #include "align/align.h"
 #include "dedup/dedup.h"
 #include "media/yuv_rgb.h"
+#include "png/fast_deflate.h"
 #include "png/png.h"
 #include "png/png_filter.h"
 #include "util/crc32c.h"
@@ -106,8 +107,9 @@ void BM_PngFilter(benchmark::State& state) {
 }
 BENCHMARK(BM_PngFilter)->DenseRange(0, 5)->Unit(benchmark::kMicrosecond);
 
-// Deflate alone on the Up-filtered frame, the old compressor (zlib, what libpng used) against
-// the new (libdeflate), in input MB/s. Args: 0 zlib / 1 libdeflate, level.
+// Deflate alone on the Up-filtered frame, in input MB/s: zlib (what libpng used), libdeflate
+// (levels 2-12 of --png-level) and the run-only encoder of level 1 (fast_deflate.h). Args:
+// 0 zlib / 1 libdeflate / 2 run-only, level (ignored by the run-only encoder).
 void BM_Deflate(benchmark::State& state) {
   const RgbImage& image = PngFrame();
   std::vector<uint8_t> in((image.stride() + 1) * image.height);
@@ -122,6 +124,10 @@ void BM_Deflate(benchmark::State& state) {
       size = n;
     }
     state.SetLabel("zlib");
+  } else if (state.range(0) == 2) {
+    std::vector<uint8_t> out;
+    for (auto _ : state) size = FastZlibCompress(in.data(), in.size(), &out);
+    state.SetLabel("run-only");
   } else {
     libdeflate_compressor* c = libdeflate_alloc_compressor(level);
     std::vector<uint8_t> out(libdeflate_zlib_compress_bound(c, in.size()));
@@ -134,7 +140,10 @@ void BM_Deflate(benchmark::State& state) {
   state.counters["out_kb"] = static_cast<double>(size) / 1024;
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(in.size()));
 }
-BENCHMARK(BM_Deflate)->ArgsProduct({{0, 1}, {1, 6}})->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Deflate)
+    ->ArgsProduct({{0, 1}, {1, 2, 6}})
+    ->Args({2, 1})
+    ->Unit(benchmark::kMillisecond);
 
 // Same-size yuv420p -> RGB24 of one 1920x1080 frame: Arg(0) swscale with RgbConverter's
 // bit-exact flags, Arg(1) YuvToRgb (the same bytes, lib/media/yuv_rgb_test.cc).

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "png/fast_deflate.h"
 #include "png/png_filter.h"
 
 namespace framepair {
@@ -132,25 +133,6 @@ void AppendChunk(std::string* out, const char (&type)[5], const uint8_t* data, s
   AppendBe32(out, crc);
 }
 
-// libdeflate 1.14's level 1 (its "fastest" matchfinder) is slower than its level 2 on filtered
-// rows that are almost all zeros, as flat or static content gives: 1920x1080 testsrc2 through
-// libx264 (95 % zeros) takes 22 ms at level 1 and 14 ms at level 2, while mandelbrot (68 %)
-// takes 11 and 13 ms and noisy frames (31 %) 28 and 41 ms. Level 2's output is the smaller.
-int EffectiveLevel(int level, const uint8_t* filtered, size_t row_size, int height) {
-  if (level != 1) return level;
-  // Every fourth row tells flat from busy content as well as all rows do, at a quarter of the
-  // cost; the count runs in 32-bit lanes so that it vectorises.
-  uint64_t zeros = 0, counted = 0;
-  for (int y = 0; y < height; y += 4) {
-    const uint8_t* row = filtered + static_cast<size_t>(y) * row_size;
-    uint32_t row_zeros = 0;
-    for (size_t i = 0; i < row_size; ++i) row_zeros += row[i] == 0 ? 1u : 0u;
-    zeros += row_zeros;
-    counted += row_size;
-  }
-  return zeros * 100 >= counted * 85 ? 2 : 1;
-}
-
 }  // namespace
 
 absl::StatusOr<std::string> EncodePng(const RgbImage& image, const PngOptions& options) {
@@ -170,14 +152,18 @@ absl::StatusOr<std::string> EncodePng(const RgbImage& image, const PngOptions& o
   const size_t raw_size = (image.stride() + 1) * static_cast<size_t>(image.height);
   if (filtered.size() < raw_size) filtered.resize(raw_size);
   FilterImage(image, options.filter, filtered.data());
-  libdeflate_compressor* compressor = Compressor(
-      EffectiveLevel(options.compression_level, filtered.data(), image.stride() + 1, image.height));
-  if (compressor == nullptr) return absl::ResourceExhaustedError("cannot allocate a compressor");
-  const size_t bound = libdeflate_zlib_compress_bound(compressor, raw_size);
-  if (compressed.size() < bound) compressed.resize(bound);
-  const size_t zlib_size =
-      libdeflate_zlib_compress(compressor, filtered.data(), raw_size, compressed.data(), bound);
-  if (zlib_size == 0) return absl::InternalError("PNG compression overflowed its bound");
+  size_t zlib_size = 0;
+  if (options.compression_level == 1) {
+    zlib_size = FastZlibCompress(filtered.data(), raw_size, &compressed);
+  } else {
+    libdeflate_compressor* compressor = Compressor(options.compression_level);
+    if (compressor == nullptr) return absl::ResourceExhaustedError("cannot allocate a compressor");
+    const size_t bound = libdeflate_zlib_compress_bound(compressor, raw_size);
+    if (compressed.size() < bound) compressed.resize(bound);
+    zlib_size =
+        libdeflate_zlib_compress(compressor, filtered.data(), raw_size, compressed.data(), bound);
+    if (zlib_size == 0) return absl::InternalError("PNG compression overflowed its bound");
+  }
 
   // A chunk holds at most 2^31-1 bytes. No frame we accept comes near that, but the spec lets
   // the zlib stream go on in further IDAT chunks, so split rather than fail.

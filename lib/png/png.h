@@ -1,7 +1,8 @@
 // PNG encode/decode, 8-bit RGB only (what JoshUpscale's parser accepts). Encoding is our own:
-// row filters (png_filter.h), deflate from libdeflate (at level 1, 1.3-2.3x the speed of zlib's
-// level 1 and 5-13 % smaller; table below), and IHDR/IDAT/IEND framing. Decoding is libpng's, so every test that decodes checks the encoder
-// against an independent implementation.
+// row filters (png_filter.h), deflate, and IHDR/IDAT/IEND framing. Level 1, the default, is
+// fast_deflate.h's run-only encoder (2-3x faster than libdeflate on the benchmark footage, and
+// smaller there); levels 2-12 are libdeflate's. Decoding is libpng's, so every test that
+// decodes checks the encoder against an independent implementation.
 #pragma once
 
 #include <string>
@@ -16,26 +17,24 @@ namespace framepair {
 // whose output bytes have the smallest sum of absolute values (as libpng does).
 enum class PngFilter { kNone, kSub, kUp, kAverage, kPaeth, kAdaptive };
 
-// Levels are libdeflate's: 0 stores, 1 is fastest, 12 is smallest (near-optimal parsing).
+// Level 0 stores, 1 is the fastest (fast_deflate.h), 2..12 are libdeflate's levels (12 is
+// smallest, near-optimal parsing).
 inline constexpr int kMaxPngLevel = 12;
 
-// Defaults: level 1 with the Up filter. Measured on 1280x720 frames that went through libx264
-// crf 18 (mandelbrot; testsrc2 with grain; blurred cellauto texture) and one 1920x1080
-// testsrc2 frame, libdeflate 1.14, thread CPU time on a loaded 2-core machine
-// (build/bench/framepair_micro_bench with FRAMEPAIR_BENCH_PNG, docs/benchmarks.md):
-//   level/filter        mandelbrot      testsrc2+grain    cellauto        1080p testsrc2
-//   zlib 1 up (before)  577 KB  18 ms   1944 KB  65 ms    766 KB  24 ms   339 KB  19 ms
-//   1 up                537 KB  11 ms   1848 KB  29 ms    666 KB  11 ms   315 KB  14 ms *
-//   1 paeth             557 KB  13 ms   1870 KB  30 ms    650 KB  11 ms   306 KB  23 ms
-//   1 adaptive          553 KB  18 ms   1759 KB  33 ms    650 KB  14 ms   300 KB  30 ms
-//   2 up                520 KB  13 ms   1897 KB  41 ms    565 KB  14 ms   315 KB  14 ms
-//   6 up                489 KB  25 ms   1880 KB  63 ms    528 KB  50 ms   307 KB  16 ms
-//   12 up               443 KB  1.2 s   1755 KB 202 ms    462 KB 788 ms   289 KB 581 ms
-// (* level 1 on a flat frame runs libdeflate's level 2, see EffectiveLevel in png.cc.) Level 1
-// Up is the fastest setting or within 10 % of it, and smaller than the zlib output it
-// replaced; Up filtering costs 0.1 ms per 720p frame, adaptive 4 ms.
+// Defaults: level 1 with the Up filter. Thread CPU time per frame on frames that went through
+// libx264 (the bench/run.sh footage, testsrc2 crf 18; the scripts/capture-game.sh Doom capture,
+// crf 23) and one lossless Doom render, loaded 2-core machine (docs/benchmarks.md, fourth round
+// of issue 12, has the command and every level):
+//   encoder (Up filter)        720p testsrc2    1080p testsrc2   640x480 Doom    Doom lossless
+//   libdeflate 1 (before; 2 on 157 KB  6.1 ms   324 KB  15.0 ms  305 KB  5.0 ms  167 KB
+//     frames >= 85 % zeros)
+//   level 1 (runs only)        148 KB  2.6 ms   310 KB   5.3 ms  344 KB  4.9 ms  173 KB
+//   level 2 (libdeflate 2)     157 KB  6.5 ms   324 KB  13.3 ms  280 KB  6.8 ms  149 KB
+// Level 1 costs 2.3-2.8x less CPU on the footage and is 4-6 % smaller there; on the Doom frames,
+// whose textures repeat further away than a run reaches, it is 3 % (lossless) and 13 % (H.264)
+// larger: level 2 is the one for such content.
 struct PngOptions {
-  // libdeflate level 0..kMaxPngLevel.
+  // 0..kMaxPngLevel, see above.
   int compression_level = 1;
   PngFilter filter = PngFilter::kUp;
 };
