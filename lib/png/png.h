@@ -1,7 +1,8 @@
 // PNG encode/decode, 8-bit RGB only (what JoshUpscale's parser accepts). Encoding is our own:
 // row filters (png_filter.h), deflate, and IHDR/IDAT/IEND framing. Level 1, the default, is
 // fast_deflate.h's run-only encoder (2-3x faster than libdeflate on the benchmark footage, and
-// smaller there); levels 2-12 are libdeflate's. Decoding is libpng's, so every test that
+// smaller there) where a probe of the frame says runs suffice, libdeflate's level 1 elsewhere
+// (textured content: png.cc RunsSuffice); levels 2-12 are libdeflate's. Decoding is libpng's, so every test that
 // decodes checks the encoder against an independent implementation.
 #pragma once
 
@@ -31,8 +32,11 @@ inline constexpr int kMaxPngLevel = 12;
 //   level 1 (runs only)        148 KB  2.6 ms   310 KB   5.3 ms  344 KB  4.9 ms  173 KB
 //   level 2 (libdeflate 2)     157 KB  6.5 ms   324 KB  13.3 ms  280 KB  6.8 ms  149 KB
 // Level 1 costs 2.3-2.8x less CPU on the footage and is 4-6 % smaller there; on the Doom frames,
-// whose textures repeat further away than a run reaches, it is 3 % (lossless) and 13 % (H.264)
-// larger: level 2 is the one for such content.
+// whose textures repeat further away than a run reaches, runs alone were 3 % (lossless) and 13 %
+// (H.264) larger, and no faster. So level 1 first compresses a 64 KiB slice from the middle of
+// the frame with runs alone, and where that does not shrink it to a fifth (the Doom frames: over
+// a third), encodes the frame with libdeflate's level 1 instead: the old size, for the probe's
+// few percent of extra time. Level 2 is smaller still on such content.
 struct PngOptions {
   // 0..kMaxPngLevel, see above.
   int compression_level = 1;
