@@ -258,6 +258,7 @@ class BitWriter {
   }
   // Writes bytes at a byte boundary (call AlignToByte first).
   void PutBytes(const uint8_t* data, size_t size) {
+    if (size == 0) return;  // an empty input's stored block: `data` may be null
     std::memcpy(out_->data() + at_, data, size);
     at_ += size;
   }
