@@ -1126,8 +1126,10 @@ int64_t MoveTowardsTime(const ThumbSequence& a, const ThumbSequence& b, IndexPai
     }
     const int64_t moved_before = moved;
     for (int64_t step = 0; step < n; ++step) {
+      ReleaseEvery(a, b, static_cast<size_t>(step));
       moved += move_pair(pass % 2 == 0 ? n - 1 - step : step) ? 1 : 0;
     }
+    ReleaseResident(a, b);
     if (moved == moved_before) break;
   }
   return moved;
