@@ -607,7 +607,10 @@ absl::StatusOr<std::string> RenderReport(const std::string& dir, const ReportOpt
   std::vector<Tiles> sampled_tiles(sampled.size());
   std::vector<std::optional<std::pair<Column, std::string>>> worst_tiles(worst.size());
   int mismatched = 0;
-  for (const auto& [shard, records] : uses) {
+  for (const auto& entry : uses) {
+    // Named, not a structured binding: the lambda below uses them, which clang 14 refuses.
+    const int shard = entry.first;
+    const std::map<int64_t, Uses>& records = entry.second;
     if (shard < 0 || shard >= m.shards_size()) continue;
     const std::string path = dir + "/" + m.shards(shard).file();
     std::set<int64_t> wanted;
