@@ -33,6 +33,15 @@ absl::Status CheckIgnoreRegions(const std::vector<PixelRect>& regions, const Vid
 
 }  // namespace
 
+std::optional<double> FrameTable::seconds(int64_t frame) const {
+  if (frame < 0 || frame >= static_cast<int64_t>(frames.size()) || video.time_base_num <= 0 ||
+      video.time_base_den <= 0) {
+    return std::nullopt;
+  }
+  return static_cast<double>(frames[static_cast<size_t>(frame)].pts) * video.time_base_num /
+         video.time_base_den;
+}
+
 int64_t FrameTable::exact_duplicates() const {
   return std::count_if(frames.begin(), frames.end(),
                        [](const FrameRecord& f) { return f.dup == DupKind::kExact; });

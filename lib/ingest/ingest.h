@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,9 @@ struct FrameTable {
   int64_t exact_duplicates() const;
   int64_t noise_duplicates() const;
   const uint8_t* thumb(size_t kept_pos) const { return thumbs.record(kept_pos); }
+  // Presentation time of source frame `frame` in seconds; nullopt when the table has no such
+  // frame or the stream no usable time base.
+  std::optional<double> seconds(int64_t frame) const;
   std::vector<FramePosition> positions() const;
 };
 

@@ -8,14 +8,6 @@
 namespace framepair {
 namespace {
 
-double Seconds(const FrameTable& t, int64_t frame) {
-  if (frame < 0 || frame >= static_cast<int64_t>(t.frames.size()) || t.video.time_base_den == 0) {
-    return 0;
-  }
-  return static_cast<double>(t.frames[static_cast<size_t>(frame)].pts) * t.video.time_base_num /
-         t.video.time_base_den;
-}
-
 framepair::v1::RecordingAccount Account(const std::string& role, const FrameTable& t,
                                         const std::vector<AlignedPair>& pairs, bool hr_side) {
   framepair::v1::RecordingAccount a;
@@ -43,8 +35,8 @@ framepair::v1::RecordingAccount Account(const std::string& role, const FrameTabl
     r.set_first_frame(frame);
     r.set_last_frame(t.kept[end - 1]);
     r.set_frames(static_cast<int64_t>(end - k));
-    r.set_first_seconds(Seconds(t, r.first_frame()));
-    r.set_last_seconds(Seconds(t, r.last_frame()));
+    r.set_first_seconds(t.seconds(r.first_frame()).value_or(0));
+    r.set_last_seconds(t.seconds(r.last_frame()).value_or(0));
     runs.push_back(r);
     k = end;
   }

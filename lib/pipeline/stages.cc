@@ -24,18 +24,12 @@ ThumbSequence KeptThumbs(const FrameTable& t) {
 // Presentation times in seconds of the kept frames; empty when the stream has no usable time
 // base or its timestamps do not increase (then alignment goes by pictures alone).
 std::vector<double> KeptTimes(const FrameTable& t) {
-  if (t.video.time_base_num <= 0 || t.video.time_base_den <= 0) return {};
-  const double unit = static_cast<double>(t.video.time_base_num) / t.video.time_base_den;
   std::vector<double> times;
   times.reserve(t.kept.size());
   for (int64_t f : t.kept) {
-    if (f < 0 || static_cast<size_t>(f) >= t.frames.size() ||
-        t.frames[static_cast<size_t>(f)].index != f) {
-      return {};
-    }
-    const double s = static_cast<double>(t.frames[static_cast<size_t>(f)].pts) * unit;
-    if (!times.empty() && !(s > times.back())) return {};
-    times.push_back(s);
+    const std::optional<double> s = t.seconds(f);
+    if (!s || (!times.empty() && !(*s > times.back()))) return {};
+    times.push_back(*s);
   }
   return times;
 }
